@@ -1,0 +1,37 @@
+/**
+ * Byte-array conversions shared by the storage backends.
+ *
+ * Invariants:
+ * - Every backend hands out plain `Uint8Array`s, never Node `Buffer`s, so callers see
+ *   the same type (same `toString`, same `slice` semantics, same chai deep-equality)
+ *   whichever backend is behind a Location. Drivers (fs, better-sqlite3, pg) return
+ *   Buffers; {@link plainBytes} re-views them without copying.
+ * - Drivers want Buffers on the way in; {@link bufferView} re-views without copying.
+ * - The in-memory backends {@link copyBytes} on the way in and out, because a caller
+ *   mutating its array after `set` must not change what is stored (a real store
+ *   would have serialized the bytes already).
+ *
+ * Example:
+ * ```ts
+ * const b = Buffer.from([1, 2, 3]);
+ * plainBytes(b);                 // Uint8Array [1, 2, 3], same memory as b
+ * bufferView(new Uint8Array(2)); // <Buffer 00 00>, same memory
+ * ```
+ */
+
+/** A plain Uint8Array over the same memory as `bytes` (a no-op for a plain Uint8Array). */
+export function plainBytes(bytes: Uint8Array): Uint8Array {
+  if (Object.getPrototypeOf(bytes) === Uint8Array.prototype) return bytes;
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** A Buffer over the same memory as `bytes` (drivers only accept Buffers reliably). */
+export function bufferView(bytes: Uint8Array): Buffer {
+  if (Buffer.isBuffer(bytes)) return bytes;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** A fresh plain Uint8Array holding a copy of `bytes`. */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}

@@ -1,0 +1,172 @@
+/**
+ * Location: a Blob and a Consensus opened together from one URL.
+ *
+ * Accepted URLs:
+ * - `mem://`: a fresh in-memory pair, private to the caller.
+ * - `mem://<name>`: the in-memory pair registered under `<name>` in this process,
+ *   created on first use. Every open of the same name shares it, so several clients
+ *   in one process can talk through one in-memory location. The registry lives on
+ *   `globalThis`, so even two copies of this module (say, src and dist) share it.
+ * - `file:<dir>` or `file://<absolute dir>`: the embedded default. `<dir>` is created
+ *   if missing; consensus is SQLite at `<dir>/consensus.sqlite`, blobs are files in
+ *   `<dir>/blob`. Relative `file:` paths resolve against the working directory.
+ * - `postgres://…` or `postgresql://…`: consensus in Postgres; the blob store must be
+ *   named by a `blob` query parameter holding a blob URL: `file:<dir>` (files directly
+ *   in `<dir>`), `mem://` or `mem://<name>` (the blob of that named in-memory
+ *   location). The parameter is removed before the URL reaches the Postgres driver.
+ *
+ * Closing a Location closes both stores, except stores shared through a `mem://<name>`
+ * registry entry: those stay open and keep their data for the next open.
+ *
+ * Example:
+ * ```ts
+ * const a = await openLocation('mem://demo');
+ * const b = await openLocation('mem://demo');
+ * a.consensus === b.consensus;   // true
+ * await openLocation('postgres://u@db/txnwal?blob=file:/var/lib/txnwal/blob');
+ * ```
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Blob } from './blob.js';
+import type { Consensus } from './consensus.js';
+import { FileBlob } from './file-blob.js';
+import { MemBlob } from './mem-blob.js';
+import { MemConsensus } from './mem-consensus.js';
+import { PostgresConsensus } from './postgres-consensus.js';
+import { SqliteConsensus } from './sqlite-consensus.js';
+
+export interface Location {
+  readonly blob: Blob;
+  readonly consensus: Consensus;
+  /** The URL this location was opened from, as given. */
+  readonly url: string;
+  /** Closes both stores (a no-op for stores shared through `mem://<name>`). Idempotent. */
+  close(): Promise<void>;
+}
+
+const ACCEPTED_FORMS =
+  'mem://, mem://<name>, file:<dir>, file:///<absolute dir>, ' +
+  'or postgres://…?blob=<blob url> (also postgresql://)';
+
+const BLOB_PARAM_HELP =
+  'add a "blob" query parameter naming the blob store, e.g. ' +
+  'postgres://user@host:5432/db?blob=file:/var/lib/txnwal/blob or ?blob=mem://<name>';
+
+interface MemPair {
+  blob: MemBlob;
+  consensus: MemConsensus;
+}
+
+const REGISTRY_KEY = Symbol.for('txnwal.location.memRegistry');
+
+function memRegistry(): Map<string, MemPair> {
+  const holder = globalThis as { [REGISTRY_KEY]?: Map<string, MemPair> };
+  return (holder[REGISTRY_KEY] ??= new Map());
+}
+
+/** The pair for `mem://<name>`, or a fresh private pair for an empty name. */
+function memPair(name: string): { pair: MemPair; shared: boolean } {
+  if (name === '') return { pair: { blob: new MemBlob(), consensus: new MemConsensus() }, shared: false };
+  const registry = memRegistry();
+  let pair = registry.get(name);
+  if (!pair) {
+    pair = { blob: new MemBlob(), consensus: new MemConsensus() };
+    registry.set(name, pair);
+  }
+  return { pair, shared: true };
+}
+
+/** The directory named by a `file:` URL: `file:<dir>` verbatim, `file://…` as a file URL. */
+function fileUrlDir(url: string): string {
+  if (url.startsWith('file://')) {
+    if (!url.startsWith('file:///')) {
+      throw new Error(
+        `Location URL ${JSON.stringify(url)}: file:// URLs need an absolute path (file:///var/lib/txnwal); ` +
+          'for a relative directory use file:<dir>',
+      );
+    }
+    return fileURLToPath(url);
+  }
+  const dir = url.slice('file:'.length);
+  if (dir === '') throw new Error(`Location URL ${JSON.stringify(url)}: file: needs a directory, e.g. file:./data`);
+  return path.resolve(dir);
+}
+
+/** One store's share of closing a Location. */
+type Closer = () => Promise<void>;
+
+function makeLocation(url: string, blob: Blob, consensus: Consensus, closers: Closer[]): Location {
+  let closing: Promise<void> | undefined;
+  return {
+    blob,
+    consensus,
+    url,
+    close() {
+      // Idempotent, and concurrent closes wait for the same work.
+      closing ??= Promise.allSettled(closers.map((c) => c())).then((results) => {
+        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) throw failed.reason;
+      });
+      return closing;
+    },
+  };
+}
+
+async function openBlobUrl(blobUrl: string, outerUrl: string): Promise<{ blob: Blob; close: Closer }> {
+  if (blobUrl.startsWith('mem://')) {
+    const { pair, shared } = memPair(blobUrl.slice('mem://'.length));
+    return { blob: pair.blob, close: shared ? async () => undefined : () => pair.blob.close() };
+  }
+  if (blobUrl.startsWith('file:')) {
+    const blob = await FileBlob.open(fileUrlDir(blobUrl));
+    return { blob, close: () => blob.close() };
+  }
+  throw new Error(
+    `Location URL ${JSON.stringify(outerUrl)}: unsupported blob ${JSON.stringify(blobUrl)}; ` +
+      'the blob parameter accepts file:<dir>, file:///<absolute dir>, mem:// or mem://<name>',
+  );
+}
+
+async function openPostgres(url: string): Promise<Location> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (err) {
+    throw new Error(`Location URL is not a valid Postgres URL: ${(err as Error).message}`);
+  }
+  const blobUrl = parsed.searchParams.get('blob');
+  if (blobUrl === null || blobUrl === '') {
+    throw new Error(`Postgres location URL has no blob store: ${BLOB_PARAM_HELP}`);
+  }
+  parsed.searchParams.delete('blob');
+  const { blob, close: closeBlob } = await openBlobUrl(blobUrl, url);
+  let consensus: PostgresConsensus;
+  try {
+    consensus = await PostgresConsensus.open(parsed.toString());
+  } catch (err) {
+    await closeBlob();
+    throw err;
+  }
+  return makeLocation(url, blob, consensus, [closeBlob, () => consensus.close()]);
+}
+
+async function openFile(url: string): Promise<Location> {
+  const dir = fileUrlDir(url);
+  // FileBlob.open creates <dir>/blob and so <dir>, before SQLite needs <dir> to exist.
+  const blob = await FileBlob.open(path.join(dir, 'blob'));
+  const consensus = await SqliteConsensus.open(path.join(dir, 'consensus.sqlite'));
+  return makeLocation(url, blob, consensus, [() => blob.close(), () => consensus.close()]);
+}
+
+/** Opens the Location named by `url`; see the module comment for the accepted forms. */
+export async function openLocation(url: string): Promise<Location> {
+  if (url.startsWith('mem://')) {
+    const { pair, shared } = memPair(url.slice('mem://'.length));
+    const closers: Closer[] = shared ? [] : [() => pair.blob.close(), () => pair.consensus.close()];
+    return makeLocation(url, pair.blob, pair.consensus, closers);
+  }
+  if (url.startsWith('file:')) return openFile(url);
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return openPostgres(url);
+  throw new Error(`Unsupported location URL ${JSON.stringify(url)}: expected ${ACCEPTED_FORMS}`);
+}

