@@ -1,0 +1,333 @@
+/**
+ * Batches: updates uploaded to Blob (or kept inline when small) before they are
+ * linked into a shard with compare-and-append.
+ *
+ * A batch has a description `[lower, upper)` (every update has `lower <= t < upper`)
+ * and a since (always the minimum for batches that are not compaction output).
+ *
+ * Life cycle: build it (`WriteHandle.batch`, or a {@link BatchBuilder}), then either
+ * append it (`compareAndAppendBatch`), make it transmittable (to append it from
+ * another handle or process), or `delete()` it. A batch that is simply dropped
+ * leaks its blobs; a warning is logged when that is noticed.
+ *
+ * `rewriteTs(frontier, newUpper)` re-timestamps a batch in metadata only: every
+ * update then reads as `max(t, frontier)`. txn-wal uses it to retry a commit at a new
+ * time without uploading the data again.
+ *
+ * Example:
+ * ```ts
+ * const b = await writer.batch([['a', null, 0, 1]], 0, 1);   // [0, 1)
+ * b.rewriteTs(7, 8);                                         // now reads as ('a', 7, +1), [0, 8)
+ * await writer.compareAndAppendBatch([b], 7, 8);
+ * ```
+ */
+import { randomUUID } from 'node:crypto';
+import type { Blob } from '../location/blob.js';
+import type { PersistConfig } from './config.js';
+import { consolidatePartData } from './consolidate.js';
+import { BUILD_VERSION, Proto, decodeMessage, encodeMessage } from './encoding.js';
+import {
+  BatchConsumed,
+  BatchNotFromThisShard,
+  InvalidBounds,
+  InvalidRewrite,
+  UpdateBeyondUpper,
+  UpdateNotBeyondLower,
+} from './errors.js';
+import { hollowBatchFromProto, hollowBatchToProto, type HollowBatch, type ProtoHollowBatchShape } from './hollow-batch.js';
+import { emptyPartData, encodePartData, type HollowPart, type PartData } from './part.js';
+import { withStorageRetry } from './storage-retry.js';
+import { assertDiff, assertFrontier, assertTimestamp } from './time.js';
+
+/** A batch in encoded form (a `ProtoBatch`), which any handle on the same shard can append. */
+export type TransmittableBatch = Uint8Array;
+
+const leakWarnings = new FinalizationRegistry<{ shardId: string; parts: number; log: PersistConfig['logger'] }>(
+  ({ shardId, parts, log }) => {
+    log.warn({ shardId, parts }, 'a persist Batch was dropped without being appended or deleted: its blobs leak');
+  },
+);
+
+export class Batch {
+  private consumedBy: string | undefined;
+  private rewrittenTo: number | undefined;
+
+  constructor(
+    readonly shardId: string,
+    private hollowBatch: HollowBatch,
+    readonly keySchema: string,
+    readonly valSchema: string,
+    private readonly blob: Blob,
+    private readonly cfg: PersistConfig,
+    readonly version: string = BUILD_VERSION,
+  ) {
+    if (hollowBatch.parts.some((p) => p.key)) {
+      leakWarnings.register(this, { shardId, parts: hollowBatch.parts.length, log: cfg.logger }, this);
+    }
+    const rewrites = hollowBatch.parts.map((p) => p.tsRewrite).filter((t) => t !== undefined);
+    if (rewrites.length > 0) this.rewrittenTo = Math.max(...rewrites);
+  }
+
+  get lower(): number {
+    return this.hollowBatch.lower;
+  }
+  get upper(): number {
+    return this.hollowBatch.upper;
+  }
+  get since(): number {
+    return this.hollowBatch.since;
+  }
+  get updateCount(): number {
+    return this.hollowBatch.updateCount;
+  }
+  /** The frontier the batch was last rewritten to, if any. */
+  get rewrittenTs(): number | undefined {
+    return this.rewrittenTo;
+  }
+  get isConsumed(): boolean {
+    return this.consumedBy !== undefined;
+  }
+  /** The hollow batch, without consuming it. */
+  get hollow(): HollowBatch {
+    this.checkLive('read');
+    return this.hollowBatch;
+  }
+  /** Total encoded size of the batch's parts. */
+  get encodedSizeBytes(): number {
+    return this.hollowBatch.parts.reduce((n, p) => n + p.encodedSizeBytes, 0);
+  }
+  /** Schema ids recorded on the batch's parts. */
+  schemas(): number[] {
+    return [...new Set(this.hollowBatch.parts.flatMap((p) => (p.schemaId === undefined ? [] : [p.schemaId])))];
+  }
+
+  private checkLive(op: string): void {
+    if (this.consumedBy) {
+      throw new BatchConsumed(
+        `cannot ${op} a batch of ${this.shardId} that was already ${this.consumedBy}; build a new batch`,
+      );
+    }
+  }
+
+  /**
+   * Re-timestamps the batch in metadata only: every update will read as
+   * `max(t, frontier)`, and the batch's upper becomes `newUpper`.
+   */
+  rewriteTs(frontier: number, newUpper: number): void {
+    this.checkLive('rewrite');
+    assertTimestamp(frontier, 'rewriteTs frontier');
+    assertFrontier(newUpper, 'rewriteTs newUpper');
+    const b = this.hollowBatch;
+    const fail = (why: string) => {
+      throw new InvalidRewrite(`cannot rewrite batch [${b.lower}, ${b.upper}) to (${frontier}, ${newUpper}): ${why}`);
+    };
+    if (!(frontier < newUpper)) fail('the frontier must be below the new upper');
+    if (newUpper < b.upper) fail(`the new upper must not be below the batch upper ${b.upper}`);
+    if (frontier < b.lower) fail(`the frontier must not be below the batch lower ${b.lower}`);
+    if (b.since !== 0) fail('only batches with the minimum since (not compaction output) can be rewritten');
+    if (this.rewrittenTo !== undefined && frontier < this.rewrittenTo) {
+      fail(`it was already rewritten to ${this.rewrittenTo}, and a rewrite may not go backwards`);
+    }
+    this.rewrittenTo = frontier;
+    this.hollowBatch = {
+      ...b,
+      upper: newUpper,
+      parts: b.parts.map((p) => ({ ...p, tsRewrite: frontier })),
+    };
+  }
+
+  /** Encodes the batch so another handle (possibly in another process) can append it. Consumes it. */
+  intoTransmittable(): TransmittableBatch {
+    this.checkLive('transmit');
+    const bytes = encodeMessage(Proto.Batch, {
+      shardId: this.shardId,
+      version: this.version,
+      batch: hollowBatchToProto(this.hollowBatch),
+      keySchema: Buffer.from(this.keySchema, 'utf8'),
+      valSchema: Buffer.from(this.valSchema, 'utf8'),
+    });
+    this.markConsumed('made transmittable');
+    return bytes;
+  }
+
+  /** Marks the batch consumed and returns its metadata. */
+  intoHollowBatch(): HollowBatch {
+    this.checkLive('consume');
+    this.markConsumed('consumed');
+    return this.hollowBatch;
+  }
+
+  /** @internal Called when the batch was appended. */
+  markConsumed(how = 'appended'): void {
+    this.consumedBy = how;
+    leakWarnings.unregister(this);
+  }
+
+  /** Deletes the batch's blobs. Idempotent; the batch is unusable afterwards. */
+  async delete(): Promise<void> {
+    if (this.consumedBy === 'deleted') return;
+    if (this.consumedBy) return;
+    this.markConsumed('deleted');
+    for (const p of this.hollowBatch.parts) {
+      if (p.key) {
+        const key = p.key;
+        await withStorageRetry(this.cfg, `deleting blob ${key}`, () => this.blob.delete(key), { write: true });
+      }
+    }
+  }
+}
+
+/** Decodes a transmittable batch; `expectShard` is checked against the batch's shard. */
+export function decodeTransmittableBatch(
+  bytes: TransmittableBatch,
+  expectShard: string,
+  blob: Blob,
+  cfg: PersistConfig,
+): Batch {
+  const p = decodeMessage<{
+    shardId: string;
+    version: string;
+    batch: ProtoHollowBatchShape | null;
+    keySchema: Uint8Array;
+    valSchema: Uint8Array;
+  }>(Proto.Batch, bytes, 'transmittable batch');
+  if (p.shardId !== expectShard) {
+    throw new BatchNotFromThisShard(
+      `the transmittable batch belongs to shard ${p.shardId}, not ${expectShard}; append it through a writer of ${p.shardId}`,
+    );
+  }
+  if (!p.batch) throw new InvalidBounds('the transmittable batch has no batch description');
+  return new Batch(
+    p.shardId,
+    hollowBatchFromProto(p.batch),
+    Buffer.from(p.keySchema).toString('utf8'),
+    Buffer.from(p.valSchema).toString('utf8'),
+    blob,
+    cfg,
+    p.version,
+  );
+}
+
+/** Everything a BatchBuilder needs from its writer. */
+export interface BatchTarget {
+  shardId: string;
+  writerKey: string;
+  blob: Blob;
+  cfg: PersistConfig;
+  keySchema: string;
+  valSchema: string;
+  schemaId: number | undefined;
+}
+
+/**
+ * Accumulates updates at times `>= lower` and cuts them into parts of about
+ * `blobTargetSizeBytes`, uploading each as soon as it is full, so a batch of any size
+ * is built in bounded memory. `finish(upper)` checks every update was `< upper`.
+ */
+export class BatchBuilder {
+  private buffer: PartData = emptyPartData();
+  private bufferedBytes = 0;
+  private parts: HollowPart[] = [];
+  private uploads: Promise<void>[] = [];
+  private maxTs = -1;
+  private count = 0;
+  private finished = false;
+
+  constructor(
+    private readonly target: BatchTarget,
+    readonly lower: number,
+  ) {
+    assertTimestamp(lower, 'batch lower');
+  }
+
+  /** Adds encoded bytes. Resolves at once unless a full part had to be uploaded first. */
+  addEncoded(key: Uint8Array, val: Uint8Array, t: number, d: number): Promise<void> | undefined {
+    if (this.finished) throw new BatchConsumed('cannot add to a batch builder after finish()');
+    assertTimestamp(t, 'update time');
+    assertDiff(d, 'update diff');
+    if (t < this.lower) {
+      throw new UpdateNotBeyondLower(
+        `update at time ${t} is below the batch lower ${this.lower}; build the batch with a lower <= ${t}`,
+      );
+    }
+    if (t > this.maxTs) this.maxTs = t;
+    this.buffer.keys.push(key);
+    this.buffer.vals.push(val);
+    this.buffer.times.push(t);
+    this.buffer.diffs.push(d);
+    this.bufferedBytes += key.byteLength + val.byteLength + 24;
+    this.count++;
+    if (this.bufferedBytes >= this.target.cfg.blobTargetSizeBytes) return this.flush();
+    return undefined;
+  }
+
+  private async flush(): Promise<void> {
+    const data = consolidatePartData(this.buffer);
+    this.buffer = emptyPartData();
+    this.bufferedBytes = 0;
+    if (data.times.length === 0) return;
+    const bytes = encodePartData(data);
+    const key = `${this.target.shardId}/${this.target.writerKey}/${randomUUID()}`;
+    const part: HollowPart = withSchema(
+      { key, encodedSizeBytes: bytes.byteLength, updateCount: data.times.length },
+      this.target.schemaId,
+    );
+    this.parts.push(part);
+    const upload = withStorageRetry(
+      this.target.cfg,
+      `writing batch part ${key}`,
+      () => this.target.blob.set(key, bytes),
+      { write: true },
+    );
+    this.uploads.push(upload);
+    await upload;
+  }
+
+  async finish(upper: number): Promise<Batch> {
+    assertFrontier(upper, 'batch upper');
+    if (upper < this.lower) {
+      throw new InvalidBounds(`batch upper ${upper} is below its lower ${this.lower}; use upper >= lower`);
+    }
+    if (this.maxTs >= upper) {
+      throw new UpdateBeyondUpper(
+        `an update at time ${this.maxTs} is not below the batch upper ${upper}; finish with an upper > ${this.maxTs}`,
+      );
+    }
+    this.finished = true;
+    const cfg = this.target.cfg;
+    if (this.parts.length === 0 && this.buffer.times.length > 0) {
+      const data = consolidatePartData(this.buffer);
+      this.buffer = emptyPartData();
+      const bytes = encodePartData(data);
+      if (data.times.length > 0 && bytes.byteLength < cfg.inlineWritesSingleMaxBytes) {
+        this.parts.push(
+          withSchema({ inline: bytes, encodedSizeBytes: bytes.byteLength, updateCount: data.times.length }, this.target.schemaId),
+        );
+      } else if (data.times.length > 0) {
+        this.buffer = data;
+        await this.flush();
+      }
+    } else {
+      await this.flush();
+    }
+    await Promise.all(this.uploads);
+    const updateCount = this.parts.reduce((n, p) => n + p.updateCount, 0);
+    return new Batch(
+      this.target.shardId,
+      { lower: this.lower, upper, since: 0, parts: this.parts, updateCount },
+      this.target.keySchema,
+      this.target.valSchema,
+      this.target.blob,
+      cfg,
+    );
+  }
+
+  /** Updates added so far. */
+  get length(): number {
+    return this.count;
+  }
+}
+
+function withSchema(p: HollowPart, schemaId: number | undefined): HollowPart {
+  return schemaId === undefined ? p : { ...p, schemaId };
+}

@@ -1,0 +1,208 @@
+/**
+ * PersistClient: the entry point to a persist location.
+ *
+ * `PersistClient.open(url)` opens a location (`mem://`, `file:<dir>`, `postgres://…`,
+ * see location/location.ts) and hands out handles on shards. Handles on one shard
+ * opened through one client share a cached copy of its state, so in-process readers
+ * are woken as soon as an in-process writer commits.
+ *
+ * Example:
+ * ```ts
+ * const client = await PersistClient.open('file:./data');
+ * const id = newShardId();
+ * const codecs = { key: Codecs.string, val: Codecs.unit };
+ * const w = await client.openWriter(id, codecs);
+ * await w.compareAndAppend([['hello', null, 0, 1]], 0, 1);
+ * const r = await client.openLeasedReader(id, codecs);
+ * await r.snapshotAndFetch(0);   // [['hello', null, 0, 1]]
+ * await client.close();
+ * ```
+ */
+import type { Location } from '../location/location.js';
+import { openLocation } from '../location/location.js';
+import { codecSchema, type ShardCodecs } from './codec.js';
+import { resolveConfig, type PersistConfig } from './config.js';
+import { compactShard } from './compaction.js';
+import { HandleExpired } from './errors.js';
+import { gcShard } from './gc.js';
+import { Machine } from './machine.js';
+import { Opaque } from './opaque.js';
+import { ReadHandle } from './read-handle.js';
+import type { ShardContext } from './shard-handle-context.js';
+import {
+  assertCriticalReaderId,
+  assertShardId,
+  CONTROLLER_CRITICAL_SINCE,
+  newLeasedReaderId,
+  type CriticalReaderId,
+  type ShardId,
+} from './shard-id.js';
+import { SinceHandle } from './since-handle.js';
+import { registerCriticalReader, registerLeasedReader, registerSchema } from './state-commands.js';
+import { WriteHandle } from './write-handle.js';
+
+export interface PersistClientOptions {
+  config?: Partial<PersistConfig>;
+}
+
+export interface OpenWriterOptions {
+  purpose?: string;
+}
+
+export interface OpenReaderOptions {
+  purpose?: string;
+  /** Start at the meet of the critical readers' sinces rather than the shard since. */
+  useCriticalSince?: boolean;
+}
+
+export interface OpenCriticalSinceOptions {
+  readerId?: CriticalReaderId;
+  defaultOpaque?: Opaque;
+  purpose?: string;
+}
+
+export class PersistClient {
+  private readonly machines = new Map<ShardId, Machine>();
+  private readonly readers = new Set<ReadHandle<unknown, unknown>>();
+  private closed = false;
+
+  private constructor(
+    readonly location: Location,
+    readonly cfg: PersistConfig,
+    private readonly ownsLocation: boolean,
+  ) {}
+
+  /** Opens a client on a location URL (or an already opened Location, which the client will not close). */
+  static async open(location: string | Location, opts: PersistClientOptions = {}): Promise<PersistClient> {
+    const cfg = resolveConfig(opts.config);
+    if (typeof location === 'string') return new PersistClient(await openLocation(location), cfg, true);
+    return new PersistClient(location, cfg, false);
+  }
+
+  private machine(shardId: ShardId): Machine {
+    if (this.closed) throw new HandleExpired('this PersistClient was closed; open a new one');
+    assertShardId(shardId);
+    let m = this.machines.get(shardId);
+    if (!m) {
+      m = new Machine(shardId, this.location.blob, this.location.consensus, this.cfg, {
+        compact: compactShard,
+        gc: async (machine) => {
+          const report = await gcShard(machine);
+          this.cfg.logger.debug({ shard: shardId, ...report }, 'gc');
+        },
+      });
+      this.machines.set(shardId, m);
+    }
+    return m;
+  }
+
+  private async context<K, V>(shardId: ShardId, codecs: ShardCodecs<K, V>): Promise<ShardContext<K, V>> {
+    const machine = this.machine(shardId);
+    await machine.open(codecs.key.name, codecs.val.name);
+    return { shardId, machine, blob: this.location.blob, cfg: this.cfg, codecs };
+  }
+
+  /** Opens a writer, creating the shard if it does not exist. */
+  async openWriter<K, V>(shardId: ShardId, codecs: ShardCodecs<K, V>, opts: OpenWriterOptions = {}): Promise<WriteHandle<K, V>> {
+    const ctx = await this.context(shardId, codecs);
+    return new WriteHandle(ctx, opts.purpose ?? 'writer');
+  }
+
+  /** Opens a leased reader, creating the shard if it does not exist. */
+  async openLeasedReader<K, V>(
+    shardId: ShardId,
+    codecs: ShardCodecs<K, V>,
+    opts: OpenReaderOptions = {},
+  ): Promise<ReadHandle<K, V>> {
+    const ctx = await this.context(shardId, codecs);
+    const readerId = newLeasedReaderId();
+    const purpose = opts.purpose ?? 'reader';
+    const { result } = await ctx.machine.apply(
+      'register_leased_reader',
+      (s) =>
+        registerLeasedReader(s, {
+          readerId,
+          purpose,
+          leaseDurationMs: this.cfg.readerLeaseDurationMs,
+          nowMs: Date.now(),
+          useCriticalSince: opts.useCriticalSince ?? false,
+        }),
+      { confirmNoop: false },
+    );
+    const reader = new ReadHandle(ctx, readerId, result.since, result.seqnoHold, purpose, (r) =>
+      this.readers.delete(r as ReadHandle<unknown, unknown>),
+    );
+    this.readers.add(reader as ReadHandle<unknown, unknown>);
+    return reader;
+  }
+
+  /** Opens (registering if new) a critical since handle. */
+  async openCriticalSince<K, V>(
+    shardId: ShardId,
+    codecs: ShardCodecs<K, V>,
+    opts: OpenCriticalSinceOptions = {},
+  ): Promise<SinceHandle<K, V>> {
+    const readerId = opts.readerId ?? CONTROLLER_CRITICAL_SINCE;
+    assertCriticalReaderId(readerId);
+    const ctx = await this.context(shardId, codecs);
+    const { result } = await ctx.machine.apply(
+      'register_critical_reader',
+      (s) => registerCriticalReader(s, readerId, opts.purpose ?? 'critical since', opts.defaultOpaque ?? Opaque.u64(0)),
+      { confirmNoop: true },
+    );
+    return new SinceHandle(ctx, readerId, result.since, result.opaque);
+  }
+
+  /**
+   * Registers a key/value schema pair in the shard's schema registry (idempotent)
+   * and returns its id.
+   */
+  async registerSchema<K, V>(shardId: ShardId, codecs: ShardCodecs<K, V>): Promise<number> {
+    const ctx = await this.context(shardId, codecs);
+    const keySchema = codecSchema(codecs.key);
+    const valSchema = codecSchema(codecs.val);
+    const { result } = await ctx.machine.apply('register_schema', (s) => registerSchema(s, keySchema, valSchema), {
+      confirmNoop: false,
+    });
+    return result;
+  }
+
+  /** The newest registered schema of a shard, or undefined if it has none (or does not exist). */
+  async latestSchema(shardId: ShardId): Promise<{ id: number; keySchema: string; valSchema: string } | undefined> {
+    const state = await this.machine(shardId).refresh();
+    if (!state) return undefined;
+    let latest: { id: number; keySchema: string; valSchema: string } | undefined;
+    for (const [id, s] of state.schemas) if (!latest || id > latest.id) latest = { id, ...s };
+    return latest;
+  }
+
+  /** A registered schema by id. */
+  async getSchema(shardId: ShardId, schemaId: number): Promise<{ keySchema: string; valSchema: string } | undefined> {
+    const m = this.machine(shardId);
+    let s = m.loaded ? m.state.schemas.get(schemaId) : undefined;
+    if (!s) s = (await m.refresh())?.schemas.get(schemaId);
+    return s ? { ...s } : undefined;
+  }
+
+  /** Waits for background compaction, rollups and GC started so far. */
+  async flushMaintenance(): Promise<void> {
+    await Promise.all([...this.machines.values()].map((m) => m.flushMaintenance()));
+  }
+
+  /** @internal The machine of a shard (tests, inspection). */
+  shardMachine(shardId: ShardId): Machine {
+    return this.machine(shardId);
+  }
+
+  /**
+   * Expires the readers this client opened, waits for maintenance, and closes the
+   * location if the client opened it.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    for (const r of [...this.readers]) await r.expire().catch(() => undefined);
+    await Promise.all([...this.machines.values()].map((m) => m.close()));
+    this.closed = true;
+    if (this.ownsLocation) await this.location.close();
+  }
+}

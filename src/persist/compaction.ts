@@ -1,0 +1,142 @@
+/**
+ * Compaction: merging spine batches so reads touch few parts and state stays small.
+ *
+ * Policy (a binary counter): while some batch holds no more updates than the batch
+ * after it, merge the two. Sizes then strictly decrease from oldest to newest, so for
+ * equal-sized writes every update is rewritten O(log n) times and the spine holds
+ * O(log n) batches. Batches without data merge for free (nothing to read).
+ *
+ * A merge reads its inputs, advances every time below the shard's since to the
+ * since, consolidates, writes the result, and swaps it in with one command that only
+ * succeeds if the inputs are still in the spine. Advancing to the since never
+ * changes an answer at `asOf >= since`: every time `<= asOf` still reads as `<= asOf`,
+ * every later time is unchanged, and listens hold the since below their frontier.
+ *
+ * Example: spine `[0,5):3 updates | [5,9):3 updates` with since 4 becomes
+ * `[0,9):since 4`, where the updates at times 0..3 now read at time 4 (and cancel if
+ * they were an insert and its retraction).
+ */
+import { randomUUID } from 'node:crypto';
+import { consolidatePartData } from './consolidate.js';
+import { fetchPart } from './fetch.js';
+import type { HollowBatch } from './hollow-batch.js';
+import type { Machine } from './machine.js';
+import { emptyPartData, encodePartData, type HollowPart, type PartData } from './part.js';
+import { applyMergeResult } from './state-commands.js';
+import type { SpineBatch } from './state.js';
+import { withStorageRetry } from './storage-retry.js';
+
+/** Above this many batches the spine is merged whatever the sizes. */
+const MAX_SPINE_BATCHES = 64;
+
+/** The contiguous batches to merge next, or undefined when the spine is in shape. */
+export function pickMerge(spine: readonly SpineBatch[]): SpineBatch[] | undefined {
+  const n = spine.length;
+  // Newest first: the first adjacent pair whose older batch is no bigger than the
+  // newer one. Merging it keeps sizes strictly decreasing towards the newest batch,
+  // even when compaction lags behind a burst of writes.
+  for (let i = n - 2; i >= 0; i--) {
+    if (spine[i]!.batch.updateCount <= spine[i + 1]!.batch.updateCount) return [spine[i]!, spine[i + 1]!];
+  }
+  if (n > MAX_SPINE_BATCHES) {
+    // Sizes strictly decrease but there are too many batches: merge the smallest neighbours.
+    let best = n - 2;
+    for (let i = 0; i + 1 < n; i++) {
+      const cost = spine[i]!.batch.updateCount + spine[i + 1]!.batch.updateCount;
+      if (cost < spine[best]!.batch.updateCount + spine[best + 1]!.batch.updateCount) best = i;
+    }
+    return [spine[best]!, spine[best + 1]!];
+  }
+  return undefined;
+}
+
+/** Runs merges until the policy is satisfied or a merge loses a race. */
+export async function compactShard(machine: Machine): Promise<void> {
+  for (;;) {
+    const state = machine.state;
+    const inputs = pickMerge(state.spine);
+    if (!inputs) return;
+    const output = await mergeBatches(machine, inputs, state.meta.since, state.meta.inlineBytes);
+    const { result } = await machine.apply(
+      'merge_res',
+      (s) => applyMergeResult(s, inputs.map((b) => b.id), output),
+      { confirmNoop: false },
+    );
+    if (!result) {
+      // Someone else merged these first; our output is referenced by nothing.
+      await deleteParts(machine, output.parts);
+      return;
+    }
+  }
+}
+
+async function mergeBatches(
+  machine: Machine,
+  inputs: SpineBatch[],
+  since: number,
+  inlineBytesNow: number,
+): Promise<HollowBatch> {
+  const { cfg, blob, shardId } = machine;
+  const merged: PartData = emptyPartData();
+  let inputInline = 0;
+  for (const { batch } of inputs) {
+    for (const part of batch.parts) {
+      if (part.inline) inputInline += part.inline.byteLength;
+      const data = await fetchPart(blob, cfg, shardId, part);
+      for (let i = 0; i < data.times.length; i++) {
+        merged.keys.push(data.keys[i]!);
+        merged.vals.push(data.vals[i]!);
+        merged.times.push(Math.max(data.times[i]!, since));
+        merged.diffs.push(data.diffs[i]!);
+      }
+    }
+  }
+  const data = consolidatePartData(merged);
+  const parts: HollowPart[] = [];
+  // Cut into parts of about the target size.
+  let start = 0;
+  let bytes = 0;
+  const cut = async (end: number) => {
+    if (end === start) return;
+    const chunk: PartData = {
+      keys: data.keys.slice(start, end),
+      vals: data.vals.slice(start, end),
+      times: data.times.slice(start, end),
+      diffs: data.diffs.slice(start, end),
+    };
+    const encoded = encodePartData(chunk);
+    // Stay inline only when that cannot grow the shard's inline total.
+    if (
+      parts.length === 0 &&
+      end === data.times.length &&
+      encoded.byteLength < cfg.inlineWritesSingleMaxBytes &&
+      encoded.byteLength <= inputInline &&
+      inlineBytesNow <= cfg.inlineWritesTotalMaxBytes
+    ) {
+      parts.push({ inline: encoded, encodedSizeBytes: encoded.byteLength, updateCount: end - start });
+    } else {
+      const key = `${shardId}/compaction/${randomUUID()}`;
+      await withStorageRetry(cfg, `writing compacted part ${key}`, () => blob.set(key, encoded), { write: true });
+      parts.push({ key, encodedSizeBytes: encoded.byteLength, updateCount: end - start });
+    }
+    start = end;
+    bytes = 0;
+  };
+  for (let i = 0; i < data.times.length; i++) {
+    bytes += data.keys[i]!.byteLength + data.vals[i]!.byteLength + 24;
+    if (bytes >= cfg.blobTargetSizeBytes) await cut(i + 1);
+  }
+  await cut(data.times.length);
+  const first = inputs[0]!.batch;
+  const last = inputs[inputs.length - 1]!.batch;
+  return { lower: first.lower, upper: last.upper, since, parts, updateCount: data.times.length };
+}
+
+async function deleteParts(machine: Machine, parts: readonly HollowPart[]): Promise<void> {
+  for (const p of parts) {
+    if (p.key) {
+      const key = p.key;
+      await withStorageRetry(machine.cfg, `deleting blob ${key}`, () => machine.blob.delete(key), { write: true });
+    }
+  }
+}

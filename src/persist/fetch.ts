@@ -1,0 +1,64 @@
+/**
+ * Fetching parts and filtering them for a read.
+ *
+ * - snapshot at `asOf`: keep updates with `t <= asOf` and advance each to `asOf`;
+ * - listen from frontier `f` (started at `asOf`): keep `t > asOf` and `t >= f`, times
+ *   unchanged — the second condition drops updates replayed after compaction merged a
+ *   batch the listener had already passed.
+ */
+import type { Blob } from '../location/blob.js';
+import type { ShardCodecs } from './codec.js';
+import type { PersistConfig } from './config.js';
+import { InvariantViolation } from './errors.js';
+import { decodePartData, emptyPartData, interpretPart, type HollowPart, type PartData } from './part.js';
+import { withStorageRetry } from './storage-retry.js';
+import type { Update } from './update.js';
+
+/** Reads a part (inline or from Blob) and applies its own rewrite and keep bounds. */
+export async function fetchPart(blob: Blob, cfg: PersistConfig, shardId: string, part: HollowPart): Promise<PartData> {
+  let bytes = part.inline;
+  if (!bytes) {
+    const key = part.key!;
+    bytes = await withStorageRetry(cfg, `reading batch part ${key}`, () => blob.get(key));
+    if (!bytes) {
+      throw new InvariantViolation(
+        `batch part ${key} of shard ${shardId} is missing from Blob: it was deleted while still referenced`,
+      );
+    }
+  }
+  return interpretPart(part, decodePartData(bytes, `batch part ${part.key ?? '(inline)'}`));
+}
+
+export function filterForSnapshot(data: PartData, asOf: number): PartData {
+  const out = emptyPartData();
+  for (let i = 0; i < data.times.length; i++) {
+    if (data.times[i]! > asOf) continue;
+    out.keys.push(data.keys[i]!);
+    out.vals.push(data.vals[i]!);
+    out.times.push(asOf);
+    out.diffs.push(data.diffs[i]!);
+  }
+  return out;
+}
+
+export function filterForListen(data: PartData, asOf: number, frontier: number): PartData {
+  const out = emptyPartData();
+  for (let i = 0; i < data.times.length; i++) {
+    const t = data.times[i]!;
+    if (t <= asOf || t < frontier) continue;
+    out.keys.push(data.keys[i]!);
+    out.vals.push(data.vals[i]!);
+    out.times.push(t);
+    out.diffs.push(data.diffs[i]!);
+  }
+  return out;
+}
+
+export function decodeUpdates<K, V>(data: PartData, codecs: ShardCodecs<K, V>): Update<K, V>[] {
+  const out: Update<K, V>[] = new Array(data.times.length);
+  const { key, val } = codecs;
+  for (let i = 0; i < data.times.length; i++) {
+    out[i] = [key.decode(data.keys[i]!), val.decode(data.vals[i]!), data.times[i]!, data.diffs[i]!];
+  }
+  return out;
+}

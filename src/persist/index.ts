@@ -1,0 +1,13 @@
+export * from './batch.js';
+export * from './client.js';
+export * from './codec.js';
+export { type PersistConfig, type RetryParams, defaultConfig } from './config.js';
+export * from './errors.js';
+export { type Listen, type ListenEvent, type Subscribe } from './listen.js';
+export * from './opaque.js';
+export { ReadHandle, type ReadOptions, type SnapshotParts } from './read-handle.js';
+export * from './shard-id.js';
+export * from './since-handle.js';
+export * from './time.js';
+export * from './update.js';
+export { WriteHandle, TypedBatchBuilder, type UpperOutcome, type CompareAndAppendBatchOptions } from './write-handle.js';

@@ -1,0 +1,166 @@
+/**
+ * Listen and Subscribe: following a shard's updates as they are written.
+ *
+ * A listen starts at `asOf` with `frontier = asOf`. Each `next()` waits for the spine
+ * batch with `lower <= frontier < upper`, returns its updates with
+ * `t > asOf && t >= frontier` (unconsolidated, times unchanged) and then a progress
+ * event with the batch's upper, which becomes the new frontier. So every update
+ * between two progress events `p` and `q` has `p <= t < q`.
+ *
+ * The listen pushes its reader's since to just below its frontier (rate-limited), so
+ * the shard can compact what it has passed without disturbing what it will read.
+ *
+ * Example, for a shard written at `[0,3)` then `[3,7)`, listened from 1:
+ * ```
+ * next() → [{updates: t=2 only}, {progress: 3}]
+ * next() → [{updates: t in 3..6}, {progress: 7}]
+ * next() → waits for the next write
+ * ```
+ */
+import { HandleExpired, InvariantViolation, LeaseExpired } from './errors.js';
+import { decodeUpdates, fetchPart, filterForListen } from './fetch.js';
+import { appendPartData } from './consolidate.js';
+import { emptyPartData } from './part.js';
+import type { ReadHandle } from './read-handle.js';
+import { batchContaining, type ShardState } from './state.js';
+import type { Update } from './update.js';
+
+export type ListenEvent<K, V> =
+  | { kind: 'updates'; updates: Update<K, V>[] }
+  | { kind: 'progress'; upper: number };
+
+/** @internal What a listen needs from the reader it took over. */
+export interface ListenReaderHooks {
+  pin(state: ShardState): () => void;
+  downgrade(since: number): Promise<boolean>;
+  leaseLost(): boolean;
+}
+
+export class Listen<K, V> implements AsyncIterable<ListenEvent<K, V>[]> {
+  private currentFrontier: number;
+  private busy = false;
+
+  constructor(
+    private readonly reader: ReadHandle<K, V>,
+    readonly asOf: number,
+    private readonly hooks: ListenReaderHooks,
+  ) {
+    this.currentFrontier = asOf;
+  }
+
+  /** Every update below this has been delivered. `Infinity` once the shard is closed. */
+  get frontier(): number {
+    return this.currentFrontier;
+  }
+
+  get readerId(): string {
+    return this.reader.readerId;
+  }
+
+  /**
+   * The next batch of updates and the progress after it. Waits until there is one.
+   * Returns `[]` once the shard is closed and everything was delivered.
+   */
+  async next(opts: { signal?: AbortSignal } = {}): Promise<ListenEvent<K, V>[]> {
+    if (this.busy) throw new HandleExpired('Listen.next() called while a previous next() is still pending; await it first');
+    this.busy = true;
+    try {
+      return await this.nextInner(opts.signal);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async nextInner(signal?: AbortSignal): Promise<ListenEvent<K, V>[]> {
+    if (this.currentFrontier === Infinity) return [];
+    const { machine, blob, cfg, shardId, codecs } = this.reader.ctx;
+    let state = machine.loaded ? machine.state : (await machine.refresh())!;
+    for (;;) {
+      this.reader.checkLive('listen');
+      const found = batchContaining(state, this.currentFrontier);
+      if (found) {
+        const batch = found.batch;
+        if (batch.since > this.currentFrontier) {
+          const msg =
+            `listen on ${shardId} at frontier ${this.currentFrontier} received a batch compacted to since ${batch.since}: ` +
+            'its since hold was not respected';
+          throw this.hooks.leaseLost() ? new LeaseExpired(msg) : new InvariantViolation(msg);
+        }
+        const release = this.hooks.pin(state);
+        const all = emptyPartData();
+        try {
+          for (const part of batch.parts) {
+            const data = await fetchPart(blob, cfg, shardId, part);
+            appendPartData(all, filterForListen(data, this.asOf, this.currentFrontier));
+          }
+        } finally {
+          release();
+        }
+        this.currentFrontier = batch.upper;
+        if (batch.upper !== Infinity && batch.upper > 0) {
+          // Lazily let the shard compact up to just below what we have read.
+          const target = Math.max(this.asOf, batch.upper - 1);
+          this.hooks.downgrade(target).catch((err: unknown) => cfg.logger.warn({ err }, 'listen since downgrade failed'));
+        }
+        return [
+          { kind: 'updates', updates: decodeUpdates(all, codecs) },
+          { kind: 'progress', upper: batch.upper },
+        ];
+      }
+      state = await machine.waitForNewerThan(state.seqno, signal);
+    }
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<ListenEvent<K, V>[]> {
+    try {
+      while (this.currentFrontier !== Infinity) yield await this.next();
+    } finally {
+      await this.expire();
+    }
+  }
+
+  /** Releases the reader behind this listen. */
+  expire(): Promise<void> {
+    return this.reader.expire();
+  }
+}
+
+/** A snapshot at `asOf` (delivered first, with no progress event), then a listen from `asOf`. */
+export class Subscribe<K, V> implements AsyncIterable<ListenEvent<K, V>[]> {
+  private snapshotPending: Update<K, V>[] | undefined;
+
+  constructor(
+    snapshot: Update<K, V>[],
+    readonly listen: Listen<K, V>,
+  ) {
+    this.snapshotPending = snapshot;
+  }
+
+  get frontier(): number {
+    return this.listen.frontier;
+  }
+
+  async next(opts: { signal?: AbortSignal } = {}): Promise<ListenEvent<K, V>[]> {
+    const snap = this.snapshotPending;
+    if (snap) {
+      this.snapshotPending = undefined;
+      return [{ kind: 'updates', updates: snap }];
+    }
+    return this.listen.next(opts);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<ListenEvent<K, V>[]> {
+    try {
+      for (;;) {
+        if (!this.snapshotPending && this.listen.frontier === Infinity) return;
+        yield await this.next();
+      }
+    } finally {
+      await this.expire();
+    }
+  }
+
+  expire(): Promise<void> {
+    return this.listen.expire();
+  }
+}

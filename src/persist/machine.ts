@@ -1,0 +1,425 @@
+/**
+ * Machine: one process's view of one shard's state, and the only way to change it.
+ *
+ * State lives in Consensus as a chain of versions: version `n` holds the diff from
+ * state `n-1` to state `n` (state-codec.ts), and full copies of some versions
+ * (rollups) live in Blob. To change state, the machine runs a command (a pure
+ * function, state-commands.ts) on its cached state and writes the resulting diff with
+ * `compareAndSet(shard, expected = seqno, new = seqno + 1)`. On a mismatch another
+ * process got there first: the machine reads the newer diffs and runs the command
+ * again. So every state change is linearized by Consensus.
+ *
+ * In-process, commands on one shard run one at a time (a mutex), so handles sharing a
+ * client do not make each other retry; waiters (listens, snapshots at future times)
+ * are woken as soon as a new state is committed here, and poll Consensus with backoff
+ * for changes made by other processes.
+ *
+ * After a commit the machine runs maintenance in the background: compaction of the
+ * spine, a rollup every `rollupThreshold` versions, and GC every `gcMinVersions`.
+ *
+ * Example:
+ * ```ts
+ * const { result } = await machine.apply('register_schema', (s) => registerSchema(s, 'string', 'unit'));
+ * ```
+ */
+import { randomUUID } from 'node:crypto';
+import type { Blob } from '../location/blob.js';
+import type { Consensus, VersionedData } from '../location/consensus.js';
+import type { PersistConfig } from './config.js';
+import { CodecMismatch, InvariantViolation, PersistStorageError, StoredFormatError } from './errors.js';
+import { addRollup, type CmdOutcome } from './state-commands.js';
+import { Proto, encodeMessage } from './encoding.js';
+import {
+  Field,
+  applyDiff,
+  computeDiff,
+  decodeDiff,
+  decodeRollupState,
+  encodeDiff,
+  encodeRollupState,
+  type StateDiff,
+} from './state-codec.js';
+import { initialState, type ShardState } from './state.js';
+import { withStorageRetry } from './storage-retry.js';
+import { Mutex, sleep } from './wait.js';
+
+const SCAN_LIMIT = 1000;
+
+/** Maintenance work a machine can run after commits; installed by the client. */
+export interface Maintenance {
+  compact(machine: Machine): Promise<void>;
+  gc(machine: Machine): Promise<void>;
+}
+
+export interface ApplyOptions {
+  /**
+   * When the command changes nothing on cached state, re-read Consensus and ask
+   * again before believing it (default true). A mismatch seen on stale state is not
+   * a mismatch.
+   */
+  confirmNoop?: boolean;
+}
+
+export class Machine {
+  private cached: ShardState | undefined;
+  private readonly lock = new Mutex();
+  private readonly waiters = new Set<() => void>();
+  private refreshing: Promise<ShardState | undefined> | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+  private running = { compact: false, gc: false, rollup: false };
+  private compactAgain = false;
+  private closed = false;
+
+  constructor(
+    readonly shardId: string,
+    readonly blob: Blob,
+    readonly consensus: Consensus,
+    readonly cfg: PersistConfig,
+    private readonly maintenance: Maintenance,
+  ) {}
+
+  /** The cached state (may be behind other processes, never ahead of Consensus). */
+  get state(): ShardState {
+    if (!this.cached) throw new InvariantViolation(`shard ${this.shardId} state read before it was loaded`);
+    return this.cached;
+  }
+
+  get loaded(): boolean {
+    return this.cached !== undefined;
+  }
+
+  private setState(s: ShardState | undefined): void {
+    if (!s) return;
+    if (this.cached && this.cached.seqno >= s.seqno) return;
+    this.cached = s;
+    const ws = [...this.waiters];
+    this.waiters.clear();
+    for (const w of ws) w();
+  }
+
+  /** Creates the shard if it does not exist yet, and checks the codecs it was created with. */
+  async open(keyCodec: string, valCodec: string): Promise<ShardState> {
+    let state = this.cached ?? (await this.refresh());
+    while (!state) {
+      state = await this.createInitialState(keyCodec, valCodec);
+    }
+    if (state.meta.keyCodec !== keyCodec || state.meta.valCodec !== valCodec) {
+      throw new CodecMismatch(
+        `shard ${this.shardId} was created with codecs (key: ${state.meta.keyCodec}, val: ${state.meta.valCodec}) ` +
+          `but was opened with (key: ${keyCodec}, val: ${valCodec}); open it with the codecs it was created with`,
+      );
+    }
+    return state;
+  }
+
+  private async createInitialState(keyCodec: string, valCodec: string): Promise<ShardState | undefined> {
+    const rollupKey = `${this.shardId}/v1/${randomUUID()}`;
+    const base = initialState(this.shardId, keyCodec, valCodec, this.cfg.hostname);
+    const first: ShardState = { ...base, seqno: 1, rollups: new Map([[1, rollupKey]]) };
+    await withStorageRetry(this.cfg, `writing the first rollup of ${this.shardId}`, () =>
+      this.blob.set(rollupKey, encodeRollupState(first)),
+    );
+    // Version 1 records, as inserts, every entry of the first state, including
+    // where its rollup lives; rebuilding starts from that rollup.
+    const diff: StateDiff = {
+      shardId: this.shardId,
+      seqnoFrom: 0,
+      seqnoTo: 1,
+      walltimeMs: first.walltimeMs,
+      hostname: first.hostname,
+      diffs: [
+        { field: Field.ROLLUPS, key: '1', to: encodeRollupRef(rollupKey) },
+      ],
+    };
+    const res = await this.casWithRetry(undefined, { seqno: 1, data: encodeDiff(diff) }, 'creating shard state');
+    if (res === 'committed') {
+      this.setState(first);
+      return first;
+    }
+    // Someone else created it first (or our indeterminate write did land: then the
+    // refreshed state names our rollup and it must stay).
+    const state = await this.refresh();
+    if (!state || state.rollups.get(1) !== rollupKey) {
+      await this.blob.delete(rollupKey).catch(() => undefined);
+    }
+    return state;
+  }
+
+  private async casWithRetry(
+    expected: number | undefined,
+    next: VersionedData,
+    what: string,
+  ): Promise<'committed' | 'mismatch' | 'unknown'> {
+    try {
+      return await withStorageRetry(
+        this.cfg,
+        `${what} (compare-and-set of ${this.shardId})`,
+        () => this.consensus.compareAndSet(this.shardId, expected, next),
+        { write: true },
+      );
+    } catch (err) {
+      if (err instanceof PersistStorageError && err.mayHaveHappened) return 'unknown';
+      throw err;
+    }
+  }
+
+  /** Reads versions newer than the cached state from Consensus. Concurrent callers share one read. */
+  refresh(): Promise<ShardState | undefined> {
+    if (!this.refreshing) {
+      this.refreshing = this.doRefresh().finally(() => {
+        this.refreshing = undefined;
+      });
+    }
+    return this.refreshing;
+  }
+
+  private async doRefresh(): Promise<ShardState | undefined> {
+    let state = this.cached;
+    if (!state) {
+      this.setState(await this.rebuild());
+      return this.cached;
+    }
+    for (;;) {
+      const from = state.seqno + 1;
+      const versions = await withStorageRetry(this.cfg, `reading state of ${this.shardId}`, () =>
+        this.consensus.scan(this.shardId, from, SCAN_LIMIT),
+      );
+      if (versions.length === 0) break;
+      if (versions[0]!.seqno !== from) {
+        // The versions we need were truncated by GC: start over from a rollup.
+        this.setState(await this.rebuild());
+        return this.cached;
+      }
+      for (const v of versions) {
+        state = applyVersion(state, v);
+      }
+      if (versions.length < SCAN_LIMIT) break;
+    }
+    this.setState(state);
+    return this.cached;
+  }
+
+  /** Loads the state from the earliest live version's rollup and replays the diffs after it. */
+  private async rebuild(): Promise<ShardState | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      const versions = await this.scanAll();
+      if (versions.length === 0) return undefined;
+      const states = await this.replay(versions, () => {});
+      if (states) return states;
+      // GC truncated and deleted the rollup while we read: read again.
+      if (attempt > 5) {
+        throw new StoredFormatError(`shard ${this.shardId}: the rollup of its earliest live version is missing`);
+      }
+    }
+  }
+
+  /** Every live version, oldest first. */
+  async scanAll(): Promise<VersionedData[]> {
+    const all: VersionedData[] = [];
+    let from = 0;
+    for (;;) {
+      const batch = await withStorageRetry(this.cfg, `reading state of ${this.shardId}`, () =>
+        this.consensus.scan(this.shardId, from, SCAN_LIMIT),
+      );
+      all.push(...batch);
+      if (batch.length < SCAN_LIMIT) return all;
+      from = batch[batch.length - 1]!.seqno + 1;
+    }
+  }
+
+  /**
+   * Rebuilds the state at each of `versions` (contiguous, oldest first), calling
+   * `visit` on every one. Returns the newest, or undefined when the first version's
+   * rollup is gone.
+   */
+  async replay(versions: VersionedData[], visit: (s: ShardState) => void): Promise<ShardState | undefined> {
+    const diffs = versions.map((v) => decodeDiff(v.data, `state version ${v.seqno} of ${this.shardId}`));
+    const s0 = versions[0]!.seqno;
+    const rollupKey = findRollupKey(diffs, s0) ?? this.cached?.rollups.get(s0);
+    if (!rollupKey) {
+      throw new StoredFormatError(`shard ${this.shardId}: no rollup is recorded for its earliest live version ${s0}`);
+    }
+    const bytes = await withStorageRetry(this.cfg, `reading rollup ${rollupKey}`, () => this.blob.get(rollupKey));
+    if (!bytes) return undefined;
+    let state = decodeRollupState(bytes, `rollup ${rollupKey}`);
+    if (state.seqno !== s0) {
+      throw new StoredFormatError(`rollup ${rollupKey} holds seqno ${state.seqno}, expected ${s0}`);
+    }
+    visit(state);
+    for (let i = 1; i < diffs.length; i++) {
+      state = applyDiff(state, diffs[i]!);
+      visit(state);
+    }
+    return state;
+  }
+
+  /**
+   * Runs `cmd` against the latest state and commits its result, retrying on
+   * conflicts. Commands re-run after a conflict or an indeterminate failure, so they
+   * must tolerate seeing their own earlier success.
+   */
+  async apply<R>(
+    name: string,
+    cmd: (s: ShardState) => CmdOutcome<R>,
+    opts: ApplyOptions = {},
+  ): Promise<{ result: R; state: ShardState; changed: boolean }> {
+    if (this.closed) throw new InvariantViolation(`shard ${this.shardId}: ${name} after the client was closed`);
+    const out = await this.lock.run(() => this.applyLocked(name, cmd, opts.confirmNoop ?? true));
+    if (out.changed) {
+      const work = this.maintain(out.state);
+      if (this.cfg.awaitMaintenance) await work;
+    }
+    return out;
+  }
+
+  private async applyLocked<R>(
+    name: string,
+    cmd: (s: ShardState) => CmdOutcome<R>,
+    confirmNoop: boolean,
+  ): Promise<{ result: R; state: ShardState; changed: boolean }> {
+    let state = this.cached ?? (await this.refresh());
+    if (!state) throw new InvariantViolation(`shard ${this.shardId}: ${name} before the shard was created`);
+    let fresh = false;
+    let uncertainRounds = 0;
+    for (let attempt = 1; ; attempt++) {
+      const out = cmd(state);
+      if (!out.next) {
+        if (fresh || !confirmNoop) return { result: out.result, state, changed: false };
+        state = (await this.refresh())!;
+        fresh = true;
+        continue;
+      }
+      const next: ShardState = {
+        ...out.next,
+        seqno: state.seqno + 1,
+        walltimeMs: Date.now(),
+        hostname: this.cfg.hostname,
+      };
+      const data = encodeDiff(computeDiff(state, next));
+      this.cfg.logger.debug({ shard: this.shardId, cmd: name, seqno: next.seqno, attempt }, 'state cas');
+      let res: 'committed' | 'mismatch' | 'unknown';
+      try {
+        res = await this.casWithRetry(state.seqno, { seqno: next.seqno, data }, name);
+      } catch (err) {
+        // An earlier round that may have landed keeps the whole operation uncertain.
+        if (err instanceof PersistStorageError && uncertainRounds > 0 && !err.mayHaveHappened) {
+          throw new PersistStorageError(`${err.message}; an earlier attempt may have happened`, true, { cause: err });
+        }
+        throw err;
+      }
+      if (res === 'committed') {
+        this.setState(next);
+        return { result: out.result, state: next, changed: true };
+      }
+      if (res === 'unknown' && ++uncertainRounds >= this.cfg.storageRetry.attempts) {
+        throw new PersistStorageError(
+          `${name} on ${this.shardId}: the store never confirmed the write; it may have happened`,
+          true,
+        );
+      }
+      // A mismatch, or a write that may have landed: re-read and ask the command again.
+      state = (await this.refresh())!;
+      fresh = true;
+    }
+  }
+
+  /** Resolves once the cached state is newer than `seqno`, polling Consensus for other processes' writes. */
+  async waitForNewerThan(seqno: number, signal?: AbortSignal): Promise<ShardState> {
+    let delay = this.cfg.listenPoll.initialMs;
+    for (;;) {
+      if (this.cached && this.cached.seqno > seqno) return this.cached;
+      signal?.throwIfAborted();
+      let wake!: () => void;
+      const woken = new Promise<void>((r) => (wake = r));
+      this.waiters.add(wake);
+      try {
+        await Promise.race([woken, sleep(delay, signal)]);
+      } finally {
+        this.waiters.delete(wake);
+      }
+      if (this.cached && this.cached.seqno > seqno) return this.cached;
+      await this.refresh();
+      delay = Math.min(delay * this.cfg.listenPoll.multiplier, this.cfg.listenPoll.clampMs);
+    }
+  }
+
+  // ---- maintenance ----
+
+  private maintain(state: ShardState): Promise<void> {
+    const jobs: Promise<void>[] = [];
+    let latestRollup = 0;
+    for (const s of state.rollups.keys()) latestRollup = Math.max(latestRollup, s);
+    if (state.seqno - latestRollup >= this.cfg.rollupThreshold && !this.running.rollup) {
+      jobs.push(this.runExclusive('rollup', () => this.writeRollup()));
+    }
+    if (state.seqno - state.meta.lastGcReq >= this.cfg.gcMinVersions && !this.running.gc) {
+      jobs.push(this.runExclusive('gc', () => this.maintenance.gc(this)));
+    }
+    if (this.cfg.compaction) {
+      if (this.running.compact) this.compactAgain = true;
+      else jobs.push(this.runExclusive('compact', () => this.compactLoop()));
+    }
+    return Promise.all(jobs).then(() => undefined);
+  }
+
+  private async compactLoop(): Promise<void> {
+    do {
+      this.compactAgain = false;
+      await this.maintenance.compact(this);
+    } while (this.compactAgain && !this.closed);
+  }
+
+  private runExclusive(kind: 'compact' | 'gc' | 'rollup', fn: () => Promise<void>): Promise<void> {
+    this.running[kind] = true;
+    const p = fn()
+      .catch((err: unknown) => {
+        if (!this.closed) this.cfg.logger.warn({ err, shard: this.shardId, kind }, 'shard maintenance failed');
+      })
+      .finally(() => {
+        this.running[kind] = false;
+        this.inFlight.delete(p);
+      });
+    this.inFlight.add(p);
+    return p;
+  }
+
+  /** Writes a full copy of the current state to Blob and records it in state. */
+  private async writeRollup(): Promise<void> {
+    const state = this.state;
+    const key = `${this.shardId}/v${state.seqno}/${randomUUID()}`;
+    await withStorageRetry(this.cfg, `writing rollup ${key}`, () => this.blob.set(key, encodeRollupState(state)));
+    const { result } = await this.apply('add_rollup', (s) => addRollup(s, state.seqno, key), { confirmNoop: false });
+    if (!result) await this.blob.delete(key).catch(() => undefined);
+  }
+
+  /** Waits for all background maintenance started so far (and what it starts). */
+  async flushMaintenance(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+  }
+
+  async close(): Promise<void> {
+    await this.flushMaintenance();
+    this.closed = true;
+  }
+}
+
+/** The first version is the one diff written without a base state; its ROLLUPS insert is encoded by hand. */
+function encodeRollupRef(key: string): Uint8Array {
+  return encodeMessage(Proto.RollupRef, { key });
+}
+
+function findRollupKey(diffs: StateDiff[], seqno: number): string | undefined {
+  const want = String(seqno);
+  for (const d of diffs) {
+    for (const f of d.diffs) {
+      if (f.field === Field.ROLLUPS && f.key === want && f.to) {
+        return (Proto.RollupRef.decode(f.to) as unknown as { key: string }).key;
+      }
+    }
+  }
+  return undefined;
+}
+
+function applyVersion(state: ShardState, v: VersionedData): ShardState {
+  return applyDiff(state, decodeDiff(v.data, `state version ${v.seqno}`));
+}

@@ -1,0 +1,124 @@
+/**
+ * Parts: runs of encoded updates, the unit persist stores in Blob (or inline in
+ * shard state when small), and how a reader turns a stored part back into updates.
+ *
+ * A stored part is read through its {@link HollowPart} metadata, in this order:
+ * 1. `tsRewrite` (from Batch.rewriteTs): each time t reads as `max(t, tsRewrite)`;
+ * 2. `keep`: only times in `[keep.lower, keep.upper)` survive (set when an append
+ *    truncated a batch wider than the interval it was appended at).
+ * Readers then apply their own filter (snapshot: `t <= asOf`, advanced to `asOf`;
+ * listen: `t > asOf && t >= frontier`).
+ */
+import { Proto, FORMAT_VERSION, checkFormatVersion, decodeMessage, encodeMessage, toNumber } from './encoding.js';
+
+/** Updates in columns. All four arrays have the same length. */
+export interface PartData {
+  keys: Uint8Array[];
+  vals: Uint8Array[];
+  times: number[];
+  diffs: number[];
+}
+
+export function emptyPartData(): PartData {
+  return { keys: [], vals: [], times: [], diffs: [] };
+}
+
+/** How to find and interpret one part. Immutable once in shard state. */
+export interface HollowPart {
+  /** Blob key, or undefined for an inline part. */
+  readonly key?: string;
+  readonly inline?: Uint8Array;
+  readonly encodedSizeBytes: number;
+  readonly updateCount: number;
+  readonly tsRewrite?: number;
+  readonly keep?: { readonly lower: number; readonly upper: number };
+  readonly schemaId?: number;
+}
+
+export function encodePartData(data: PartData): Uint8Array {
+  return encodeMessage(Proto.Part, {
+    formatVersion: FORMAT_VERSION,
+    keys: data.keys,
+    vals: data.vals,
+    times: data.times,
+    diffs: data.diffs,
+  });
+}
+
+interface DecodedPart {
+  formatVersion: number;
+  keys: Uint8Array[];
+  vals: Uint8Array[];
+  times: number[];
+  diffs: number[];
+}
+
+export function decodePartData(bytes: Uint8Array, what: string): PartData {
+  const p = decodeMessage<DecodedPart>(Proto.Part, bytes, what);
+  checkFormatVersion(p.formatVersion, what);
+  return { keys: p.keys, vals: p.vals, times: p.times, diffs: p.diffs };
+}
+
+/** Applies the part's own metadata (rewrite, keep bounds) in place and returns it. */
+export function interpretPart(part: HollowPart, data: PartData): PartData {
+  const { tsRewrite, keep } = part;
+  if (tsRewrite === undefined && keep === undefined) return data;
+  const out = emptyPartData();
+  for (let i = 0; i < data.times.length; i++) {
+    let t = data.times[i]!;
+    if (tsRewrite !== undefined && t < tsRewrite) t = tsRewrite;
+    if (keep !== undefined && (t < keep.lower || t >= keep.upper)) continue;
+    out.keys.push(data.keys[i]!);
+    out.vals.push(data.vals[i]!);
+    out.times.push(t);
+    out.diffs.push(data.diffs[i]!);
+  }
+  return out;
+}
+
+// ---- protobuf form of HollowPart ----
+
+export interface ProtoHollowPartShape {
+  key: string;
+  inline: Uint8Array;
+  encodedSizeBytes: number | { toNumber(): number };
+  updateCount: number | { toNumber(): number };
+  hasTsRewrite: boolean;
+  tsRewrite: number;
+  hasKeep: boolean;
+  keepLower: number;
+  keepUpper: number;
+  schemaId: number;
+  hasSchemaId: boolean;
+}
+
+export function hollowPartToProto(p: HollowPart): Partial<ProtoHollowPartShape> {
+  return {
+    key: p.key ?? '',
+    inline: p.inline ?? new Uint8Array(0),
+    encodedSizeBytes: p.encodedSizeBytes,
+    updateCount: p.updateCount,
+    hasTsRewrite: p.tsRewrite !== undefined,
+    tsRewrite: p.tsRewrite ?? 0,
+    hasKeep: p.keep !== undefined,
+    keepLower: p.keep?.lower ?? 0,
+    keepUpper: p.keep?.upper ?? 0,
+    hasSchemaId: p.schemaId !== undefined,
+    schemaId: p.schemaId ?? 0,
+  };
+}
+
+export function hollowPartFromProto(p: ProtoHollowPartShape): HollowPart {
+  const part: {
+    -readonly [K in keyof HollowPart]: HollowPart[K];
+  } = {
+    encodedSizeBytes: toNumber(p.encodedSizeBytes),
+    updateCount: toNumber(p.updateCount),
+  };
+  if (p.key) part.key = p.key;
+  else part.inline = p.inline;
+  if (p.hasTsRewrite) part.tsRewrite = p.tsRewrite;
+  if (p.hasKeep) part.keep = { lower: p.keepLower, upper: p.keepUpper };
+  if (p.hasSchemaId) part.schemaId = p.schemaId;
+  return part;
+}

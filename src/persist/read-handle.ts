@@ -1,0 +1,232 @@
+/**
+ * ReadHandle: a leased reader of a shard.
+ *
+ * The reader holds two things in shard state:
+ * - a **since**: the shard's since never passes it, so reads at `asOf >=` the
+ *   reader's since stay exact. `downgradeSince(t)` lets compaction advance to `t`.
+ * - a **seqno hold**: GC keeps every blob referenced by state versions at or after
+ *   it, so parts this reader is fetching are never deleted underneath it.
+ * Both are kept alive by a heartbeat every `lease / 4`; a reader whose heartbeats
+ * stop (a crashed process) is expired by the next writer after its lease and no
+ * longer holds anything back.
+ *
+ * Reads:
+ * - `snapshotAndFetch(asOf)`: the contents as of `asOf`, consolidated, every update
+ *   at time `asOf`. Waits while `upper <= asOf`; throws ReadBelowSince if `asOf < since`.
+ * - `listen(asOf)`: every update with `t > asOf`, batch by batch, each followed by a
+ *   progress event; updates between two progress events lie in `[previous, next)`.
+ * - `subscribe(asOf)`: a snapshot (first event, no progress), then a listen.
+ *
+ * Example:
+ * ```ts
+ * const r = await client.openLeasedReader(id, codecs);
+ * await r.snapshotAndFetch(4);        // [['a', null, 4, 1], …]
+ * const l = await r.listen(4);
+ * await l.next();                     // [{kind:'updates', …}, {kind:'progress', upper: 9}]
+ * ```
+ */
+import { consolidatePartData, appendPartData } from './consolidate.js';
+import { HandleExpired, LeaseExpired, ReadBelowSince } from './errors.js';
+import { decodeUpdates, fetchPart, filterForSnapshot } from './fetch.js';
+import { Listen, Subscribe } from './listen.js';
+import { emptyPartData, type HollowPart } from './part.js';
+import type { ShardContext } from './shard-handle-context.js';
+import type { LeasedReaderId } from './shard-id.js';
+import { expireLeasedReader, heartbeatLeasedReader } from './state-commands.js';
+import type { ShardState } from './state.js';
+import { assertTimestamp } from './time.js';
+import type { Update } from './update.js';
+
+export interface ReadOptions {
+  signal?: AbortSignal;
+}
+
+/** The parts a snapshot reads, pinned against GC until released. */
+export interface SnapshotParts {
+  readonly asOf: number;
+  readonly parts: readonly HollowPart[];
+  /** Lets GC move past the state version the parts came from. Call once. */
+  release(): void;
+}
+
+export class ReadHandle<K, V> {
+  private sinceValue: number;
+  private seqnoHold: number;
+  private expired = false;
+  private leaseLost = false;
+  private consumedByListen = false;
+  private readonly inFlight = new Map<number, number>();
+  private readonly heartbeatTimer: NodeJS.Timeout;
+  private lastDowngradeMs = 0;
+
+  constructor(
+    readonly ctx: ShardContext<K, V>,
+    readonly readerId: LeasedReaderId,
+    since: number,
+    seqnoHold: number,
+    readonly purpose: string,
+    private readonly onClose: (r: ReadHandle<K, V>) => void,
+  ) {
+    this.sinceValue = since;
+    this.seqnoHold = seqnoHold;
+    this.heartbeatTimer = setInterval(() => {
+      this.heartbeat().catch((err: unknown) => ctx.cfg.logger.warn({ err, reader: readerId }, 'reader heartbeat failed'));
+    }, Math.max(1, ctx.cfg.readerLeaseDurationMs / 4));
+    this.heartbeatTimer.unref();
+  }
+
+  get shardId(): string {
+    return this.ctx.shardId;
+  }
+
+  /** This reader's since: reads at `asOf >= since()` are exact. */
+  since(): number {
+    return this.sinceValue;
+  }
+
+  get isExpired(): boolean {
+    return this.expired;
+  }
+
+  /** @internal */
+  checkLive(op: string): void {
+    if (this.expired) {
+      throw new HandleExpired(`reader ${this.readerId} of ${this.ctx.shardId} was expired; cannot ${op}. Open a new reader.`);
+    }
+    if (this.leaseLost) {
+      throw new LeaseExpired(
+        `reader ${this.readerId} of ${this.ctx.shardId} lost its lease (its heartbeats stopped for longer than ` +
+          `${this.ctx.cfg.readerLeaseDurationMs} ms); open a new reader`,
+      );
+    }
+  }
+
+  /** Pins `state` against GC while parts from it are read. */
+  private pin(state: ShardState): () => void {
+    const s = state.seqno;
+    this.inFlight.set(s, (this.inFlight.get(s) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = this.inFlight.get(s)! - 1;
+      if (n === 0) this.inFlight.delete(s);
+      else this.inFlight.set(s, n);
+    };
+  }
+
+  /** The seqno GC may advance to on our behalf: the oldest pinned version, else the latest known. */
+  private holdCandidate(): number {
+    let min = this.ctx.machine.state.seqno;
+    for (const s of this.inFlight.keys()) min = Math.min(min, s);
+    return min;
+  }
+
+  /** Heartbeats the lease and moves the seqno hold (and optionally the since) forward. */
+  async heartbeat(since?: number): Promise<void> {
+    if (this.expired) return;
+    const hold = this.holdCandidate();
+    const { result } = await this.ctx.machine.apply(
+      'heartbeat_reader',
+      (s) => heartbeatLeasedReader(s, this.readerId, Date.now(), since, hold),
+      { confirmNoop: true },
+    );
+    if (result.kind === 'expired') {
+      this.leaseLost = true;
+      clearInterval(this.heartbeatTimer);
+      return;
+    }
+    this.sinceValue = result.since;
+    this.seqnoHold = Math.max(this.seqnoHold, hold);
+  }
+
+  /** Lets the shard compact up to `since` (never moves backwards). Waits until state reflects it. */
+  async downgradeSince(since: number): Promise<void> {
+    this.checkLive('downgrade its since');
+    assertTimestamp(since, 'since');
+    await this.heartbeat(since);
+    this.lastDowngradeMs = Date.now();
+  }
+
+  /** Like downgradeSince, but at most once per `readerSinceDowngradeIntervalMs`; returns whether it ran. */
+  async maybeDowngradeSince(since: number): Promise<boolean> {
+    if (since <= this.sinceValue) return false;
+    if (Date.now() - this.lastDowngradeMs < this.ctx.cfg.readerSinceDowngradeIntervalMs) return false;
+    await this.downgradeSince(since);
+    return true;
+  }
+
+  private checkAsOf(asOf: number, state: ShardState): void {
+    assertTimestamp(asOf, 'asOf');
+    const since = Math.max(this.sinceValue, state.meta.since);
+    if (asOf < since) throw new ReadBelowSince(asOf, since);
+  }
+
+  /**
+   * The parts holding the contents as of `asOf`, pinned against GC. Waits (abortably)
+   * until the upper passes `asOf`.
+   */
+  async snapshot(asOf: number, opts: ReadOptions = {}): Promise<SnapshotParts> {
+    this.checkLive('snapshot');
+    if (this.consumedByListen) throw new HandleExpired('this reader was handed to a listen; snapshot through a new reader');
+    let state = (await this.ctx.machine.refresh()) ?? this.ctx.machine.state;
+    this.checkAsOf(asOf, state);
+    while (state.meta.upper <= asOf) {
+      state = await this.ctx.machine.waitForNewerThan(state.seqno, opts.signal);
+      this.checkLive('snapshot');
+    }
+    const release = this.pin(state);
+    const parts: HollowPart[] = [];
+    for (const b of state.spine) {
+      if (b.batch.lower > asOf) break;
+      parts.push(...b.batch.parts);
+    }
+    return { asOf, parts, release };
+  }
+
+  /** The shard's contents as of `asOf`: consolidated, every update at time `asOf`. */
+  async snapshotAndFetch(asOf: number, opts: ReadOptions = {}): Promise<Update<K, V>[]> {
+    const snap = await this.snapshot(asOf, opts);
+    try {
+      const all = emptyPartData();
+      for (const part of snap.parts) {
+        opts.signal?.throwIfAborted();
+        const data = await fetchPart(this.ctx.blob, this.ctx.cfg, this.ctx.shardId, part);
+        appendPartData(all, filterForSnapshot(data, asOf));
+      }
+      return decodeUpdates(consolidatePartData(all), this.ctx.codecs);
+    } finally {
+      snap.release();
+    }
+  }
+
+  /** Starts a listen at `asOf`. The listen takes over this reader: expire the listen to release it. */
+  async listen(asOf: number): Promise<Listen<K, V>> {
+    this.checkLive('listen');
+    const state = (await this.ctx.machine.refresh()) ?? this.ctx.machine.state;
+    this.checkAsOf(asOf, state);
+    this.consumedByListen = true;
+    return new Listen(this, asOf, {
+      pin: (s) => this.pin(s),
+      downgrade: (t) => this.maybeDowngradeSince(t),
+      leaseLost: () => this.leaseLost,
+    });
+  }
+
+  /** A snapshot at `asOf` followed by a listen from `asOf`. */
+  async subscribe(asOf: number): Promise<Subscribe<K, V>> {
+    const snapshot = await this.snapshotAndFetch(asOf);
+    const listen = await this.listen(asOf);
+    return new Subscribe(snapshot, listen);
+  }
+
+  /** Releases the lease: the reader stops holding back the since and GC. */
+  async expire(): Promise<void> {
+    if (this.expired) return;
+    this.expired = true;
+    clearInterval(this.heartbeatTimer);
+    this.onClose(this);
+    if (this.leaseLost) return;
+    await this.ctx.machine.apply('expire_reader', (s) => expireLeasedReader(s, this.readerId), { confirmNoop: false });
+  }
+}

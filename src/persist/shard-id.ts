@@ -1,0 +1,58 @@
+/**
+ * Identifiers of shards and of the handles registered in shard state.
+ *
+ * A ShardId is 16 random bytes printed as `"s" + uuid` (e.g.
+ * `s0a1b2c3d-…`). Writer, leased-reader and critical-reader ids use the prefixes
+ * `w`, `r` and `c`. The prefix makes a misplaced id fail loudly instead of silently
+ * naming the wrong thing.
+ */
+import { randomUUID } from 'node:crypto';
+import { InvalidUsage } from './errors.js';
+
+export type ShardId = string;
+export type WriterId = string;
+export type LeasedReaderId = string;
+export type CriticalReaderId = string;
+
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+const SHARD_ID = new RegExp(`^s${UUID}$`);
+const CRITICAL_ID = new RegExp(`^c${UUID}$`);
+
+export function newShardId(): ShardId {
+  return 's' + randomUUID();
+}
+
+export function isShardId(s: unknown): s is ShardId {
+  return typeof s === 'string' && SHARD_ID.test(s);
+}
+
+export function assertShardId(s: unknown, what = 'shard id'): asserts s is ShardId {
+  if (!isShardId(s)) {
+    throw new InvalidUsage(
+      `${what} must look like "s" followed by a lowercase uuid (e.g. from newShardId()), got ${JSON.stringify(s)}`,
+    );
+  }
+}
+
+export function newWriterId(): WriterId {
+  return 'w' + randomUUID();
+}
+
+export function newLeasedReaderId(): LeasedReaderId {
+  return 'r' + randomUUID();
+}
+
+export function newCriticalReaderId(): CriticalReaderId {
+  return 'c' + randomUUID();
+}
+
+export function assertCriticalReaderId(s: unknown): asserts s is CriticalReaderId {
+  if (typeof s !== 'string' || !CRITICAL_ID.test(s)) {
+    throw new InvalidUsage(
+      `critical reader id must look like "c" followed by a lowercase uuid (e.g. CONTROLLER_CRITICAL_SINCE), got ${JSON.stringify(s)}`,
+    );
+  }
+}
+
+/** The critical reader id every txn-wal handle shares (it fences older controllers). */
+export const CONTROLLER_CRITICAL_SINCE: CriticalReaderId = 'c00000000-1111-2222-3333-444444444444';
