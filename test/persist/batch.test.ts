@@ -1,0 +1,121 @@
+import { expect } from 'chai';
+import {
+  BatchConsumed,
+  BatchNotFromThisShard,
+  InvalidBatchBounds,
+  InvalidRewrite,
+  newShardId,
+  type PersistClient,
+} from '../../src/persist/index.js';
+import { STRING_UNIT, expectReject, memClient, rows, sorted } from '../support/persist.js';
+
+describe('persist: batches', () => {
+  let client: PersistClient;
+  beforeEach(async () => {
+    client = await memClient({ blobTargetSizeBytes: 1024 });
+  });
+  afterEach(() => client.close());
+
+  it('a large batch is cut into parts uploaded to Blob; a small one stays inline', async () => {
+    const id = newShardId();
+    const w = await client.openWriter(id, STRING_UNIT);
+    const small = await w.batch(rows(0, 'a'), 0, 1);
+    expect(small.hollow.parts).to.have.length(1);
+    expect(small.hollow.parts[0]!.inline).to.be.instanceOf(Uint8Array);
+    await small.delete();
+    const b = await w.builder(0);
+    for (let i = 0; i < 500; i++) await b.add(`key-${i}`, null, i % 7, 1);
+    const big = await b.finish(7);
+    expect(big.hollow.parts.length).to.be.greaterThan(5);
+    for (const p of big.hollow.parts) expect(await client.location.blob.get(p.key!)).to.be.instanceOf(Uint8Array);
+    expect(await w.compareAndAppendBatch([big], 0, 7)).to.deep.equal({ ok: true });
+    const r = await client.openLeasedReader(id, STRING_UNIT);
+    expect(await r.snapshotAndFetch(6)).to.have.length(500);
+  });
+
+  it('a transmittable batch is appended by another writer of the same shard', async () => {
+    const id = newShardId();
+    const w1 = await client.openWriter(id, STRING_UNIT);
+    const w2 = await client.openWriter(id, STRING_UNIT);
+    const b = await w1.batch(rows(0, 'x', 'y'), 0, 1);
+    const bytes = b.intoTransmittable();
+    expect(b.isConsumed).to.equal(true);
+    await expectReject(w1.compareAndAppendBatch([b], 0, 1), BatchConsumed, /build a new one/);
+    const again = w2.batchFromTransmittable(bytes);
+    expect(await w2.compareAndAppendBatch([again], 0, 1)).to.deep.equal({ ok: true });
+    const other = await client.openWriter(newShardId(), STRING_UNIT);
+    expect(() => other.batchFromTransmittable(bytes)).to.throw(BatchNotFromThisShard, /writer of s/);
+  });
+
+  it('rewriteTs re-timestamps in metadata only, under the spec rules', async () => {
+    const id = newShardId();
+    const w = await client.openWriter(id, STRING_UNIT);
+    const b = await w.batch(rows(0, 'a', 'b'), 0, 1);
+    expect(() => b.rewriteTs(5, 5)).to.throw(InvalidRewrite, /below the new upper/);
+    b.rewriteTs(3, 4);
+    expect(() => b.rewriteTs(2, 5)).to.throw(InvalidRewrite, /may not go backwards/);
+    expect(() => b.rewriteTs(4, 3)).to.throw(InvalidRewrite);
+    b.rewriteTs(5, 6);
+    // Retried later at a newer time: the same blobs, a new time.
+    await w.compareAndAppend([], 0, 5);
+    await expectReject(w.compareAndAppendBatch([b], 5, 7), InvalidRewrite, /its own upper 6/);
+    expect(await w.compareAndAppendBatch([b], 5, 6)).to.deep.equal({ ok: true });
+    const r = await client.openLeasedReader(id, STRING_UNIT);
+    expect(sorted(await r.snapshotAndFetch(4))).to.deep.equal([]);
+    expect(sorted(await r.snapshotAndFetch(5))).to.deep.equal(sorted(rows(5, 'a', 'b')));
+  });
+
+  it('a rewritten batch survives being made transmittable', async () => {
+    const id = newShardId();
+    const w = await client.openWriter(id, STRING_UNIT);
+    const b = await w.batch(rows(0, 'a'), 0, 1);
+    b.rewriteTs(2, 3);
+    const again = w.batchFromTransmittable(b.intoTransmittable());
+    expect(again.rewrittenTs).to.equal(2);
+    await w.compareAndAppend([], 0, 2);
+    expect(await w.compareAndAppendBatch([again], 2, 3)).to.deep.equal({ ok: true });
+    const r = await client.openLeasedReader(id, STRING_UNIT);
+    expect(await r.snapshotAndFetch(2)).to.deep.equal(rows(2, 'a'));
+  });
+
+  it('checks that batches cover the append interval, and truncates wider ones', async () => {
+    const id = newShardId();
+    const w = await client.openWriter(id, STRING_UNIT);
+    await w.compareAndAppend(rows(0, 'first'), 0, 2);
+    const narrow = await w.batch(rows(3, 'n'), 3, 4);
+    await expectReject(w.compareAndAppendBatch([narrow], 2, 4), InvalidBatchBounds, /lower <= 2/);
+    // Without validation a narrower batch is accepted as is.
+    expect(await w.compareAndAppendBatch([narrow], 2, 4, { validatePartBounds: false })).to.deep.equal({ ok: true });
+    const wide = await w.batch([...rows(1, 'old'), ...rows(4, 'in'), ...rows(8, 'late')], 0, 10);
+    expect(await w.compareAndAppendBatch([wide], 4, 6)).to.deep.equal({ ok: true });
+    const r = await client.openLeasedReader(id, STRING_UNIT);
+    expect(sorted(await r.snapshotAndFetch(5))).to.deep.equal(sorted(rows(5, 'first', 'n', 'in')));
+  });
+
+  it('moves inline data to Blob when the shard is over its inline budget', async () => {
+    const c = await memClient({ inlineWritesTotalMaxBytes: 600, compaction: false });
+    try {
+      const id = newShardId();
+      const w = await c.openWriter(id, STRING_UNIT);
+      for (let t = 0; t < 20; t++) await w.compareAndAppend([[`${'z'.repeat(100)}${t}`, null, t, 1]], t, t + 1);
+      const m = c.shardMachine(id);
+      expect(m.state.meta.inlineBytes).to.be.at.most(600);
+      const blobParts = m.state.spine.flatMap((b) => b.batch.parts).filter((p) => p.key);
+      expect(blobParts.length).to.be.greaterThan(10);
+      const r = await c.openLeasedReader(id, STRING_UNIT);
+      expect(await r.snapshotAndFetch(19)).to.have.length(20);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('a failed compare-and-append deletes the batch it built', async () => {
+    const id = newShardId();
+    const w = await client.openWriter(id, STRING_UNIT);
+    const big = Array.from({ length: 200 }, (_, i) => [`k${i}`, null, 5, 1] as const);
+    expect(await w.compareAndAppend(big, 5, 6)).to.deep.equal({ ok: false, current: 0 });
+    let blobs = 0;
+    await client.location.blob.listKeysAndMetadata(`${id}/w`, () => blobs++);
+    expect(blobs).to.equal(0);
+  });
+});
