@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PersistClient, newShardId } from '../../src/persist/index.js';
 import { STRING_UNIT } from '../support/persist.js';
+import { freshTestDatabaseUrl } from '../support/postgres.js';
 
 /**
  * Many writers, each with its own client (its own cached state, as separate
@@ -86,5 +87,13 @@ describe('persist: concurrent writers', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('8 writers on a postgres:// location: one winner per upper', async function () {
+    this.timeout(120_000);
+    const url = await freshTestDatabaseUrl();
+    const sep = url.includes('?') ? '&' : '?';
+    const { mismatches } = await race(`${url}${sep}blob=mem://pg-race-${newShardId()}`, 8, 6);
+    expect(mismatches).to.be.greaterThan(0);
   });
 });
