@@ -169,7 +169,10 @@ export class ReadHandle<K, V> {
   async snapshot(asOf: number, opts: ReadOptions = {}): Promise<SnapshotParts> {
     this.checkLive('snapshot');
     if (this.consumedByListen) throw new HandleExpired('this reader was handed to a listen; snapshot through a new reader');
-    let state = (await this.ctx.machine.refresh()) ?? this.ctx.machine.state;
+    // Everything below a known upper is sealed: a cached state whose upper is past
+    // asOf already answers exactly, without a round trip to Consensus.
+    const machine = this.ctx.machine;
+    let state = machine.loaded && machine.state.meta.upper > asOf ? machine.state : ((await machine.refresh()) ?? machine.state);
     this.checkAsOf(asOf, state);
     while (state.meta.upper <= asOf) {
       state = await this.ctx.machine.waitForNewerThan(state.seqno, opts.signal);
