@@ -247,7 +247,8 @@ export class BatchBuilder {
     assertDiff(d, 'update diff');
     if (t < this.lower) {
       throw new UpdateNotBeyondLower(
-        `update at time ${t} is below the batch lower ${this.lower}; build the batch with a lower <= ${t}`,
+        `update at time ${t} is below ${this.lower}, the lower bound of the interval being written ` +
+          `(compareAndAppend's expectedUpper, or the batch lower); write it at a time >= ${this.lower}`,
       );
     }
     if (t > this.maxTs) this.maxTs = t;
@@ -290,7 +291,8 @@ export class BatchBuilder {
     }
     if (this.maxTs >= upper) {
       throw new UpdateBeyondUpper(
-        `an update at time ${this.maxTs} is not below the batch upper ${upper}; finish with an upper > ${this.maxTs}`,
+        `an update at time ${this.maxTs} is not below ${upper}, the upper bound of the interval being written ` +
+          `(compareAndAppend's newUpper, or the batch upper); use an upper > ${this.maxTs}`,
       );
     }
     this.finished = true;

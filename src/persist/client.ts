@@ -64,6 +64,7 @@ export interface OpenCriticalSinceOptions {
 export class PersistClient {
   private readonly machines = new Map<ShardId, Machine>();
   private readonly readers = new Set<ReadHandle<unknown, unknown>>();
+  private readonly writers = new Set<WriteHandle<unknown, unknown>>();
   private closed = false;
 
   private constructor(
@@ -105,7 +106,11 @@ export class PersistClient {
   /** Opens a writer, creating the shard if it does not exist. */
   async openWriter<K, V>(shardId: ShardId, codecs: ShardCodecs<K, V>, opts: OpenWriterOptions = {}): Promise<WriteHandle<K, V>> {
     const ctx = await this.context(shardId, codecs);
-    return new WriteHandle(ctx, opts.purpose ?? 'writer');
+    const writer = new WriteHandle(ctx, opts.purpose ?? 'writer', (w) =>
+      this.writers.delete(w as WriteHandle<unknown, unknown>),
+    );
+    this.writers.add(writer as WriteHandle<unknown, unknown>);
+    return writer;
   }
 
   /** Opens a leased reader, creating the shard if it does not exist. */
@@ -195,12 +200,14 @@ export class PersistClient {
   }
 
   /**
-   * Expires the readers this client opened, waits for maintenance, and closes the
-   * location if the client opened it.
+   * Expires the readers and writers this client opened (so they stop holding back
+   * compaction and GC at once rather than when their leases run out), waits for
+   * maintenance, and closes the location if the client opened it.
    */
   async close(): Promise<void> {
     if (this.closed) return;
     for (const r of [...this.readers]) await r.expire().catch(() => undefined);
+    for (const w of [...this.writers]) await w.expire().catch(() => undefined);
     await Promise.all([...this.machines.values()].map((m) => m.close()));
     this.closed = true;
     if (this.ownsLocation) await this.location.close();

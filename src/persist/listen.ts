@@ -17,7 +17,7 @@
  * next() → waits for the next write
  * ```
  */
-import { HandleExpired, InvariantViolation, LeaseExpired } from './errors.js';
+import { InvalidUsage, InvariantViolation, LeaseExpired } from './errors.js';
 import { decodeUpdates, fetchPart, filterForListen } from './fetch.js';
 import { appendPartData } from './consolidate.js';
 import { emptyPartData } from './part.js';
@@ -62,7 +62,7 @@ export class Listen<K, V> implements AsyncIterable<ListenEvent<K, V>[]> {
    * Returns `[]` once the shard is closed and everything was delivered.
    */
   async next(opts: { signal?: AbortSignal } = {}): Promise<ListenEvent<K, V>[]> {
-    if (this.busy) throw new HandleExpired('Listen.next() called while a previous next() is still pending; await it first');
+    if (this.busy) throw new InvalidUsage('Listen.next() called while a previous next() is still pending; await it first');
     this.busy = true;
     try {
       return await this.nextInner(opts.signal);

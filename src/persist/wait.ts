@@ -8,12 +8,15 @@ export function abortError(signal: AbortSignal): Error {
   return err;
 }
 
-/** Resolves after `ms`, or rejects as soon as `signal` fires. Never keeps the process alive. */
+/**
+ * Resolves after `ms`, or rejects as soon as `signal` fires. The timer keeps the
+ * process alive, as any pending I/O would: a process waiting on a listen for another
+ * process's write must not exit.
+ */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(abortError(signal));
     const timer = setTimeout(done, ms);
-    timer.unref?.();
     function done() {
       signal?.removeEventListener('abort', onAbort);
       resolve();

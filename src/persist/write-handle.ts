@@ -81,6 +81,7 @@ export class WriteHandle<K, V> {
   constructor(
     private readonly ctx: ShardContext<K, V>,
     readonly purpose: string,
+    private readonly onExpire: (w: WriteHandle<K, V>) => void = () => undefined,
   ) {
     this.cachedUpper = ctx.machine.state.meta.upper;
   }
@@ -366,6 +367,7 @@ export class WriteHandle<K, V> {
   async expire(): Promise<void> {
     if (this.expired) return;
     this.expired = true;
+    this.onExpire(this);
     await this.ctx.machine.apply('expire_writer', (s) => expireWriter(s, this.writerId), { confirmNoop: false });
   }
 

@@ -74,7 +74,7 @@ describe('persist: compare-and-append', () => {
     const id = newShardId();
     const w = await client.openWriter(id, STRING_UNIT);
     await w.compareAndAppend([], 0, 5);
-    await expectReject(w.compareAndAppend(rows(4, 'early'), 5, 7), UpdateNotBeyondLower, /below the batch lower 5/);
+    await expectReject(w.compareAndAppend(rows(4, 'early'), 5, 7), UpdateNotBeyondLower, /time 4 is below 5.*write it at a time >= 5/);
     await expectReject(w.compareAndAppend(rows(7, 'late'), 5, 7), UpdateBeyondUpper, /upper > 7/);
     expect(await w.fetchRecentUpper()).to.equal(5);
   });

@@ -197,3 +197,44 @@ describe('persist: reads', () => {
     });
   });
 });
+
+describe('persist: waiting keeps the process alive', () => {
+  it('a process whose only work is a pending listen stays up until the write arrives', async function () {
+    this.timeout(60_000);
+    const { execFile } = await import('node:child_process');
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'txnwal-alive-'));
+    try {
+      const id = newShardId();
+      // The child listens and exits only after it saw the parent's write at time 1.
+      const script = `
+        import { PersistClient, Codecs } from ${JSON.stringify(new URL('../../src/persist/index.ts', import.meta.url).href)};
+        const c = await PersistClient.open(${JSON.stringify('file:' + dir)}, { config: { listenPoll: { initialMs: 5, multiplier: 2, clampMs: 50 } } });
+        const codecs = { key: Codecs.string, val: Codecs.unit };
+        const l = await (await c.openLeasedReader(${JSON.stringify(id)}, codecs)).listen(0);
+        process.stdout.write('listening\\n');
+        const seen = [];
+        while (l.frontier < 2) for (const e of await l.next()) if (e.kind === 'updates') seen.push(...e.updates.map(u => u[0]));
+        process.stdout.write(JSON.stringify(seen) + '\\n');
+      `;
+      const { PersistClient } = await import('../../src/persist/index.js');
+      const c = await PersistClient.open(`file:${dir}`);
+      const w = await c.openWriter(id, STRING_UNIT);
+      await w.compareAndAppend(rows(0, 'zero'), 0, 1);
+      const child = execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { timeout: 30_000 });
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      while (!out.includes('listening')) await new Promise((res) => setTimeout(res, 20));
+      await new Promise((res) => setTimeout(res, 300));
+      await w.compareAndAppend(rows(1, 'one'), 1, 2);
+      const code = await new Promise<number | null>((res) => child.once('exit', res));
+      expect(code).to.equal(0);
+      expect(out.trim().split('\n').at(-1)).to.equal(JSON.stringify(['one']));
+      await c.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
