@@ -1,10 +1,12 @@
 /**
  * Compaction: merging spine batches so reads touch few parts and state stays small.
  *
- * Policy (a binary counter): while some batch holds no more updates than the batch
- * after it, merge the two. Sizes then strictly decrease from oldest to newest, so for
- * equal-sized writes every update is rewritten O(log n) times and the spine holds
- * O(log n) batches. Batches without data merge for free (nothing to read).
+ * Policy (size-tiered): a batch's level is log4 of its update count. Four adjacent
+ * batches of one level merge into one batch of the next level, and a batch at a
+ * lower level than its newer neighbour folds into it. For equal-sized writes every
+ * update is rewritten O(log n) times, merges cost about one state change per three
+ * writes, and the spine holds at most about 3·log4(n) batches. Batches without data
+ * merge for free (nothing to read).
  *
  * A merge reads its inputs, advances every time below the shard's since to the
  * since, consolidates, writes the result, and swaps it in with one command that only
@@ -26,20 +28,34 @@ import { applyMergeResult } from './state-commands.js';
 import type { SpineBatch } from './state.js';
 import { withStorageRetry } from './storage-retry.js';
 
+/** Batches whose sizes are within this factor share a level; this many of them merge. */
+const FANOUT = 4;
+/** At most this many batches are merged at once (bounds the memory of a merge). */
+const MAX_MERGE = 8;
 /** Above this many batches the spine is merged whatever the sizes. */
 const MAX_SPINE_BATCHES = 64;
+
+function level(updateCount: number): number {
+  return updateCount <= 1 ? 0 : Math.floor(Math.log(updateCount) / Math.log(FANOUT));
+}
 
 /** The contiguous batches to merge next, or undefined when the spine is in shape. */
 export function pickMerge(spine: readonly SpineBatch[]): SpineBatch[] | undefined {
   const n = spine.length;
-  // Newest first: the first adjacent pair whose older batch is no bigger than the
-  // newer one. Merging it keeps sizes strictly decreasing towards the newest batch,
-  // even when compaction lags behind a burst of writes.
+  const levels = spine.map((b) => level(b.batch.updateCount));
+  // An older batch at a lower level than the one after it folds into it, so levels
+  // never increase from oldest to newest.
   for (let i = n - 2; i >= 0; i--) {
-    if (spine[i]!.batch.updateCount <= spine[i + 1]!.batch.updateCount) return [spine[i]!, spine[i + 1]!];
+    if (levels[i]! < levels[i + 1]!) return [spine[i]!, spine[i + 1]!];
+  }
+  // FANOUT adjacent batches of one level merge into one of the next level (newest run first).
+  for (let end = n - 1; end >= 0; ) {
+    let start = end;
+    while (start > 0 && levels[start - 1] === levels[end]) start--;
+    if (end - start + 1 >= FANOUT) return spine.slice(start, Math.min(end + 1, start + MAX_MERGE));
+    end = start - 1;
   }
   if (n > MAX_SPINE_BATCHES) {
-    // Sizes strictly decrease but there are too many batches: merge the smallest neighbours.
     let best = n - 2;
     for (let i = 0; i + 1 < n; i++) {
       const cost = spine[i]!.batch.updateCount + spine[i + 1]!.batch.updateCount;

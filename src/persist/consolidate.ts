@@ -4,46 +4,99 @@
  *
  * Example: `[("a",1,+1), ("a",1,+2), ("b",1,+1), ("b",1,-1)]` → `[("a",1,+3)]`.
  *
- * The result keeps the order in which each distinct update first appeared.
+ * {@link Consolidator} does it incrementally in one open-addressing hash table
+ * (FNV-1a over the key and value bytes, mixed with the time), so a snapshot can feed
+ * it part by part without building intermediate arrays. The result keeps the order in
+ * which each distinct update first appeared.
  */
 import { emptyPartData, type PartData } from './part.js';
 
-function latin1(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  const n = a.byteLength;
+  if (n !== b.byteLength) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function hashUpdate(k: Uint8Array, v: Uint8Array, t: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < k.byteLength; i++) h = Math.imul(h ^ k[i]!, 0x01000193);
+  // Separate key from value so ("ab","c") and ("a","bc") hash apart.
+  h = Math.imul(h ^ 0xff, 0x01000193);
+  for (let i = 0; i < v.byteLength; i++) h = Math.imul(h ^ v[i]!, 0x01000193);
+  h = Math.imul(h ^ (t | 0), 0x01000193);
+  h = Math.imul(h ^ ((t / 0x100000000) | 0), 0x01000193);
+  return h >>> 0;
+}
+
+export class Consolidator {
+  private readonly out: PartData = emptyPartData();
+  private hashes: number[] = [];
+  private table: Int32Array = new Int32Array(16).fill(-1);
+  private mask = 15;
+
+  add(k: Uint8Array, v: Uint8Array, t: number, d: number): void {
+    const { out } = this;
+    const h = hashUpdate(k, v, t);
+    let slot = h & this.mask;
+    for (;;) {
+      const at = this.table[slot]!;
+      if (at < 0) break;
+      if (this.hashes[at] === h && out.times[at] === t && bytesEqual(out.keys[at]!, k) && bytesEqual(out.vals[at]!, v)) {
+        out.diffs[at]! += d;
+        return;
+      }
+      slot = (slot + 1) & this.mask;
+    }
+    const index = out.diffs.length;
+    this.table[slot] = index;
+    this.hashes.push(h);
+    out.keys.push(k);
+    out.vals.push(v);
+    out.times.push(t);
+    out.diffs.push(d);
+    // Keep the table at most half full so probes stay short.
+    if ((index + 1) * 2 > this.table.length) this.grow();
+  }
+
+  addAll(data: PartData): void {
+    for (let i = 0; i < data.times.length; i++) this.add(data.keys[i]!, data.vals[i]!, data.times[i]!, data.diffs[i]!);
+  }
+
+  private grow(): void {
+    const size = this.table.length * 2;
+    this.table = new Int32Array(size).fill(-1);
+    this.mask = size - 1;
+    for (let i = 0; i < this.hashes.length; i++) {
+      let slot = this.hashes[i]! & this.mask;
+      while (this.table[slot]! >= 0) slot = (slot + 1) & this.mask;
+      this.table[slot] = i;
+    }
+  }
+
+  /** The consolidated updates, zeros dropped. The consolidator is spent afterwards. */
+  finish(): PartData {
+    const out = this.out;
+    let w = 0;
+    for (let r = 0; r < out.diffs.length; r++) {
+      if (out.diffs[r] === 0) continue;
+      out.keys[w] = out.keys[r]!;
+      out.vals[w] = out.vals[r]!;
+      out.times[w] = out.times[r]!;
+      out.diffs[w] = out.diffs[r]!;
+      w++;
+    }
+    out.keys.length = out.vals.length = out.times.length = out.diffs.length = w;
+    this.hashes = [];
+    this.table = new Int32Array(0);
+    return out;
+  }
 }
 
 export function consolidatePartData(data: PartData): PartData {
-  const n = data.times.length;
-  const index = new Map<string, number>();
-  const out = emptyPartData();
-  for (let i = 0; i < n; i++) {
-    const k = data.keys[i]!;
-    const v = data.vals[i]!;
-    const t = data.times[i]!;
-    // The key length prefix keeps ("ab","c") and ("a","bc") apart.
-    const id = `${t}:${k.byteLength}:${latin1(k)}${latin1(v)}`;
-    const at = index.get(id);
-    if (at === undefined) {
-      index.set(id, out.diffs.length);
-      out.keys.push(k);
-      out.vals.push(v);
-      out.times.push(t);
-      out.diffs.push(data.diffs[i]!);
-    } else {
-      out.diffs[at]! += data.diffs[i]!;
-    }
-  }
-  let w = 0;
-  for (let r = 0; r < out.diffs.length; r++) {
-    if (out.diffs[r] === 0) continue;
-    out.keys[w] = out.keys[r]!;
-    out.vals[w] = out.vals[r]!;
-    out.times[w] = out.times[r]!;
-    out.diffs[w] = out.diffs[r]!;
-    w++;
-  }
-  out.keys.length = out.vals.length = out.times.length = out.diffs.length = w;
-  return out;
+  const c = new Consolidator();
+  c.addAll(data);
+  return c.finish();
 }
 
 /** Appends `src` to `dst` in place. */

@@ -1,7 +1,8 @@
 /**
  * Fetching parts and filtering them for a read.
  *
- * - snapshot at `asOf`: keep updates with `t <= asOf` and advance each to `asOf`;
+ * - snapshot at `asOf`: keep updates with `t <= asOf` and advance each to `asOf`
+ *   (done while consolidating, in ReadHandle.snapshotAndFetch);
  * - listen from frontier `f` (started at `asOf`): keep `t > asOf` and `t >= f`, times
  *   unchanged — the second condition drops updates replayed after compaction merged a
  *   batch the listener had already passed.
@@ -27,18 +28,6 @@ export async function fetchPart(blob: Blob, cfg: PersistConfig, shardId: string,
     }
   }
   return interpretPart(part, decodePartData(bytes, `batch part ${part.key ?? '(inline)'}`));
-}
-
-export function filterForSnapshot(data: PartData, asOf: number): PartData {
-  const out = emptyPartData();
-  for (let i = 0; i < data.times.length; i++) {
-    if (data.times[i]! > asOf) continue;
-    out.keys.push(data.keys[i]!);
-    out.vals.push(data.vals[i]!);
-    out.times.push(asOf);
-    out.diffs.push(data.diffs[i]!);
-  }
-  return out;
 }
 
 export function filterForListen(data: PartData, asOf: number, frontier: number): PartData {

@@ -16,7 +16,9 @@
 import { LocationUsageError } from '../location/errors.js';
 import type { Machine } from './machine.js';
 import { finishGc } from './state-commands.js';
-import { seqnoSince } from './state.js';
+import type { HollowBatch } from './hollow-batch.js';
+import { Field, decodeSpineBatch, type StateDiff } from './state-codec.js';
+import { seqnoSince, type ShardState } from './state.js';
 import { withStorageRetry } from './storage-retry.js';
 
 export interface GcReport {
@@ -31,20 +33,19 @@ export async function gcShard(machine: Machine): Promise<GcReport> {
   const holdAt = seqnoSince(state);
   let r: number | undefined;
   for (const s of state.rollups.keys()) if (s <= holdAt && (r === undefined || s > r)) r = s;
-  const versions = await machine.scanAll();
+  // Cheap check first: most GC passes find no rollup past the earliest live version
+  // and need not read (let alone replay) every version.
+  const first = await withStorageRetry(cfg, `reading state of ${shardId}`, () => consensus.scan(shardId, 0, 1));
+  const versions = r !== undefined && first[0] !== undefined && r > first[0].seqno ? await machine.scanAll() : first;
   const s0 = versions[0]?.seqno;
   if (r === undefined || s0 === undefined || r <= s0) {
     await machine.apply('gc_noop', (s) => finishGc(s, 0, state.seqno), { confirmNoop: false });
     return { truncatedBelow: s0 ?? 0, deletedParts: 0, deletedRollups: 0 };
   }
   const truncateAt = r;
-  const before = new Set<string>();
-  const after = new Set<string>();
-  const replayed = await machine.replay(versions, (s) => {
-    const into = s.seqno < truncateAt ? before : after;
-    for (const b of s.spine) for (const p of b.batch.parts) if (p.key) into.add(p.key);
-  });
-  if (!replayed) return { truncatedBelow: s0, deletedParts: 0, deletedRollups: 0 };
+  const loaded = await machine.loadVersions(versions);
+  if (!loaded) return { truncatedBelow: s0, deletedParts: 0, deletedRollups: 0 };
+  const { before, after } = partKeysAround(loaded.first, loaded.diffs, truncateAt);
   let deletedParts = 0;
   for (const key of before) {
     if (after.has(key)) continue;
@@ -72,4 +73,40 @@ export async function gcShard(machine: Machine): Promise<GcReport> {
     await withStorageRetry(cfg, `deleting rollup ${key}`, () => blob.delete(key), { write: true });
   }
   return { truncatedBelow: truncateAt, deletedParts, deletedRollups: removed.length };
+}
+
+/**
+ * The blob keys of batch parts referenced by some version below `r` (`before`) and
+ * by some version at or after it (`after`), from the first version's state and the
+ * diffs after it. Only spine-batch entries are decoded: parts are referenced from
+ * nowhere else, and a diff inserts or replaces a batch with its full part list.
+ */
+export function partKeysAround(first: ShardState, diffs: StateDiff[], r: number) {
+  const before = new Set<string>();
+  const after = new Set<string>();
+  const live = new Map<string, string[]>();
+  const keysOf = (batch: HollowBatch) => batch.parts.flatMap((p) => (p.key ? [p.key] : []));
+  const into = first.seqno < r ? before : after;
+  for (const b of first.spine) {
+    const keys = keysOf(b.batch);
+    live.set(String(b.id), keys);
+    for (const k of keys) into.add(k);
+  }
+  for (const d of diffs) {
+    if (d.seqnoTo <= first.seqno) continue;
+    const target = d.seqnoTo < r ? before : after;
+    for (const f of d.diffs) {
+      if (f.field !== Field.BATCHES) continue;
+      if (f.to) {
+        const keys = keysOf(decodeSpineBatch(f.to).batch);
+        live.set(f.key, keys);
+        for (const k of keys) target.add(k);
+      } else {
+        live.delete(f.key);
+      }
+    }
+    // Everything the state at r references is referenced at or after r.
+    if (d.seqnoTo === r) for (const keys of live.values()) for (const k of keys) after.add(k);
+  }
+  return { before, after };
 }

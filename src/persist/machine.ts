@@ -204,8 +204,8 @@ export class Machine {
     for (let attempt = 0; ; attempt++) {
       const versions = await this.scanAll();
       if (versions.length === 0) return undefined;
-      const states = await this.replay(versions, () => {});
-      if (states) return states;
+      const state = await this.replay(versions);
+      if (state) return state;
       // GC truncated and deleted the rollup while we read: read again.
       if (attempt > 5) {
         throw new StoredFormatError(`shard ${this.shardId}: the rollup of its earliest live version is missing`);
@@ -228,11 +228,10 @@ export class Machine {
   }
 
   /**
-   * Rebuilds the state at each of `versions` (contiguous, oldest first), calling
-   * `visit` on every one. Returns the newest, or undefined when the first version's
-   * rollup is gone.
+   * Loads the rollup of the first of `versions` (contiguous, oldest first) and
+   * decodes the diffs. Returns undefined when that rollup is gone (GC raced us).
    */
-  async replay(versions: VersionedData[], visit: (s: ShardState) => void): Promise<ShardState | undefined> {
+  async loadVersions(versions: VersionedData[]): Promise<{ first: ShardState; diffs: StateDiff[] } | undefined> {
     const diffs = versions.map((v) => decodeDiff(v.data, `state version ${v.seqno} of ${this.shardId}`));
     const s0 = versions[0]!.seqno;
     const rollupKey = findRollupKey(diffs, s0) ?? this.cached?.rollups.get(s0);
@@ -241,15 +240,22 @@ export class Machine {
     }
     const bytes = await withStorageRetry(this.cfg, `reading rollup ${rollupKey}`, () => this.blob.get(rollupKey));
     if (!bytes) return undefined;
-    let state = decodeRollupState(bytes, `rollup ${rollupKey}`);
-    if (state.seqno !== s0) {
-      throw new StoredFormatError(`rollup ${rollupKey} holds seqno ${state.seqno}, expected ${s0}`);
+    const first = decodeRollupState(bytes, `rollup ${rollupKey}`);
+    if (first.seqno !== s0) {
+      throw new StoredFormatError(`rollup ${rollupKey} holds seqno ${first.seqno}, expected ${s0}`);
     }
-    visit(state);
-    for (let i = 1; i < diffs.length; i++) {
-      state = applyDiff(state, diffs[i]!);
-      visit(state);
-    }
+    return { first, diffs };
+  }
+
+  /**
+   * Rebuilds the newest state of `versions` (contiguous, oldest first) from the
+   * first one's rollup. Undefined when that rollup is gone.
+   */
+  private async replay(versions: VersionedData[]): Promise<ShardState | undefined> {
+    const loaded = await this.loadVersions(versions);
+    if (!loaded) return undefined;
+    let state = loaded.first;
+    for (let i = 1; i < loaded.diffs.length; i++) state = applyDiff(state, loaded.diffs[i]!);
     return state;
   }
 

@@ -9,7 +9,9 @@
  * Readers then apply their own filter (snapshot: `t <= asOf`, advanced to `asOf`;
  * listen: `t > asOf && t >= frontier`).
  */
+import { bytesToFloat64s, bytesToUint32s, float64sToBytes, uint32sToBytes } from './columns.js';
 import { Proto, FORMAT_VERSION, checkFormatVersion, decodeMessage, encodeMessage, toNumber } from './encoding.js';
+import { StoredFormatError } from './errors.js';
 
 /** Updates in columns. All four arrays have the same length. */
 export interface PartData {
@@ -36,27 +38,82 @@ export interface HollowPart {
 }
 
 export function encodePartData(data: PartData): Uint8Array {
+  const n = data.times.length;
+  const [keyData, keyOffsets] = concat(data.keys);
+  const [valData, valOffsets] = concat(data.vals);
   return encodeMessage(Proto.Part, {
     formatVersion: FORMAT_VERSION,
-    keys: data.keys,
-    vals: data.vals,
-    times: data.times,
-    diffs: data.diffs,
+    count: n,
+    keyData,
+    keyOffsets: uint32sToBytes(keyOffsets),
+    valData,
+    valOffsets: uint32sToBytes(valOffsets),
+    times: float64sToBytes(data.times),
+    diffs: float64sToBytes(data.diffs),
   });
+}
+
+/** The byte strings back to back, and the n+1 offsets that delimit them. */
+function concat(items: readonly Uint8Array[]): [Uint8Array, Uint32Array] {
+  const offsets = new Uint32Array(items.length + 1);
+  let total = 0;
+  for (let i = 0; i < items.length; i++) {
+    total += items[i]!.byteLength;
+    offsets[i + 1] = total;
+  }
+  const data = new Uint8Array(total);
+  for (let i = 0; i < items.length; i++) data.set(items[i]!, offsets[i]!);
+  return [data, offsets];
 }
 
 interface DecodedPart {
   formatVersion: number;
-  keys: Uint8Array[];
-  vals: Uint8Array[];
-  times: number[];
-  diffs: number[];
+  count: number;
+  keyData: Uint8Array;
+  keyOffsets: Uint8Array;
+  valData: Uint8Array;
+  valOffsets: Uint8Array;
+  times: Uint8Array;
+  diffs: Uint8Array;
 }
+
+const EMPTY = new Uint8Array(0);
 
 export function decodePartData(bytes: Uint8Array, what: string): PartData {
   const p = decodeMessage<DecodedPart>(Proto.Part, bytes, what);
   checkFormatVersion(p.formatVersion, what);
-  return { keys: p.keys, vals: p.vals, times: p.times, diffs: p.diffs };
+  const n = p.count;
+  const keyOffsets = bytesToUint32s(p.keyOffsets, n + 1);
+  const valOffsets = bytesToUint32s(p.valOffsets, n + 1);
+  const times = bytesToFloat64s(p.times, n);
+  const diffs = bytesToFloat64s(p.diffs, n);
+  if (!keyOffsets || !valOffsets || !times || !diffs) {
+    throw new StoredFormatError(`${what}: its columns do not hold ${n} updates`);
+  }
+  return {
+    keys: split(p.keyData, keyOffsets, what),
+    vals: split(p.valData, valOffsets, what),
+    times: Array.from(times),
+    diffs: Array.from(diffs),
+  };
+}
+
+/** Views (no copies) of each item in `data`, checking the offsets stay in bounds. */
+function split(data: Uint8Array, offsets: Uint32Array, what: string): Uint8Array[] {
+  // A plain Uint8Array view: subarrays of it are cheaper than Buffer slices.
+  const base = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const n = offsets.length - 1;
+  const out: Uint8Array[] = new Array(n);
+  if (offsets[0] !== 0 || offsets[n] !== base.byteLength) {
+    throw new StoredFormatError(`${what}: column offsets do not span the column`);
+  }
+  for (let i = 0; i < n; i++) {
+    const from = offsets[i]!;
+    const to = offsets[i + 1]!;
+    if (to < from) throw new StoredFormatError(`${what}: column offsets go backwards at ${i}`);
+    out[i] = to === from ? EMPTY : base.subarray(from, to);
+  }
+  return out;
 }
 
 /** Applies the part's own metadata (rewrite, keep bounds) in place and returns it. */

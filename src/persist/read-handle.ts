@@ -25,11 +25,11 @@
  * await l.next();                     // [{kind:'updates', …}, {kind:'progress', upper: 9}]
  * ```
  */
-import { consolidatePartData, appendPartData } from './consolidate.js';
+import { Consolidator } from './consolidate.js';
 import { HandleExpired, LeaseExpired, ReadBelowSince } from './errors.js';
-import { decodeUpdates, fetchPart, filterForSnapshot } from './fetch.js';
+import { decodeUpdates, fetchPart } from './fetch.js';
 import { Listen, Subscribe } from './listen.js';
-import { emptyPartData, type HollowPart } from './part.js';
+import type { HollowPart } from './part.js';
 import type { ShardContext } from './shard-handle-context.js';
 import type { LeasedReaderId } from './shard-id.js';
 import { expireLeasedReader, heartbeatLeasedReader } from './state-commands.js';
@@ -191,13 +191,16 @@ export class ReadHandle<K, V> {
   async snapshotAndFetch(asOf: number, opts: ReadOptions = {}): Promise<Update<K, V>[]> {
     const snap = await this.snapshot(asOf, opts);
     try {
-      const all = emptyPartData();
+      // Parts stream into one consolidator: memory holds the distinct updates, not every part.
+      const consolidator = new Consolidator();
       for (const part of snap.parts) {
         opts.signal?.throwIfAborted();
         const data = await fetchPart(this.ctx.blob, this.ctx.cfg, this.ctx.shardId, part);
-        appendPartData(all, filterForSnapshot(data, asOf));
+        for (let i = 0; i < data.times.length; i++) {
+          if (data.times[i]! <= asOf) consolidator.add(data.keys[i]!, data.vals[i]!, asOf, data.diffs[i]!);
+        }
       }
-      return decodeUpdates(consolidatePartData(all), this.ctx.codecs);
+      return decodeUpdates(consolidator.finish(), this.ctx.codecs);
     } finally {
       snap.release();
     }

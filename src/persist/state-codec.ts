@@ -109,7 +109,7 @@ function decodeSchema(b: Uint8Array): SchemaState {
   const s = decodeMessage<SchemaState>(Proto.Schema, b, 'schema');
   return { keySchema: s.keySchema, valSchema: s.valSchema };
 }
-function decodeSpineBatch(b: Uint8Array): SpineBatch {
+export function decodeSpineBatch(b: Uint8Array): SpineBatch {
   const s = decodeMessage<{ id: number; batch: ProtoHollowBatchShape }>(Proto.SpineBatch, b, 'spine batch');
   return { id: s.id, batch: hollowBatchFromProto(s.batch) };
 }

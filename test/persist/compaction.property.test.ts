@@ -79,21 +79,28 @@ describe('persist: compaction (property)', () => {
     );
   });
 
-  it('the merge policy keeps the spine logarithmic in the number of equal writes', () => {
+  it('the merge policy keeps the spine logarithmic and merges rarely for equal writes', () => {
     const spine: SpineBatch[] = [];
     let id = 0;
-    for (let i = 0; i < 1000; i++) {
+    let merges = 0;
+    const n = 5000;
+    for (let i = 0; i < n; i++) {
       spine.push({ id: id++, batch: { lower: i, upper: i + 1, since: 0, parts: [], updateCount: 1 } });
       for (let m = pickMerge(spine); m; m = pickMerge(spine)) {
+        merges++;
         const at = spine.findIndex((b) => b.id === m[0]!.id);
-        const merged = {
-          id: id++,
-          batch: { ...m[0]!.batch, upper: m[1]!.batch.upper, updateCount: m[0]!.batch.updateCount + m[1]!.batch.updateCount },
-        };
-        spine.splice(at, 2, merged);
+        const last = m[m.length - 1]!.batch;
+        const count = m.reduce((sum, b) => sum + b.batch.updateCount, 0);
+        spine.splice(at, m.length, { id: id++, batch: { ...m[0]!.batch, upper: last.upper, updateCount: count } });
       }
-      expect(spine.length).to.be.at.most(Math.ceil(Math.log2(i + 2)));
+      expect(spine.length).to.be.at.most(3 * (Math.floor(Math.log(i + 1) / Math.log(4)) + 1));
+      // Levels never increase from oldest to newest.
+      for (let j = 0; j + 1 < spine.length; j++) {
+        expect(spine[j]!.batch.updateCount).to.be.at.least(spine[j + 1]!.batch.updateCount);
+      }
     }
+    // Each merge is one state change: about one per three writes, not one per write.
+    expect(merges).to.be.below(n / 2.5);
   });
 });
 

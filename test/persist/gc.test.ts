@@ -4,6 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { PersistClient, newShardId } from '../../src/persist/index.js';
 import { STRING_UNIT, sorted } from '../support/persist.js';
+import { partKeysAround } from '../../src/persist/gc.js';
+import { applyDiff } from '../../src/persist/state-codec.js';
 
 async function counts(client: PersistClient, shardId: string) {
   const versions = (await client.location.consensus.scan(shardId, 0, 1_000_000)).length;
@@ -100,6 +102,37 @@ describe('persist: garbage collection', function () {
       for (const p of pinned.parts) if (p.key) expect(await blob.get(p.key), `part ${p.key}`).to.not.equal(undefined);
       pinned.release();
       expect(await slow.snapshotAndFetch(9)).to.have.length(10);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('finds the parts each side of a truncation point exactly as a full replay of every version does', async () => {
+    const client = await PersistClient.open('mem://', { config: { gcMinVersions: 1_000_000, blobTargetSizeBytes: 2000 } });
+    try {
+      const id = newShardId();
+      const w = await client.openWriter(id, STRING_UNIT);
+      const big = 'p'.repeat(3000);
+      for (let t = 0; t < 120; t++) {
+        await w.compareAndAppend(t % 3 === 0 ? [[`${big}${t}`, null, t, 1]] : [], t, t + 1);
+      }
+      await client.flushMaintenance();
+      const machine = client.shardMachine(id);
+      const versions = await machine.scanAll();
+      const loaded = (await machine.loadVersions(versions))!;
+      // Brute force: every state, all its part keys.
+      const states = [loaded.first];
+      for (const d of loaded.diffs.slice(1)) states.push(applyDiff(states[states.length - 1]!, d));
+      for (const r of [2, 17, 60, versions.length - 1]) {
+        const want = { before: new Set<string>(), after: new Set<string>() };
+        for (const st of states) {
+          for (const b of st.spine) for (const p of b.batch.parts) if (p.key) (st.seqno < r ? want.before : want.after).add(p.key);
+        }
+        const got = partKeysAround(loaded.first, loaded.diffs, r);
+        expect([...got.before].sort(), `before ${r}`).to.deep.equal([...want.before].sort());
+        expect([...got.after].sort(), `after ${r}`).to.deep.equal([...want.after].sort());
+        expect(want.before.size + want.after.size).to.be.greaterThan(0);
+      }
     } finally {
       await client.close();
     }

@@ -1,0 +1,102 @@
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { Codecs } from '../../src/persist/index.js';
+import { consolidatePartData } from '../../src/persist/consolidate.js';
+import { decodePartData, encodePartData, type PartData } from '../../src/persist/part.js';
+
+describe('persist: codecs and parts', () => {
+  it('the string codec round-trips any string, ASCII or not', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 100 }), (s) => {
+        expect(Codecs.string.decode(Codecs.string.encode(s))).to.equal(s);
+      }),
+    );
+    expect(Codecs.string.decode(Codecs.string.encode('grüße, 世界'))).to.equal('grüße, 世界');
+  });
+
+  it('the string codec rejects bytes that are not UTF-8', () => {
+    expect(() => Codecs.string.decode(new Uint8Array([0x61, 0xff]))).to.throw(TypeError);
+  });
+
+  it('json encodes equal objects to equal bytes whatever their key order', () => {
+    const json = Codecs.json<Record<string, number>>();
+    expect(Buffer.from(json.encode({ a: 1, b: 2 })).equals(Buffer.from(json.encode({ b: 2, a: 1 })))).to.equal(true);
+    expect(json.decode(json.encode({ b: 2, a: 1 }))).to.deep.equal({ a: 1, b: 2 });
+  });
+
+  it('unit encodes null as no bytes and refuses anything else', () => {
+    expect(Codecs.unit.encode(null)).to.have.length(0);
+    expect(() => Codecs.unit.decode(new Uint8Array([1]))).to.throw(/no bytes/);
+  });
+
+  const partData = fc
+    .array(
+      fc.record({
+        k: fc.uint8Array({ maxLength: 6 }),
+        v: fc.uint8Array({ maxLength: 3 }),
+        t: fc.nat(5),
+        d: fc.integer({ min: -3, max: 3 }),
+      }),
+      { maxLength: 60 },
+    )
+    .map((rows): PartData => ({
+      keys: rows.map((r) => r.k),
+      vals: rows.map((r) => r.v),
+      times: rows.map((r) => r.t),
+      diffs: rows.map((r) => r.d),
+    }));
+
+  it('parts round-trip through their stored (columnar) form', () => {
+    fc.assert(
+      fc.property(partData, (data) => {
+        const back = decodePartData(encodePartData(data), 'test part');
+        expect(back.keys.map((k) => [...k])).to.deep.equal(data.keys.map((k) => [...k]));
+        expect(back.vals.map((v) => [...v])).to.deep.equal(data.vals.map((v) => [...v]));
+        expect(back.times).to.deep.equal(data.times);
+        expect(back.diffs).to.deep.equal(data.diffs);
+      }),
+    );
+  });
+
+  it('consolidation equals a naive sum per (key, val, time), and is the same delivered whole or split', () => {
+    const id = (k: Uint8Array, v: Uint8Array, t: number) => JSON.stringify([[...k], [...v], t]);
+    const naive = (d: PartData) => {
+      const m = new Map<string, number>();
+      for (let i = 0; i < d.times.length; i++) {
+        const key = id(d.keys[i]!, d.vals[i]!, d.times[i]!);
+        m.set(key, (m.get(key) ?? 0) + d.diffs[i]!);
+      }
+      return new Map([...m].filter(([, x]) => x !== 0));
+    };
+    const asMap = (d: PartData) => {
+      const m = new Map<string, number>();
+      for (let i = 0; i < d.times.length; i++) {
+        const key = id(d.keys[i]!, d.vals[i]!, d.times[i]!);
+        expect(m.has(key), 'each update appears once').to.equal(false);
+        m.set(key, d.diffs[i]!);
+      }
+      return m;
+    };
+    fc.assert(
+      fc.property(partData, fc.nat(60), (data, cut) => {
+        const whole = consolidatePartData(data);
+        expect(asMap(whole)).to.deep.equal(naive(data));
+        const slice = (from: number, to?: number): PartData => ({
+          keys: data.keys.slice(from, to),
+          vals: data.vals.slice(from, to),
+          times: data.times.slice(from, to),
+          diffs: data.diffs.slice(from, to),
+        });
+        const first = consolidatePartData(slice(0, cut));
+        const second = consolidatePartData(slice(cut));
+        const rejoined = consolidatePartData({
+          keys: [...first.keys, ...second.keys],
+          vals: [...first.vals, ...second.vals],
+          times: [...first.times, ...second.times],
+          diffs: [...first.diffs, ...second.diffs],
+        });
+        expect(asMap(rejoined)).to.deep.equal(asMap(whole));
+      }),
+    );
+  });
+});
