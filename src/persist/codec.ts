@@ -32,32 +32,13 @@ const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 const EMPTY = new Uint8Array(0);
 
-/**
- * Short ASCII strings (most keys) decode with String.fromCharCode, several times
- * faster than a TextDecoder call; anything else goes through the strict decoder.
- */
-function decodeUtf8(bytes: Uint8Array): string {
-  const n = bytes.byteLength;
-  if (n <= 64) {
-    let ascii = true;
-    for (let i = 0; i < n; i++) {
-      if (bytes[i]! >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
-    if (ascii) return String.fromCharCode.apply(null, bytes as unknown as number[]);
-  }
-  return textDecoder.decode(bytes);
-}
-
 const stringCodec: Codec<string> = {
   name: 'string',
   encode(value) {
     if (typeof value !== 'string') throw new TypeError(`string codec: expected a string, got ${typeof value}`);
     return textEncoder.encode(value);
   },
-  decode: decodeUtf8,
+  decode: (bytes) => textDecoder.decode(bytes),
 };
 
 const bytesCodec: Codec<Uint8Array> = {

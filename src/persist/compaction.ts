@@ -72,7 +72,18 @@ export async function compactShard(machine: Machine): Promise<void> {
     const state = machine.state;
     const inputs = pickMerge(state.spine);
     if (!inputs) return;
-    const output = await mergeBatches(machine, inputs, state.meta.since, state.meta.inlineBytes);
+    let output: HollowBatch;
+    try {
+      output = await mergeBatches(machine, inputs, state.meta.since, state.meta.inlineBytes);
+    } catch (err) {
+      // A compaction elsewhere may have replaced these inputs and GC deleted their
+      // parts while we read them: then there is nothing to do. Anything else is real.
+      const now = (await machine.refresh()) ?? machine.state;
+      const stillThere = inputs.every((b) => now.spine.some((x) => x.id === b.id));
+      if (stillThere) throw err;
+      machine.cfg.logger.debug({ shard: machine.shardId }, 'compaction inputs were replaced while reading them');
+      return;
+    }
     const { result } = await machine.apply(
       'merge_res',
       (s) => applyMergeResult(s, inputs.map((b) => b.id), output),

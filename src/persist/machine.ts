@@ -119,8 +119,8 @@ export class Machine {
     await withStorageRetry(this.cfg, `writing the first rollup of ${this.shardId}`, () =>
       this.blob.set(rollupKey, encodeRollupState(first)),
     );
-    // Version 1 records, as inserts, every entry of the first state, including
-    // where its rollup lives; rebuilding starts from that rollup.
+    // Version 1 records only where the first state's rollup lives: a rebuild always
+    // starts from a rollup, so this is the one diff that is never applied.
     const diff: StateDiff = {
       shardId: this.shardId,
       seqnoFrom: 0,
