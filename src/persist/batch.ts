@@ -25,7 +25,7 @@ import { randomUUID } from 'node:crypto';
 import type { Blob } from '../location/blob.js';
 import type { PersistConfig } from './config.js';
 import { consolidatePartData } from './consolidate.js';
-import { BUILD_VERSION, Proto, decodeMessage, encodeMessage } from './encoding.js';
+import { BUILD_VERSION, FORMAT_VERSION, Proto, checkFormatVersion, decodeMessage, encodeMessage } from './encoding.js';
 import {
   BatchConsumed,
   BatchNotFromThisShard,
@@ -140,6 +140,7 @@ export class Batch {
   intoTransmittable(): TransmittableBatch {
     this.checkLive('transmit');
     const bytes = encodeMessage(Proto.Batch, {
+      formatVersion: FORMAT_VERSION,
       shardId: this.shardId,
       version: this.version,
       batch: hollowBatchToProto(this.hollowBatch),
@@ -185,12 +186,14 @@ export function decodeTransmittableBatch(
   cfg: PersistConfig,
 ): Batch {
   const p = decodeMessage<{
+    formatVersion: number;
     shardId: string;
     version: string;
     batch: ProtoHollowBatchShape | null;
     keySchema: Uint8Array;
     valSchema: Uint8Array;
   }>(Proto.Batch, bytes, 'transmittable batch');
+  checkFormatVersion(p.formatVersion, 'transmittable batch');
   if (p.shardId !== expectShard) {
     throw new BatchNotFromThisShard(
       `the transmittable batch belongs to shard ${p.shardId}, not ${expectShard}; append it through a writer of ${p.shardId}`,

@@ -119,3 +119,50 @@ describe('persist: batches', () => {
     expect(blobs).to.equal(0);
   });
 });
+
+describe('persist: the transmittable batch format', () => {
+  it('reserves field 4 (txn-wal relies on it) and never writes it', async () => {
+    const { Proto } = await import('../../src/persist/encoding.js');
+    expect(Proto.Batch.reserved).to.deep.include([4, 4]);
+    const client = await memClient();
+    try {
+      const w = await client.openWriter(newShardId(), STRING_UNIT);
+      const bytes = (await w.batch(rows(0, 'a'), 0, 1)).intoTransmittable();
+      const fields = topLevelFieldNumbers(bytes);
+      expect(fields).to.include.members([1, 2, 3, 5, 6, 7]);
+      expect(fields).to.not.include(4);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+/** The field numbers of a protobuf message's top-level fields (length-delimited or varint). */
+function topLevelFieldNumbers(bytes: Uint8Array): number[] {
+  const out: number[] = [];
+  let i = 0;
+  const varint = () => {
+    let v = 0;
+    let shift = 0;
+    for (;;) {
+      const b = bytes[i++]!;
+      v += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return v;
+      shift += 7;
+    }
+  };
+  while (i < bytes.length) {
+    const tag = varint();
+    out.push(Math.floor(tag / 8));
+    const wire = tag & 7;
+    if (wire === 0) varint();
+    else if (wire === 2) {
+      const length = varint();
+      i += length;
+    }
+    else if (wire === 1) i += 8;
+    else if (wire === 5) i += 4;
+    else throw new Error(`unexpected wire type ${wire}`);
+  }
+  return out;
+}
