@@ -195,7 +195,9 @@ export function compareAndAppend(state: ShardState, a: AppendArgs): CmdOutcome<A
   const writer = state.writers.get(a.writerId);
   if (writer && writer.mostRecentWriteToken === a.idempotencyToken) return { result: { kind: 'already-committed' } };
   const emptyInterval = a.expectedUpper === a.newUpper;
-  if (!emptyInterval && state.meta.upper !== a.expectedUpper) {
+  // Checked for empty intervals too: `[u, u)` at a stale `u` is a mismatch, as any
+  // append at the wrong upper is.
+  if (state.meta.upper !== a.expectedUpper) {
     return { result: { kind: 'mismatch', current: state.meta.upper } };
   }
   const added = inlineBytes(a.batch);
@@ -204,8 +206,8 @@ export function compareAndAppend(state: ShardState, a: AppendArgs): CmdOutcome<A
   }
   let spine = state.spine;
   let nextBatchId = state.meta.nextBatchId;
-  // `[u, u)` without data is a no-op that still heartbeats the writer (the caller
-  // rejects it with data), whatever the current upper is.
+  // `[u, u)` without data links nothing but still heartbeats the writer (the caller
+  // rejects it with data).
   if (emptyInterval) {
     // nothing to link
   } else if (a.batch.parts.length === 0) {

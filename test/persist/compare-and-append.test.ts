@@ -63,6 +63,8 @@ describe('persist: compare-and-append', () => {
     expect((err as Error).message).to.match(/newUpper > 2/);
     expect(await w.compareAndAppend([], 2, 2)).to.deep.equal({ ok: true });
     expect(await w.fetchRecentUpper()).to.equal(2);
+    // At a stale upper even an empty interval is a mismatch.
+    expect(await w.compareAndAppend([], 1, 1)).to.deep.equal({ ok: false, current: 2 });
   });
 
   it('rejects newUpper < expectedUpper', async () => {
