@@ -61,13 +61,14 @@ describe('persist: leases', () => {
   });
 
   it('heartbeats keep a reader alive past its lease', async () => {
-    const client = await PersistClient.open('mem://', { config: { readerLeaseDurationMs: 80 } });
+    // Heartbeats every 100 ms; the writes span 720 ms, well past the 400 ms lease.
+    const client = await PersistClient.open('mem://', { config: { readerLeaseDurationMs: 400 } });
     try {
       const id = newShardId();
       const w = await client.openWriter(id, STRING_UNIT);
       const r = await client.openLeasedReader(id, STRING_UNIT);
       for (let i = 0; i < 6; i++) {
-        await new Promise((res) => setTimeout(res, 40));
+        await new Promise((res) => setTimeout(res, 120));
         await w.compareAndAppend(rows(i, `k${i}`), i, i + 1);
       }
       expect(client.shardMachine(id).state.leasedReaders.has(r.readerId)).to.equal(true);
