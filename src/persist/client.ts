@@ -134,7 +134,7 @@ export class PersistClient {
         }),
       { confirmNoop: false },
     );
-    const reader = new ReadHandle(ctx, readerId, result.since, result.seqnoHold, purpose, (r) =>
+    const reader = new ReadHandle(ctx, readerId, result.since, purpose, (r) =>
       this.readers.delete(r as ReadHandle<unknown, unknown>),
     );
     this.readers.add(reader as ReadHandle<unknown, unknown>);

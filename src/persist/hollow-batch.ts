@@ -7,7 +7,7 @@
  *   except that times below `since` may have been advanced to `since` by compaction;
  * - an empty batch (no parts) only moves the upper: appending one is metadata-only.
  */
-import { Proto, decodeMessage, encodeMessage, toNumber } from './encoding.js';
+import { toNumber } from './encoding.js';
 import { hollowPartFromProto, hollowPartToProto, type HollowPart, type ProtoHollowPartShape } from './part.js';
 
 export interface HollowBatch {
@@ -46,22 +46,8 @@ export function hollowBatchFromProto(p: ProtoHollowBatchShape): HollowBatch {
   };
 }
 
-export function encodeHollowBatch(b: HollowBatch): Uint8Array {
-  return encodeMessage(Proto.HollowBatch, hollowBatchToProto(b));
-}
-
-export function decodeHollowBatch(bytes: Uint8Array): HollowBatch {
-  return hollowBatchFromProto(decodeMessage<ProtoHollowBatchShape>(Proto.HollowBatch, bytes, 'hollow batch'));
-}
-
 export function inlineBytes(b: HollowBatch): number {
   let n = 0;
   for (const p of b.parts) if (p.inline) n += p.inline.byteLength;
   return n;
-}
-
-export function blobKeys(b: HollowBatch): string[] {
-  const keys: string[] = [];
-  for (const p of b.parts) if (p.key) keys.push(p.key);
-  return keys;
 }

@@ -51,7 +51,6 @@ export interface SnapshotParts {
 
 export class ReadHandle<K, V> {
   private sinceValue: number;
-  private seqnoHold: number;
   private expired = false;
   private leaseLost = false;
   private consumedByListen = false;
@@ -63,12 +62,10 @@ export class ReadHandle<K, V> {
     readonly ctx: ShardContext<K, V>,
     readonly readerId: LeasedReaderId,
     since: number,
-    seqnoHold: number,
     readonly purpose: string,
     private readonly onClose: (r: ReadHandle<K, V>) => void,
   ) {
     this.sinceValue = since;
-    this.seqnoHold = seqnoHold;
     this.heartbeatTimer = setInterval(() => {
       this.heartbeat().catch((err: unknown) => ctx.cfg.logger.warn({ err, reader: readerId }, 'reader heartbeat failed'));
     }, Math.max(1, ctx.cfg.readerLeaseDurationMs / 4));
@@ -137,7 +134,6 @@ export class ReadHandle<K, V> {
       return;
     }
     this.sinceValue = result.since;
-    this.seqnoHold = Math.max(this.seqnoHold, hold);
   }
 
   /** Lets the shard compact up to `since` (never moves backwards). Waits until state reflects it. */
