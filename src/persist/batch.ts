@@ -166,7 +166,7 @@ export class Batch {
 
   /** Deletes the batch's blobs. Idempotent; the batch is unusable afterwards. */
   async delete(): Promise<void> {
-    if (this.consumedBy === 'deleted') return;
+    // Already deleted, appended (the shard owns the blobs) or handed on: nothing to do.
     if (this.consumedBy) return;
     this.markConsumed('deleted');
     for (const p of this.hollowBatch.parts) {

@@ -20,7 +20,7 @@
  */
 import type { Location } from '../location/location.js';
 import { openLocation } from '../location/location.js';
-import { codecSchema, type ShardCodecs } from './codec.js';
+import type { ShardCodecs } from './codec.js';
 import { resolveConfig, type PersistConfig } from './config.js';
 import { compactShard } from './compaction.js';
 import { HandleExpired } from './errors.js';
@@ -28,7 +28,7 @@ import { gcShard } from './gc.js';
 import { Machine } from './machine.js';
 import { Opaque } from './opaque.js';
 import { ReadHandle } from './read-handle.js';
-import type { ShardContext } from './shard-handle-context.js';
+import { registerCodecSchemas, type ShardContext } from './shard-handle-context.js';
 import {
   assertCriticalReaderId,
   assertShardId,
@@ -38,7 +38,7 @@ import {
   type ShardId,
 } from './shard-id.js';
 import { SinceHandle } from './since-handle.js';
-import { registerCriticalReader, registerLeasedReader, registerSchema } from './state-commands.js';
+import { registerCriticalReader, registerLeasedReader } from './state-commands.js';
 import { WriteHandle } from './write-handle.js';
 
 export interface PersistClientOptions {
@@ -163,13 +163,7 @@ export class PersistClient {
    * and returns its id.
    */
   async registerSchema<K, V>(shardId: ShardId, codecs: ShardCodecs<K, V>): Promise<number> {
-    const ctx = await this.context(shardId, codecs);
-    const keySchema = codecSchema(codecs.key);
-    const valSchema = codecSchema(codecs.val);
-    const { result } = await ctx.machine.apply('register_schema', (s) => registerSchema(s, keySchema, valSchema), {
-      confirmNoop: false,
-    });
-    return result;
+    return registerCodecSchemas(await this.context(shardId, codecs));
   }
 
   /** The newest registered schema of a shard, or undefined if it has none (or does not exist). */

@@ -38,6 +38,8 @@ export class InvalidBatchBounds extends InvalidUsage {}
 export class BatchNotFromThisShard extends InvalidUsage {}
 /** A rewritten batch appended with an upper other than its own, or a bad rewriteTs call. */
 export class InvalidRewrite extends InvalidUsage {}
+/** A batch written by a txnwal version this build cannot read. */
+export class IncompatibleVersion extends InvalidUsage {}
 /** A batch used after it was appended, deleted or made transmittable. */
 export class BatchConsumed extends InvalidUsage {}
 /** A read at a time below the since: the shard may have been compacted past it. */

@@ -8,8 +8,9 @@
  *
  * Rules (each breaks with a typed error naming the fix):
  * - `newUpper < expectedUpper` → InvalidBounds;
- * - `newUpper == expectedUpper` with data → InvalidEmptyTimeInterval (without data it
- *   is a no-op that still heartbeats the writer);
+ * - `newUpper == expectedUpper` with data → InvalidEmptyTimeInterval (without data, at
+ *   the current upper, it is a no-op that still heartbeats the writer; at another upper
+ *   it is a mismatch like any append);
  * - an update outside `[expectedUpper, newUpper)` → UpdateNotBeyondLower / UpdateBeyondUpper;
  * - appending up to `Infinity` closes the shard for good.
  *
@@ -30,6 +31,7 @@ import {
   BatchConsumed,
   BatchNotFromThisShard,
   HandleExpired,
+  IncompatibleVersion,
   InvalidBatchBounds,
   InvalidBounds,
   InvalidEmptyTimeInterval,
@@ -38,8 +40,8 @@ import {
 import { BUILD_VERSION } from './encoding.js';
 import type { HollowBatch } from './hollow-batch.js';
 import type { HollowPart } from './part.js';
-import type { ShardContext } from './shard-handle-context.js';
-import { compareAndAppend, expireWriter, registerSchema } from './state-commands.js';
+import { registerCodecSchemas, type ShardContext } from './shard-handle-context.js';
+import { compareAndAppend, expireWriter } from './state-commands.js';
 import { withStorageRetry } from './storage-retry.js';
 import { assertFrontier } from './time.js';
 import type { Update } from './update.js';
@@ -117,14 +119,7 @@ export class WriteHandle<K, V> {
 
   /** The id of this writer's schema in the shard's registry, registering it on first use. */
   async ensureSchema(): Promise<number> {
-    if (this.schemaId === undefined) {
-      const keySchema = codecSchema(this.ctx.codecs.key);
-      const valSchema = codecSchema(this.ctx.codecs.val);
-      const { result } = await this.ctx.machine.apply('register_schema', (s) => registerSchema(s, keySchema, valSchema), {
-        confirmNoop: false,
-      });
-      this.schemaId = result;
-    }
+    this.schemaId ??= await registerCodecSchemas(this.ctx);
     return this.schemaId;
   }
 
@@ -172,6 +167,8 @@ export class WriteHandle<K, V> {
     this.checkLive();
     const rows = Array.isArray(updates) ? (updates as Update<K, V>[]) : [...updates];
     checkInterval(expectedUpper, newUpper, rows.length > 0);
+    // Nothing to upload: an empty append is metadata only and needs no schema.
+    if (rows.length === 0) return this.compareAndAppendBatch([], expectedUpper, newUpper);
     const batch = await this.batch(rows, expectedUpper, newUpper);
     try {
       const res = await this.compareAndAppendBatch([batch], expectedUpper, newUpper);
@@ -195,16 +192,11 @@ export class WriteHandle<K, V> {
   ): Promise<UpperOutcome> {
     this.checkLive();
     const validate = opts.validatePartBounds ?? true;
-    assertFrontier(expectedUpper, 'expectedUpper');
-    assertFrontier(newUpper, 'newUpper');
+    const updateCount = batches.reduce((n, b) => n + b.updateCount, 0);
+    checkInterval(expectedUpper, newUpper, updateCount > 0);
     if (batches.length > 0) await this.ensureSchema();
     let parts: HollowPart[] = [];
-    let updateCount = 0;
-    for (const b of batches) {
-      parts.push(...this.checkBatch(b, expectedUpper, newUpper, validate));
-      updateCount += b.updateCount;
-    }
-    checkInterval(expectedUpper, newUpper, updateCount > 0);
+    for (const b of batches) parts.push(...this.checkBatch(b, expectedUpper, newUpper, validate));
     const token = randomUUID();
     const flushed: string[] = [];
     try {
@@ -256,7 +248,10 @@ export class WriteHandle<K, V> {
       );
     }
     if (b.version.split('.')[0] !== BUILD_VERSION.split('.')[0]) {
-      throw new InvalidBatchBounds(`the batch was written by txnwal ${b.version}, which this build (${BUILD_VERSION}) cannot read`);
+      throw new IncompatibleVersion(
+        `the batch was written by txnwal ${b.version}, which this build (${BUILD_VERSION}) cannot read; ` +
+          'append it from a process running a compatible version',
+      );
     }
     const h = b.hollow;
     if (b.rewrittenTs !== undefined) {
@@ -391,4 +386,3 @@ function checkInterval(expectedUpper: number, newUpper: number, hasData: boolean
   }
 }
 
-export { Batch };

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import {
   BatchConsumed,
   BatchNotFromThisShard,
+  IncompatibleVersion,
   InvalidBatchBounds,
   InvalidRewrite,
   newShardId,
@@ -121,6 +122,22 @@ describe('persist: batches', () => {
 });
 
 describe('persist: the transmittable batch format', () => {
+  it('refuses a batch from an incompatible txnwal version, naming both versions', async () => {
+    const { Proto } = await import('../../src/persist/encoding.js');
+    const client = await memClient();
+    try {
+      const w = await client.openWriter(newShardId(), STRING_UNIT);
+      const bytes = (await w.batch(rows(0, 'a'), 0, 1)).intoTransmittable();
+      const msg = Proto.Batch.decode(bytes) as unknown as { version: string };
+      msg.version = '9.0.0';
+      const future = w.batchFromTransmittable(Proto.Batch.encode(msg).finish());
+      await expectReject(w.compareAndAppendBatch([future], 0, 1), IncompatibleVersion, /txnwal 9\.0\.0.*cannot read/);
+      expect(await w.fetchRecentUpper()).to.equal(0);
+    } finally {
+      await client.close();
+    }
+  });
+
   it('reserves field 4 (txn-wal relies on it) and never writes it', async () => {
     const { Proto } = await import('../../src/persist/encoding.js');
     expect(Proto.Batch.reserved).to.deep.include([4, 4]);

@@ -125,7 +125,12 @@ export async function freshTestDatabaseUrl(): Promise<string> {
   return url.toString();
 }
 
-async function stopEmbedded(): Promise<void> {
+/**
+ * Stops the embedded server, if this process started one (an external
+ * `TXNWAL_TEST_PG_URL` server is never touched). Mocha runs call it from the root
+ * `after` hook below; other programs (the benchmark) call it themselves.
+ */
+export async function stopTestPostgres(): Promise<void> {
   if (!embedded) return;
   const pending = embedded;
   embedded = undefined;
@@ -140,6 +145,6 @@ async function stopEmbedded(): Promise<void> {
 if (typeof after === 'function') {
   after(async function () {
     this.timeout(30_000);
-    await stopEmbedded();
+    await stopTestPostgres();
   });
 }
