@@ -2,7 +2,8 @@
  * txnwal: atomic transactions across many durable, timestamped shards.
  *
  * This barrel is the public surface. Layers (each imports only from those below):
- * location (Blob, Consensus) → persist (shards, handles).
+ * location (Blob, Consensus) → persist (shards, handles) → txn (txn-wal).
  */
 export * from './location/index.js';
 export * from './persist/index.js';
+export * from './txn/index.js';

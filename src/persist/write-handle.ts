@@ -65,6 +65,10 @@ export class TypedBatchBuilder<K, V> {
     const p = this.inner.addEncoded(this.ctx.codecs.key.encode(key), this.ctx.codecs.val.encode(val), ts, diff);
     return p ?? RESOLVED;
   }
+  /** Adds one update already encoded with this writer's codecs. */
+  addEncoded(key: Uint8Array, val: Uint8Array, ts: number, diff: number): Promise<void> {
+    return this.inner.addEncoded(key, val, ts, diff) ?? RESOLVED;
+  }
   finish(upper: number): Promise<Batch> {
     return this.inner.finish(upper);
   }

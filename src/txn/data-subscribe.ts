@@ -1,0 +1,182 @@
+/**
+ * DataSubscribe: reads a txn data shard with correct *logical* progress (spec §2.10,
+ * the `txns_progress` logic without a dataflow runtime).
+ *
+ * Two inputs are followed:
+ * - the data shard's own physical subscription at `asOf` (a snapshot, then a
+ *   listen), whose updates are passed through unchanged;
+ * - the shard's {@link DataRemapEntry}s from the process's shared {@link TxnsRead}.
+ *
+ * Progress (the output frontier) is the physical frontier, lifted to the newest
+ * entry's `logicalUpper` once the physical frontier has reached its
+ * `physicalUpper`: by then every physical update below it was delivered, and
+ * `[physicalUpper, logicalUpper)` is known empty. Data is never delayed or changed.
+ * The subscription finishes (progress `Infinity`) once the physical frontier reaches
+ * `until` or the shard is closed.
+ *
+ * Worked example: the shard was last written at 3, the txns upper is 6, `asOf` 5.
+ * Progress jumps to 6 once the physical input passes 3 (the read is filled to 6). A
+ * txn not touching the shard commits at 7: progress 8. A txn touching it commits at
+ * 9: progress 10 only after the physical input itself reaches 10 (after the apply).
+ *
+ * Example:
+ * ```ts
+ * const sub = await DataSubscribe.open(client, txnsId, d0, codecs, { asOf: 4 });
+ * await sub.stepPast(4);
+ * sub.output();   // every update at times <= 4 (advanced to 4 for the snapshot part)
+ * await sub.close();
+ * ```
+ */
+import type { PersistClient } from '../persist/client.js';
+import type { ShardCodecs } from '../persist/codec.js';
+import { InvariantViolation } from '../persist/errors.js';
+import type { ListenEvent, Subscribe } from '../persist/listen.js';
+import type { ShardId } from '../persist/shard-id.js';
+import type { Update } from '../persist/update.js';
+import type { DataRemapEntry, DataRemapSubscription } from './txns-read.js';
+import { TxnsRead } from './txns-read.js';
+
+export interface DataSubscribeOptions {
+  asOf: number;
+  /** Finish once the physical frontier reaches this (default: never). */
+  until?: number;
+  /** The TxnsRead to use (default: the process's shared one for this client and txns shard). */
+  txnsRead?: TxnsRead;
+}
+
+export class DataSubscribe<K, V> {
+  private cap = 0;
+  private remap: DataRemapEntry = { physicalUpper: 0, logicalUpper: 0 };
+  private finished = false;
+  private readonly captured: Update<K, V>[] = [];
+  private physPending: Promise<ListenEvent<K, V>[]> | undefined;
+  private remapPending: Promise<DataRemapEntry> | undefined;
+  private remapDone = false;
+  private readonly abort = new AbortController();
+
+  private constructor(
+    readonly dataId: ShardId,
+    readonly asOf: number,
+    readonly until: number,
+    private readonly physical: Subscribe<K, V>,
+    private readonly remaps: DataRemapSubscription,
+  ) {}
+
+  static async open<K, V>(
+    client: PersistClient,
+    txnsId: ShardId,
+    dataId: ShardId,
+    codecs: ShardCodecs<K, V>,
+    opts: DataSubscribeOptions,
+  ): Promise<DataSubscribe<K, V>> {
+    const read = opts.txnsRead ?? (await TxnsRead.shared(client, txnsId));
+    if (read.txnsId !== txnsId) {
+      throw new InvariantViolation(`the TxnsRead given follows ${read.txnsId}, not the txns shard ${txnsId}`);
+    }
+    await read.updateGt(opts.asOf);
+    const writer = await client.openWriter(dataId, codecs, { purpose: 'data read physical upper' });
+    let remaps: DataRemapSubscription;
+    try {
+      remaps = await read.dataSubscribe(dataId, opts.asOf, writer);
+    } finally {
+      await writer.expire();
+    }
+    try {
+      const reader = await client.openLeasedReader(dataId, codecs, { purpose: 'data subscribe', useCriticalSince: true });
+      const physical = await reader.subscribe(opts.asOf);
+      return new DataSubscribe(dataId, opts.asOf, opts.until ?? Infinity, physical, remaps);
+    } catch (err) {
+      remaps.close();
+      throw err;
+    }
+  }
+
+  /** The output frontier: every update below it has been output. `Infinity` once finished. */
+  progress(): number {
+    return this.finished ? Infinity : this.cap;
+  }
+
+  /** Every update output so far: physical times, the snapshot part at `asOf`. */
+  output(): Update<K, V>[] {
+    return this.captured;
+  }
+
+  get isFinished(): boolean {
+    return this.finished;
+  }
+
+  /** Processes one event from either input, waiting for one if needed. */
+  async step(opts: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.finished) return;
+    this.liftToLogical();
+    if (!this.physPending) {
+      const p = this.physical.next({ signal: this.abort.signal });
+      p.catch(() => undefined);
+      this.physPending = p;
+    }
+    if (!this.remapPending && !this.remapDone) {
+      const p = this.remaps.next({ signal: this.abort.signal });
+      p.catch(() => undefined);
+      this.remapPending = p;
+    }
+    const waits: Promise<'phys' | 'remap' | 'abort'>[] = [this.physPending.then(() => 'phys' as const)];
+    if (this.remapPending) waits.push(this.remapPending.then(() => 'remap' as const));
+    let onAbort: (() => void) | undefined;
+    if (opts.signal) {
+      const signal = opts.signal;
+      signal.throwIfAborted();
+      waits.push(new Promise((resolve) => signal.addEventListener('abort', (onAbort = () => resolve('abort')), { once: true })));
+    }
+    let which: 'phys' | 'remap' | 'abort';
+    try {
+      which = await Promise.race(waits);
+    } finally {
+      if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
+    }
+    if (which === 'abort') opts.signal!.throwIfAborted();
+    if (which === 'remap') {
+      const e = await this.remapPending!;
+      this.remapPending = undefined;
+      if (e.physicalUpper < this.remap.physicalUpper) {
+        throw new InvariantViolation(`remap of ${this.dataId}: physical upper went back from ${this.remap.physicalUpper} to ${e.physicalUpper}`);
+      }
+      if (e.logicalUpper > this.remap.logicalUpper) this.remap = e;
+    } else {
+      const events = await this.physPending;
+      this.physPending = undefined;
+      if (events.length === 0) return this.finish();
+      for (const ev of events) {
+        if (ev.kind === 'updates') {
+          for (const u of ev.updates) this.captured.push(u);
+        } else {
+          if (ev.upper === Infinity || this.until <= ev.upper) return this.finish();
+          if (this.cap < ev.upper) this.cap = ev.upper;
+        }
+      }
+    }
+    this.liftToLogical();
+  }
+
+  /** Steps until `progress() > ts`. */
+  async stepPast(ts: number, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    while (!(this.progress() > ts)) await this.step(opts);
+  }
+
+  /** Releases the physical reader and the remap subscription. */
+  async close(): Promise<void> {
+    this.abort.abort();
+    this.remaps.close();
+    await this.physical.expire();
+  }
+
+  private liftToLogical(): void {
+    // Everything physical below remap.physicalUpper has been delivered, and
+    // [physicalUpper, logicalUpper) is known empty.
+    if (this.remap.physicalUpper <= this.cap && this.cap < this.remap.logicalUpper) this.cap = this.remap.logicalUpper;
+  }
+
+  private async finish(): Promise<void> {
+    this.finished = true;
+    await this.close();
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Tidy: the retractions that clean applied batch pointers out of the txns shard.
+ *
+ * A tidy maps each applied batch's raw bytes to the row it retracts: the original
+ * commit time and the data shard. It is attached to a later transaction
+ * (`txn.tidy(t)`) and written at that transaction's commit time.
+ *
+ * A tidy is safe to drop (the next `applyLe` by anyone produces one covering every
+ * applied but untidied batch), to commit late, or to commit twice: retractions are
+ * filtered against the txns cache at commit time, so a row is never retracted more
+ * than once.
+ *
+ * Example:
+ * ```ts
+ * const tidy = await (await txn.commitAt(txns, 5)).apply.apply(txns);
+ * const next = txns.begin();
+ * next.tidy(tidy);          // retracts the pointers committed at 5
+ * ```
+ */
+import type { ShardId } from '../persist/shard-id.js';
+
+export interface Retraction {
+  /** The exact bytes of the committed batch pointer. */
+  readonly raw: Uint8Array;
+  /** Its original commit time, as 8 timestamp bytes. */
+  readonly ts: Uint8Array;
+  readonly dataId: ShardId;
+}
+
+/** A map key for raw bytes; latin1 maps every byte to one code unit, so it is exact. */
+export function rawKey(raw: Uint8Array): string {
+  return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('latin1');
+}
+
+export class Tidy {
+  readonly retractions = new Map<string, Retraction>();
+
+  static of(retractions: Iterable<Retraction>): Tidy {
+    const t = new Tidy();
+    for (const r of retractions) t.retractions.set(rawKey(r.raw), r);
+    return t;
+  }
+
+  /** Adds the other tidy's retractions to this one (a set union). */
+  merge(other: Tidy): void {
+    for (const [k, r] of other.retractions) this.retractions.set(k, r);
+  }
+
+  get size(): number {
+    return this.retractions.size;
+  }
+
+  isEmpty(): boolean {
+    return this.retractions.size === 0;
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * TxnsCache: a {@link TxnsCacheState} kept up to date from a subscription to the
+ * txns shard (spec §2.6, "Construction" and `update_gt` / `update_ge`).
+ *
+ * The cache starts at its reader's since (`initTs`): the snapshot there delivers the
+ * rows from before the since (advanced to it, but still carrying their original
+ * times), and the listen after it delivers each later txns write as it lands.
+ * `updateGt(t)` / `updateGe(t)` wait until the cache has seen every row below a
+ * progress `> t` / `>= t` and return that progress.
+ *
+ * With `onlyDataId`, only one data shard's rows are kept; only `dataSnapshot`,
+ * `dataListenNext` and `registeredAtProgress` for that shard may be asked.
+ *
+ * Example:
+ * ```ts
+ * const cache = await TxnsCache.open(client, txnsId, { onlyDataId: d0 });
+ * await cache.updateGt(5);
+ * const snap = cache.dataSnapshot(d0, 5);
+ * const rows = await snap.snapshotAndFetch(await client.openLeasedReader(d0, codecs));
+ * await cache.expire();
+ * ```
+ */
+import type { PersistClient } from '../persist/client.js';
+import { InvariantViolation } from '../persist/errors.js';
+import type { Subscribe } from '../persist/listen.js';
+import type { ReadHandle } from '../persist/read-handle.js';
+import type { ShardId } from '../persist/shard-id.js';
+import type { WriteHandle } from '../persist/write-handle.js';
+import { Mutex } from '../persist/wait.js';
+import { emptyCaa } from './caa.js';
+import type { DataSnapshot } from './data-snapshot.js';
+import type { Retraction } from './tidy.js';
+import { TxnsCodecDefault, type TxnsCodec } from './txns-codec.js';
+import { TxnsCacheState, type DataListenNext, type TxnsRow, type Unapplied } from './txns-cache-state.js';
+
+export interface TxnsCacheOptions {
+  /** Track only this data shard. */
+  onlyDataId?: ShardId;
+  codec?: TxnsCodec;
+  /** Start at the txns shard's critical since (default true), as txn-wal readers do. */
+  useCriticalSince?: boolean;
+}
+
+export class TxnsCache {
+  private readonly lock = new Mutex();
+  private buffered: TxnsRow[] = [];
+
+  private constructor(
+    readonly state: TxnsCacheState,
+    private readonly subscription: Subscribe<string, Uint8Array>,
+    private readonly codec: TxnsCodec,
+  ) {}
+
+  /** Opens a cache on the txns shard `txnsId` with its own leased reader. */
+  static async open(client: PersistClient, txnsId: ShardId, opts: TxnsCacheOptions = {}): Promise<TxnsCache> {
+    const codec = opts.codec ?? TxnsCodecDefault;
+    const reader = await client.openLeasedReader(txnsId, codec.codecs, {
+      purpose: 'read txns',
+      useCriticalSince: opts.useCriticalSince ?? true,
+    });
+    return TxnsCache.fromReader(reader, opts.onlyDataId, codec);
+  }
+
+  /** Builds a cache from a reader of the txns shard; the cache owns the reader afterwards. */
+  static async fromReader(
+    reader: ReadHandle<string, Uint8Array>,
+    onlyDataId: ShardId | undefined,
+    codec: TxnsCodec,
+  ): Promise<TxnsCache> {
+    const asOf = reader.since();
+    if (asOf === Infinity) throw new InvariantViolation(`txns shard ${reader.shardId} has an empty since`);
+    const subscription = await reader.subscribe(asOf);
+    const cache = new TxnsCache(new TxnsCacheState(reader.shardId, asOf, onlyDataId), subscription, codec);
+    await cache.updateGe(asOf);
+    return cache;
+  }
+
+  /** Makes sure the txns upper is past `initTs`, then builds the cache up to there (TxnsHandle.open). */
+  static async init(
+    initTs: number,
+    reader: ReadHandle<string, Uint8Array>,
+    writer: WriteHandle<string, Uint8Array>,
+    codec: TxnsCodec,
+  ): Promise<TxnsCache> {
+    await emptyCaa('txns init', writer, initTs);
+    const cache = await TxnsCache.fromReader(reader, undefined, codec);
+    await cache.updateGt(initTs);
+    return cache;
+  }
+
+  get txnsId(): ShardId {
+    return this.state.txnsId;
+  }
+  get progressExclusive(): number {
+    return this.state.progressExclusive;
+  }
+  get initTs(): number {
+    return this.state.initTs;
+  }
+
+  /** Waits until the cache has seen every txns row below some progress `> ts`; returns it. */
+  updateGt(ts: number, opts: { signal?: AbortSignal } = {}): Promise<number> {
+    return this.update((p) => p > ts, opts.signal);
+  }
+
+  /** Waits until the cache has seen every txns row below some progress `>= ts`; returns it. */
+  updateGe(ts: number, opts: { signal?: AbortSignal } = {}): Promise<number> {
+    return this.update((p) => p >= ts, opts.signal);
+  }
+
+  private async update(done: (progress: number) => boolean, signal?: AbortSignal): Promise<number> {
+    if (done(this.state.progressExclusive)) return this.state.progressExclusive;
+    return this.lock.run(async () => {
+      while (!done(this.state.progressExclusive)) {
+        const events = await this.subscription.next({ signal });
+        for (const ev of events) {
+          if (ev.kind === 'updates') {
+            const only = this.state.onlyDataId;
+            for (const [k, v, t, diff] of ev.updates) {
+              if (only !== undefined && k !== only) continue;
+              this.buffered.push({ entry: this.codec.decode(k, v), t, diff });
+            }
+          } else {
+            if (ev.upper === Infinity) throw new InvariantViolation(`txns shard ${this.txnsId} was closed; nothing may close it`);
+            const rows = this.buffered;
+            this.buffered = [];
+            this.state.pushEntries(rows, ev.upper);
+          }
+        }
+      }
+      return this.state.progressExclusive;
+    });
+  }
+
+  dataSnapshot(dataId: ShardId, asOf: number): DataSnapshot {
+    return this.state.dataSnapshot(dataId, asOf);
+  }
+  dataListenNext(dataId: ShardId, ts: number): DataListenNext {
+    return this.state.dataListenNext(dataId, ts);
+  }
+  registeredAtProgress(dataId: ShardId, ts: number): boolean {
+    return this.state.registeredAtProgress(dataId, ts);
+  }
+  allRegisteredAtProgress(ts: number): ShardId[] {
+    return this.state.allRegisteredAtProgress(ts);
+  }
+  minUnappliedTs(): number {
+    return this.state.minUnappliedTs();
+  }
+  unapplied(): Unapplied[] {
+    return this.state.unapplied();
+  }
+  filterRetractions(expectedUpper: number, retractions: Iterable<Retraction>): Retraction[] {
+    return this.state.filterRetractions(expectedUpper, retractions);
+  }
+  markRegisterApplied(ts: number): void {
+    this.state.markRegisterApplied(ts);
+  }
+  /** A description of the first broken invariant, or undefined if all hold. */
+  validate(): string | undefined {
+    return this.state.validate();
+  }
+
+  /** Releases the cache's reader of the txns shard. */
+  expire(): Promise<void> {
+    return this.subscription.expire();
+  }
+}

@@ -1,0 +1,534 @@
+/**
+ * TxnsHandle: atomic writes to many data shards through one txns shard (spec §2.3).
+ *
+ * The txns shard is a write-ahead log. Each operation is one compare-and-append on
+ * it, retried on an upper mismatch, and each consumes its timestamp: afterwards the
+ * txns upper is `ts + 1` even if nothing was written.
+ * - `register(ts, writers)`: the shards join the txns set; commits to them are
+ *   allowed at times `> ts`. Idempotent.
+ * - `forget(ts, ids)` / `forgetAll(ts)`: the shards leave the set (after every
+ *   commit to them is applied) and may be written directly again. Idempotent.
+ * - `begin()` → {@link Txn} → `commitAt(txns, ts)`: pointers to uploaded batches are
+ *   written at `ts`; the commit advances the *logical* upper of every registered
+ *   shard to `ts + 1` at once.
+ * - `applyLe(ts)`: appends every committed batch `<= ts` to its data shard, in time
+ *   order; reads at a commit's time wait until this happened. Any handle in any
+ *   process may apply: the first wins, the rest see the data upper past the commit
+ *   and skip. Returns the {@link Tidy} that retracts the applied pointers.
+ * - `compactTo(ts)`: lets the txns shard compact, never past unapplied work.
+ *
+ * A taken timestamp is a value, `{ ok: false, current }`, where `current` is the
+ * least time that would work. Misuse (committing to a shard that is not registered,
+ * or not through the handle that registered it) throws before anything is written.
+ *
+ * Operations on one handle are serialized; run several handles (even in several
+ * processes) on one txns shard for concurrency.
+ *
+ * Worked example (txns upper in brackets):
+ * ```
+ * open(initTs 0)                     [1]
+ * register(1, [d0])                  [2]   d0 physical upper 2
+ * register(2, [d1])                  [3]   d1 physical upper 3
+ * commit "a"→d0 at 3, apply          [4]   d0 upper 4; d1 stays 3 (its logical upper is 4)
+ * commit at 3 again                  → { ok: false, current: 4 }
+ * forget(5, [d1])                    [6]   d1 may be written directly from 6
+ * ```
+ */
+import type { Logger } from 'pino';
+import type { Batch } from '../persist/batch.js';
+import type { PersistClient } from '../persist/client.js';
+import type { ShardCodecs } from '../persist/codec.js';
+import { HandleExpired, InvariantViolation } from '../persist/errors.js';
+import { Opaque } from '../persist/opaque.js';
+import { CONTROLLER_CRITICAL_SINCE, assertShardId, type ShardId } from '../persist/shard-id.js';
+import type { SinceHandle } from '../persist/since-handle.js';
+import { assertTimestamp } from '../persist/time.js';
+import type { Update } from '../persist/update.js';
+import { Mutex } from '../persist/wait.js';
+import type { WriteHandle } from '../persist/write-handle.js';
+import { ApplyWriter, applyCaa, cads, emptyCaa, smallCaa } from './caa.js';
+import { intervalContains } from './data-times.js';
+import { NotRegistered, NotRegisteredWithHandle } from './errors.js';
+import { parseIdBatch as parseRaw, wrapIdBatch } from './id-batch.js';
+import { TxnMetrics } from './metrics.js';
+import { Tidy, type Retraction } from './tidy.js';
+import { TxnApply, Txn, type CommitOutcome, type TxnWrite } from './txn.js';
+import { TxnsCache } from './txns-cache.js';
+import { TxnsCodecDefault, appendEntry, registerEntry, type TxnsCodec, type TxnsEntry } from './txns-codec.js';
+import { encodeTs } from './timestamp-bytes.js';
+
+export interface TxnsHandleOptions<K, V> {
+  /** The txns shard (one per environment, the same across restarts). */
+  txnsId: ShardId;
+  /** Codecs of the data shards (all data shards share them; schemas may differ per shard). */
+  codecs: ShardCodecs<K, V>;
+  /** The txns upper is made `> initTs` on open. Default 0. */
+  initTs?: number;
+  /** The fencing token installed on the txns critical since if none is there yet. Default `Opaque.u64(0)`. */
+  opaque?: Opaque;
+  metrics?: TxnMetrics;
+  txnsCodec?: TxnsCodec;
+  /** Txns readers start at the critical since (default true). */
+  useCriticalSince?: boolean;
+  /** Apply batches under the schema they were written with (default true). */
+  applyEnsureSchemaMatch?: boolean;
+  /** Buffered writes of a Txn above this many bytes are uploaded as batches (default 16 MiB). */
+  spillThresholdBytes?: number;
+}
+
+export type RegisterOutcome = { ok: true; tidy: Tidy } | { ok: false; current: number };
+export type ForgetAllOutcome = { ok: true; forgotten: ShardId[]; tidy: Tidy } | { ok: false; current: number };
+
+type TxnsWriter = WriteHandle<string, Uint8Array>;
+
+export class TxnsHandle<K, V> {
+  private readonly lock = new Mutex();
+  private readonly log: Logger;
+  /** Writers for shards registered through this handle: commits encode with their schema. */
+  private readonly dataWriteForCommit = new Map<ShardId, WriteHandle<K, V>>();
+  /** Writers opened by apply, whose schema follows the batches. */
+  private readonly dataWriteForApply = new Map<ShardId, ApplyWriter<K, V>>();
+  /** Writers for spilling writes of shards this handle has no commit writer for. */
+  private readonly spillWriters = new Map<ShardId, WriteHandle<K, V>>();
+  private closed = false;
+
+  private constructor(
+    readonly client: PersistClient,
+    readonly dataCodecs: ShardCodecs<K, V>,
+    readonly metrics: TxnMetrics,
+    readonly cache: TxnsCache,
+    private readonly txnsWrite: TxnsWriter,
+    private readonly txnsSince: SinceHandle<string, Uint8Array>,
+    private readonly opaque: Opaque,
+    private readonly codec: TxnsCodec,
+    readonly spillThresholdBytes: number,
+    private readonly ensureSchemaMatch: boolean,
+  ) {
+    this.log = client.cfg.logger;
+  }
+
+  /**
+   * Opens a handle on the txns shard, creating and initializing it if needed: the
+   * txns upper is made `> initTs`. Safe for many concurrent openers.
+   */
+  static async open<K, V>(client: PersistClient, opts: TxnsHandleOptions<K, V>): Promise<TxnsHandle<K, V>> {
+    assertShardId(opts.txnsId, 'txnsId');
+    const initTs = opts.initTs ?? 0;
+    assertTimestamp(initTs, 'initTs');
+    const codec = opts.txnsCodec ?? TxnsCodecDefault;
+    const txnsWrite = await client.openWriter(opts.txnsId, codec.codecs, { purpose: 'commit txns' });
+    const txnsRead = await client.openLeasedReader(opts.txnsId, codec.codecs, {
+      purpose: 'commit txns',
+      useCriticalSince: opts.useCriticalSince ?? true,
+    });
+    const txnsSince = await client.openCriticalSince(opts.txnsId, codec.codecs, {
+      readerId: CONTROLLER_CRITICAL_SINCE,
+      defaultOpaque: opts.opaque ?? Opaque.u64(0),
+      purpose: 'txns since',
+    });
+    const cache = await TxnsCache.init(initTs, txnsRead, txnsWrite, codec);
+    const spill = opts.spillThresholdBytes ?? 16 * 1024 * 1024;
+    if (!(spill > 0)) throw new RangeError(`spillThresholdBytes must be positive, got ${spill}`);
+    return new TxnsHandle(
+      client,
+      opts.codecs,
+      opts.metrics ?? TxnMetrics.forRegistry(),
+      cache,
+      txnsWrite,
+      txnsSince,
+      // An existing critical since keeps its opaque; we adopt it (spec §2.11 "Fencing").
+      txnsSince.opaque(),
+      codec,
+      spill,
+      opts.applyEnsureSchemaMatch ?? true,
+    );
+  }
+
+  /** The txns shard's id. */
+  get txnsId(): ShardId {
+    return this.txnsWrite.shardId;
+  }
+
+  /** The handle's cache of the txns shard. */
+  readCache(): TxnsCache {
+    return this.cache;
+  }
+
+  /** A new, empty transaction. */
+  begin(): Txn<K, V> {
+    this.checkOpen();
+    return new Txn(this);
+  }
+
+  /**
+   * Registers the writers' shards at `registerTs`. Shards already registered are
+   * skipped; the timestamp is consumed either way. The handle takes over the
+   * writers: commits to these shards go through them.
+   */
+  register(registerTs: number, writers: WriteHandle<K, V>[]): Promise<RegisterOutcome> {
+    assertTimestamp(registerTs, 'registerTs');
+    return this.exclusive(() => this.metrics.register.run(() => this.registerInner(registerTs, writers), (r) => !r.ok));
+  }
+
+  private async registerInner(registerTs: number, writers: WriteHandle<K, V>[]): Promise<RegisterOutcome> {
+    for (const w of writers) await w.ensureSchema();
+    let upper = this.txnsWrite.sharedUpper();
+    for (;;) {
+      upper = await this.cache.updateGe(upper);
+      const ids = [...new Set(writers.map((w) => w.shardId))].filter((id) => !this.cache.registeredAtProgress(id, upper));
+      if (registerTs < upper) return { ok: false, current: upper };
+      const rows = ids.map((id) => this.row(registerEntry(id, registerTs), registerTs, 1));
+      const res = await smallCaa(`txns register ${ids.join(',')}`, this.log, this.txnsWrite, rows, upper, registerTs + 1);
+      if (res.ok) break;
+      this.metrics.register.retry();
+      upper = res.current;
+    }
+    for (const w of writers) {
+      const prev = this.dataWriteForCommit.get(w.shardId);
+      if (prev && prev !== w && (prev.schemaIdIfKnown ?? -1) > (w.schemaIdIfKnown ?? -1)) {
+        this.log.warn(
+          { shard: w.shardId, kept: prev.schemaIdIfKnown, offered: w.schemaIdIfKnown },
+          'register: kept the commit writer with the newer schema',
+        );
+        await w.expire();
+        continue;
+      }
+      this.dataWriteForCommit.set(w.shardId, w);
+      if (prev && prev !== w) await prev.expire();
+    }
+    return { ok: true, tidy: await this.applyLeInner(registerTs) };
+  }
+
+  /**
+   * Forgets the shards at `forgetTs`, after applying every commit to them. Shards
+   * not registered are skipped; the timestamp is consumed either way.
+   */
+  forget(forgetTs: number, dataIds: Iterable<ShardId>): Promise<RegisterOutcome> {
+    assertTimestamp(forgetTs, 'forgetTs');
+    const ids = [...new Set(dataIds)];
+    for (const id of ids) assertShardId(id, 'forget data shard id');
+    return this.exclusive(() => this.metrics.forget.run(() => this.forgetInner(forgetTs, ids), (r) => !r.ok));
+  }
+
+  private async forgetInner(forgetTs: number, ids: ShardId[]): Promise<RegisterOutcome> {
+    let upper = this.txnsWrite.sharedUpper();
+    for (;;) {
+      upper = await this.cache.updateGe(upper);
+      const registered = ids.filter((id) => this.cache.registeredAtProgress(id, upper));
+      if (forgetTs < upper) return { ok: false, current: upper };
+      // Every write to a shard must be physically applied before it leaves the set.
+      const wanted = new Set(registered);
+      const latest = this.cache.state.unappliedBatchList().reverse().find((b) => wanted.has(b.dataId));
+      if (latest) await this.applyLeInner(latest.ts);
+      const rows = registered.map((id) => this.row(registerEntry(id, forgetTs), forgetTs, -1));
+      const res = await smallCaa(`txns forget ${registered.join(',')}`, this.log, this.txnsWrite, rows, upper, forgetTs + 1);
+      if (res.ok) break;
+      this.metrics.forget.retry();
+      upper = res.current;
+    }
+    // Applied before dropping the commit writers: the fill may open writers itself.
+    const tidy = await this.applyLeInner(forgetTs);
+    for (const id of ids) await this.dropCommitWriter(id);
+    return { ok: true, tidy };
+  }
+
+  /** Forgets every registered shard at `forgetTs`; returns them sorted by id. */
+  forgetAll(forgetTs: number): Promise<ForgetAllOutcome> {
+    assertTimestamp(forgetTs, 'forgetTs');
+    return this.exclusive(() => this.metrics.forgetAll.run(() => this.forgetAllInner(forgetTs), (r) => !r.ok));
+  }
+
+  private async forgetAllInner(forgetTs: number): Promise<ForgetAllOutcome> {
+    let upper = this.txnsWrite.sharedUpper();
+    let registered: ShardId[];
+    for (;;) {
+      upper = await this.cache.updateGe(upper);
+      registered = this.cache.allRegisteredAtProgress(upper);
+      if (forgetTs < upper) return { ok: false, current: upper };
+      // The latest unapplied batch of any shard, from the unapplied batches themselves.
+      const list = this.cache.state.unappliedBatchList();
+      const latest = list[list.length - 1];
+      if (latest) await this.applyLeInner(latest.ts);
+      const rows = registered.map((id) => this.row(registerEntry(id, forgetTs), forgetTs, -1));
+      const res = await smallCaa('txns forget all', this.log, this.txnsWrite, rows, upper, forgetTs + 1);
+      if (res.ok) break;
+      this.metrics.forgetAll.retry();
+      upper = res.current;
+    }
+    for (const id of registered) await this.dropCommitWriter(id);
+    const tidy = await this.applyLeInner(forgetTs);
+    return { ok: true, forgotten: registered, tidy };
+  }
+
+  /**
+   * Applies every commit at times `<= ts` (waiting until the txns upper passes `ts`).
+   * Idempotent. Returns the tidy for every batch applied, including batches others
+   * applied but nobody has tidied yet.
+   */
+  applyLe(ts: number): Promise<Tidy> {
+    assertTimestamp(ts, 'applyLe ts');
+    return this.exclusive(() => this.metrics.applyLe.run(() => this.applyLeInner(ts)));
+  }
+
+  private async applyLeInner(ts: number): Promise<Tidy> {
+    this.log.debug({ txns: this.txnsId, ts }, 'apply_le');
+    await this.cache.updateGt(ts);
+    this.updateGauges();
+    const byShard = new Map<ShardId, ReturnType<TxnsCache['unapplied']>>();
+    for (const u of this.cache.unapplied()) {
+      if (u.ts > ts) break;
+      const list = byShard.get(u.dataId);
+      if (list) list.push(u);
+      else byShard.set(u.dataId, [u]);
+    }
+    const perShard = await Promise.all(
+      [...byShard].map(async ([dataId, work]) => {
+        const apply = await this.takeApplyWriter(dataId);
+        const retractions: Retraction[] = [];
+        try {
+          for (const u of work) {
+            if (u.kind === 'register-forget') {
+              await emptyCaa(`data ${dataId} register/forget fill`, apply.writer, u.ts, this.log);
+            } else {
+              await applyCaa(apply, u.raws, u.ts, this.log, this.ensureSchemaMatch);
+              const tsBytes = encodeTs(u.ts);
+              for (const raw of u.raws) retractions.push({ raw, ts: tsBytes, dataId });
+            }
+          }
+        } finally {
+          this.dataWriteForApply.set(dataId, apply);
+        }
+        return retractions;
+      }),
+    );
+    this.cache.markRegisterApplied(ts);
+    return Tidy.of(perShard.flat());
+  }
+
+  /** `applyLe(ts)`, then also moves every shard registered at `ts` to a physical upper `> ts`. */
+  applyEagerLe(ts: number): Promise<Tidy> {
+    assertTimestamp(ts, 'applyEagerLe ts');
+    return this.exclusive(() =>
+      this.metrics.applyEagerLe.run(async () => {
+        const tidy = await this.applyLeInner(ts);
+        const shards = [...this.cache.state.datas].filter(([, t]) => intervalContains(t.lastReg(), ts)).map(([id]) => id);
+        await Promise.all(
+          shards.map(async (dataId) => {
+            const apply = await this.takeApplyWriter(dataId);
+            try {
+              await emptyCaa(`data ${dataId} eager upper`, apply.writer, ts, this.log);
+            } finally {
+              this.dataWriteForApply.set(dataId, apply);
+            }
+          }),
+        );
+        return tidy;
+      }),
+    );
+  }
+
+  /** Commits only `tidy` at `tidyTs`. */
+  async tidyAt(tidyTs: number, tidy: Tidy): Promise<{ ok: true } | { ok: false; current: number }> {
+    const txn = this.begin();
+    txn.tidy(tidy);
+    const res = await txn.commitAt(this, tidyTs);
+    if (!res.ok) return res;
+    if (!res.apply.isEmpty()) throw new InvariantViolation('a tidy-only commit wrote data');
+    return { ok: true };
+  }
+
+  /**
+   * Lets the txns shard compact up to `sinceTs`, but never past work not yet
+   * applied and tidied. Throws Fenced if another process took over the since.
+   */
+  compactTo(sinceTs: number): Promise<void> {
+    assertTimestamp(sinceTs, 'compactTo ts');
+    return this.exclusive(() =>
+      this.metrics.compactTo.run(async () => {
+        await this.cache.updateGt(sinceTs);
+        const since = Math.min(sinceTs, this.cache.minUnappliedTs());
+        await cads(this.txnsSince, since, this.opaque);
+      }),
+    );
+  }
+
+  /** @internal Used by `Txn.commitAt`. */
+  commitTxn(txn: Txn<K, V>, commitTs: number): Promise<CommitOutcome> {
+    assertTimestamp(commitTs, 'commitTs');
+    return this.exclusive(() => this.metrics.commit.run(() => this.commitInner(txn, commitTs), (r) => !r.ok));
+  }
+
+  private async commitInner(txn: Txn<K, V>, commitTs: number): Promise<CommitOutcome> {
+    let upper = this.txnsWrite.sharedUpper();
+    for (;;) {
+      upper = await this.cache.updateGe(upper);
+      if (commitTs < upper) return { ok: false, current: upper };
+      const writers = new Map<ShardId, WriteHandle<K, V>>();
+      for (const dataId of txn.writes.keys()) {
+        if (!this.cache.registeredAtProgress(dataId, upper)) {
+          throw new NotRegistered(
+            `cannot commit to data shard ${dataId} at ${commitTs}: it is not registered in txns shard ${this.txnsId}; ` +
+              `register it first with txns.register(ts, [writer]) at a ts below ${commitTs}`,
+          );
+        }
+        const w = this.dataWriteForCommit.get(dataId);
+        if (!w) {
+          throw new NotRegisteredWithHandle(
+            `cannot commit to data shard ${dataId}: it is registered, but not through this TxnsHandle; ` +
+              'register it through this handle too (registering again is a no-op that hands the handle a writer)',
+          );
+        }
+        writers.set(dataId, w);
+      }
+
+      // Buffered rows become batches held by the txn, so nothing is lost if we fail below.
+      for (const [dataId, w] of txn.writes) {
+        if (w.diffs.length > 0) w.batches.push(await this.buildUnstampedBatch(dataId, w, writers.get(dataId)));
+        for (const bytes of w.staged.splice(0)) w.batches.push(writers.get(dataId)!.batchFromTransmittable(bytes));
+      }
+      txn.resetBuffered();
+
+      const rows: Update<string, Uint8Array>[] = [];
+      const raws = new Map<ShardId, Uint8Array[]>();
+      let bytes = 0;
+      let count = 0;
+      for (const [dataId, w] of txn.writes) {
+        const list: Uint8Array[] = [];
+        for (const b of w.batches.splice(0)) {
+          b.rewriteTs(commitTs, commitTs + 1);
+          const raw = wrapIdBatch(b.intoTransmittable());
+          list.push(raw);
+          rows.push(this.row(appendEntry(dataId, commitTs, raw), commitTs, 1));
+          bytes += raw.byteLength;
+          count++;
+        }
+        raws.set(dataId, list);
+      }
+      const isEmpty = rows.length === 0;
+      for (const r of this.cache.filterRetractions(upper, txn.tidyRetractions.retractions.values())) {
+        rows.push(this.row(appendEntry(r.dataId, r.ts, r.raw), commitTs, -1));
+      }
+
+      let res: { ok: true } | { ok: false; current: number };
+      try {
+        res = await smallCaa(`txns commit`, this.log, this.txnsWrite, rows, upper, commitTs + 1);
+      } catch (err) {
+        this.restash(txn, writers, raws);
+        throw err;
+      }
+      if (res.ok) {
+        this.metrics.batchCommitCount.inc(count);
+        this.metrics.batchCommitBytes.inc(bytes);
+        txn.markCommitted(commitTs);
+        return { ok: true, apply: new TxnApply(commitTs, isEmpty) };
+      }
+      this.metrics.commit.retry();
+      if (!(upper < res.current)) {
+        throw new InvariantViolation(`txns commit mismatch reported upper ${res.current}, not past the expected ${upper}`);
+      }
+      // The batches go back into the txn, to be re-timestamped (in metadata only) next time.
+      this.restash(txn, writers, raws);
+      upper = res.current;
+    }
+  }
+
+  private restash(txn: Txn<K, V>, writers: Map<ShardId, WriteHandle<K, V>>, raws: Map<ShardId, Uint8Array[]>): void {
+    for (const [dataId, list] of raws) {
+      const w = txn.writes.get(dataId)!;
+      for (const raw of list) w.batches.push(writers.get(dataId)!.batchFromTransmittable(parseRaw(raw)));
+    }
+  }
+
+  /**
+   * @internal Uploads a shard's buffered rows as one batch at time 0, interval
+   * `[0, 1)`; commit re-timestamps it. Uses the commit writer when this handle has one.
+   */
+  async buildUnstampedBatch(dataId: ShardId, w: TxnWrite, writer?: WriteHandle<K, V>): Promise<Batch> {
+    writer ??= this.dataWriteForCommit.get(dataId) ?? (await this.spillWriter(dataId));
+    const builder = await writer.builder(0);
+    for (let i = 0; i < w.diffs.length; i++) await builder.addEncoded(w.keys[i]!, w.vals[i]!, 0, w.diffs[i]!);
+    w.keys = [];
+    w.vals = [];
+    w.diffs = [];
+    return builder.finish(1);
+  }
+
+  private async spillWriter(dataId: ShardId): Promise<WriteHandle<K, V>> {
+    let w = this.spillWriters.get(dataId);
+    if (!w) {
+      w = await this.client.openWriter(dataId, this.dataCodecs, { purpose: 'txn spill' });
+      this.spillWriters.set(dataId, w);
+    }
+    return w;
+  }
+
+  /**
+   * @internal Hands the handle a commit writer for a shard registered elsewhere
+   * (tests that commit to one shard from many handles).
+   */
+  insertCommitWriter(writer: WriteHandle<K, V>): void {
+    this.dataWriteForCommit.set(writer.shardId, writer);
+  }
+
+  private async takeApplyWriter(dataId: ShardId): Promise<ApplyWriter<K, V>> {
+    const existing = this.dataWriteForApply.get(dataId);
+    if (existing) {
+      this.dataWriteForApply.delete(dataId);
+      return existing;
+    }
+    // Open with the shard's newest registered schema (a registered shard has one).
+    const latest = await this.client.latestSchema(dataId);
+    const codecs: ShardCodecs<K, V> = latest
+      ? { key: { ...this.dataCodecs.key, schema: latest.keySchema }, val: { ...this.dataCodecs.val, schema: latest.valSchema } }
+      : this.dataCodecs;
+    const writer = await this.client.openWriter(dataId, codecs, { purpose: 'txn data apply' });
+    return new ApplyWriter(this.client, writer, codecs);
+  }
+
+  private async dropCommitWriter(dataId: ShardId): Promise<void> {
+    const w = this.dataWriteForCommit.get(dataId);
+    if (!w) return;
+    this.dataWriteForCommit.delete(dataId);
+    await w.expire();
+  }
+
+  private row(entry: TxnsEntry, ts: number, diff: number): Update<string, Uint8Array> {
+    const [k, v] = this.codec.encode(entry);
+    return [k, v, ts, diff];
+  }
+
+  private updateGauges(): void {
+    const s = this.cache.state;
+    this.metrics.dataShardCount.set(s.datas.size);
+    this.metrics.batchUnappliedCount.set(s.unappliedBatches.size);
+    let bytes = 0;
+    for (const b of s.unappliedBatches.values()) bytes += b.raw.byteLength;
+    this.metrics.batchUnappliedBytes.set(bytes);
+    this.metrics.batchUnappliedMinTs.set(s.minUnappliedTs());
+  }
+
+  private exclusive<R>(fn: () => Promise<R>): Promise<R> {
+    this.checkOpen();
+    return this.lock.run(fn);
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new HandleExpired('this TxnsHandle was closed; open a new one');
+  }
+
+  /** Expires every handle this TxnsHandle holds (the data writers it was given included). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.lock.run(async () => {
+      this.closed = true;
+      const writers: { expire(): Promise<void> }[] = [
+        ...this.dataWriteForCommit.values(),
+        ...[...this.dataWriteForApply.values()].map((a) => a.writer),
+        ...this.spillWriters.values(),
+        this.txnsWrite,
+      ];
+      for (const w of writers) await w.expire().catch(() => undefined);
+      await this.cache.expire().catch(() => undefined);
+    });
+  }
+}

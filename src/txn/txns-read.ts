@@ -1,0 +1,357 @@
+/**
+ * TxnsRead: one shared, self-updating txns cache per process and txns shard, for
+ * readers of data shards (spec §2.9).
+ *
+ * A background pump follows the txns shard while anyone is interested (a pending
+ * wait or an open subscription) and stops when nobody is, so an idle process can
+ * exit. It serves:
+ * - `updateGe(t)` / `updateGt(t)`: wait until the cache's progress is `>= t` / `> t`;
+ * - `dataSnapshot(id, asOf)`: no implicit wait, call `updateGt(asOf)` first;
+ * - `dataSubscribe(id, asOf)`: a stream of {@link DataRemapEntry}s for one data
+ *   shard. Each says `[physicalUpper, logicalUpper)` of the shard is definitely
+ *   empty, so a reader whose physical frontier reached `physicalUpper` may report
+ *   progress up to `logicalUpper` without reading anything.
+ *
+ * `TxnsRead.shared(client, txnsId)` returns the process's one instance for that
+ * client and shard.
+ *
+ * Example (the shard was last written at 3, the txns upper is 6):
+ * ```ts
+ * const read = await TxnsRead.shared(client, txnsId);
+ * await read.updateGt(5);
+ * const sub = await read.dataSubscribe(d0, 5);
+ * await sub.next();   // { physicalUpper: 6, logicalUpper: 6 }  (the fill to emptyTo)
+ * // a txn not touching d0 commits at 7:
+ * await sub.next();   // { physicalUpper: 6, logicalUpper: 8 }
+ * ```
+ */
+import type { PersistClient } from '../persist/client.js';
+import { InvariantViolation } from '../persist/errors.js';
+import type { ShardId } from '../persist/shard-id.js';
+import { abortError } from '../persist/wait.js';
+import type { WriteHandle } from '../persist/write-handle.js';
+import type { DataSnapshot } from './data-snapshot.js';
+import { TxnsCodecDefault, type TxnsCodec } from './txns-codec.js';
+import { TxnsCache } from './txns-cache.js';
+
+/** `[physicalUpper, logicalUpper)` of a data shard is known to be empty. */
+export interface DataRemapEntry {
+  physicalUpper: number;
+  logicalUpper: number;
+}
+
+interface Waiter {
+  ready: (progress: number) => boolean;
+  resolve: (progress: number) => void;
+  reject: (err: unknown) => void;
+}
+
+const sharedByClient = new WeakMap<PersistClient, Map<ShardId, Promise<TxnsRead>>>();
+
+export class TxnsRead {
+  private readonly waiters = new Set<Waiter>();
+  private readonly subscriptions = new Set<DataRemapSubscription>();
+  private pumping: AbortController | undefined;
+  private failure: unknown;
+  private closed = false;
+
+  private constructor(private readonly cache: TxnsCache) {}
+
+  /** Starts a TxnsRead with its own reader of the txns shard. */
+  static async start(
+    client: PersistClient,
+    txnsId: ShardId,
+    opts: { codec?: TxnsCodec; useCriticalSince?: boolean } = {},
+  ): Promise<TxnsRead> {
+    const cache = await TxnsCache.open(client, txnsId, {
+      codec: opts.codec ?? TxnsCodecDefault,
+      useCriticalSince: opts.useCriticalSince ?? true,
+    });
+    return new TxnsRead(cache);
+  }
+
+  /** The process-wide TxnsRead for this client and txns shard, started on first use. */
+  static shared(client: PersistClient, txnsId: ShardId): Promise<TxnsRead> {
+    let byId = sharedByClient.get(client);
+    if (!byId) {
+      byId = new Map();
+      sharedByClient.set(client, byId);
+    }
+    let read = byId.get(txnsId);
+    if (!read) {
+      read = TxnsRead.start(client, txnsId);
+      byId.set(txnsId, read);
+      read.catch(() => byId.delete(txnsId));
+    }
+    return read;
+  }
+
+  get txnsId(): ShardId {
+    return this.cache.txnsId;
+  }
+
+  /** Every txns row below this is known. */
+  get progress(): number {
+    return this.cache.progressExclusive;
+  }
+
+  /** Resolves with the progress once it is `>= ts`. */
+  updateGe(ts: number, opts: { signal?: AbortSignal } = {}): Promise<number> {
+    return this.wait((p) => p >= ts, opts.signal);
+  }
+
+  /** Resolves with the progress once it is `> ts`. */
+  updateGt(ts: number, opts: { signal?: AbortSignal } = {}): Promise<number> {
+    return this.wait((p) => p > ts, opts.signal);
+  }
+
+  /** How to read `dataId` at `asOf`; the progress must already be past `asOf` (see `updateGt`). */
+  dataSnapshot(dataId: ShardId, asOf: number): DataSnapshot {
+    return this.cache.dataSnapshot(dataId, asOf);
+  }
+
+  /**
+   * Subscribes to `dataId`'s remap entries from `asOf`. When `writer` is given, the
+   * snapshot read at `asOf` is unblocked through it first (waiting for the latest
+   * write before `asOf` to be applied, and filling to `emptyTo`).
+   */
+  async dataSubscribe<K, V>(
+    dataId: ShardId,
+    asOf: number,
+    writer?: WriteHandle<K, V>,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<DataRemapSubscription> {
+    this.checkOpen();
+    await this.updateGt(asOf, opts);
+    const snapshot = this.cache.dataSnapshot(dataId, asOf);
+    const sub = new DataRemapSubscription(this, dataId, snapshot);
+    this.subscriptions.add(sub);
+    this.advance(sub);
+    this.ensurePump();
+    if (writer) {
+      try {
+        await snapshot.unblockRead(writer, opts);
+      } catch (err) {
+        sub.close();
+        throw err;
+      }
+    }
+    return sub;
+  }
+
+  /** Stops following the txns shard and releases its reader. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.pumping?.abort();
+    for (const s of [...this.subscriptions]) s.close();
+    await this.cache.expire();
+  }
+
+  /** @internal */
+  unsubscribe(sub: DataRemapSubscription): void {
+    this.subscriptions.delete(sub);
+    this.maybeStopPump();
+  }
+
+  private wait(ready: (p: number) => boolean, signal?: AbortSignal): Promise<number> {
+    this.checkOpen();
+    if (ready(this.progress)) return Promise.resolve(this.progress);
+    if (this.failure !== undefined) return Promise.reject(this.failure as Error);
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(abortError(signal));
+      const onAbort = () => {
+        this.waiters.delete(waiter);
+        this.maybeStopPump();
+        reject(abortError(signal!));
+      };
+      const waiter: Waiter = {
+        ready,
+        resolve: (p) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(p);
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e as Error);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.add(waiter);
+      this.ensurePump();
+    });
+  }
+
+  private ensurePump(): void {
+    if (this.pumping || this.closed) return;
+    const ctrl = new AbortController();
+    this.pumping = ctrl;
+    void this.pump(ctrl.signal).finally(() => {
+      if (this.pumping === ctrl) this.pumping = undefined;
+      // Interest may have arrived while the pump was winding down.
+      if (this.hasInterest() && this.failure === undefined) this.ensurePump();
+    });
+  }
+
+  private maybeStopPump(): void {
+    if (!this.hasInterest()) this.pumping?.abort();
+  }
+
+  private hasInterest(): boolean {
+    return this.waiters.size > 0 || this.subscriptions.size > 0;
+  }
+
+  private async pump(signal: AbortSignal): Promise<void> {
+    try {
+      while (!signal.aborted && this.hasInterest()) {
+        await this.cache.updateGt(this.progress, { signal });
+        this.onProgress();
+      }
+    } catch (err) {
+      if (signal.aborted) return;
+      this.failure = err;
+      for (const w of [...this.waiters]) {
+        this.waiters.delete(w);
+        w.reject(err);
+      }
+      for (const s of [...this.subscriptions]) s.fail(err);
+    }
+  }
+
+  private onProgress(): void {
+    for (const sub of this.subscriptions) this.advance(sub);
+    const p = this.progress;
+    for (const w of [...this.waiters]) {
+      if (w.ready(p)) {
+        this.waiters.delete(w);
+        w.resolve(p);
+      }
+    }
+  }
+
+  /** Moves a subscription's remap up to the current progress, sending each step. */
+  private advance(sub: DataRemapSubscription): void {
+    for (;;) {
+      const cur = sub.current;
+      const next = this.cache.dataListenNext(sub.dataId, cur.logicalUpper);
+      if (next.kind === 'wait-for-txns-progress') break;
+      if (next.kind === 'read-data-to') {
+        sub.push({ physicalUpper: next.ts, logicalUpper: next.ts });
+      } else {
+        if (!(next.ts > cur.logicalUpper && next.ts >= cur.physicalUpper)) {
+          throw new InvariantViolation(`remap of ${sub.dataId}: logical progress ${next.ts} does not advance ${cur.logicalUpper}`);
+        }
+        sub.push({ physicalUpper: cur.physicalUpper, logicalUpper: next.ts });
+      }
+    }
+    if (sub.current.logicalUpper !== this.progress) {
+      throw new InvariantViolation(
+        `remap of ${sub.dataId} stopped at ${sub.current.logicalUpper}, not at the txns progress ${this.progress}`,
+      );
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new InvariantViolation('this TxnsRead was closed');
+  }
+}
+
+/**
+ * The remap entries of one data shard. `next()` returns the newest entry not yet
+ * returned, waiting if there is none; older unread entries are skipped, since each
+ * entry supersedes the ones before it.
+ */
+export class DataRemapSubscription {
+  private latest: DataRemapEntry;
+  private delivered: DataRemapEntry | undefined;
+  private waiting: { resolve: (e: DataRemapEntry) => void; reject: (e: unknown) => void } | undefined;
+  private error: unknown;
+  private closed = false;
+
+  constructor(
+    private readonly read: TxnsRead,
+    readonly dataId: ShardId,
+    readonly snapshot: DataSnapshot,
+  ) {
+    this.latest = { physicalUpper: snapshot.emptyTo, logicalUpper: snapshot.emptyTo };
+  }
+
+  get asOf(): number {
+    return this.snapshot.asOf;
+  }
+
+  /** @internal The newest entry. */
+  get current(): DataRemapEntry {
+    return this.latest;
+  }
+
+  /** @internal */
+  push(e: DataRemapEntry): void {
+    if (e.physicalUpper < this.latest.physicalUpper || e.logicalUpper < this.latest.logicalUpper) {
+      throw new InvariantViolation(`remap of ${this.dataId} went backwards`);
+    }
+    this.latest = e;
+    this.wake();
+  }
+
+  /** @internal */
+  fail(err: unknown): void {
+    this.error = err;
+    const w = this.waiting;
+    this.waiting = undefined;
+    w?.reject(err);
+  }
+
+  /** Whether an entry newer than the last one returned is available without waiting. */
+  get hasNext(): boolean {
+    return this.delivered !== this.latest;
+  }
+
+  /** The newest entry not yet returned, waiting (abortably) for one. */
+  next(opts: { signal?: AbortSignal } = {}): Promise<DataRemapEntry> {
+    if (this.hasNext) {
+      this.delivered = this.latest;
+      return Promise.resolve(this.latest);
+    }
+    if (this.error !== undefined) return Promise.reject(this.error as Error);
+    if (this.closed) return Promise.reject(new InvariantViolation('this remap subscription was closed'));
+    if (this.waiting) return Promise.reject(new InvariantViolation('DataRemapSubscription.next() is already pending'));
+    const signal = opts.signal;
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(abortError(signal));
+      const onAbort = () => {
+        this.waiting = undefined;
+        reject(abortError(signal!));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting = {
+        resolve: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(e);
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e as Error);
+        },
+      };
+    });
+  }
+
+  private wake(): void {
+    const w = this.waiting;
+    if (!w) return;
+    this.waiting = undefined;
+    this.delivered = this.latest;
+    w.resolve(this.latest);
+  }
+
+  /** Stops receiving entries. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const w = this.waiting;
+    this.waiting = undefined;
+    w?.reject(new InvariantViolation('this remap subscription was closed'));
+    this.read.unsubscribe(this);
+  }
+}
