@@ -464,10 +464,11 @@ export class TxnsHandle<K, V> {
 
   /**
    * @internal Hands the handle a commit writer for a shard registered elsewhere
-   * (tests that commit to one shard from many handles).
+   * (tests that commit to one shard from many handles). Keeps an existing one.
    */
-  insertCommitWriter(writer: WriteHandle<K, V>): void {
-    this.dataWriteForCommit.set(writer.shardId, writer);
+  async insertCommitWriter(writer: WriteHandle<K, V>): Promise<void> {
+    if (this.dataWriteForCommit.has(writer.shardId)) await writer.expire();
+    else this.dataWriteForCommit.set(writer.shardId, writer);
   }
 
   private async takeApplyWriter(dataId: ShardId): Promise<ApplyWriter<K, V>> {
