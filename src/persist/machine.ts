@@ -41,7 +41,7 @@ import {
 } from './state-codec.js';
 import { initialState, type ShardState } from './state.js';
 import { withStorageRetry } from './storage-retry.js';
-import { Mutex, sleep } from './wait.js';
+import { Mutex, abortError } from './wait.js';
 
 const SCAN_LIMIT = 1000;
 
@@ -335,12 +335,25 @@ export class Machine {
     for (;;) {
       if (this.cached && this.cached.seqno > seqno) return this.cached;
       signal?.throwIfAborted();
+      // Woken by an in-process state change, by the poll timer, or rejected on abort;
+      // the timer and the abort listener are released however it ends, so frequent
+      // wake-ups do not pile up listeners on a long-lived signal.
       let wake!: () => void;
-      const woken = new Promise<void>((r) => (wake = r));
-      this.waiters.add(wake);
+      let timer: NodeJS.Timeout | undefined;
+      let onAbort: (() => void) | undefined;
       try {
-        await Promise.race([woken, sleep(delay, signal)]);
+        await new Promise<void>((resolve, reject) => {
+          wake = resolve;
+          this.waiters.add(wake);
+          timer = setTimeout(resolve, delay);
+          if (signal) {
+            onAbort = () => reject(abortError(signal));
+            signal.addEventListener('abort', onAbort, { once: true });
+          }
+        });
       } finally {
+        clearTimeout(timer);
+        if (onAbort) signal?.removeEventListener('abort', onAbort);
         this.waiters.delete(wake);
       }
       if (this.cached && this.cached.seqno > seqno) return this.cached;

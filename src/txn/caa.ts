@@ -102,9 +102,11 @@ export async function applyCaa<K, V>(
   log: Logger,
   ensureSchemaMatch = true,
 ): Promise<void> {
-  const batches = raws.map((raw) => apply.writer.batchFromTransmittable(parseIdBatch(raw)));
+  // Applied commits stay in the cache until their tidy lands, so most calls find the
+  // work done: check the upper before paying for decoding the batches.
+  let batches: Batch[] | undefined;
   const consumed = () => {
-    for (const b of batches) if (!b.isConsumed) b.markConsumed('applied by another handle');
+    for (const b of batches ?? []) if (!b.isConsumed) b.markConsumed('applied by another handle');
   };
   let upper = apply.writer.sharedUpper();
   for (;;) {
@@ -113,6 +115,7 @@ export async function applyCaa<K, V>(
       consumed();
       return;
     }
+    batches ??= raws.map((raw) => apply.writer.batchFromTransmittable(parseIdBatch(raw)));
     if (ensureSchemaMatch) await apply.matchBatchSchema(batches);
     log.debug(
       { shard: apply.writer.shardId, commitTs, batches: batches.length },
