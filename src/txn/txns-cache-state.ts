@@ -73,6 +73,8 @@ export class TxnsCacheState {
   readonly datas = new Map<ShardId, DataTimes>();
   /** Registers and forgets not yet known to be applied, in time order. */
   unappliedRegisters: { dataId: ShardId; ts: number }[] = [];
+  /** Shards holding more than one write: the only ones a rising min unapplied ts can compact. */
+  private readonly multiWrite = new Set<ShardId>();
 
   constructor(
     readonly txnsId: ShardId,
@@ -99,6 +101,9 @@ export class TxnsCacheState {
       if (r.entry.kind === 'register') this.pushRegister(r.entry.dataId, r.ts, r.diff, r.t);
       else this.pushAppend(r.entry.dataId, r.entry.batch, r.ts, r.diff);
     }
+    // A tidy of one shard can raise the oldest unapplied time below which *other*
+    // shards' writes are no longer needed: compact every shard that holds extras.
+    for (const id of [...this.multiWrite]) this.compactDataTimes(id);
     this.progressExclusive = progress;
   }
 
@@ -172,6 +177,8 @@ export class TxnsCacheState {
     } else if (times.registered.length > 1) {
       times.registered.splice(0, times.registered.length - 1);
     }
+    if (times.writes.length > 1) this.multiWrite.add(dataId);
+    else this.multiWrite.delete(dataId);
   }
 
   private oldestUnappliedBatchTs(): number | undefined {
