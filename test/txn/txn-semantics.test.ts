@@ -219,6 +219,33 @@ describe('txn semantics', () => {
     await log.assertSnapshot(d1, 10);
   });
 
+  it('writeBatch stages a pre-built batch, re-timestamped to the commit time; merge combines transactions', async () => {
+    const txns = await openTxns(client);
+    const log = new CommitLog(client, txns.txnsId);
+    const d0 = await expectRegister(txns, 1);
+    const d1 = await expectRegister(txns, 2);
+    const holdSince = await reader(client, d0);
+    // Built elsewhere (e.g. another process) at any time in [0, 1), sent as bytes.
+    const w = await writer(client, d0);
+    const built = await w.batch([['pre-built', null, 0, 1]], 0, 1);
+    const a = txns.begin();
+    a.writeBatch(d0, built.intoTransmittable());
+    const b = txns.begin();
+    await b.write(d1, 'merged', null, 1);
+    a.merge(b);
+    expect(b.isEmpty).to.equal(true);
+    const res = await a.commitAt(txns, 7);
+    if (!res.ok) throw new Error('commit should succeed');
+    log.record([d0, 'pre-built', 7, 1]);
+    log.record([d1, 'merged', 7, 1]);
+    await res.apply.apply(txns);
+    await log.assertSnapshot(d0, 7);
+    await log.assertSnapshot(d1, 7);
+    // Read from before the commit: the row is at 7, not at the time it was built at.
+    await log.assertSubscribe(d0, 2, 8);
+    await holdSince.expire();
+  });
+
   it('discarding an uncommitted transaction deletes what it spilled', async () => {
     const txns = await openTxns(client, newShardId(), { spillThresholdBytes: 16 * 1024 });
     const d0 = await expectRegister(txns, 1);
