@@ -5,8 +5,11 @@
  * batches of one level merge into one batch of the next level, and a batch at a
  * lower level than its newer neighbour folds into it. For equal-sized writes every
  * update is rewritten O(log n) times, merges cost about one state change per three
- * writes, and the spine holds at most about 3·log4(n) batches. Batches without data
- * merge for free (nothing to read).
+ * writes, and the spine holds at most about 3·log4(n) batches. When at most one
+ * input holds data, the merge is metadata only: the result reuses that input's parts
+ * under the widened bounds (times are not advanced to the since; reads at
+ * `asOf >= since` do not need them to be), so an empty append next to a huge batch
+ * costs nothing to fold in.
  *
  * A merge reads its inputs, advances every time below the shard's since to the
  * since, consolidates, writes the result, and swaps it in with one command that only
@@ -73,8 +76,12 @@ export async function compactShard(machine: Machine): Promise<void> {
     const inputs = pickMerge(state.spine);
     if (!inputs) return;
     let output: HollowBatch;
+    // Parts reused from an input are not ours to delete if the merge loses a race.
+    const reused = inputs.filter((b) => b.batch.updateCount > 0).length <= 1;
     try {
-      output = await mergeBatches(machine, inputs, state.meta.since, state.meta.inlineBytes);
+      output = reused
+        ? foldWithoutRewrite(inputs, state.meta.since)
+        : await mergeBatches(machine, inputs, state.meta.since, state.meta.inlineBytes);
     } catch (err) {
       // A compaction elsewhere may have replaced these inputs and GC deleted their
       // parts while we read them: then there is nothing to do. Anything else is real.
@@ -91,10 +98,24 @@ export async function compactShard(machine: Machine): Promise<void> {
     );
     if (!result) {
       // Someone else merged these first; our output is referenced by nothing.
-      await deleteParts(machine, output.parts);
+      if (!reused) await deleteParts(machine, output.parts);
       return;
     }
   }
+}
+
+/** The merge of adjacent batches of which at most one holds data: its parts, under the union of the bounds. */
+function foldWithoutRewrite(inputs: SpineBatch[], since: number): HollowBatch {
+  const withData = inputs.find((b) => b.batch.updateCount > 0)?.batch;
+  const first = inputs[0]!.batch;
+  const last = inputs[inputs.length - 1]!.batch;
+  return {
+    lower: first.lower,
+    upper: last.upper,
+    since: Math.max(since, ...inputs.map((b) => b.batch.since)),
+    parts: withData ? [...withData.parts] : [],
+    updateCount: withData?.updateCount ?? 0,
+  };
 }
 
 async function mergeBatches(
