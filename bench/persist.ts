@@ -1,5 +1,6 @@
 /**
- * Persist benchmark: `npm run bench` (or `npx tsx bench/persist.ts --backends mem,file`).
+ * Persist benchmark: `npm run bench:persist` (or `npx tsx bench/persist.ts --backends mem,file`);
+ * `npm run bench` runs it and then bench/txn.ts.
  *
  * For each backend, in one run:
  *  a. raw Consensus compare-and-set: sequential CaS on one key, seqno +1 each time,
@@ -26,7 +27,9 @@
 import { randomBytes } from 'node:crypto';
 import { Codecs, PersistClient, newShardId, openLocation, type Location } from '../src/index.js';
 import {
+  CAS_PAYLOAD_BYTES,
   argList,
+  consensusCasRate,
   envNumber,
   fmtInt,
   fmtMs,
@@ -51,7 +54,6 @@ const SECONDS = envNumber('BENCH_SECONDS', 2);
 const SNAPSHOT_UPDATES = Math.round(envNumber('BENCH_SNAPSHOT_UPDATES', 1_000_000));
 const SNAPSHOT_BATCHES = Math.min(SNAPSHOT_UPDATES, Math.round(envNumber('BENCH_SNAPSHOT_BATCHES', 10)));
 const PG_BLOB = process.env.BENCH_PG_BLOB ?? 'file';
-const CAS_PAYLOAD_BYTES = 200;
 
 /** A bad argument or setting: reported without a stack trace. */
 class UsageError extends Error {}
@@ -108,18 +110,9 @@ function decodeBaseline(): { perSecond: number; ms: number } {
 
 // ---------- the three measurements ----------
 
-/** a. Sequential CaS on one fresh key, +1 seqnos, a 200-byte payload. */
+/** a. Sequential CaS on one fresh key, +1 seqnos, a 200-byte payload (the shared baseline). */
 async function benchCas(location: Location): Promise<RateResult> {
-  const key = `bench-cas-${randomBytes(8).toString('hex')}`;
-  const data = randomBytes(CAS_PAYLOAD_BYTES);
-  const { consensus } = location;
-  const result = await runFor(SECONDS, async (i) => {
-    const res = await consensus.compareAndSet(key, i === 0 ? undefined : i, { seqno: i + 1, data });
-    if (res !== 'committed') throw new Error(`CaS ${i} on ${key}: unexpected ${res}`);
-  });
-  // Keep only the head: matters on a long-lived (external) Postgres.
-  await consensus.truncate(key, result.ops);
-  return result;
+  return consensusCasRate(location.consensus, SECONDS);
 }
 
 /** b. Sequential compare-and-append, one small update each, on a fresh shard. */
@@ -245,7 +238,7 @@ async function runBackend(backend: Backend, pg: () => Promise<BenchPostgres>): P
 
 async function main(): Promise<number> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
-    log('usage: npm run bench [-- --backends mem,file,postgres]');
+    log('usage: npm run bench:persist [-- --backends mem,file,postgres]');
     log('env: BENCH_SECONDS (2), BENCH_SNAPSHOT_UPDATES (1000000), BENCH_SNAPSHOT_BATCHES (10),');
     log('     BENCH_PG_BLOB (file | mem), TXNWAL_TEST_PG_URL (else an embedded Postgres is started)');
     return 0;

@@ -8,10 +8,12 @@
  * embedded server is started (and stopped) otherwise; an external server is never
  * touched.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import type { Consensus } from '../src/index.js';
 
 // ---------- settings ----------
 
@@ -69,6 +71,36 @@ export async function runFor(seconds: number, op: (i: number) => Promise<void>):
   return { ops: i, seconds: elapsed, perSecond: i / elapsed };
 }
 
+/** Payload of the raw compare-and-set baseline. */
+export const CAS_PAYLOAD_BYTES = 200;
+
+/**
+ * The raw Consensus baseline: sequential `compareAndSet` on one fresh key, seqno +1
+ * each time, a {@link CAS_PAYLOAD_BYTES}-byte payload, for `seconds`. Truncates the
+ * key to its head afterwards (matters on a long-lived external Postgres).
+ */
+export async function consensusCasRate(consensus: Consensus, seconds: number): Promise<RateResult> {
+  const key = `bench-cas-${randomBytes(8).toString('hex')}`;
+  const data = randomBytes(CAS_PAYLOAD_BYTES);
+  const result = await runFor(seconds, async (i) => {
+    const res = await consensus.compareAndSet(key, i === 0 ? undefined : i, { seqno: i + 1, data });
+    if (res !== 'committed') throw new Error(`CaS ${i} on ${key}: unexpected ${res}`);
+  });
+  await consensus.truncate(key, result.ops);
+  return result;
+}
+
+/** The `p`-quantile (0..1) of ascending `sorted`, nearest rank. */
+export function quantile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+export function mean(xs: readonly number[]): number {
+  return xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
 /** Milliseconds `fn` took, and its result. */
 export async function timed<T>(fn: () => Promise<T> | T): Promise<{ ms: number; value: T }> {
   const start = performance.now();
@@ -101,13 +133,29 @@ export function fmtMs(ms: number): string {
   return ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
 }
 
+/** Sub-millisecond precision for latencies: 0.0123 → "0.012 ms", 4.56 → "4.56 ms", 123.4 → "123 ms". */
+export function fmtLatency(ms: number): string {
+  if (!Number.isFinite(ms)) return '-';
+  if (ms >= 100) return `${Math.round(ms)} ms`;
+  return `${ms.toPrecision(3)} ms`;
+}
+
+/** Bytes in binary units: 1536 → "1.5 KiB", 3 * 2 ** 30 → "3.00 GiB". */
+export function fmtBytes(n: number): string {
+  const abs = Math.abs(n);
+  if (abs >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
+  if (abs >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
+  if (abs >= 2 ** 10) return `${(n / 2 ** 10).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
 /** A plain-text table; numeric-looking columns are right-aligned. */
 export function renderTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
-  // A column is numeric when every non-empty cell looks like a figure ("1.23k", "456 ms", "-").
+  // A column is numeric when every non-empty cell looks like a figure ("1.23k", "456 ms", "1.5 MiB", "-").
   const numeric = header.map((_, c) => {
     const cells = rows.map((r) => r[c] ?? '').filter((cell) => cell !== '');
-    return cells.length > 0 && cells.every((cell) => /^[-\d.,]+[kM]?( ms| s)?$|^-$/.test(cell));
+    return cells.length > 0 && cells.every((cell) => /^[-\d.,]+[kM]?( ms| s| B| KiB| MiB| GiB)?$|^-$/.test(cell));
   });
   const line = (cells: readonly string[]) =>
     cells

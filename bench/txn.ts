@@ -1,0 +1,784 @@
+/**
+ * txn-wal benchmark: `npm run bench:txn` (or `npx tsx bench/txn.ts --parts tps,latency,rss`).
+ *
+ * Three measurements, each compared with a baseline measured in the same run:
+ *
+ *  1. tps: single-row transactions, commit + apply, sequential, on `mem://` and on
+ *     `file:<tmp>` (SQLite consensus + file blob). One data shard registered in a
+ *     fresh txns shard; each transaction writes one row, carries the previous apply's
+ *     Tidy, commits at the next timestamp and applies; `compactTo(ts)` every 100
+ *     commits, as a controller would. Reported as transactions/s and as a ratio to
+ *     the raw `Consensus.compareAndSet` rate of the same backend (the shared
+ *     baseline of bench/support.ts), with the state writes (CaS) each txn costs.
+ *  2. latency: commit + apply latency of one row to ONE shard while 1, 100 and
+ *     10,000 data shards are registered (mem://, registered in chunks of 500 at
+ *     successive timestamps, nothing forgotten). A commit is one txns write, and it
+ *     advances the logical upper of every registered shard, so latency(10,000) /
+ *     latency(1) should stay near 1. Registration stops early, and says so, if it
+ *     exceeds its time budget.
+ *  3. rss: peak RSS while ONE transaction of TXNWAL_BENCH_TXN_BYTES (1 GiB) of
+ *     key+value bytes (rows of 1 KiB) is written, committed and applied on
+ *     `file:<tmp>`. Txn spills its buffered writes to Blob past `spillThresholdBytes`
+ *     (16 MiB), so memory should stay bounded. Runs in a child process
+ *     (`--rss-child`, with --expose-gc) so the earlier parts do not pollute RSS; RSS
+ *     is sampled every 50 ms by a worker thread (RSS is per process, and a timer on
+ *     the main thread would not fire while it is busy encoding rows). The background
+ *     maintenance (compaction) the apply triggers is flushed afterwards and reported
+ *     as a separate phase.
+ *
+ * Settings (env): TXNWAL_BENCH_SECONDS (3, part 1 per backend), TXNWAL_BENCH_LATENCY_SECONDS
+ * (2, part 2 per shard count), TXNWAL_BENCH_SHARDS (10000, the largest shard count),
+ * TXNWAL_BENCH_REGISTER_BUDGET_S (60), TXNWAL_BENCH_TXN_BYTES (1GiB; plain bytes or
+ * with a KiB/MiB/GiB suffix), TXNWAL_BENCH_ROW_BYTES (1024).
+ * Argument: --parts tps,latency,rss (default: all three).
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import {
+  Codecs,
+  PersistClient,
+  Tidy,
+  TxnsHandle,
+  newShardId,
+  openLocation,
+  type Blob,
+  type CaSResult,
+  type Consensus,
+  type Location,
+  type SeqNo,
+  type ShardId,
+  type VersionedData,
+  type WriteHandle,
+} from '../src/index.js';
+import {
+  argList,
+  consensusCasRate,
+  envNumber,
+  fmtBytes,
+  fmtInt,
+  fmtLatency,
+  fmtMs,
+  fmtRate,
+  fmtRatio,
+  machineSummary,
+  mean,
+  quantile,
+  removeTempDirs,
+  renderTable,
+  runFor,
+  tempDir,
+  timed,
+  type RateResult,
+} from './support.js';
+
+/** A bad argument or setting: reported without a stack trace. */
+class UsageError extends Error {}
+
+const PARTS = ['tps', 'latency', 'rss'] as const;
+type Part = (typeof PARTS)[number];
+
+const SECONDS = envNumber('TXNWAL_BENCH_SECONDS', 3);
+const WARMUP_SECONDS = Math.min(0.5, SECONDS / 4);
+const LATENCY_SECONDS = envNumber('TXNWAL_BENCH_LATENCY_SECONDS', 2);
+const MAX_SHARDS = Math.round(envNumber('TXNWAL_BENCH_SHARDS', 10_000));
+const REGISTER_BUDGET_S = envNumber('TXNWAL_BENCH_REGISTER_BUDGET_S', 60);
+const TXN_BYTES = envBytes('TXNWAL_BENCH_TXN_BYTES', 2 ** 30);
+const ROW_BYTES = Math.round(envNumber('TXNWAL_BENCH_ROW_BYTES', 1024));
+/** Shards per register call in part 2. */
+const REGISTER_CHUNK = 500;
+/** `compactTo` cadence, in commits. */
+const COMPACT_EVERY = 100;
+/** RSS sampling interval of part 3. */
+const SAMPLE_MS = 50;
+
+const CHILD_FLAG = '--rss-child';
+const RESULT_MARKER = '@@txn-bench-result ';
+
+function log(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+/** Bytes from the environment: `1073741824`, `1_073_741_824`, `512MiB`, `1GiB`, `64KiB`. */
+function envBytes(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const m = /^\s*([\d_.]+)\s*(B|KiB|MiB|GiB|K|M|G)?\s*$/i.exec(raw);
+  const unit = (m?.[2] ?? 'B').toUpperCase()[0]!;
+  const n = m ? Number(m[1]!.replace(/_/g, '')) * ({ B: 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30 } as Record<string, number>)[unit]! : NaN;
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new UsageError(`${name}=${JSON.stringify(raw)}: expected a positive size, e.g. 1073741824 or 1GiB`);
+  }
+  return Math.round(n);
+}
+
+function parseParts(): Part[] {
+  const asked = argList(process.argv.slice(2), 'parts') ?? [...PARTS];
+  for (const p of asked) {
+    if (!(PARTS as readonly string[]).includes(p)) {
+      throw new UsageError(`unknown part ${JSON.stringify(p)}: use --parts with any of ${PARTS.join(',')}`);
+    }
+  }
+  return asked as Part[];
+}
+
+// ---------- storage counters ----------
+
+/** Counts of the storage calls made through a {@link countingLocation}. */
+interface StorageCounts {
+  cas: number;
+  casMismatch: number;
+  head: number;
+  scan: number;
+  blobSet: number;
+  blobSetBytes: number;
+  blobGet: number;
+}
+
+function zeroCounts(): StorageCounts {
+  return { cas: 0, casMismatch: 0, head: 0, scan: 0, blobSet: 0, blobSetBytes: 0, blobGet: 0 };
+}
+
+function diffCounts(a: StorageCounts, b: StorageCounts): StorageCounts {
+  const out = zeroCounts();
+  for (const k of Object.keys(out) as (keyof StorageCounts)[]) out[k] = a[k] - b[k];
+  return out;
+}
+
+/**
+ * The location with every Consensus and Blob call counted (one increment and a
+ * delegation: noise next to a state write). Closing it closes the inner location.
+ */
+function countingLocation(inner: Location): { location: Location; counts: StorageCounts } {
+  const counts = zeroCounts();
+  const c = inner.consensus;
+  const b = inner.blob;
+  const consensus: Consensus = {
+    head: (key) => (counts.head++, c.head(key)),
+    async compareAndSet(key: string, expected: SeqNo | undefined, next: VersionedData): Promise<CaSResult> {
+      counts.cas++;
+      const res = await c.compareAndSet(key, expected, next);
+      if (res !== 'committed') counts.casMismatch++;
+      return res;
+    },
+    scan: (key, from, limit) => (counts.scan++, c.scan(key, from, limit)),
+    truncate: (key, seqno) => c.truncate(key, seqno),
+    listKeys: () => c.listKeys(),
+    close: () => c.close(),
+  };
+  const blob: Blob = {
+    get: (key) => (counts.blobGet++, b.get(key)),
+    set: (key, value) => {
+      counts.blobSet++;
+      counts.blobSetBytes += value.byteLength;
+      return b.set(key, value);
+    },
+    delete: (key) => b.delete(key),
+    listKeysAndMetadata: (prefix, fn) => b.listKeysAndMetadata(prefix, fn),
+    restore: (key) => b.restore(key),
+    close: () => b.close(),
+  };
+  return { location: { blob, consensus, url: inner.url, close: () => inner.close() }, counts };
+}
+
+// ---------- the transaction loop ----------
+
+const UNIT_CODECS = { key: Codecs.string, val: Codecs.unit };
+
+/**
+ * One data shard in a fresh txns shard, and the intended commit loop: write one row,
+ * carry the previous apply's tidy, commit at the next timestamp, apply.
+ */
+class SingleRowCommitter {
+  /** Next commit timestamp. */
+  ts: number;
+  commits = 0;
+  private prevTidy = new Tidy();
+
+  private constructor(
+    readonly txns: TxnsHandle<string, null>,
+    readonly dataId: ShardId,
+    firstTs: number,
+  ) {
+    this.ts = firstTs;
+  }
+
+  /** Opens a txns handle on a fresh txns shard with `dataId` (a fresh shard by default) registered at 1. */
+  static async open(client: PersistClient, dataId: ShardId = newShardId()): Promise<SingleRowCommitter> {
+    const txns = await TxnsHandle.open(client, { txnsId: newShardId(), codecs: UNIT_CODECS });
+    const writer = await client.openWriter(dataId, UNIT_CODECS, { purpose: 'bench data' });
+    const reg = await txns.register(1, [writer]);
+    if (!reg.ok) throw new Error(`register at 1: taken, current ${reg.current}`);
+    return new SingleRowCommitter(txns, dataId, 2);
+  }
+
+  static attach(txns: TxnsHandle<string, null>, dataId: ShardId, nextTs: number): SingleRowCommitter {
+    return new SingleRowCommitter(txns, dataId, nextTs);
+  }
+
+  /** One transaction: commit + apply of one row. */
+  async commitOne(): Promise<void> {
+    const txn = this.txns.begin();
+    await txn.write(this.dataId, `k${this.commits}`, null, 1);
+    txn.tidy(this.prevTidy);
+    const res = await txn.commitAt(this.txns, this.ts);
+    if (!res.ok) throw new Error(`commit at ${this.ts}: taken, current ${res.current} (one handle should never race)`);
+    this.prevTidy = await res.apply.apply(this.txns);
+    this.ts++;
+    this.commits++;
+  }
+
+  /**
+   * `compactTo(last commit ts)` every {@link COMPACT_EVERY} commits. Returns whether
+   * it ran. Not `compactTo(this.ts)`: compactTo first waits for the txns upper to
+   * pass its argument (as the reference's `update_gt` does), and nothing would ever
+   * write at the next timestamp while we wait.
+   */
+  async maybeCompact(): Promise<boolean> {
+    if (this.commits % COMPACT_EVERY !== 0) return false;
+    await this.txns.compactTo(this.ts - 1);
+    return true;
+  }
+
+  /** Checks the data shard holds exactly one row per commit (read at the last commit). */
+  async verify(client: PersistClient): Promise<void> {
+    const reader = await client.openLeasedReader(this.dataId, UNIT_CODECS, { purpose: 'bench verify' });
+    try {
+      const rows = await reader.snapshotAndFetch(this.ts - 1);
+      const total = rows.reduce((n, r) => n + r[3], 0);
+      if (rows.length !== this.commits || total !== this.commits) {
+        throw new Error(`data shard holds ${rows.length} rows (diff sum ${total}) after ${this.commits} commits`);
+      }
+    } finally {
+      await reader.expire();
+    }
+  }
+}
+
+// ---------- part 1: transactions per second ----------
+
+interface TpsRow {
+  backend: string;
+  location: string;
+  cas: RateResult;
+  txn: RateResult;
+  compactions: number;
+  /** Storage calls during the measured loop (background maintenance included). */
+  counts: StorageCounts;
+}
+
+async function benchTps(backend: 'mem' | 'file'): Promise<TpsRow> {
+  const url = backend === 'mem' ? 'mem://' : `file:${await tempDir('txnwal-bench-txn-file-')}`;
+  const shown = backend === 'mem' ? 'mem://' : 'file:<tmp> (SQLite + files)';
+  const inner = await openLocation(url);
+  const { location, counts } = countingLocation(inner);
+  // The client shares the location and does not close it; we do, last.
+  const client = await PersistClient.open(location);
+  try {
+    const cas = await consensusCasRate(inner.consensus, SECONDS);
+    log(`  [${backend}] raw consensus CaS: ${fmtInt(cas.ops)} in ${cas.seconds.toFixed(2)} s = ${fmtRate(cas.perSecond)}/s`);
+
+    const c = await SingleRowCommitter.open(client);
+    await runFor(WARMUP_SECONDS, async () => {
+      await c.commitOne();
+      await c.maybeCompact();
+    });
+    const warm = c.commits;
+    const before = { ...counts };
+    let compactions = 0;
+    const txn = await runFor(SECONDS, async () => {
+      await c.commitOne();
+      if (await c.maybeCompact()) compactions++;
+    });
+    const used = diffCounts(counts, before);
+    log(
+      `  [${backend}] txn commit+apply: ${fmtInt(txn.ops)} in ${txn.seconds.toFixed(2)} s = ${fmtRate(txn.perSecond)}/s ` +
+        `(after ${fmtInt(warm)} warm-up; ${compactions} compactTo; ${(used.cas / txn.ops).toFixed(2)} CaS/txn)`,
+    );
+    await c.verify(client);
+    await c.txns.close();
+    return { backend, location: shown, cas, txn, compactions, counts: used };
+  } finally {
+    await client.close();
+    await location.close();
+  }
+}
+
+// ---------- part 2: latency vs registered shards ----------
+
+/** A throwaway commit loop, so the first shard count measured does not pay for JIT warm-up. */
+async function warmUp(): Promise<void> {
+  const client = await PersistClient.open('mem://');
+  try {
+    const c = await SingleRowCommitter.open(client);
+    const r = await runFor(1, async () => {
+      await c.commitOne();
+      await c.maybeCompact();
+    });
+    log(`  warm-up: ${fmtInt(r.ops)} commits in ${r.seconds.toFixed(1)} s (not measured)`);
+    await c.txns.close();
+  } finally {
+    await client.close();
+  }
+}
+
+interface LatencyRow {
+  asked: number;
+  registered: number;
+  registerMs: number;
+  reduced: boolean;
+  latencies: number[];
+  /** Storage calls per measured commit. */
+  casPerCommit: number;
+}
+
+async function benchLatency(asked: number): Promise<LatencyRow> {
+  const label = `${fmtInt(asked)} shard${asked === 1 ? '' : 's'}`;
+  const { location, counts } = countingLocation(await openLocation('mem://'));
+  const client = await PersistClient.open(location);
+  try {
+    const txns = await TxnsHandle.open(client, { txnsId: newShardId(), codecs: UNIT_CODECS });
+    const target = newShardId();
+    let registered = 0;
+    let ts = 1;
+    let reduced = false;
+    const progressEvery = Math.max(REGISTER_CHUNK, Math.ceil(asked / 10 / REGISTER_CHUNK) * REGISTER_CHUNK);
+    const reg = await timed(async () => {
+      const start = performance.now();
+      while (registered < asked) {
+        const n = Math.min(REGISTER_CHUNK, asked - registered);
+        const ids = Array.from({ length: n }, (_, i) => (registered + i === 0 ? target : newShardId()));
+        const writers: WriteHandle<string, null>[] = [];
+        for (const id of ids) writers.push(await client.openWriter(id, UNIT_CODECS, { purpose: 'bench data' }));
+        const res = await txns.register(ts, writers);
+        if (!res.ok) throw new Error(`register at ${ts}: taken, current ${res.current}`);
+        ts++;
+        registered += n;
+        const elapsed = (performance.now() - start) / 1000;
+        if (asked > REGISTER_CHUNK && (registered % progressEvery === 0 || registered === asked)) {
+          log(
+            `  [${label}] registered ${fmtInt(registered)}/${fmtInt(asked)} in ${elapsed.toFixed(1)} s ` +
+              `(${fmtRate(registered / elapsed)} shards/s)`,
+          );
+        }
+        if (registered < asked && elapsed > REGISTER_BUDGET_S) {
+          reduced = true;
+          log(
+            `  [${label}] registration passed its ${REGISTER_BUDGET_S} s budget: measuring with ` +
+              `${fmtInt(registered)} shards instead of ${fmtInt(asked)}`,
+          );
+          break;
+        }
+      }
+    });
+
+    const c = SingleRowCommitter.attach(txns, target, ts);
+    await runFor(Math.min(0.5, LATENCY_SECONDS / 4), async () => {
+      await c.commitOne();
+      await c.maybeCompact();
+    });
+    const latencies: number[] = [];
+    const before = { ...counts };
+    await runFor(LATENCY_SECONDS, async () => {
+      const t0 = performance.now();
+      await c.commitOne();
+      latencies.push(performance.now() - t0);
+      await c.maybeCompact();
+    });
+    const used = diffCounts(counts, before);
+    latencies.sort((a, b) => a - b);
+    log(
+      `  [${label}] ${registered < asked ? `(${fmtInt(registered)} registered) ` : ''}register ${fmtMs(reg.ms)}; ` +
+        `${fmtInt(latencies.length)} commits: p50 ${fmtLatency(quantile(latencies, 0.5))}, ` +
+        `mean ${fmtLatency(mean(latencies))}, p99 ${fmtLatency(quantile(latencies, 0.99))}`,
+    );
+    await c.verify(client);
+    await txns.close();
+    return {
+      asked,
+      registered,
+      registerMs: reg.ms,
+      reduced,
+      latencies,
+      casPerCommit: used.cas / latencies.length,
+    };
+  } finally {
+    await client.close();
+    await location.close();
+  }
+}
+
+// ---------- part 3: peak RSS of one big transaction (child process) ----------
+
+type Phase = 'write' | 'commit' | 'apply' | 'maintenance';
+const PHASES: readonly Phase[] = ['write', 'commit', 'apply', 'maintenance'];
+
+interface RssResult {
+  dataBytes: number;
+  rows: number;
+  rowBytes: number;
+  baselineRss: number;
+  /** Peak RSS per phase. */
+  peaks: Record<Phase, number>;
+  phaseMs: Record<Phase, number>;
+  samples: number;
+  blobBytes: number;
+  blobSets: number;
+  spillThresholdBytes: number;
+  /** The data shard's spine after the apply, and after maintenance. */
+  spineBefore: string;
+  spineAfter: string;
+}
+
+/** A shard's spine as `[lower,upper) updates/parts` per batch, oldest first. */
+function describeSpine(client: PersistClient, shardId: ShardId): string {
+  const spine = client.shardMachine(shardId).state.spine;
+  return spine
+    .map(({ batch: b }) => `[${b.lower},${b.upper}) ${fmtInt(b.updateCount)} updates/${b.parts.length} parts`)
+    .join(', ');
+}
+
+/** RSS sampler on its own thread, so samples keep coming while the main thread is busy. */
+const SAMPLER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+let phase = 'setup';
+const peaks = {};
+let samples = 0;
+const sample = () => {
+  const rss = process.memoryUsage.rss();
+  samples++;
+  if (!(rss <= (peaks[phase] ?? 0))) peaks[phase] = rss;
+};
+const timer = setInterval(sample, workerData.intervalMs);
+parentPort.on('message', (m) => {
+  sample();
+  if (m.phase) phase = m.phase;
+  if (m.stop) {
+    clearInterval(timer);
+    parentPort.postMessage({ peaks, samples });
+    parentPort.close();
+  }
+});
+`;
+
+class RssSampler {
+  private readonly worker: Worker;
+  private constructor() {
+    this.worker = new Worker(SAMPLER_SOURCE, { eval: true, workerData: { intervalMs: SAMPLE_MS } });
+  }
+  static async start(): Promise<RssSampler> {
+    const s = new RssSampler();
+    await new Promise<void>((resolve, reject) => {
+      s.worker.once('online', resolve);
+      s.worker.once('error', reject);
+    });
+    return s;
+  }
+  phase(phase: Phase): void {
+    this.worker.postMessage({ phase });
+  }
+  async stop(): Promise<{ peaks: Partial<Record<Phase | 'setup', number>>; samples: number }> {
+    const done = new Promise<{ peaks: Partial<Record<Phase | 'setup', number>>; samples: number }>((resolve, reject) => {
+      this.worker.once('message', resolve);
+      this.worker.once('error', reject);
+    });
+    this.worker.postMessage({ stop: true });
+    const out = await done;
+    await this.worker.terminate();
+    return out;
+  }
+}
+
+function gc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+/** The child: one transaction of TXN_BYTES on `file:<dir>`; prints progress, then a result line. */
+async function rssChild(dir: string): Promise<void> {
+  const keyWidth = 11; // `k` + 10 digits
+  if (ROW_BYTES <= keyWidth) throw new UsageError(`TXNWAL_BENCH_ROW_BYTES must be above ${keyWidth}`);
+  const valBytes = ROW_BYTES - keyWidth;
+  const rows = Math.max(1, Math.ceil(TXN_BYTES / ROW_BYTES));
+  const dataBytes = rows * ROW_BYTES;
+  const template = randomBytes(valBytes);
+
+  const sampler = await RssSampler.start();
+  const { location, counts } = countingLocation(await openLocation(`file:${dir}`));
+  const client = await PersistClient.open(location);
+  const codecs = { key: Codecs.string, val: Codecs.bytes };
+  const txns = await TxnsHandle.open(client, { txnsId: newShardId(), codecs });
+  const dataId = newShardId();
+  const reg = await txns.register(1, [await client.openWriter(dataId, codecs, { purpose: 'bench data' })]);
+  if (!reg.ok) throw new Error(`register at 1: taken, current ${reg.current}`);
+
+  gc();
+  await new Promise((r) => setTimeout(r, 200));
+  gc();
+  const baselineRss = process.memoryUsage.rss();
+  log(
+    `baseline RSS ${fmtBytes(baselineRss)}; writing ${fmtInt(rows)} rows of ${ROW_BYTES} B (${fmtBytes(dataBytes)}), ` +
+      `spill threshold ${fmtBytes(txns.spillThresholdBytes)}`,
+  );
+  const phaseMs = {} as Record<Phase, number>;
+  const start = performance.now();
+  let phaseStart = start;
+  const enter = (p: Phase) => {
+    const now = performance.now();
+    sampler.phase(p);
+    phaseStart = now;
+  };
+  const leave = (p: Phase) => (phaseMs[p] = performance.now() - phaseStart);
+
+  const txn = txns.begin();
+  enter('write');
+  let nextReport = 1;
+  for (let i = 0; i < rows; i++) {
+    const val = new Uint8Array(valBytes);
+    val.set(template);
+    new DataView(val.buffer).setUint32(0, i);
+    await txn.write(dataId, `k${String(i).padStart(10, '0')}`, val, 1);
+    if ((i + 1) * 10 >= rows * nextReport) {
+      const s = (performance.now() - phaseStart) / 1000;
+      log(
+        `write ${nextReport * 10}%: ${fmtInt(i + 1)} rows, ${fmtBytes((i + 1) * ROW_BYTES)} in ${s.toFixed(1)} s; ` +
+          `RSS ${fmtBytes(process.memoryUsage.rss())}; ${fmtBytes(counts.blobSetBytes)} in ${counts.blobSet} blobs`,
+      );
+      nextReport++;
+    }
+  }
+  leave('write');
+
+  enter('commit');
+  const res = await txn.commitAt(txns, 2);
+  if (!res.ok) throw new Error(`commit at 2: taken, current ${res.current}`);
+  leave('commit');
+  log(`commit: ${fmtMs(phaseMs.commit)}; RSS ${fmtBytes(process.memoryUsage.rss())}`);
+
+  enter('apply');
+  await res.apply.apply(txns);
+  leave('apply');
+  log(`apply: ${fmtMs(phaseMs.apply)}; RSS ${fmtBytes(process.memoryUsage.rss())}`);
+
+  // What the apply left behind: the background compaction, rollups and GC it started.
+  const spineBefore = describeSpine(client, dataId);
+  log(`data shard spine before maintenance: ${spineBefore}`);
+  enter('maintenance');
+  await client.flushMaintenance();
+  leave('maintenance');
+  const spineAfter = describeSpine(client, dataId);
+  log(`maintenance (background compaction of the data shard) flushed: ${fmtMs(phaseMs.maintenance)}; spine now ${spineAfter}`);
+
+  const { peaks, samples } = await sampler.stop();
+  // The applied data: every row, at the commit time, in the data shard's spine.
+  const state = client.shardMachine(dataId).state;
+  const applied = state.spine.reduce((n, b) => n + b.batch.updateCount, 0);
+  if (state.meta.upper !== 3 || applied !== rows) {
+    throw new Error(`data shard: upper ${state.meta.upper}, ${applied} updates; expected upper 3 and ${rows}`);
+  }
+  const blobBytes = counts.blobSetBytes;
+  const blobSets = counts.blobSet;
+  await txns.close();
+  await client.close();
+  await location.close();
+  const peakOf = (p: Phase) => peaks[p] ?? 0;
+  const result: RssResult = {
+    dataBytes,
+    rows,
+    rowBytes: ROW_BYTES,
+    baselineRss,
+    peaks: Object.fromEntries(PHASES.map((p) => [p, peakOf(p)])) as Record<Phase, number>,
+    phaseMs,
+    samples,
+    blobBytes,
+    blobSets,
+    spillThresholdBytes: txns.spillThresholdBytes,
+    spineBefore,
+    spineAfter,
+  };
+  process.stdout.write(RESULT_MARKER + JSON.stringify(result) + '\n');
+}
+
+/** Runs {@link rssChild} in a fresh `node --expose-gc --import tsx` process; echoes its progress. */
+async function benchRss(): Promise<RssResult> {
+  const dir = await tempDir('txnwal-bench-txn-rss-');
+  const script = fileURLToPath(import.meta.url);
+  const root = path.resolve(path.dirname(script), '..');
+  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', script, CHILD_FLAG, dir], {
+    cwd: root,
+    env: process.env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let result: RssResult | undefined;
+  const lines = createInterface({ input: child.stdout });
+  lines.on('line', (line) => {
+    if (line.startsWith(RESULT_MARKER)) result = JSON.parse(line.slice(RESULT_MARKER.length)) as RssResult;
+    else log(`  [rss child] ${line}`);
+  });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', resolve);
+  });
+  if (code !== 0 || !result) throw new Error(`the RSS child exited with ${code}${result ? '' : ' and no result'}`);
+  return result;
+}
+
+// ---------- main ----------
+
+async function main(): Promise<number> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    log('usage: npm run bench:txn [-- --parts tps,latency,rss]');
+    log('env: TXNWAL_BENCH_SECONDS (3), TXNWAL_BENCH_LATENCY_SECONDS (2), TXNWAL_BENCH_SHARDS (10000),');
+    log('     TXNWAL_BENCH_REGISTER_BUDGET_S (60), TXNWAL_BENCH_TXN_BYTES (1GiB), TXNWAL_BENCH_ROW_BYTES (1024)');
+    return 0;
+  }
+  const childAt = process.argv.indexOf(CHILD_FLAG);
+  if (childAt >= 0) {
+    const dir = process.argv[childAt + 1];
+    if (!dir) throw new UsageError(`${CHILD_FLAG} needs a directory`);
+    await rssChild(dir);
+    return 0;
+  }
+
+  const parts = parseParts();
+  const shardCounts = [...new Set([1, Math.min(100, MAX_SHARDS), MAX_SHARDS])];
+  log('txnwal txn-wal benchmark');
+  log(`  ${machineSummary()}`);
+  log(
+    `  TXNWAL_BENCH_SECONDS=${SECONDS} TXNWAL_BENCH_LATENCY_SECONDS=${LATENCY_SECONDS} TXNWAL_BENCH_SHARDS=${MAX_SHARDS} ` +
+      `TXNWAL_BENCH_REGISTER_BUDGET_S=${REGISTER_BUDGET_S} TXNWAL_BENCH_TXN_BYTES=${TXN_BYTES} ` +
+      `TXNWAL_BENCH_ROW_BYTES=${ROW_BYTES} parts=${parts.join(',')}`,
+  );
+
+  const started = performance.now();
+  const tps: TpsRow[] = [];
+  const latency: LatencyRow[] = [];
+  let rss: RssResult | undefined;
+  let failed = false;
+  const attempt = async (what: string, fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (err) {
+      failed = true;
+      log(`  [${what}] FAILED: ${(err as Error).stack ?? String(err)}`);
+    }
+  };
+  try {
+    if (parts.includes('tps')) {
+      log('\n1. single-row transactions (commit + apply):');
+      for (const backend of ['mem', 'file'] as const) await attempt(backend, async () => void tps.push(await benchTps(backend)));
+    }
+    if (parts.includes('latency')) {
+      log('\n2. commit + apply latency vs registered data shards (mem://):');
+      await attempt('warm-up', warmUp);
+      for (const n of shardCounts) await attempt(`${n} shards`, async () => void latency.push(await benchLatency(n)));
+    }
+    if (parts.includes('rss')) {
+      log(`\n3. peak RSS of one ${fmtBytes(TXN_BYTES)} transaction (file:<tmp>, child process):`);
+      await attempt('rss', async () => void (rss = await benchRss()));
+    }
+  } finally {
+    await removeTempDirs();
+  }
+
+  log(`\nResults (total ${fmtMs(performance.now() - started)})`);
+  if (tps.length > 0) {
+    log('\n1. single-row transactions, commit + apply, sequential, one handle');
+    log(
+      renderTable(
+        ['backend', 'location', 'CaS/s', 'txn/s', 'txn/CaS', 'CaS/txn', 'ms/txn', 'txns'],
+        tps.map((r) => [
+          r.backend,
+          r.location,
+          fmtRate(r.cas.perSecond),
+          fmtRate(r.txn.perSecond),
+          fmtRatio(r.txn.perSecond / r.cas.perSecond),
+          (r.counts.cas / r.txn.ops).toFixed(2),
+          fmtLatency(1000 / r.txn.perSecond),
+          fmtInt(r.txn.ops),
+        ]),
+      ),
+    );
+    log(`   CaS/s: raw Consensus.compareAndSet on one key, 200-byte payload, ${SECONDS} s, same backend, same run.`);
+    log(`   txn/s: write 1 row + tidy + commitAt + apply, ${SECONDS} s after ${WARMUP_SECONDS} s warm-up, compactTo every ${COMPACT_EVERY};`);
+    log('   txn/CaS = txn/s ÷ CaS/s; CaS/txn = state compare-and-sets issued per txn (txns + data shard, maintenance included).');
+  }
+  if (latency.length > 0) {
+    const base = latency.find((r) => r.asked === 1);
+    log('\n2. commit + apply latency of one row to ONE shard vs registered data shards (mem://)');
+    log(
+      renderTable(
+        ['shards', 'register', 'commits', 'p50', 'mean', 'p99', 'CaS/commit', 'p50/p50(1)', 'mean/mean(1)'],
+        latency.map((r) => {
+          const p50 = quantile(r.latencies, 0.5);
+          const m = mean(r.latencies);
+          return [
+            fmtInt(r.registered) + (r.reduced ? ` (asked ${fmtInt(r.asked)})` : ''),
+            fmtMs(r.registerMs),
+            fmtInt(r.latencies.length),
+            fmtLatency(p50),
+            fmtLatency(m),
+            fmtLatency(quantile(r.latencies, 0.99)),
+            r.casPerCommit.toFixed(2),
+            base ? fmtRatio(p50 / quantile(base.latencies, 0.5)) : '-',
+            base ? fmtRatio(m / mean(base.latencies)) : '-',
+          ];
+        }),
+      ),
+    );
+    const big = latency[latency.length - 1];
+    if (base && big && big !== base) {
+      log(
+        `   latency(${fmtInt(big.registered)})/latency(1): p50 ${fmtRatio(quantile(big.latencies, 0.5) / quantile(base.latencies, 0.5))}, ` +
+          `mean ${fmtRatio(mean(big.latencies) / mean(base.latencies))} (near 1: a commit is one txns write whatever the shard count).`,
+      );
+    }
+    log(`   Shards registered ${REGISTER_CHUNK} per register call at successive timestamps; ${LATENCY_SECONDS} s of commits each;`);
+    log('   latency = commitAt + apply (compactTo every 100 commits runs outside the timed part).');
+    if (latency.some((r) => r.reduced)) log(`   REDUCED: registration passed its ${REGISTER_BUDGET_S} s budget (TXNWAL_BENCH_REGISTER_BUDGET_S).`);
+  }
+  if (rss) {
+    const r: RssResult = rss;
+    const during = Math.max(r.peaks.write, r.peaks.commit, r.peaks.apply);
+    log(`\n3. peak RSS, one transaction of ${fmtInt(r.rows)} rows × ${r.rowBytes} B = ${fmtBytes(r.dataBytes)} (file:<tmp>)`);
+    const row = (what: string, peak: number, ms: number) => [
+      what,
+      fmtMs(ms),
+      fmtBytes(r.baselineRss),
+      fmtBytes(peak),
+      fmtBytes(peak - r.baselineRss),
+      fmtRatio(peak / r.dataBytes),
+      fmtRatio((peak - r.baselineRss) / r.dataBytes),
+    ];
+    log(
+      renderTable(
+        ['phase', 'time', 'baseline RSS', 'peak RSS', 'peak-baseline', 'peak/data', '(peak-base)/data'],
+        [
+          row('write', r.peaks.write, r.phaseMs.write),
+          row('commit', r.peaks.commit, r.phaseMs.commit),
+          row('apply', r.peaks.apply, r.phaseMs.apply),
+          row('write+commit+apply', during, r.phaseMs.write + r.phaseMs.commit + r.phaseMs.apply),
+          row('maintenance after apply', r.peaks.maintenance, r.phaseMs.maintenance),
+        ],
+      ),
+    );
+    const mibs = r.dataBytes / 2 ** 20 / ((r.phaseMs.write + r.phaseMs.commit + r.phaseMs.apply) / 1000);
+    log(
+      `   ${r.samples} RSS samples every ${SAMPLE_MS} ms (worker thread); spill threshold ${fmtBytes(r.spillThresholdBytes)}; ` +
+        `${fmtBytes(r.blobBytes)} written to Blob in ${fmtInt(r.blobSets)} blobs; write+commit+apply at ${mibs.toFixed(0)} MiB/s.`,
+    );
+    log('   peak/data = peak RSS ÷ transaction data size (key+value bytes); baseline = RSS after setup, before the first write.');
+    log("   'maintenance after apply' = the data shard's background compaction/rollup/GC, flushed and measured separately;");
+    log(`   data shard spine before it: ${r.spineBefore}; after: ${r.spineAfter}.`);
+  }
+  return failed ? 1 : 0;
+}
+
+const code = await main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof UsageError ? err.message : ((err as Error).stack ?? String(err))}\n`);
+  return 1;
+});
+process.exitCode = code;
