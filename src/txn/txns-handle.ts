@@ -261,7 +261,8 @@ export class TxnsHandle<K, V> {
   }
 
   /**
-   * Applies every commit at times `<= ts` (waiting until the txns upper passes `ts`).
+   * Applies every commit at times `<= ts`. Waits until the txns upper passes `ts`,
+   * so a `ts` nobody commits at or past waits forever (abandon it with `close()`).
    * Idempotent. Returns the tidy for every batch applied, including batches others
    * applied but nobody has tidied yet.
    */
@@ -344,7 +345,9 @@ export class TxnsHandle<K, V> {
 
   /**
    * Lets the txns shard compact up to `sinceTs`, but never past work not yet
-   * applied and tidied. Throws Fenced if another process took over the since.
+   * applied and tidied. Like `applyLe`, it first waits until the txns upper is past
+   * `sinceTs`: pass a time that has been committed (e.g. the last commit's), not the
+   * next free one. Throws Fenced if another process took over the since.
    */
   compactTo(sinceTs: number): Promise<void> {
     assertTimestamp(sinceTs, 'compactTo ts');
