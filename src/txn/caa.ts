@@ -44,18 +44,20 @@ export async function smallCaa<K, V>(
   return res;
 }
 
-/** Makes the shard's upper `> ts` by appending nothing at `[upper, ts+1)`, retrying as needed. Idempotent. */
+/**
+ * Makes the shard's upper `> ts` with empty appends (`WriteHandle.advanceUpper`).
+ * Idempotent; a closed shard (upper Infinity) is past every time. Each attempt is
+ * logged by persist's state machine ('state cas').
+ */
 export async function emptyCaa<K, V>(name: string, writer: WriteHandle<K, V>, ts: number, log?: Logger): Promise<void> {
-  let upper = writer.sharedUpper();
-  for (;;) {
-    // A closed shard (upper Infinity) is past every time.
-    if (ts < upper) return;
-    log?.debug({ shard: writer.shardId, upper, newUpper: ts + 1 }, `CaA ${name} [${upper},${ts + 1}) empty`);
-    const res = await writer.compareAndAppendBatch([], upper, ts + 1);
-    if (res.ok) return;
-    log?.debug({ shard: writer.shardId, current: res.current }, `CaA ${name} mismatch`);
-    upper = res.current;
-  }
+  if (ts < writer.sharedUpper()) return;
+  log?.debug({ shard: writer.shardId, newUpper: ts + 1 }, `CaA ${name} empty to ${ts + 1}`);
+  await writer.advanceUpper(ts + 1);
+}
+
+/** `codecs` recording the given schemas in the shard's registry (the codec names stay). */
+export function withSchemas<K, V>(codecs: ShardCodecs<K, V>, keySchema: string, valSchema: string): ShardCodecs<K, V> {
+  return { key: { ...codecs.key, schema: keySchema }, val: { ...codecs.val, schema: valSchema } };
 }
 
 /**
@@ -83,10 +85,7 @@ export class ApplyWriter<K, V> {
     }
     const [s] = schemas.values();
     if (s!.key === codecSchema(this.codecs.key) && s!.val === codecSchema(this.codecs.val)) return;
-    const codecs: ShardCodecs<K, V> = {
-      key: { ...this.codecs.key, schema: s!.key },
-      val: { ...this.codecs.val, schema: s!.val },
-    };
+    const codecs = withSchemas(this.codecs, s!.key, s!.val);
     const next = await this.client.openWriter(this.current.shardId, codecs, { purpose: 'txn data apply' });
     await this.current.expire();
     this.current = next;

@@ -39,16 +39,13 @@ export class DataSnapshot {
    */
   async unblockRead<K, V>(writer: WriteHandle<K, V>, opts: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.latestWrite !== undefined) await writer.waitForUpperPast(this.latestWrite, opts);
-    let upper = writer.sharedUpper();
-    while (upper < this.emptyTo) {
-      if (this.latestWrite !== undefined && !(this.latestWrite < upper)) {
-        throw new InvariantViolation(`data shard ${this.dataId}: upper ${upper} not past the applied write ${this.latestWrite}`);
-      }
-      opts.signal?.throwIfAborted();
-      const res = await writer.compareAndAppendBatch([], upper, this.emptyTo);
-      if (res.ok) return;
-      upper = res.current;
+    const upper = writer.sharedUpper();
+    if (upper >= this.emptyTo) return;
+    if (this.latestWrite !== undefined && !(this.latestWrite < upper)) {
+      throw new InvariantViolation(`data shard ${this.dataId}: upper ${upper} not past the applied write ${this.latestWrite}`);
     }
+    opts.signal?.throwIfAborted();
+    await writer.advanceUpper(this.emptyTo);
   }
 
   /**

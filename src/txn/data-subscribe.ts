@@ -73,7 +73,6 @@ export class DataSubscribe<K, V> {
     if (read.txnsId !== txnsId) {
       throw new InvariantViolation(`the TxnsRead given follows ${read.txnsId}, not the txns shard ${txnsId}`);
     }
-    await read.updateGt(opts.asOf);
     const writer = await client.openWriter(dataId, codecs, { purpose: 'data read physical upper' });
     let remaps: DataRemapSubscription;
     try {

@@ -46,7 +46,7 @@ import { assertTimestamp } from '../persist/time.js';
 import type { Update } from '../persist/update.js';
 import { Mutex } from '../persist/wait.js';
 import type { WriteHandle } from '../persist/write-handle.js';
-import { ApplyWriter, applyCaa, cads, emptyCaa, smallCaa } from './caa.js';
+import { ApplyWriter, applyCaa, cads, emptyCaa, smallCaa, withSchemas } from './caa.js';
 import { intervalContains } from './data-times.js';
 import { NotRegistered, NotRegisteredWithHandle } from './errors.js';
 import { parseIdBatch as parseRaw, wrapIdBatch } from './id-batch.js';
@@ -115,6 +115,8 @@ export class TxnsHandle<K, V> {
     assertShardId(opts.txnsId, 'txnsId');
     const initTs = opts.initTs ?? 0;
     assertTimestamp(initTs, 'initTs');
+    const spill = opts.spillThresholdBytes ?? 16 * 1024 * 1024;
+    if (!(spill > 0)) throw new RangeError(`spillThresholdBytes must be positive, got ${spill}`);
     const codec = opts.txnsCodec ?? TxnsCodecDefault;
     const txnsWrite = await client.openWriter(opts.txnsId, codec.codecs, { purpose: 'commit txns' });
     const txnsRead = await client.openLeasedReader(opts.txnsId, codec.codecs, {
@@ -127,8 +129,6 @@ export class TxnsHandle<K, V> {
       purpose: 'txns since',
     });
     const cache = await TxnsCache.init(initTs, txnsRead, txnsWrite, codec);
-    const spill = opts.spillThresholdBytes ?? 16 * 1024 * 1024;
-    if (!(spill > 0)) throw new RangeError(`spillThresholdBytes must be positive, got ${spill}`);
     return new TxnsHandle(
       client,
       opts.codecs,
@@ -487,9 +487,7 @@ export class TxnsHandle<K, V> {
     }
     // Open with the shard's newest registered schema (a registered shard has one).
     const latest = await this.client.latestSchema(dataId);
-    const codecs: ShardCodecs<K, V> = latest
-      ? { key: { ...this.dataCodecs.key, schema: latest.keySchema }, val: { ...this.dataCodecs.val, schema: latest.valSchema } }
-      : this.dataCodecs;
+    const codecs = latest ? withSchemas(this.dataCodecs, latest.keySchema, latest.valSchema) : this.dataCodecs;
     const writer = await this.client.openWriter(dataId, codecs, { purpose: 'txn data apply' });
     return new ApplyWriter(this.client, writer, codecs);
   }

@@ -11,7 +11,7 @@ import { newShardId } from '../../src/persist/shard-id.js';
 import { Fenced, NotRegistered, NotRegisteredWithHandle } from '../../src/txn/errors.js';
 import { TxnsCache } from '../../src/txn/txns-cache.js';
 import { TxnsCodecDefault } from '../../src/txn/txns-codec.js';
-import { expectReject, memClient, STRING_UNIT } from '../support/persist.js';
+import { expectReject, memClient } from '../support/persist.js';
 import { CommitLog, expectCommitAt, expectRegister, openTxns, reader, writer } from '../support/txn.js';
 
 describe('txn semantics', () => {
@@ -306,6 +306,5 @@ describe('txn semantics', () => {
     await expectReject(txn.write(d0, 'x', null, 1.5), Error, /diff/);
     await expectReject(txn.write(d0, 42 as unknown as string, null, 1), TypeError, /string/);
     expect(() => txns.register(-1, [])).to.throw(/registerTs/);
-    void STRING_UNIT;
   });
 });
