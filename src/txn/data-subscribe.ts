@@ -10,9 +10,10 @@
  * Progress (the output frontier) is the physical frontier, lifted to the newest
  * entry's `logicalUpper` once the physical frontier has reached its
  * `physicalUpper`: by then every physical update below it was delivered, and
- * `[physicalUpper, logicalUpper)` is known empty. Data is never delayed or changed.
- * The subscription finishes (progress `Infinity`) once the physical frontier reaches
- * `until` or the shard is closed.
+ * `[physicalUpper, logicalUpper)` is known empty (the logic is {@link TxnsProgress}).
+ * Data is never delayed or changed; updates at or past `until` are not output. The
+ * subscription finishes (progress `Infinity`) once progress reaches `until` (an idle
+ * shard finishes on logical progress alone) or the shard is closed.
  *
  * Worked example: the shard was last written at 3, the txns upper is 6, `asOf` 5.
  * Progress jumps to 6 once the physical input passes 3 (the read is filled to 6). A
@@ -34,20 +35,19 @@ import type { ListenEvent, Subscribe } from '../persist/listen.js';
 import type { ShardId } from '../persist/shard-id.js';
 import type { Update } from '../persist/update.js';
 import type { DataRemapEntry, DataRemapSubscription } from './txns-read.js';
+import { TxnsProgress } from './txns-progress.js';
 import { TxnsRead } from './txns-read.js';
 
 export interface DataSubscribeOptions {
   asOf: number;
-  /** Finish once the physical frontier reaches this (default: never). */
+  /** Finish once progress reaches this (default: never). */
   until?: number;
   /** The TxnsRead to use (default: the process's shared one for this client and txns shard). */
   txnsRead?: TxnsRead;
 }
 
 export class DataSubscribe<K, V> {
-  private cap = 0;
-  private remap: DataRemapEntry = { physicalUpper: 0, logicalUpper: 0 };
-  private finished = false;
+  private readonly tracker: TxnsProgress;
   private readonly captured: Update<K, V>[] = [];
   private physPending: Promise<ListenEvent<K, V>[]> | undefined;
   private remapPending: Promise<DataRemapEntry> | undefined;
@@ -60,7 +60,9 @@ export class DataSubscribe<K, V> {
     readonly until: number,
     private readonly physical: Subscribe<K, V>,
     private readonly remaps: DataRemapSubscription,
-  ) {}
+  ) {
+    this.tracker = new TxnsProgress(dataId, until);
+  }
 
   static async open<K, V>(
     client: PersistClient,
@@ -92,7 +94,7 @@ export class DataSubscribe<K, V> {
 
   /** The output frontier: every update below it has been output. `Infinity` once finished. */
   progress(): number {
-    return this.finished ? Infinity : this.cap;
+    return this.tracker.progress;
   }
 
   /** Every update output so far: physical times, the snapshot part at `asOf`. */
@@ -101,13 +103,12 @@ export class DataSubscribe<K, V> {
   }
 
   get isFinished(): boolean {
-    return this.finished;
+    return this.tracker.finished;
   }
 
   /** Processes one event from either input, waiting for one if needed. */
   async step(opts: { signal?: AbortSignal } = {}): Promise<void> {
-    if (this.finished) return;
-    this.liftToLogical();
+    if (this.tracker.finished) return;
     if (!this.physPending) {
       const p = this.physical.next({ signal: this.abort.signal });
       p.catch(() => undefined);
@@ -136,24 +137,21 @@ export class DataSubscribe<K, V> {
     if (which === 'remap') {
       const e = await this.remapPending!;
       this.remapPending = undefined;
-      if (e.physicalUpper < this.remap.physicalUpper) {
-        throw new InvariantViolation(`remap of ${this.dataId}: physical upper went back from ${this.remap.physicalUpper} to ${e.physicalUpper}`);
-      }
-      if (e.logicalUpper > this.remap.logicalUpper) this.remap = e;
+      this.tracker.onRemap(e);
     } else {
       const events = await this.physPending;
       this.physPending = undefined;
-      if (events.length === 0) return this.finish();
+      if (events.length === 0) this.tracker.onPhysicalProgress(Infinity);
       for (const ev of events) {
+        if (this.tracker.finished) break;
         if (ev.kind === 'updates') {
-          for (const u of ev.updates) this.captured.push(u);
+          for (const u of ev.updates) if (u[2] < this.until) this.captured.push(u);
         } else {
-          if (ev.upper === Infinity || this.until <= ev.upper) return this.finish();
-          if (this.cap < ev.upper) this.cap = ev.upper;
+          this.tracker.onPhysicalProgress(ev.upper);
         }
       }
     }
-    this.liftToLogical();
+    if (this.tracker.finished) await this.close();
   }
 
   /** Steps until `progress() > ts`. */
@@ -168,14 +166,4 @@ export class DataSubscribe<K, V> {
     await this.physical.expire();
   }
 
-  private liftToLogical(): void {
-    // Everything physical below remap.physicalUpper has been delivered, and
-    // [physicalUpper, logicalUpper) is known empty.
-    if (this.remap.physicalUpper <= this.cap && this.cap < this.remap.logicalUpper) this.cap = this.remap.logicalUpper;
-  }
-
-  private async finish(): Promise<void> {
-    this.finished = true;
-    await this.close();
-  }
 }

@@ -16,3 +16,4 @@ export {
   type TxnsHandleOptions,
 } from './txns-handle.js';
 export { DataRemapSubscription, TxnsRead, type DataRemapEntry } from './txns-read.js';
+export { TxnsProgress } from './txns-progress.js';

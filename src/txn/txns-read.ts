@@ -95,6 +95,16 @@ export class TxnsRead {
     return this.cache.progressExclusive;
   }
 
+  /** Whether the background pump is following the txns shard (only while someone waits or subscribes). */
+  get isFollowing(): boolean {
+    return this.pumping !== undefined;
+  }
+
+  /** How many remap subscriptions are open. */
+  get subscriptionCount(): number {
+    return this.subscriptions.size;
+  }
+
   /** Resolves with the progress once it is `>= ts`. */
   updateGe(ts: number, opts: { signal?: AbortSignal } = {}): Promise<number> {
     return this.wait((p) => p >= ts, opts.signal);
