@@ -11,13 +11,13 @@ import type { PersistClient } from '../../src/persist/client.js';
 import { newShardId, type ShardId } from '../../src/persist/shard-id.js';
 import type { ReadHandle } from '../../src/persist/read-handle.js';
 import type { WriteHandle } from '../../src/persist/write-handle.js';
-import { DataSubscribe } from '../../src/txn/data-subscribe.js';
 import { TxnMetrics } from '../../src/txn/metrics.js';
 import type { Tidy } from '../../src/txn/tidy.js';
 import type { Txn } from '../../src/txn/txn.js';
 import { TxnsCache } from '../../src/txn/txns-cache.js';
 import { TxnsHandle, type TxnsHandleOptions } from '../../src/txn/txns-handle.js';
 import { STRING_UNIT } from './persist.js';
+import { RxDataSubscribe } from './rx.js';
 
 export type Row = [key: string, ts: number, diff: number];
 export type LoggedWrite = [dataId: ShardId, key: string, ts: number, diff: number];
@@ -167,7 +167,7 @@ export class CommitLog {
       const viaSubscribe = consolidateRows(outputRows(sub).filter(([, t]) => t <= asOf));
       expect(consolidateRows(snapshot), `snapshot and subscribe of ${dataId} at ${asOf} differ`).to.deep.equal(viaSubscribe);
     } finally {
-      await sub.close();
+      sub.close();
     }
     this.assertEq(dataId, asOf, asOf + 1, snapshot);
   }
@@ -178,19 +178,24 @@ export class CommitLog {
     try {
       this.assertEq(dataId, asOf, until, sub.output().map(([k, , t, d]) => [k, t, d] as Row));
     } finally {
-      await sub.close();
+      sub.close();
     }
   }
 
-  /** A DataSubscribe from `asOf`, stepped until its progress passes `until - 1`. */
-  async subscribe(dataId: ShardId, asOf: number, until: number): Promise<DataSubscribe<string, null>> {
-    const sub = await DataSubscribe.open(this.client, this.txnsId, dataId, STRING_UNIT, { asOf });
-    await sub.stepPast(until - 1);
+  /** A `dataSubscribe$` pipeline from `asOf` (see RxDataSubscribe), stepped until its progress passes `until - 1`. */
+  async subscribe(dataId: ShardId, asOf: number, until: number): Promise<RxDataSubscribe> {
+    const sub = RxDataSubscribe.open(this.client, this.txnsId, dataId, { asOf });
+    try {
+      await sub.stepPast(until - 1);
+    } catch (err) {
+      sub.close();
+      throw err;
+    }
     return sub;
   }
 }
 
-/** Converts a DataSubscribe's output to rows. */
-export function outputRows(sub: DataSubscribe<string, null>): Row[] {
+/** Converts a subscription's output to rows. */
+export function outputRows(sub: { output(): readonly (readonly [string, null, number, number])[] }): Row[] {
   return sub.output().map(([k, , t, d]) => [k, t, d] as Row);
 }

@@ -16,7 +16,7 @@ import {
   writeDirectly,
   writer,
 } from '../support/txn.js';
-import type { DataSubscribe } from '../../src/txn/data-subscribe.js';
+import type { RxDataSubscribe } from '../support/rx.js';
 import type { PersistClient } from '../../src/persist/client.js';
 import { outputRows } from '../support/txn.js';
 
@@ -117,7 +117,7 @@ describe('txn/TxnsHandle (seed tests)', () => {
     const log = new CommitLog(client, txns.txnsId);
     const d0 = newShardId();
     const d0Write = await writer(client, d0);
-    const subs: DataSubscribe<string, null>[] = [];
+    const subs: RxDataSubscribe[] = [];
     const stepSomePast = async (ts: number) => {
       // Only some of them, to reach more interleavings.
       for (let idx = 0; idx < subs.length; idx++) if (ts % (idx + 1) === 0) await subs[idx]!.stepPast(ts);

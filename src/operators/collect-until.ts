@@ -1,0 +1,61 @@
+/**
+ * collectUntil(ts): everything a stream holds below `ts`, as one consolidated array.
+ *
+ * It gathers the updates at times `< ts` and, once progress reaches `ts` (so every
+ * such update has arrived), emits them consolidated (diffs summed, zeros dropped,
+ * sorted by time) and completes, unsubscribing from the source. Updates at or
+ * past `ts` are ignored. If the source completes before its progress reaches `ts`
+ * the result would be incomplete, so the stream errors instead.
+ *
+ * Example, with writes a@1, b@2, a@3 (retraction) and progress 4:
+ * ```
+ * dataSubscribe$(…, { asOf: 0 }).pipe(collectUntil(3))  → [['a', null, 1, 1], ['b', null, 2, 1]]
+ * ```
+ */
+import { Observable, type OperatorFunction } from 'rxjs';
+import { InvalidUsage } from '../persist/errors.js';
+import { assertFrontier } from '../persist/time.js';
+import type { Update } from '../persist/update.js';
+import type { ShardEvent } from '../sources/shard-source.js';
+import { consolidateUpdates } from './consolidate-updates.js';
+
+export class IncompleteCollection extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'IncompleteCollection';
+  }
+}
+
+export function collectUntil<K, V>(ts: number): OperatorFunction<ShardEvent<K, V>, Update<K, V>[]> {
+  assertFrontier(ts, 'collectUntil ts');
+  if (ts === Infinity) throw new InvalidUsage('collectUntil(Infinity) would wait for the shard to close; pass a finite time');
+  return (source) =>
+    new Observable<Update<K, V>[]>((subscriber) => {
+      const collected: Update<K, V>[] = [];
+      let progress = -Infinity;
+      let done = false;
+      const sub = source.subscribe({
+        next: (ev) => {
+          if (done) return;
+          if (ev.kind === 'updates') {
+            for (const u of ev.updates) if (u[2] < ts) collected.push(u);
+            return;
+          }
+          progress = ev.upper;
+          if (progress >= ts) {
+            done = true;
+            subscriber.next(consolidateUpdates(collected));
+            subscriber.complete();
+          }
+        },
+        error: (err) => subscriber.error(err),
+        complete: () => {
+          if (done) return;
+          subscriber.error(
+            new IncompleteCollection(`collectUntil(${ts}): the stream completed at progress ${progress}, before every update below ${ts} could arrive`),
+          );
+        },
+      });
+      return sub;
+    });
+}

@@ -1,0 +1,1 @@
+export { shardListen$, shardSubscribe$, type ShardEvent, type ShardSourceOptions } from './shard-source.js';
