@@ -1,0 +1,1 @@
+export { txnSink, type SinkTxn, type SinkWrite, type TxnAck, type TxnSinkOptions } from './txn-sink.js';

@@ -1,0 +1,236 @@
+/**
+ * txnSink: commits a stream of transactions through a {@link TxnsHandle}, one
+ * acknowledgement per transaction, in order.
+ *
+ * Each input value is one transaction: a list of `[dataId, key, val, diff]` writes
+ * to any registered data shards. The sink commits them one after another at
+ * increasing timestamps: by default each at the first free txns timestamp (a taken
+ * timestamp is retried at the `current` the commit reports), or at timestamps from
+ * a {@link TimestampOracle} when one is given (the oracle is told about every
+ * commit, and moved past a timestamp another writer took). After a commit it
+ * applies it, carries the resulting tidy into the next commit, and emits
+ * `{ commitTs }`.
+ *
+ * Guarantees:
+ * - **Atomic and in order.** A transaction is committed whole at one timestamp or
+ *   not at all; acknowledgements come in input order with increasing `commitTs`.
+ * - **Acknowledged means durable (and applied).** An ack is emitted only after the
+ *   commit is durable in the txns shard, and (with the default `ack: 'apply'`)
+ *   after it was applied to the data shards, so a snapshot at `commitTs` does not
+ *   wait. `ack: 'commit'` acknowledges before applying (the apply still happens
+ *   before the next commit).
+ * - **Never written twice.** A commit is retried only when it definitely did not
+ *   happen (a taken timestamp). A storage failure that may have committed stops the
+ *   sink with a `PersistStorageError` (`mayHaveHappened: true`) instead of
+ *   retrying; the transaction's batches are then kept, since the txns shard may
+ *   point at them.
+ * - **Source errors.** Transactions received before the error are still committed
+ *   and acknowledged, then the error is passed on.
+ * - **Unsubscribing.** A commit already in progress runs to the end (it cannot be
+ *   stopped halfway safely) and is applied, but nobody is told; transactions
+ *   received but not yet started are dropped without writing anything. So after an
+ *   unsubscribe, every acknowledged transaction is durable, the one in progress may
+ *   or may not be, and later ones were not written.
+ * - **Completion.** When the source completes, the sink finishes every received
+ *   transaction, commits the last tidy (one more timestamp, unless `tidyOnComplete`
+ *   is false), then completes.
+ * - **Bad input** (not an array of 4-tuples, an unregistered shard, a key the codec
+ *   rejects) errors the stream with the cause; the bad transaction's uploaded
+ *   batches are deleted and nothing of it is committed.
+ *
+ * Example:
+ * ```ts
+ * const transfers$ = of(
+ *   [[checking, 'alice', null, -10], [savings, 'alice', null, 10]],
+ *   [[checking, 'bob', null, -5], [checking, 'alice', null, 5]],
+ * );
+ * transfers$.pipe(txnSink(txns)).subscribe((ack) => console.log(ack.commitTs)); // e.g. 3, 4
+ * ```
+ */
+import { Observable, type OperatorFunction } from 'rxjs';
+import type { TimestampOracle } from '../coord/timestamp-oracle.js';
+import { InvalidUsage, PersistStorageError } from '../persist/errors.js';
+import type { ShardId } from '../persist/shard-id.js';
+import { assertTimestamp } from '../persist/time.js';
+import { Tidy } from '../txn/tidy.js';
+import type { TxnsHandle } from '../txn/txns-handle.js';
+
+/** One write of a transaction: `diff` copies of `(key, val)` in data shard `dataId`. */
+export type SinkWrite<K, V> = readonly [dataId: ShardId, key: K, val: V, diff: number];
+
+/** A transaction: writes committed together at one timestamp. */
+export type SinkTxn<K, V> = readonly SinkWrite<K, V>[];
+
+export interface TxnAck {
+  /** The time the transaction was committed at; reads as of it (and later) see it. */
+  commitTs: number;
+}
+
+export interface TxnSinkOptions {
+  /** Where commit timestamps come from. Default: the next free txns timestamp. */
+  oracle?: TimestampOracle;
+  /** Without an oracle, the first timestamp tried (default 0: found by retrying). */
+  firstTs?: number;
+  /** Acknowledge after the apply (default) or right after the commit. */
+  ack?: 'apply' | 'commit';
+  /** Commit the last tidy when the source completes (default true). */
+  tidyOnComplete?: boolean;
+}
+
+export function txnSink<K, V>(handle: TxnsHandle<K, V>, options: TxnSinkOptions = {}): OperatorFunction<SinkTxn<K, V>, TxnAck> {
+  if (!handle || typeof handle.begin !== 'function') {
+    throw new InvalidUsage('txnSink: the first argument must be a TxnsHandle (from TxnsHandle.open)');
+  }
+  const ackMode = options.ack ?? 'apply';
+  if (ackMode !== 'apply' && ackMode !== 'commit') {
+    throw new InvalidUsage(`txnSink: ack must be 'apply' or 'commit', not ${JSON.stringify(ackMode)}`);
+  }
+  if (options.firstTs !== undefined) assertTimestamp(options.firstTs, 'txnSink firstTs');
+  const oracle = options.oracle;
+  const tidyOnComplete = options.tidyOnComplete ?? true;
+
+  return (source) =>
+    new Observable<TxnAck>((subscriber) => {
+      const queue: SinkTxn<K, V>[] = [];
+      let draining = false;
+      let unsubscribed = false;
+      let sourceDone = false;
+      let sourceError: { err: unknown } | undefined;
+      let failed = false;
+      let nextTs = options.firstTs ?? 0;
+      let tidy = new Tidy();
+
+      const pickTs = async (): Promise<number> => (oracle ? (await oracle.writeTs()).timestamp : nextTs);
+      const taken = async (current: number): Promise<void> => {
+        // Another writer holds timestamps below `current`: move past them.
+        if (oracle) await oracle.applyWrite(current - 1);
+        else nextTs = current;
+      };
+      const committed = async (ts: number): Promise<void> => {
+        if (oracle) await oracle.applyWrite(ts);
+        else nextTs = ts + 1;
+      };
+
+      /** Commits one transaction (or, with no writes and a tidy, just the tidy); returns its time. */
+      const commit = async (writes: SinkTxn<K, V>, index: number): Promise<number> => {
+        const txn = handle.begin();
+        try {
+          if (!Array.isArray(writes)) {
+            throw new InvalidUsage(`txnSink: transaction #${index} is not an array of [dataId, key, val, diff] writes`);
+          }
+          for (const w of writes) {
+            if (!Array.isArray(w) || w.length !== 4) {
+              throw new InvalidUsage(`txnSink: transaction #${index} holds ${JSON.stringify(w)}; each write must be [dataId, key, val, diff]`);
+            }
+            await txn.write(w[0], w[1], w[2], w[3]);
+          }
+        } catch (err) {
+          await txn.discard();
+          throw err;
+        }
+        txn.tidy(tidy);
+        for (;;) {
+          const ts = await pickTs();
+          let outcome;
+          try {
+            outcome = await txn.commitAt(handle, ts);
+          } catch (err) {
+            // Only delete the batches when the commit surely did not reference them.
+            if (!(err instanceof PersistStorageError && err.mayHaveHappened)) await txn.discard();
+            throw err;
+          }
+          if (!outcome.ok) {
+            await taken(outcome.current);
+            continue;
+          }
+          tidy = new Tidy();
+          await committed(ts);
+          const apply = async (): Promise<void> => {
+            tidy.merge(await outcome.apply.apply(handle));
+          };
+          if (ackMode === 'apply') await apply();
+          else pendingApply = apply;
+          return ts;
+        }
+      };
+      let pendingApply: (() => Promise<void>) | undefined;
+      const runPendingApply = async (): Promise<void> => {
+        const apply = pendingApply;
+        pendingApply = undefined;
+        if (apply) await apply();
+      };
+
+      const finishTidy = async (): Promise<void> => {
+        if (!tidyOnComplete || tidy.retractions.size === 0) return;
+        const txn = handle.begin();
+        txn.tidy(tidy);
+        for (;;) {
+          const ts = await pickTs();
+          const outcome = await txn.commitAt(handle, ts);
+          if (outcome.ok) {
+            tidy = new Tidy();
+            await committed(ts);
+            return;
+          }
+          await taken(outcome.current);
+        }
+      };
+
+      let index = 0;
+      const drain = async (): Promise<void> => {
+        if (draining || failed) return;
+        draining = true;
+        try {
+          while (queue.length > 0 && !unsubscribed) {
+            // Taken off the queue before any await: from here on it is in flight.
+            const next = queue.shift()!;
+            await runPendingApply();
+            const commitTs = await commit(next, index++);
+            if (!unsubscribed) subscriber.next({ commitTs });
+          }
+          if (unsubscribed) {
+            // Stop quietly: finish the apply of what was committed, start nothing new.
+            await runPendingApply();
+            return;
+          }
+          if (sourceDone) {
+            await runPendingApply();
+            if (sourceError) return subscriber.error(sourceError.err);
+            await finishTidy();
+            subscriber.complete();
+          }
+        } catch (err) {
+          failed = true;
+          queue.length = 0;
+          if (!unsubscribed) subscriber.error(err);
+        } finally {
+          draining = false;
+        }
+        // Input may have arrived while the last commit finished.
+        if (!failed && !unsubscribed && queue.length > 0) void drain();
+      };
+
+      const input = source.subscribe({
+        next: (txn) => {
+          if (failed) return;
+          queue.push(txn);
+          void drain();
+        },
+        error: (err) => {
+          sourceDone = true;
+          sourceError = { err };
+          void drain();
+        },
+        complete: () => {
+          sourceDone = true;
+          void drain();
+        },
+      });
+
+      return () => {
+        unsubscribed = true;
+        queue.length = 0;
+        input.unsubscribe();
+      };
+    });
+}
