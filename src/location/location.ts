@@ -77,11 +77,14 @@ function memPair(name: string): { pair: MemPair; shared: boolean } {
   return { pair, shared: true };
 }
 
-/** The directory named by a `file:` URL: `file:<dir>` verbatim, `file://…` as a file URL. */
-function fileUrlDir(url: string): string {
+/**
+ * @internal The directory named by a `file:` URL: `file:<dir>` verbatim, `file://…`
+ * as a file URL. `fail` builds the error for a malformed one (other layers raise their own types).
+ */
+export function fileUrlDir(url: string, fail: (problem: string) => Error = (m) => new Error(m)): string {
   if (url.startsWith('file://')) {
     if (!url.startsWith('file:///')) {
-      throw new Error(
+      throw fail(
         `Location URL ${JSON.stringify(url)}: file:// URLs need an absolute path (file:///var/lib/txnwal); ` +
           'for a relative directory use file:<dir>',
       );
@@ -89,7 +92,7 @@ function fileUrlDir(url: string): string {
     return fileURLToPath(url);
   }
   const dir = url.slice('file:'.length);
-  if (dir === '') throw new Error(`Location URL ${JSON.stringify(url)}: file: needs a directory, e.g. file:./data`);
+  if (dir === '') throw fail(`Location URL ${JSON.stringify(url)}: file: needs a directory, e.g. file:./data`);
   return path.resolve(dir);
 }
 

@@ -139,7 +139,8 @@ function describe(err: unknown): string {
  * (connection), 57P (shutdown), 58 (system/I-O) and XX (internal), and FATAL/PANIC
  * severities, can arrive after the commit already happened, so they do not count.
  */
-function isRolledBackStatementError(err: unknown): boolean {
+/** @internal Shared with the Postgres timestamp oracle. */
+export function isRolledBackStatementError(err: unknown): boolean {
   if (!(err instanceof pg.DatabaseError)) return false;
   const code = err.code ?? '';
   if (/^(08|57P|58|XX)/.test(code)) return false;
@@ -282,8 +283,8 @@ async function createTable(pool: pg.Pool): Promise<void> {
   }
 }
 
-/** `url` without its password, for error messages. */
-function redact(url: string): string {
+/** @internal `url` without its password, for error messages. */
+export function redact(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';

@@ -1,0 +1,158 @@
+/**
+ * openTimestampOracle: the timestamp oracle that belongs with a location URL, so one
+ * URL configures storage and timestamps alike.
+ *
+ * Accepted URLs (the same forms as `openLocation`):
+ * - `mem://`: a fresh private {@link LogicalClock}; the timeline name is irrelevant.
+ * - `mem://<name>`: the in-process clock of (`<name>`, timeline), created on first
+ *   open; every open of the same pair shares it, like the `mem://<name>` location.
+ *   Each open returns its own handle, so closing one leaves the others working. The
+ *   clock keeps the `now` of the open that created it.
+ * - `file:<dir>` or `file:///<absolute dir>`: {@link SqliteTimestampOracle} at
+ *   `<dir>/oracle.sqlite`, beside the location's `consensus.sqlite` and `blob/`.
+ *   `<dir>` is created if missing; relative paths resolve against the working
+ *   directory.
+ * - `postgres://…` or `postgresql://…`: {@link PostgresTimestampOracle} in that
+ *   database. A `blob` query parameter (which the location URL carries) is dropped, so
+ *   the location URL can be passed as is.
+ *
+ * Every open with a `initialTs` raises the timeline to it (never lowers it).
+ *
+ * Example:
+ * ```ts
+ * const url = 'file:./data';
+ * const location = await openLocation(url);         // ./data/consensus.sqlite, ./data/blob
+ * const oracle = await openTimestampOracle(url);    // ./data/oracle.sqlite
+ * const { timestamp } = await oracle.writeTs();
+ * ```
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileUrlDir } from '../location/location.js';
+import { assertTimestamp, type Timestamp } from '../persist/time.js';
+import { DEFAULT_TIMELINE, type DurableOracleOptions } from './durable-oracle.js';
+import { LogicalClock } from './logical-clock.js';
+import { InvalidOracleConfig, TimestampOracleClosed, checkNowFn, checkTimeline } from './oracle-errors.js';
+import { PostgresTimestampOracle, type PostgresTimestampOracleOptions } from './postgres-oracle.js';
+import { SqliteTimestampOracle, type SqliteTimestampOracleOptions } from './sqlite-oracle.js';
+import type { TimestampOracle, WriteTimestamp } from './timestamp-oracle.js';
+
+export interface OpenTimestampOracleOptions extends DurableOracleOptions {
+  /** SQLite only: how long a statement waits for another process's write lock. */
+  busyTimeoutMs?: SqliteTimestampOracleOptions['busyTimeoutMs'];
+  /** Postgres only: most connections the pool opens. */
+  poolMax?: PostgresTimestampOracleOptions['poolMax'];
+  /** Postgres only: how long to wait for a connection. */
+  connectTimeoutMs?: PostgresTimestampOracleOptions['connectTimeoutMs'];
+}
+
+/** The file name of the oracle inside a `file:` location directory. */
+export const ORACLE_FILE_NAME = 'oracle.sqlite';
+
+const ACCEPTED_FORMS = 'mem://, mem://<name>, file:<dir>, file:///<absolute dir>, or postgres://… (also postgresql://)';
+
+/** Opens the oracle for the location `url`; see the module comment for the accepted forms. */
+export async function openTimestampOracle(
+  url: string,
+  options: OpenTimestampOracleOptions = {},
+): Promise<TimestampOracle> {
+  if (typeof url !== 'string') {
+    throw new InvalidOracleConfig(`openTimestampOracle: the location must be a URL string (${ACCEPTED_FORMS})`);
+  }
+  if (url.startsWith('mem://')) return openMemClock(url.slice('mem://'.length), options);
+  if (url.startsWith('file:')) {
+    const dir = oracleDir(url);
+    // Like openLocation: the directory is created on first use.
+    await mkdir(dir, { recursive: true });
+    return SqliteTimestampOracle.open(path.join(dir, ORACLE_FILE_NAME), options);
+  }
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch (err) {
+      throw new InvalidOracleConfig(
+        `openTimestampOracle: ${JSON.stringify(url)} is not a valid Postgres URL (${(err as Error).message}); ` +
+          'expected postgres://user:password@host:port/database',
+      );
+    }
+    // The location's blob store is none of the oracle's business.
+    parsed.searchParams.delete('blob');
+    return PostgresTimestampOracle.open(parsed.toString(), options);
+  }
+  throw new InvalidOracleConfig(
+    `openTimestampOracle: unsupported location URL ${JSON.stringify(url)}; expected ${ACCEPTED_FORMS}`,
+  );
+}
+
+/** The directory of a `file:` URL, by the same rules as `openLocation`. */
+function oracleDir(url: string): string {
+  return fileUrlDir(url, (problem) => new InvalidOracleConfig(`openTimestampOracle: ${problem}`));
+}
+
+const REGISTRY_KEY = Symbol.for('txnwal.coord.memClocks');
+
+/** Clocks of `mem://<name>` locations, keyed by name then timeline; on globalThis like the location registry. */
+function clockRegistry(): Map<string, Map<string, LogicalClock>> {
+  const holder = globalThis as { [REGISTRY_KEY]?: Map<string, Map<string, LogicalClock>> };
+  return (holder[REGISTRY_KEY] ??= new Map());
+}
+
+async function openMemClock(name: string, options: OpenTimestampOracleOptions): Promise<TimestampOracle> {
+  const timeline = options.timeline ?? DEFAULT_TIMELINE;
+  checkTimeline(timeline);
+  if (options.now !== undefined) checkNowFn(options.now);
+  const initialTs = options.initialTs ?? 0;
+  assertTimestamp(initialTs, 'initialTs');
+  if (name === '') return new LogicalClock({ now: options.now, initialTs });
+  const byTimeline = clockRegistry().get(name) ?? new Map<string, LogicalClock>();
+  clockRegistry().set(name, byTimeline);
+  let clock = byTimeline.get(timeline);
+  if (clock === undefined) {
+    clock = new LogicalClock({ now: options.now, initialTs });
+    byTimeline.set(timeline, clock);
+  } else {
+    await clock.applyWrite(initialTs);
+  }
+  return new SharedClockHandle(clock);
+}
+
+/**
+ * One opener's view of a shared in-process clock: the clock itself is never closed
+ * (other handles and later opens still use it), only this handle is.
+ */
+export class SharedClockHandle implements TimestampOracle {
+  private closed = false;
+
+  constructor(private readonly clock: LogicalClock) {}
+
+  /** {@link LogicalClock.getTimestamp} on the shared clock. */
+  getTimestamp<R>(fn: (ts: Timestamp) => R | Promise<R>): Promise<R> {
+    return this.guard('getTimestamp', () => this.clock.getTimestamp(fn));
+  }
+
+  writeTs(): Promise<WriteTimestamp> {
+    return this.guard('writeTs', () => this.clock.writeTs());
+  }
+
+  peekWriteTs(): Promise<Timestamp> {
+    return this.guard('peekWriteTs', () => this.clock.peekWriteTs());
+  }
+
+  readTs(): Promise<Timestamp> {
+    return this.guard('readTs', () => this.clock.readTs());
+  }
+
+  applyWrite(ts: Timestamp): Promise<void> {
+    return this.guard('applyWrite', () => this.clock.applyWrite(ts));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private async guard<R>(op: string, body: () => Promise<R>): Promise<R> {
+    if (this.closed) throw new TimestampOracleClosed('LogicalClock', op);
+    return body();
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * PostgresTimestampOracle: a durable {@link TimestampOracle} in a Postgres table, shared
+ * by every process, on any machine, that opens the same database and timeline.
+ *
+ * Invariants (beyond those of durable-oracle.ts):
+ * - Each operation is ONE statement, its own implicit transaction, over a pooled
+ *   connection: no client-held transaction, nothing half-done after a lost connection.
+ * - `writeTs` is `UPDATE … SET write_ts = GREATEST(write_ts + 1, read_ts + 1, $now)
+ *   RETURNING write_ts`. Concurrent updates of the row queue on its row lock, and under
+ *   READ COMMITTED each waiter re-evaluates the SET on the row the previous one
+ *   committed, so every caller gets a distinct, higher timestamp.
+ * - `applyWrite(ts)` updates only when `ts` is above a column, so applying an old
+ *   timestamp takes no row lock and writes nothing.
+ * - bigint columns arrive from pg as strings; they are converted and checked to be
+ *   safe integers (nothing larger is ever written: inputs are checked, and `writeTs`
+ *   refuses to step past `Number.MAX_SAFE_INTEGER`).
+ * - `readTs` is batched (batched-read-ts.ts): N concurrent callers cost at most two
+ *   round trips, and each still sees every `applyWrite` that finished before its call.
+ * - Faults: no connection, a failed read, or an ordinary statement error (rolled back)
+ *   did nothing: `DeterminateError`. A write that failed any other way (connection lost
+ *   mid-statement, server shutdown) may have committed: `IndeterminateError`.
+ *
+ * Example:
+ * ```ts
+ * const oracle = await PostgresTimestampOracle.open('postgres://u@db:5432/txnwal', { timeline: 'orders' });
+ * const { timestamp, advanceTo } = await oracle.writeTs();
+ * // … commit at `timestamp`, advancing collections to `advanceTo` …
+ * await oracle.applyWrite(timestamp);
+ * await oracle.close();
+ * ```
+ */
+import pg from 'pg';
+import { DeterminateError, IndeterminateError } from '../location/errors.js';
+import { isRolledBackStatementError, redact } from '../location/postgres-consensus.js';
+import type { Timestamp } from '../persist/time.js';
+import {
+  DurableTimestampOracle,
+  MAX_STORED_TIMESTAMP,
+  resolveDurableOptions,
+  storedTimestamp,
+  type DurableOracleOptions,
+  type TimelineRowStore,
+} from './durable-oracle.js';
+import { TimestampOracleClosed } from './oracle-errors.js';
+import type { NowFn } from './timestamp-oracle.js';
+
+export interface PostgresTimestampOracleOptions extends DurableOracleOptions {
+  /** Most connections the pool opens. Default 10 (readTs batching keeps the need low). */
+  poolMax?: number;
+  /** How long to wait for a new connection before failing (determinately). Default 5000. */
+  connectTimeoutMs?: number;
+}
+
+const CREATE_TABLE = `
+  CREATE TABLE IF NOT EXISTS timestamp_oracle (
+    timeline text NOT NULL PRIMARY KEY,
+    read_ts bigint NOT NULL,
+    write_ts bigint NOT NULL
+  )`;
+
+/** Named statements: pg prepares each once per connection and reuses the plan. */
+const SQL = {
+  ensureRow: {
+    name: 'txnwal_oracle_ensure_row',
+    // Raise-only: reopening with a lower initialTs must not move a timeline back.
+    text: `
+      INSERT INTO timestamp_oracle AS t (timeline, read_ts, write_ts) VALUES ($1::text, $2::bigint, $2::bigint)
+      ON CONFLICT (timeline) DO UPDATE SET
+        read_ts = GREATEST(t.read_ts, EXCLUDED.read_ts),
+        write_ts = GREATEST(t.write_ts, EXCLUDED.write_ts)
+      WHERE t.read_ts < EXCLUDED.read_ts OR t.write_ts < EXCLUDED.write_ts`,
+  },
+  allocateWriteTs: {
+    name: 'txnwal_oracle_allocate_write_ts',
+    text: `
+      UPDATE timestamp_oracle SET write_ts = GREATEST(write_ts + 1, read_ts + 1, $2::bigint)
+      WHERE timeline = $1::text AND GREATEST(write_ts + 1, read_ts + 1, $2::bigint) <= $3::bigint
+      RETURNING write_ts`,
+  },
+  selectWriteTs: {
+    name: 'txnwal_oracle_select_write_ts',
+    text: 'SELECT write_ts FROM timestamp_oracle WHERE timeline = $1::text',
+  },
+  selectReadTs: {
+    name: 'txnwal_oracle_select_read_ts',
+    text: 'SELECT read_ts FROM timestamp_oracle WHERE timeline = $1::text',
+  },
+  raiseTo: {
+    name: 'txnwal_oracle_raise_to',
+    text: `
+      UPDATE timestamp_oracle SET read_ts = GREATEST(read_ts, $2::bigint), write_ts = GREATEST(write_ts, $2::bigint)
+      WHERE timeline = $1::text AND (read_ts < $2::bigint OR write_ts < $2::bigint)`,
+  },
+} as const;
+
+type Statement = (typeof SQL)[keyof typeof SQL];
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+class PostgresTimelineRow implements TimelineRowStore {
+  readonly name: string;
+  private closed = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    url: string,
+    private readonly timeline: string,
+  ) {
+    this.name = `PostgresTimestampOracle(${redact(url)})`;
+  }
+
+  async ensureRow(initialTs: Timestamp): Promise<void> {
+    await this.run('write', 'open', SQL.ensureRow, [String(initialTs)]);
+  }
+
+  async allocateWriteTs(now: Timestamp): Promise<Timestamp | undefined> {
+    const result = await this.run('write', 'writeTs', SQL.allocateWriteTs, [
+      String(now),
+      String(MAX_STORED_TIMESTAMP),
+    ]);
+    return this.column(result, 'write_ts');
+  }
+
+  async selectWriteTs(): Promise<Timestamp | undefined> {
+    return this.column(await this.run('read', 'peekWriteTs', SQL.selectWriteTs, []), 'write_ts');
+  }
+
+  async selectReadTs(): Promise<Timestamp | undefined> {
+    return this.column(await this.run('read', 'readTs', SQL.selectReadTs, []), 'read_ts');
+  }
+
+  async raiseTo(ts: Timestamp): Promise<void> {
+    await this.run('write', 'applyWrite', SQL.raiseTo, [String(ts)]);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  private column(result: pg.QueryResult, column: 'read_ts' | 'write_ts'): Timestamp | undefined {
+    const row = result.rows[0] as Record<string, unknown> | undefined;
+    return row === undefined ? undefined : storedTimestamp(row[column], `${this.name} ${column}`);
+  }
+
+  /** Runs one statement with the timeline as `$1` and `values` after it. */
+  private async run(
+    kind: 'read' | 'write',
+    op: string,
+    statement: Statement,
+    values: unknown[],
+  ): Promise<pg.QueryResult> {
+    // A batched readTs queued before close() runs after it: report misuse, not a fault.
+    if (this.closed) throw new TimestampOracleClosed('PostgresTimestampOracle', op);
+    const what = `${this.name}: ${op} on timeline ${JSON.stringify(this.timeline)}`;
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw new DeterminateError(`${what} failed to connect: ${describe(err)}`, { cause: err });
+    }
+    try {
+      const result = await client.query({
+        name: statement.name,
+        text: statement.text,
+        values: [this.timeline, ...values],
+      });
+      client.release();
+      return result;
+    } catch (err) {
+      const rolledBack = isRolledBackStatementError(err);
+      // A connection that failed other than by a statement error is suspect: drop it.
+      client.release(rolledBack ? undefined : err instanceof Error ? err : new Error(String(err)));
+      const message = `${what} failed: ${describe(err)}`;
+      if (kind === 'read' || rolledBack) throw new DeterminateError(message, { cause: err });
+      throw new IndeterminateError(message, { cause: err });
+    }
+  }
+}
+
+export class PostgresTimestampOracle extends DurableTimestampOracle {
+  private constructor(row: PostgresTimelineRow, options: { timeline: string; now: NowFn }) {
+    super(row, options);
+  }
+
+  /**
+   * Connects to the database at `url`, creating the table and the timeline row as
+   * needed. Several processes may open the same fresh database at once.
+   */
+  static async open(url: string, options: PostgresTimestampOracleOptions = {}): Promise<PostgresTimestampOracle> {
+    const { timeline, now, initialTs } = resolveDurableOptions(options);
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: options.poolMax ?? 10,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
+      // Detects connections that died silently (a dropped NAT entry, a dead host).
+      keepAlive: true,
+    });
+    // An idle pooled connection can fail (server restart); the pool drops it. Without
+    // a listener that 'error' event would crash the process.
+    pool.on('error', () => undefined);
+    const row = new PostgresTimelineRow(pool, url, timeline);
+    try {
+      await createTable(pool);
+      await row.ensureRow(initialTs);
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      if (err instanceof DeterminateError || err instanceof IndeterminateError) throw err;
+      throw new DeterminateError(`PostgresTimestampOracle: cannot open ${redact(url)}: ${describe(err)}`, {
+        cause: err,
+      });
+    }
+    return new PostgresTimestampOracle(row, { timeline, now });
+  }
+}
+
+/**
+ * CREATE TABLE IF NOT EXISTS, tolerating several processes creating it at once: the
+ * loser of that race fails on the catalog's unique indexes (23505, 42P07, or 42710 for
+ * the table's row type) after the winner committed, so another attempt finds the table.
+ */
+async function createTable(pool: pg.Pool): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await pool.query(CREATE_TABLE);
+      return;
+    } catch (err) {
+      const code = err instanceof pg.DatabaseError ? err.code : undefined;
+      const lostRace = code === '23505' || code === '42P07' || code === '42710';
+      if (!lostRace || attempt >= 5) throw err;
+    }
+  }
+}
