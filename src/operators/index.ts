@@ -5,3 +5,4 @@ export { dataSubscribe, dataSubscribe$, type DataSubscribeOptions as DataSubscri
 export { materialize, MaterializedView } from './materialize.js';
 export { rowIdentity, valueIdentity } from './row-identity.js';
 export { toAsyncIterable } from './to-async-iterable.js';
+export { mergeFrontiers } from './merge-frontiers.js';

@@ -77,6 +77,10 @@ export interface TxnSinkOptions {
   tidyOnComplete?: boolean;
 }
 
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 export function txnSink<K, V>(handle: TxnsHandle<K, V>, options: TxnSinkOptions = {}): OperatorFunction<SinkTxn<K, V>, TxnAck> {
   if (!handle || typeof handle.begin !== 'function') {
     throw new InvalidUsage('txnSink: the first argument must be a TxnsHandle (from TxnsHandle.open)');
@@ -187,6 +191,9 @@ export function txnSink<K, V>(handle: TxnsHandle<K, V>, options: TxnSinkOptions 
             await runPendingApply();
             const commitTs = await commit(next, index++);
             if (!unsubscribed) subscriber.next({ commitTs });
+            // On a synchronous store (SQLite, mem) a commit can complete without ever
+            // leaving the microtask queue; yield so timers and I/O are not starved.
+            await yieldToEventLoop();
           }
           if (unsubscribed) {
             // Stop quietly: finish the apply of what was committed, start nothing new.

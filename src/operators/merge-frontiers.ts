@@ -1,0 +1,80 @@
+/**
+ * mergeFrontiers: several shard streams as one, consistent at one frontier.
+ *
+ * Each input is a stream of {@link ShardEvent}s with its own progress. The output
+ * carries every input's updates and reports progress only up to the *least* input
+ * progress: a time is complete in the merged stream once it is complete in every
+ * input. Updates at or past the merged frontier are held back until the frontier
+ * passes them, so the output keeps the stream contract (every update between two
+ * progress events `p` and `q` has `p <= ts < q`) and anything folded at a merged
+ * progress event — a total over several shards, say — is a consistent state.
+ * Together with txn-wal's atomic multi-shard commits and `dataSubscribe`'s logical
+ * progress, this is how a reader sees several collections at the same time.
+ *
+ * Invariants:
+ * - The output's updates are exactly the inputs' updates (unchanged), each emitted
+ *   once, in time windows; progress strictly increases and is the minimum of the
+ *   inputs' latest progress (an input that has not reported yet holds it at none).
+ * - A completed input no longer holds the frontier back. The output completes when
+ *   every input has (flushing anything still held), errors as soon as any input
+ *   errors, and unsubscribing unsubscribes every input.
+ *
+ * Worked example, inputs A and B:
+ * ```
+ * A: {updates: [x@1]} {progress: 3}    → (held: B has no progress yet)
+ * B: {updates: [y@1]} {progress: 2}    → {updates: [x@1, y@1]} {progress: 2}
+ * B: {updates: [z@2]} {progress: 4}    → {updates: [z@2]} {progress: 3}
+ * ```
+ */
+import { Observable } from 'rxjs';
+import type { Update } from '../persist/update.js';
+import type { ShardEvent } from '../sources/shard-source.js';
+
+export function mergeFrontiers<K, V>(inputs: readonly Observable<ShardEvent<K, V>>[]): Observable<ShardEvent<K, V>> {
+  return new Observable<ShardEvent<K, V>>((subscriber) => {
+    if (inputs.length === 0) {
+      subscriber.complete();
+      return;
+    }
+    const progress = inputs.map(() => -Infinity);
+    const done = inputs.map(() => false);
+    let held: Update<K, V>[] = [];
+    let emitted = -Infinity;
+
+    const release = (frontier: number): void => {
+      if (frontier <= emitted) return;
+      const ready: Update<K, V>[] = [];
+      const later: Update<K, V>[] = [];
+      for (const u of held) (u[2] < frontier ? ready : later).push(u);
+      held = later;
+      if (ready.length > 0) subscriber.next({ kind: 'updates', updates: ready });
+      emitted = frontier;
+      subscriber.next({ kind: 'progress', upper: frontier });
+    };
+
+    const subs = inputs.map((input, i) =>
+      input.subscribe({
+        next: (ev) => {
+          if (ev.kind === 'updates') {
+            for (const u of ev.updates) held.push(u);
+            return;
+          }
+          progress[i] = Math.max(progress[i]!, ev.upper);
+          release(Math.min(...progress));
+        },
+        error: (err) => subscriber.error(err),
+        complete: () => {
+          // A finished input holds nothing back any more.
+          done[i] = true;
+          progress[i] = Infinity;
+          if (!done.every(Boolean)) return release(Math.min(...progress));
+          if (held.length > 0) subscriber.next({ kind: 'updates', updates: held.splice(0) });
+          subscriber.complete();
+        },
+      }),
+    );
+    return () => {
+      for (const s of subs) s.unsubscribe();
+    };
+  });
+}
