@@ -9,6 +9,7 @@
 export * from './location/index.js';
 export * from './persist/index.js';
 export * from './txn/index.js';
+export * from './coord/index.js';
 export * from './sources/index.js';
 export * from './operators/index.js';
 export * from './sinks/index.js';

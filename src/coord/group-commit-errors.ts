@@ -1,0 +1,108 @@
+/**
+ * Errors of group commit.
+ *
+ * Misuse is an {@link InvalidUsage} subclass, thrown (or rejected) before the write
+ * joins any group, so it never affects anybody else's write. A failure of the commit
+ * itself rejects every write of that group with {@link GroupCommitFailed}; a failure
+ * *after* the commit landed rejects with {@link CommittedButUnconfirmed}, which says
+ * the write is durable.
+ *
+ * Example:
+ * ```ts
+ * try {
+ *   await committer.submitWrite({ [d0]: [['a', null, 1]] });
+ * } catch (err) {
+ *   if (err instanceof GroupCommitFailed && !err.mayHaveHappened) retryLater();
+ * }
+ * ```
+ */
+import { InvalidUsage, PersistStorageError } from '../persist/errors.js';
+import type { ShardId } from '../persist/shard-id.js';
+import type { Timestamp } from '../persist/time.js';
+
+/** A write named a collection that is not registered in the txns shard (through this committer's handle). */
+export class UnknownCollection extends InvalidUsage {
+  constructor(
+    readonly collection: ShardId,
+    txnsId: ShardId,
+  ) {
+    super(
+      `cannot write to collection ${collection}: it is not registered in txns shard ${txnsId} ` +
+        `(as seen by the committer's TxnsHandle); register it first, through the same handle ` +
+        `(committer.register([writer]) or txns.register(ts, [writer]))`,
+    );
+  }
+}
+
+/** A user write (or read-then-write) was submitted while the committer is in read-only mode. */
+export class WriteInReadOnlyMode extends InvalidUsage {
+  constructor(op: string) {
+    super(
+      `cannot ${op} while the group committer is in read-only mode: only system writes are accepted ` +
+        `(and buffered); call leaveReadOnly() first`,
+    );
+  }
+}
+
+/** Work was submitted after `close()`. */
+export class CommitterClosed extends InvalidUsage {
+  constructor(op: string) {
+    super(`cannot ${op}: the group committer was closed; open a new one with GroupCommitter.open()`);
+  }
+}
+
+/** A read-then-write operation read or wrote a collection it did not lock. */
+export class OutsideLockedCollections extends InvalidUsage {
+  constructor(what: 'read' | 'write', collection: ShardId, locked: Iterable<ShardId>) {
+    super(
+      `a read-then-write operation tried to ${what} collection ${collection}, which it did not lock ` +
+        `(it locked: ${[...locked].join(', ') || 'nothing'}); list every collection it reads or writes ` +
+        `in readThenWrite(collections, …)`,
+    );
+  }
+}
+
+/** The group commit a write belonged to failed: none of the group's writes were committed (see `mayHaveHappened`). */
+export class GroupCommitFailed extends Error {
+  /** True only when storage could not tell whether the commit landed. */
+  readonly mayHaveHappened: boolean;
+
+  constructor(
+    readonly attemptedTs: Timestamp | undefined,
+    readonly groupSize: number,
+    cause: unknown,
+  ) {
+    const maybe = cause instanceof PersistStorageError && cause.mayHaveHappened;
+    const at = attemptedTs === undefined ? '' : ` at ${attemptedTs}`;
+    super(
+      `the group commit${at} of ${groupSize} write(s) failed: ${(cause as Error)?.message ?? String(cause)}; ` +
+        (maybe
+          ? 'storage could not tell whether it landed: read the collections before retrying'
+          : 'nothing of it was written, so it is safe to submit again'),
+      { cause },
+    );
+    this.name = 'GroupCommitFailed';
+    this.mayHaveHappened = maybe;
+  }
+}
+
+/**
+ * The write IS committed (durable, at `commitTs`), but a step after the commit
+ * failed: marking the timestamp applied in the oracle, or applying the commit to the
+ * data shards (with `ack: 'apply'`). The next group commit applies it; do not submit
+ * it again.
+ */
+export class CommittedButUnconfirmed extends Error {
+  constructor(
+    readonly commitTs: Timestamp,
+    readonly step: 'oracle' | 'apply',
+    cause: unknown,
+  ) {
+    super(
+      `the write was committed at ${commitTs}, but ${step === 'oracle' ? 'telling the timestamp oracle' : 'applying it'} ` +
+        `failed: ${(cause as Error)?.message ?? String(cause)}; it is durable and will be applied later — do not submit it again`,
+      { cause },
+    );
+    this.name = 'CommittedButUnconfirmed';
+  }
+}

@@ -1,0 +1,696 @@
+/**
+ * GroupCommitter: many small writes from many callers become one txn-wal commit, at
+ * one timestamp from the timestamp oracle (seed 002).
+ *
+ * A group commit:
+ *  1. waits for a permit from the {@link commitNotifier} pair (at most one group
+ *     commit is in flight; triggers that arrive meanwhile cause exactly one more);
+ *  2. while the oracle's write timestamp is ahead of `now()`, waits (each wait capped
+ *     at `maxWaitForNowMs`, 1 s by default, then re-checks), unless an internal
+ *     system write is pending or the committer is closing. This keeps a burst of
+ *     commits from running the timeline far ahead of the wall clock;
+ *  3. drains every pending write and takes the write locks (see below);
+ *  4. merges the writes per collection, consolidates them, and commits them as ONE
+ *     Txn at a fresh `oracle.writeTs()`, with the tidy of the previous apply. The
+ *     commit advances the logical upper of every registered collection, written or
+ *     not. If the timestamp was taken (another process wrote the txns shard), the
+ *     oracle is told (`applyWrite(current - 1)`) and the same Txn is committed again
+ *     at a fresh timestamp: nothing is lost or written twice;
+ *  5. `oracle.applyWrite(ts)`, then applies the commit to the data shards, keeping
+ *     the tidy for the next commit; callers are acknowledged after the commit or
+ *     after the apply (option `ack`); locks and permit are released last.
+ *
+ * Write locks (per collection, {@link WriteLocks}):
+ * - Blind writes (`submitWrite`) take locks at group-commit time, all-or-nothing per
+ *   write; writes in one group share the group's locks (they commit at one time, so
+ *   they cannot conflict). A write that cannot get its locks is deferred, and goes
+ *   back into the queue when one of the locks it missed is released (an optimistic
+ *   retry: it may be deferred again).
+ * - Read-then-write operations (`readThenWrite`) take their locks exclusively up
+ *   front, waiting in line, then read at `oracle.readTs()`, compute their writes and
+ *   hand them, locks included, to the next group commit. The function runs exactly
+ *   once: it is never retried optimistically. Nobody else writes those collections
+ *   between the read and the write, because locks are released only after the
+ *   oracle has been told the commit's timestamp is applied.
+ * - System writes (`submitInternal`, `submitBackground`) take no locks.
+ * Locks are per process: several processes sharing a txns shard must not write the
+ * same collections if they rely on read-then-write isolation.
+ *
+ * Other rules:
+ * - A write must name collections registered through the committer's TxnsHandle
+ *   (checked on submission: UnknownCollection). A collection dropped (forgotten)
+ *   while a write to it waited is skipped and the write is still acknowledged: the
+ *   write is ordered before the drop.
+ * - Background system writes do not trigger a commit; they ride along with the next
+ *   one. They are best-effort: if their group fails they are dropped (and logged).
+ * - Read-only mode (`readOnly: true`) accepts only system writes, buffers them and
+ *   resolves at once; `leaveReadOnly()` commits the buffer. `close()` in read-only
+ *   mode drops the buffer.
+ * - A failed commit rejects every write of its group with {@link GroupCommitFailed}
+ *   and writes nothing (a Txn is one compare-and-append); the committer goes on.
+ * - `close()` stops accepting work and then *finishes* everything already accepted:
+ *   pending and deferred writes, and read-then-write operations already started or
+ *   waiting for locks, are committed (or fail as above) before it resolves. So an
+ *   operation running forever keeps `close()` waiting. It does not close the
+ *   TxnsHandle or the oracle, which the caller owns.
+ * - Do not await a write to a collection from inside a read-then-write function that
+ *   holds its lock: the write waits for the lock, the function for the write.
+ * - The oracle must be this txns shard's timeline: every `applyWrite(ts)` on it must
+ *   follow a commit at `ts` to this txns shard, or read-then-write reads can wait
+ *   for a commit that never comes. `open()` commits once (an empty group) so the
+ *   txns shard starts past the oracle's read timestamp.
+ *
+ * Worked example (timestamps as if the oracle handed out 10, 11, 12 in turn):
+ * ```ts
+ * const gc = await GroupCommitter.open(txns, oracle);       // commits an empty group first
+ * await gc.register([writerA, writerB]);                     // A and B registered at 10
+ * const [x, y] = await Promise.all([
+ *   gc.submitWrite({ [A]: [['k', null, 1]] }),
+ *   gc.submitWrite({ [A]: [['k', null, 1]], [B]: [['j', null, 1]] }),
+ * ]);                                         // one commit at 11: A ← ('k', +2), B ← ('j', +1)
+ * x.commitTs === y.commitTs;                  // true (11)
+ * await gc.readThenWrite([A], async (readTs, read) => {
+ *   const rows = await read(A);               // readTs 11: [['k', null, 2]]
+ *   return { [A]: [['k', null, -2]] };        // committed at 12; nobody wrote A in between
+ * });
+ * await gc.close();
+ * ```
+ */
+import type { Logger } from 'pino';
+import { InvalidUsage, PersistStorageError } from '../persist/errors.js';
+import { assertShardId, type ShardId } from '../persist/shard-id.js';
+import type { Timestamp } from '../persist/time.js';
+import type { WriteHandle } from '../persist/write-handle.js';
+import { NotRegistered } from '../txn/errors.js';
+import { Tidy } from '../txn/tidy.js';
+import type { Txn, TxnApply } from '../txn/txn.js';
+import type { TxnsHandle } from '../txn/txns-handle.js';
+import { checkWrites, mergeWrites, type CheckedWrites, type WritesByCollection } from './collection-writes.js';
+import { commitNotifier, type CommitNotifier, type CommitPermit, type CommitWaiter } from './commit-notifier.js';
+import {
+  CommittedButUnconfirmed,
+  CommitterClosed,
+  GroupCommitFailed,
+  OutsideLockedCollections,
+  UnknownCollection,
+  WriteInReadOnlyMode,
+} from './group-commit-errors.js';
+import { wallClockMillis, type NowFn, type TimestampOracle } from './timestamp-oracle.js';
+import { WriteLocks, emptyGuard, type WriteLockGuard } from './write-locks.js';
+
+export interface GroupCommitOptions {
+  /** Acknowledge writes once committed, or once also applied to the data shards (default 'apply'). */
+  ack?: 'commit' | 'apply';
+  /** Start in read-only mode: only system writes are accepted, and buffered (default false). */
+  readOnly?: boolean;
+  /** The wall clock compared with the oracle's write timestamp (default `Date.now`). */
+  now?: NowFn;
+  /** The longest single wait for `now()` to catch up with the oracle (default 1000 ms; 0 never waits). */
+  maxWaitForNowMs?: number;
+  /** Call `txns.compactTo(commitTs)` after every this many group commits (default 0: never). */
+  compactEvery?: number;
+}
+
+/** What a read-then-write function may read: the collection's contents at the read timestamp. */
+export type ReadCollection<K, V> = (collection: ShardId) => Promise<[key: K, val: V, diff: number][]>;
+
+/** Computes the writes of a read-then-write operation; `undefined` means "write nothing". */
+export type ReadThenWriteFn<K, V> = (
+  readTs: Timestamp,
+  read: ReadCollection<K, V>,
+) => Promise<WritesByCollection<K, V> | undefined | void>;
+
+export interface ReadThenWriteResult {
+  readTs: Timestamp;
+  /** The commit's timestamp; undefined when the function wrote nothing. */
+  commitTs: Timestamp | undefined;
+}
+
+export type SystemWriteOutcome = { buffered: false; commitTs: Timestamp } | { buffered: true };
+
+/** Counters, for tests and dashboards. */
+export interface GroupCommitStats {
+  /** Group commits that committed (empty ones included). */
+  groupCommits: number;
+  /** Times a write was deferred for want of a lock. */
+  deferrals: number;
+  /** Commits retried because another writer took the timestamp. */
+  lostRaces: number;
+  /** Rows skipped because their collection was dropped. */
+  droppedRows: number;
+  /** Group commits that failed. */
+  failures: number;
+}
+
+type Ack = { resolve(ts: Timestamp): void; reject(err: unknown): void };
+
+interface PendingWrite<K, V> {
+  kind: 'user' | 'internal' | 'background';
+  writes: CheckedWrites<K, V>;
+  /** Locks taken up front (read-then-write); undefined for blind and system writes. */
+  locks?: WriteLockGuard;
+  /** Undefined for background writes: nobody waits for them. */
+  ack?: Ack;
+}
+
+export class GroupCommitter<K, V> {
+  private readonly locks = new WriteLocks();
+  private readonly notifier: CommitNotifier;
+  private readonly waiter: CommitWaiter;
+  private readonly log: Logger;
+  private readonly ack: 'commit' | 'apply';
+  private readonly now: NowFn;
+  private readonly maxWaitForNowMs: number;
+  private readonly compactEvery: number;
+
+  private pending: PendingWrite<K, V>[] = [];
+  /** System writes received in read-only mode. */
+  private buffered: CheckedWrites<K, V>[] = [];
+  private tidy = new Tidy();
+  private readOnly: boolean;
+  private closing = false;
+  private closed: Promise<void> | undefined;
+  /** Accepted operations not yet settled. */
+  private outstanding = 0;
+  private running = false;
+  private idleWaiters: (() => void)[] = [];
+  /** Ends a wait for `now()` early (an internal write arrived, or close). */
+  private wakeWait: (() => void) | undefined;
+  private readonly loopStop = new AbortController();
+  private readonly loopDone: Promise<void>;
+  /** Every commit at or below this was applied by us. */
+  private appliedThrough = -1;
+  /** Read-then-write reads at least here (covers a commit whose oracle update failed). */
+  private minReadTs = 0;
+  private commitsSinceCompact = 0;
+
+  private readonly counters: GroupCommitStats = { groupCommits: 0, deferrals: 0, lostRaces: 0, droppedRows: 0, failures: 0 };
+
+  private constructor(
+    readonly txns: TxnsHandle<K, V>,
+    readonly oracle: TimestampOracle,
+    opts: GroupCommitOptions,
+  ) {
+    const ack = opts.ack ?? 'apply';
+    if (ack !== 'commit' && ack !== 'apply') {
+      throw new InvalidUsage(`GroupCommitter option ack must be 'commit' or 'apply', got ${JSON.stringify(ack)}`);
+    }
+    const maxWait = opts.maxWaitForNowMs ?? 1000;
+    if (!(maxWait >= 0 && Number.isFinite(maxWait))) {
+      throw new InvalidUsage(`GroupCommitter option maxWaitForNowMs must be a finite number >= 0, got ${maxWait}`);
+    }
+    const compactEvery = opts.compactEvery ?? 0;
+    if (!(Number.isSafeInteger(compactEvery) && compactEvery >= 0)) {
+      throw new InvalidUsage(`GroupCommitter option compactEvery must be an integer >= 0 (0 = never), got ${compactEvery}`);
+    }
+    this.ack = ack;
+    this.maxWaitForNowMs = maxWait;
+    this.compactEvery = compactEvery;
+    this.now = opts.now ?? wallClockMillis;
+    this.readOnly = opts.readOnly ?? false;
+    this.log = txns.client.cfg.logger;
+    ({ notifier: this.notifier, waiter: this.waiter } = commitNotifier());
+    this.loopDone = this.loop();
+  }
+
+  /**
+   * Starts a committer over `txns` and `oracle` (neither is owned: close them
+   * yourself after `close()`). Unless read-only, commits once (an empty group) so the
+   * txns shard is past the oracle's read timestamp.
+   */
+  static async open<K, V>(txns: TxnsHandle<K, V>, oracle: TimestampOracle, opts: GroupCommitOptions = {}): Promise<GroupCommitter<K, V>> {
+    const committer = new GroupCommitter(txns, oracle, opts);
+    if (!committer.readOnly) {
+      try {
+        await committer.advance();
+      } catch (err) {
+        await committer.close();
+        throw err;
+      }
+    }
+    return committer;
+  }
+
+  /** A snapshot of the counters. */
+  get stats(): GroupCommitStats {
+    return { ...this.counters };
+  }
+
+  /** Whether only system writes are accepted (and buffered). */
+  get isReadOnly(): boolean {
+    return this.readOnly;
+  }
+
+  /**
+   * Queues a blind write and triggers a group commit; resolves once it is committed
+   * (or applied, with `ack: 'apply'`) with the commit's timestamp. Every collection
+   * named must be registered (UnknownCollection otherwise).
+   */
+  async submitWrite(writes: WritesByCollection<K, V>): Promise<{ commitTs: Timestamp }> {
+    this.checkAccepting('submit a write', true);
+    const checked = this.checkUserWrites(writes);
+    const commitTs = await this.track(this.enqueue({ kind: 'user', writes: checked }));
+    return { commitTs };
+  }
+
+  /**
+   * Reads `collections` and writes them back with nobody else writing them in
+   * between. Waits for their locks (all at once, in line), reads at the oracle's read
+   * timestamp, calls `fn` exactly once and commits what it returns through the next
+   * group commit. `fn` may read and write only `collections` (OutsideLockedCollections).
+   * If `signal` fires before the writes are handed over (while waiting for the locks
+   * or reading), it rejects and nothing is written. If `fn` throws, so does this, and
+   * nothing is written.
+   */
+  async readThenWrite(
+    collections: Iterable<ShardId>,
+    fn: ReadThenWriteFn<K, V>,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<ReadThenWriteResult> {
+    this.checkAccepting('run a read-then-write operation', true);
+    const ids = [...new Set(collections)];
+    for (const id of ids) this.assertRegistered(id);
+    return this.track(this.runReadThenWrite(ids, fn, opts.signal));
+  }
+
+  /**
+   * An internal system write: no locks, commits without waiting for `now()` to catch
+   * up, and triggers a group commit. In read-only mode it is buffered and resolves
+   * at once with `{ buffered: true }`; buffered rows are checked for registration only
+   * when committed (a read-only process's view may lag), so rows for collections that
+   * are not registered then are skipped.
+   */
+  async submitInternal(writes: WritesByCollection<K, V>): Promise<SystemWriteOutcome> {
+    this.checkAccepting('submit an internal write', false);
+    if (this.readOnly) {
+      this.buffered.push(checkWrites(writes, this.txns.dataCodecs));
+      return { buffered: true };
+    }
+    const checked = this.checkUserWrites(writes);
+    const commitTs = await this.track(this.enqueue({ kind: 'internal', writes: checked }));
+    return { buffered: false, commitTs };
+  }
+
+  /**
+   * A background system write: no locks, no acknowledgement, and it does NOT trigger
+   * a commit; it rides along with the next group commit. Buffered in read-only mode.
+   */
+  submitBackground(writes: WritesByCollection<K, V>): void {
+    this.checkAccepting('submit a background write', false);
+    if (this.readOnly) {
+      this.buffered.push(checkWrites(writes, this.txns.dataCodecs));
+      return;
+    }
+    this.pending.push({ kind: 'background', writes: this.checkUserWrites(writes) });
+  }
+
+  /** Commits an empty group now: every registered collection's upper moves past the oracle's current time. */
+  async advance(): Promise<{ commitTs: Timestamp }> {
+    this.checkAccepting('advance', true);
+    const commitTs = await this.track(this.enqueue({ kind: 'internal', writes: new Map() }));
+    return { commitTs };
+  }
+
+  /**
+   * Leaves read-only mode: commits every buffered system write in one group (an
+   * empty one if none) and accepts user writes from then on.
+   */
+  async leaveReadOnly(): Promise<{ commitTs: Timestamp }> {
+    this.checkAccepting('leave read-only mode', false);
+    if (!this.readOnly) throw new InvalidUsage('leaveReadOnly(): the group committer is not in read-only mode');
+    this.readOnly = false;
+    const writes = mergeWrites(this.buffered.splice(0));
+    const commitTs = await this.track(this.enqueue({ kind: 'internal', writes }));
+    return { commitTs };
+  }
+
+  /**
+   * Registers the writers' collections at a fresh oracle timestamp (retrying if it is
+   * taken) and tells the oracle. The handle takes over the writers.
+   */
+  async register(writers: WriteHandle<K, V>[]): Promise<{ registerTs: Timestamp }> {
+    this.checkAccepting('register collections', true);
+    const registerTs = await this.track(this.atOracleTs((ts) => this.txns.register(ts, writers)));
+    return { registerTs };
+  }
+
+  /**
+   * Drops (forgets) collections at a fresh oracle timestamp. Writes to them still
+   * waiting in the committer are then skipped and acknowledged.
+   */
+  async forget(collections: Iterable<ShardId>): Promise<{ forgetTs: Timestamp }> {
+    this.checkAccepting('forget collections', true);
+    const ids = [...collections];
+    const forgetTs = await this.track(this.atOracleTs((ts) => this.txns.forget(ts, ids)));
+    return { forgetTs };
+  }
+
+  /**
+   * Stops accepting work, finishes everything accepted (see the module docs) and
+   * stops the committer loop. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      this.closing = true;
+      this.wakeWait?.();
+      if (this.pending.length > 0) this.notifier.notify();
+      await new Promise<void>((resolve) => {
+        this.idleWaiters.push(resolve);
+        this.checkIdle();
+      });
+      this.loopStop.abort();
+      await this.loopDone;
+      if (this.buffered.length > 0) {
+        this.log.warn({ writes: this.buffered.length }, 'group commit closed in read-only mode: buffered system writes dropped');
+        this.buffered = [];
+      }
+    })();
+    return this.closed;
+  }
+
+  // ---------- submission ----------
+
+  private checkAccepting(op: string, userWrite: boolean): void {
+    if (this.closing) throw new CommitterClosed(op);
+    if (userWrite && this.readOnly) throw new WriteInReadOnlyMode(op);
+  }
+
+  private checkUserWrites(writes: WritesByCollection<K, V>): CheckedWrites<K, V> {
+    const checked = checkWrites(writes, this.txns.dataCodecs);
+    for (const id of checked.keys()) this.assertRegistered(id);
+    return checked;
+  }
+
+  private assertRegistered(id: ShardId): void {
+    assertShardId(id, 'collection id');
+    if (!this.isRegistered(id)) throw new UnknownCollection(id, this.txns.txnsId);
+  }
+
+  /** Registered as of the latest txns state the handle has seen. */
+  private isRegistered(id: ShardId): boolean {
+    const cache = this.txns.readCache();
+    return cache.registeredAtProgress(id, cache.progressExclusive);
+  }
+
+  private enqueue(write: Omit<PendingWrite<K, V>, 'ack'>): Promise<Timestamp> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ ...write, ack: { resolve, reject } });
+      if (write.kind === 'internal') this.wakeWait?.();
+      this.notifier.notify();
+    });
+  }
+
+  /** Counts `p` as accepted work until it settles (close waits for it). */
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.outstanding++;
+    return p.finally(() => {
+      this.outstanding--;
+      this.checkIdle();
+    });
+  }
+
+  private checkIdle(): void {
+    if (this.outstanding > 0 || this.pending.length > 0 || this.running) return;
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  private async runReadThenWrite(ids: ShardId[], fn: ReadThenWriteFn<K, V>, signal: AbortSignal | undefined): Promise<ReadThenWriteResult> {
+    const guard = await this.locks.acquire(ids, { signal });
+    let handedOff = false;
+    try {
+      const readTs = Math.max(await this.oracle.readTs(), this.minReadTs);
+      const read: ReadCollection<K, V> = (id) => {
+        if (!guard.covers(id)) return Promise.reject(new OutsideLockedCollections('read', id, ids));
+        return this.readCollection(id, readTs, signal);
+      };
+      const returned = await fn(readTs, read);
+      if (returned === undefined) return { readTs, commitTs: undefined };
+      const writes = checkWrites(returned, this.txns.dataCodecs);
+      for (const id of writes.keys()) {
+        if (!guard.covers(id)) throw new OutsideLockedCollections('write', id, ids);
+      }
+      if (writes.size === 0) return { readTs, commitTs: undefined };
+      // The locks travel with the write and are released by its group commit.
+      handedOff = true;
+      const commitTs = await this.enqueue({ kind: 'user', writes, locks: guard });
+      return { readTs, commitTs };
+    } finally {
+      if (!handedOff) guard.release();
+    }
+  }
+
+  /** `id`'s contents at `readTs`, consolidated. */
+  private async readCollection(id: ShardId, readTs: Timestamp, signal: AbortSignal | undefined): Promise<[K, V, number][]> {
+    const cache = this.txns.readCache();
+    // Waits without holding the handle: the commit that made readTs readable is landed.
+    await cache.updateGt(readTs, { signal });
+    if (readTs > this.appliedThrough) {
+      // Make sure whatever is committed at or below readTs is applied (a failed apply,
+      // or another process's commit), or the read below would wait for it forever.
+      this.tidy.merge(await this.txns.applyLe(readTs));
+      this.appliedThrough = Math.max(this.appliedThrough, readTs);
+    }
+    const snapshot = cache.dataSnapshot(id, readTs);
+    const reader = await this.txns.client.openLeasedReader(id, this.txns.dataCodecs, { purpose: 'group commit read-then-write' });
+    try {
+      const rows = await snapshot.snapshotAndFetch(reader, { signal });
+      return rows.map(([k, v, , d]) => [k, v, d]);
+    } finally {
+      await reader.expire();
+    }
+  }
+
+  /** Runs `op` at a fresh oracle timestamp, moving past taken ones; tells the oracle once it landed. */
+  private async atOracleTs(
+    op: (ts: Timestamp) => Promise<{ ok: true; tidy: Tidy } | { ok: false; current: number }>,
+  ): Promise<Timestamp> {
+    let ts = (await this.oracle.writeTs()).timestamp;
+    for (;;) {
+      const res = await op(ts);
+      if (res.ok) {
+        this.tidy.merge(res.tidy);
+        this.appliedThrough = Math.max(this.appliedThrough, ts);
+        await this.oracle.applyWrite(ts);
+        return ts;
+      }
+      await this.oracle.applyWrite(res.current - 1);
+      ts = (await this.oracle.writeTs()).timestamp;
+    }
+  }
+
+  // ---------- the committer loop ----------
+
+  private async loop(): Promise<void> {
+    for (;;) {
+      let permit: CommitPermit;
+      try {
+        permit = await this.waiter.ready({ signal: this.loopStop.signal });
+      } catch {
+        return; // close() stopped the loop
+      }
+      this.running = true;
+      try {
+        await this.groupCommit();
+      } catch (err) {
+        // groupCommit settles its own writes; reaching here is a bug, so be loud.
+        this.log.error({ err }, 'group commit: unexpected error');
+      } finally {
+        this.running = false;
+        permit.release();
+        this.checkIdle();
+      }
+    }
+  }
+
+  private async groupCommit(): Promise<void> {
+    await this.waitForNow();
+    const drained = this.pending.splice(0);
+    if (drained.length === 0) return;
+
+    const group = emptyGuard(this.locks);
+    const accepted: PendingWrite<K, V>[] = [];
+    const blind: PendingWrite<K, V>[] = [];
+    // Writes that brought their locks go first, so blind writes can share them;
+    // system writes need none.
+    for (const w of drained) {
+      if (w.locks) {
+        group.absorb(w.locks);
+        w.locks = undefined;
+        accepted.push(w);
+      } else if (w.kind === 'user') {
+        blind.push(w);
+      } else {
+        accepted.push(w);
+      }
+    }
+    for (const w of blind) {
+      const missing = [...w.writes.keys()].filter((id) => !group.covers(id));
+      const got = missing.length === 0 ? undefined : this.locks.tryAcquire(missing);
+      if (missing.length === 0 || got) {
+        if (got) group.absorb(got);
+        accepted.push(w);
+      } else {
+        this.defer(w, missing);
+      }
+    }
+    if (accepted.length === 0) return;
+
+    let committed: { ts: Timestamp; apply: TxnApply };
+    try {
+      committed = await this.commitGroup(accepted);
+    } catch (err) {
+      group.release();
+      this.counters.failures++;
+      const failure = err instanceof GroupCommitFailed ? err : new GroupCommitFailed(undefined, accepted.length, err);
+      this.log.warn({ err: failure }, 'group commit failed');
+      for (const w of accepted) w.ack?.reject(failure);
+      return;
+    }
+    const { ts, apply } = committed;
+    this.counters.groupCommits++;
+
+    let failed: { step: 'oracle' | 'apply'; err: unknown } | undefined;
+    try {
+      await this.oracle.applyWrite(ts);
+    } catch (err) {
+      // Reads of read-then-write operations must still see this commit.
+      this.minReadTs = Math.max(this.minReadTs, ts);
+      failed = { step: 'oracle', err };
+    }
+    const acknowledge = () => {
+      for (const w of accepted) {
+        if (!w.ack) continue;
+        if (failed) w.ack.reject(new CommittedButUnconfirmed(ts, failed.step, failed.err));
+        else w.ack.resolve(ts);
+      }
+    };
+    if (this.ack === 'commit') acknowledge();
+    try {
+      this.tidy.merge(await apply.apply(this.txns));
+      this.appliedThrough = Math.max(this.appliedThrough, ts);
+    } catch (err) {
+      // Durable anyway; the next group commit's apply (or anyone's) applies it.
+      this.log.warn({ err, ts }, 'group commit: apply failed');
+      failed ??= { step: 'apply', err };
+    }
+    // Released only now: a read-then-write that gets these locks reads at or past ts.
+    group.release();
+    if (this.ack === 'apply') acknowledge();
+    await this.maybeCompact(ts);
+  }
+
+  /** Parks `w` until one of the locks it missed changes hands, then queues it again. */
+  private defer(w: PendingWrite<K, V>, missing: ShardId[]): void {
+    this.counters.deferrals++;
+    void this.locks.nextChange(missing).then(() => {
+      this.pending.push(w);
+      this.notifier.notify();
+    });
+  }
+
+  private async waitForNow(): Promise<void> {
+    for (;;) {
+      if (this.maxWaitForNowMs === 0 || this.closing || this.pending.some((w) => w.kind === 'internal')) return;
+      let ahead: number;
+      try {
+        ahead = (await this.oracle.peekWriteTs()) - this.now();
+      } catch (err) {
+        // The commit's writeTs() will fail too and report it to the callers.
+        this.log.warn({ err }, 'group commit: peekWriteTs failed; not waiting for now()');
+        return;
+      }
+      if (!(ahead > 0)) return;
+      // Capped: after a big step back of the wall clock we re-check at least every
+      // cap instead of sleeping for the whole (possibly bogus) gap.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.min(ahead, this.maxWaitForNowMs));
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.wakeWait = done;
+      });
+      this.wakeWait = undefined;
+    }
+  }
+
+  /** Commits `accepted` as one Txn; throws GroupCommitFailed with nothing written on failure. */
+  private async commitGroup(accepted: PendingWrite<K, V>[]): Promise<{ ts: Timestamp; apply: TxnApply }> {
+    const merged = mergeWrites(accepted.map((w) => w.writes));
+    let ts: Timestamp | undefined;
+    let built: { txn: Txn<K, V>; included: ShardId[]; droppedRows: number } | undefined;
+    try {
+      ts = (await this.oracle.writeTs()).timestamp;
+      built = await this.buildTxn(merged);
+      for (;;) {
+        let res;
+        try {
+          res = await built.txn.commitAt(this.txns, ts);
+        } catch (err) {
+          // Forgotten by someone this handle had not heard of yet: the commit checked
+          // the latest txns state, so skip what is unregistered now and try again.
+          if (err instanceof NotRegistered && built.included.some((id) => !this.isRegistered(id))) {
+            this.tidy.merge(built.txn.takeTidy());
+            await built.txn.discard();
+            built = undefined;
+            built = await this.buildTxn(merged);
+            continue;
+          }
+          throw err;
+        }
+        if (res.ok) {
+          this.counters.droppedRows += built.droppedRows;
+          return { ts, apply: res.apply };
+        }
+        // Someone else wrote the txns shard at or past ts: move the oracle past it and
+        // commit the same Txn (its batches are only re-timestamped) at a fresh time.
+        this.counters.lostRaces++;
+        await this.oracle.applyWrite(res.current - 1);
+        ts = (await this.oracle.writeTs()).timestamp;
+      }
+    } catch (err) {
+      if (built) {
+        this.tidy.merge(built.txn.takeTidy());
+        // Uploaded batches may be referenced by a commit that landed; only delete
+        // them when storage says it definitely did not.
+        const maybe = err instanceof PersistStorageError && err.mayHaveHappened;
+        if (!maybe) await built.txn.discard().catch(() => undefined);
+      }
+      throw new GroupCommitFailed(ts, accepted.length, err);
+    }
+  }
+
+  /** A Txn with every row of registered collections and the tidy so far; dropped collections are skipped. */
+  private async buildTxn(merged: CheckedWrites<K, V>): Promise<{ txn: Txn<K, V>; included: ShardId[]; droppedRows: number }> {
+    const txn = this.txns.begin();
+    txn.tidy(this.tidy);
+    this.tidy = new Tidy();
+    const included: ShardId[] = [];
+    let droppedRows = 0;
+    try {
+      for (const [id, rows] of merged) {
+        if (!this.isRegistered(id)) {
+          droppedRows += rows.length;
+          continue;
+        }
+        included.push(id);
+        for (const r of rows) await txn.write(id, r.key, r.val, r.diff);
+      }
+    } catch (err) {
+      this.tidy.merge(txn.takeTidy());
+      await txn.discard().catch(() => undefined);
+      throw err;
+    }
+    return { txn, included, droppedRows };
+  }
+
+  private async maybeCompact(ts: Timestamp): Promise<void> {
+    if (this.compactEvery === 0 || ++this.commitsSinceCompact < this.compactEvery) return;
+    this.commitsSinceCompact = 0;
+    try {
+      await this.txns.compactTo(ts);
+    } catch (err) {
+      this.log.warn({ err, ts }, 'group commit: compactTo failed');
+    }
+  }
+}
