@@ -17,8 +17,8 @@
  * - **Acknowledged means durable (and applied).** An ack is emitted only after the
  *   commit is durable in the txns shard, and (with the default `ack: 'apply'`)
  *   after it was applied to the data shards, so a snapshot at `commitTs` does not
- *   wait. `ack: 'commit'` acknowledges before applying (the apply still happens
- *   before the next commit).
+ *   wait. `ack: 'commit'` acknowledges before applying; the apply follows at once
+ *   (before the next commit).
  * - **Never written twice.** A commit is retried only when it definitely did not
  *   happen (a taken timestamp). A storage failure that may have committed stops the
  *   sink with a `PersistStorageError` (`mayHaveHappened: true`) instead of
@@ -188,9 +188,11 @@ export function txnSink<K, V>(handle: TxnsHandle<K, V>, options: TxnSinkOptions 
           while (queue.length > 0 && !unsubscribed) {
             // Taken off the queue before any await: from here on it is in flight.
             const next = queue.shift()!;
-            await runPendingApply();
             const commitTs = await commit(next, index++);
             if (!unsubscribed) subscriber.next({ commitTs });
+            // With ack 'commit', apply right after the ack (not when the next
+            // transaction arrives): readers wait for the apply.
+            await runPendingApply();
             // On a synchronous store (SQLite, mem) a commit can complete without ever
             // leaving the microtask queue; yield so timers and I/O are not starved.
             await yieldToEventLoop();

@@ -98,6 +98,19 @@ describe('sinks/txnSink', () => {
     log.assertEq(d0, b, b + 1, await rowsAt(log, d0, b));
   });
 
+  it("with ack 'commit' an idle sink still applies its last commit: readers are not held back until the next transaction", async function () {
+    this.timeout(10_000);
+    const source = new Subject<T>();
+    const rec = new Recorder(source.pipe(txnSink(txns, { ack: 'commit' })));
+    source.next([[d0, 'only', null, 1]]);
+    await rec.until(() => rec.events.length === 1, 'the ack');
+    const ts = rec.events[0]!.commitTs;
+    // A read at ts waits for the apply; no more input arrives.
+    log.record([d0, 'only', ts, 1]);
+    log.assertEq(d0, ts, ts + 1, await rowsAt(log, d0, ts));
+    rec.unsubscribe();
+  });
+
   it('retries a timestamp another writer took, and never writes a transaction twice', async () => {
     const other = await openTxns(client, txns.txnsId);
     const source = new Subject<T>();
