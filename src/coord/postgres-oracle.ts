@@ -31,7 +31,7 @@
  */
 import pg from 'pg';
 import { DeterminateError, IndeterminateError } from '../location/errors.js';
-import { isRolledBackStatementError, redact } from '../location/postgres-consensus.js';
+import { isRolledBackStatementError, openPool, redact } from '../location/postgres-consensus.js';
 import type { Timestamp } from '../persist/time.js';
 import {
   DurableTimestampOracle,
@@ -192,16 +192,7 @@ export class PostgresTimestampOracle extends DurableTimestampOracle {
    */
   static async open(url: string, options: PostgresTimestampOracleOptions = {}): Promise<PostgresTimestampOracle> {
     const { timeline, now, initialTs } = resolveDurableOptions(options);
-    const pool = new pg.Pool({
-      connectionString: url,
-      max: options.poolMax ?? 10,
-      connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
-      // Detects connections that died silently (a dropped NAT entry, a dead host).
-      keepAlive: true,
-    });
-    // An idle pooled connection can fail (server restart); the pool drops it. Without
-    // a listener that 'error' event would crash the process.
-    pool.on('error', () => undefined);
+    const pool = openPool(url, { poolMax: options.poolMax ?? 10, connectTimeoutMs: options.connectTimeoutMs });
     const row = new PostgresTimelineRow(pool, url, timeline);
     try {
       await createTable(pool);

@@ -147,22 +147,28 @@ export function isRolledBackStatementError(err: unknown): boolean {
   return err.severity !== 'FATAL' && err.severity !== 'PANIC';
 }
 
+/** @internal A connection pool set up the way every Postgres store here wants it. */
+export function openPool(url: string, opts: { poolMax: number; connectTimeoutMs?: number }): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.poolMax,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
+    // Detects connections that died silently (a dropped NAT entry, a dead host).
+    keepAlive: true,
+  });
+  // An idle pooled connection can fail (server restart); the pool then drops it.
+  // Without a listener that 'error' event would crash the process.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
 export class PostgresConsensus implements Consensus {
   private closed = false;
 
   private constructor(private readonly pool: pg.Pool) {}
 
   static async open(url: string, options: PostgresConsensusOptions = {}): Promise<PostgresConsensus> {
-    const pool = new pg.Pool({
-      connectionString: url,
-      max: options.poolMax ?? 50,
-      connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
-      // Detects connections that died silently (a dropped NAT entry, a dead host).
-      keepAlive: true,
-    });
-    // An idle pooled connection can fail (server restart); the pool then drops it.
-    // Without a listener that 'error' event would crash the process.
-    pool.on('error', () => undefined);
+    const pool = openPool(url, { poolMax: options.poolMax ?? 50, connectTimeoutMs: options.connectTimeoutMs });
     try {
       await createTable(pool);
     } catch (err) {
