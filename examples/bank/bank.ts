@@ -175,10 +175,10 @@ export function bankState$(bank: Bank, asOf: number): Observable<BankState> {
       }
       return s;
     }, initial),
-    // Only a progress event closes a consistent state. (The balances map is shared
-    // with later states; copy it to keep one.)
+    // Only a progress event closes a consistent state; each emitted state gets its
+    // own copies, so a consumer holding one never sees later transfers in it.
     filter((s) => s.atFrontier),
-    map(({ atFrontier: _, ...s }): BankState => ({ ...s, perBranch: [...s.perBranch] })),
+    map(({ atFrontier: _, ...s }): BankState => ({ ...s, perBranch: [...s.perBranch], balances: new Map(s.balances) })),
   );
 }
 
