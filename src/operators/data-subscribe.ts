@@ -146,7 +146,8 @@ export function dataSubscribe<K, V>(opts: DataSubscribeOptions<K, V>): MonoTypeO
           subscriber.complete();
         },
       });
-      followRemaps().catch(fail);
+      // A source that finished synchronously needs no remaps.
+      if (!abort.signal.aborted) followRemaps().catch(fail);
 
       return () => {
         stop();

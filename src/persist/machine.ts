@@ -329,12 +329,12 @@ export class Machine {
     }
   }
 
-  /** Resolves once the cached state is newer than `seqno`, polling Consensus for other processes' writes. */
   /** @internal How many waits for a newer state are pending (tests check nothing is left behind). */
   get waiterCount(): number {
     return this.waiters.size;
   }
 
+  /** Resolves once the cached state is newer than `seqno`, polling Consensus for other processes' writes. */
   async waitForNewerThan(seqno: number, signal?: AbortSignal): Promise<ShardState> {
     let delay = this.cfg.listenPoll.initialMs;
     for (;;) {
