@@ -31,7 +31,7 @@
  */
 import pg from 'pg';
 import { DeterminateError, IndeterminateError } from '../location/errors.js';
-import { isRolledBackStatementError, openPool, redact } from '../location/postgres-consensus.js';
+import { createTableRacing, isRolledBackStatementError, openPool, redact } from '../location/postgres-consensus.js';
 import type { Timestamp } from '../persist/time.js';
 import {
   DurableTimestampOracle,
@@ -213,15 +213,6 @@ export class PostgresTimestampOracle extends DurableTimestampOracle {
  * loser of that race fails on the catalog's unique indexes (23505, 42P07, or 42710 for
  * the table's row type) after the winner committed, so another attempt finds the table.
  */
-async function createTable(pool: pg.Pool): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await pool.query(CREATE_TABLE);
-      return;
-    } catch (err) {
-      const code = err instanceof pg.DatabaseError ? err.code : undefined;
-      const lostRace = code === '23505' || code === '42P07' || code === '42710';
-      if (!lostRace || attempt >= 5) throw err;
-    }
-  }
+function createTable(pool: pg.Pool): Promise<void> {
+  return createTableRacing(pool, CREATE_TABLE);
 }

@@ -277,9 +277,14 @@ export class PostgresConsensus implements Consensus {
  * cover a winner that rolled back.
  */
 async function createTable(pool: pg.Pool): Promise<void> {
+  await createTableRacing(pool, CREATE_TABLE);
+}
+
+/** @internal Runs a `CREATE TABLE IF NOT EXISTS` that other processes may race (see createTable). */
+export async function createTableRacing(pool: pg.Pool, createTableSql: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await pool.query(CREATE_TABLE);
+      await pool.query(createTableSql);
       return;
     } catch (err) {
       const code = err instanceof pg.DatabaseError ? err.code : undefined;
