@@ -90,6 +90,22 @@ export function checkCompareAndSetArgs(expected: SeqNo | undefined, next: Versio
   }
 }
 
+/**
+ * Preconditions of {@link Consensus.truncate} against the key's current head seqno
+ * (`undefined` when the key has no data): throws LocationUsageError when there is no
+ * data or `seqno` is beyond the head.
+ */
+export function checkTruncateTarget(key: string, seqno: SeqNo, headSeqno: SeqNo | undefined): void {
+  if (headSeqno === undefined) {
+    throw new LocationUsageError(`cannot truncate ${JSON.stringify(key)}: it has no data`);
+  }
+  if (seqno > headSeqno) {
+    throw new LocationUsageError(
+      `cannot truncate ${JSON.stringify(key)} to ${seqno}: beyond its head seqno ${headSeqno}`,
+    );
+  }
+}
+
 /** Argument checks of {@link Consensus.scan}: `from` is a SeqNo, `limit` a non-negative integer or Infinity. */
 export function checkScanArgs(from: SeqNo, limit: number): void {
   checkSeqNo(from, 'from');

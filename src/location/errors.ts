@@ -38,6 +38,11 @@ export class LocationUsageError extends Error {
   }
 }
 
+/** @internal The message of `err` (or its string form), for wrapping it in another error's message. */
+export function describeError(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** True for errors that say the operation may have happened. Unknown errors count as indeterminate. */
 export function mayHaveHappened(err: unknown): boolean {
   return !(err instanceof DeterminateError) && !(err instanceof LocationUsageError);

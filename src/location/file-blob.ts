@@ -35,7 +35,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Blob } from './blob.js';
 import { bufferView, plainBytes } from './bytes.js';
-import { DeterminateError, IndeterminateError, LocationUsageError } from './errors.js';
+import { DeterminateError, IndeterminateError, LocationUsageError, describeError as describe } from './errors.js';
 
 export interface FileBlobOptions {
   /** Deletes keep a `<name>.bak` tombstone so `restore` can undelete. Default false. */
@@ -71,10 +71,6 @@ function decodeName(name: string): string {
 
 function errnoCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : undefined;
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 export class FileBlob implements Blob {

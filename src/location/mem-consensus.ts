@@ -24,6 +24,7 @@ import {
   checkCompareAndSetArgs,
   checkScanArgs,
   checkSeqNo,
+  checkTruncateTarget,
   type CaSResult,
   type Consensus,
   type SeqNo,
@@ -78,16 +79,8 @@ export class MemConsensus implements Consensus {
   async truncate(key: string, seqno: SeqNo): Promise<number> {
     checkSeqNo(seqno);
     await this.enter();
-    const versions = this.versions.get(key);
-    const head = versions?.at(-1);
-    if (!versions || !head) {
-      throw new LocationUsageError(`cannot truncate ${JSON.stringify(key)}: it has no data`);
-    }
-    if (seqno > head.seqno) {
-      throw new LocationUsageError(
-        `cannot truncate ${JSON.stringify(key)} to ${seqno}: beyond its head seqno ${head.seqno}`,
-      );
-    }
+    const versions = this.versions.get(key) ?? [];
+    checkTruncateTarget(key, seqno, versions.at(-1)?.seqno);
     // Versions are sorted, so the ones to delete form a prefix.
     const keepFrom = versions.findIndex((v) => v.seqno >= seqno);
     versions.splice(0, keepFrom);

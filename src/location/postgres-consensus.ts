@@ -41,12 +41,13 @@ import {
   checkCompareAndSetArgs,
   checkScanArgs,
   checkSeqNo,
+  checkTruncateTarget,
   type CaSResult,
   type Consensus,
   type SeqNo,
   type VersionedData,
 } from './consensus.js';
-import { DeterminateError, IndeterminateError, LocationUsageError } from './errors.js';
+import { DeterminateError, IndeterminateError, LocationUsageError, describeError as describe } from './errors.js';
 
 export interface PostgresConsensusOptions {
   /** Most connections the pool opens. Default 50. */
@@ -129,10 +130,6 @@ function toVersion(row: Row): VersionedData {
   return { seqno: Number(row.sequence_number), data: plainBytes(row.data) };
 }
 
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 /**
  * True when the server reported an ordinary statement error: the statement's implicit
  * transaction was rolled back and the session lives on. SQLSTATE classes 08
@@ -170,7 +167,7 @@ export class PostgresConsensus implements Consensus {
   static async open(url: string, options: PostgresConsensusOptions = {}): Promise<PostgresConsensus> {
     const pool = openPool(url, { poolMax: options.poolMax ?? 50, connectTimeoutMs: options.connectTimeoutMs });
     try {
-      await createTable(pool);
+      await createTableRacing(pool, CREATE_TABLE);
     } catch (err) {
       await pool.end().catch(() => undefined);
       throw new DeterminateError(`PostgresConsensus: cannot open ${redact(url)}: ${describe(err)}`, { cause: err });
@@ -213,15 +210,7 @@ export class PostgresConsensus implements Consensus {
     if (deleted > 0) return deleted;
     // Nothing deleted: either a legal no-op (already truncated) or misuse. The head
     // tells which; truncate never deletes the head, so it cannot vanish meanwhile.
-    const head = await this.head(key);
-    if (head === undefined) {
-      throw new LocationUsageError(`cannot truncate ${JSON.stringify(key)}: it has no data`);
-    }
-    if (seqno > head.seqno) {
-      throw new LocationUsageError(
-        `cannot truncate ${JSON.stringify(key)} to ${seqno}: beyond its head seqno ${head.seqno}`,
-      );
-    }
+    checkTruncateTarget(key, seqno, (await this.head(key))?.seqno);
     return 0;
   }
 
@@ -268,19 +257,14 @@ export class PostgresConsensus implements Consensus {
 }
 
 /**
- * CREATE TABLE IF NOT EXISTS, tolerating the race between several processes opening a
- * fresh database at once: IF NOT EXISTS checks the catalog before inserting into it,
- * so the loser fails on the catalog's unique indexes instead, as 23505
- * (unique_violation), 42P07 (duplicate_table) or 42710 (duplicate_object: 'type
+ * @internal Runs a `CREATE TABLE IF NOT EXISTS`, tolerating the race between several
+ * processes opening a fresh database at once: IF NOT EXISTS checks the catalog before
+ * inserting into it, so the loser fails on the catalog's unique indexes instead, as
+ * 23505 (unique_violation), 42P07 (duplicate_table) or 42710 (duplicate_object: 'type
  * "consensus" already exists', from the table's row type). By the time it fails the
  * winner has committed, so one more attempt finds the table; a few attempts also
  * cover a winner that rolled back.
  */
-async function createTable(pool: pg.Pool): Promise<void> {
-  await createTableRacing(pool, CREATE_TABLE);
-}
-
-/** @internal Runs a `CREATE TABLE IF NOT EXISTS` that other processes may race (see createTable). */
 export async function createTableRacing(pool: pg.Pool, createTableSql: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {

@@ -31,12 +31,13 @@ import {
   checkCompareAndSetArgs,
   checkScanArgs,
   checkSeqNo,
+  checkTruncateTarget,
   type CaSResult,
   type Consensus,
   type SeqNo,
   type VersionedData,
 } from './consensus.js';
-import { DeterminateError, IndeterminateError, LocationUsageError } from './errors.js';
+import { DeterminateError, IndeterminateError, LocationUsageError, describeError as describe } from './errors.js';
 
 export interface SqliteConsensusOptions {
   /** How long a connection waits for another one's write lock. Default 10 s. */
@@ -58,10 +59,6 @@ const SCHEMA = `
 
 function toVersion(row: Row): VersionedData {
   return { seqno: Number(row.seqno), data: row.data ? plainBytes(row.data) : new Uint8Array(0) };
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 export class SqliteConsensus implements Consensus {
@@ -119,14 +116,7 @@ export class SqliteConsensus implements Consensus {
     checkSeqNo(seqno);
     return this.write('truncate', key, () => {
       const head = this.stmts.head.get(key);
-      if (head === undefined) {
-        throw new LocationUsageError(`cannot truncate ${JSON.stringify(key)}: it has no data`);
-      }
-      if (seqno > Number(head.seqno)) {
-        throw new LocationUsageError(
-          `cannot truncate ${JSON.stringify(key)} to ${seqno}: beyond its head seqno ${head.seqno}`,
-        );
-      }
+      checkTruncateTarget(key, seqno, head === undefined ? undefined : Number(head.seqno));
       return this.stmts.truncate.run(key, BigInt(seqno)).changes;
     });
   }

@@ -25,6 +25,7 @@ import { randomUUID } from 'node:crypto';
 import type { Blob } from '../location/blob.js';
 import type { PersistConfig } from './config.js';
 import { consolidatePartData } from './consolidate.js';
+import { deleteParts } from './fetch.js';
 import { BUILD_VERSION, FORMAT_VERSION, Proto, checkFormatVersion, decodeMessage, encodeMessage } from './encoding.js';
 import {
   BatchConsumed,
@@ -169,12 +170,7 @@ export class Batch {
     // Already deleted, appended (the shard owns the blobs) or handed on: nothing to do.
     if (this.consumedBy) return;
     this.markConsumed('deleted');
-    for (const p of this.hollowBatch.parts) {
-      if (p.key) {
-        const key = p.key;
-        await withStorageRetry(this.cfg, `deleting blob ${key}`, () => this.blob.delete(key), { write: true });
-      }
-    }
+    await deleteParts(this.blob, this.cfg, this.hollowBatch.parts);
   }
 }
 
@@ -270,21 +266,25 @@ export class BatchBuilder {
     this.buffer = emptyPartData();
     this.bufferedBytes = 0;
     if (data.times.length === 0) return;
-    const bytes = encodePartData(data);
+    await this.upload(data, encodePartData(data));
+  }
+
+  /** Uploads consolidated `data`, already encoded as `bytes`, as one Blob part. */
+  private async upload(data: PartData, bytes: Uint8Array): Promise<void> {
     const key = `${this.target.shardId}/${this.target.writerKey}/${randomUUID()}`;
     const part: HollowPart = withSchema(
       { key, encodedSizeBytes: bytes.byteLength, updateCount: data.times.length },
       this.target.schemaId,
     );
     this.parts.push(part);
-    const upload = withStorageRetry(
+    const pending = withStorageRetry(
       this.target.cfg,
       `writing batch part ${key}`,
       () => this.target.blob.set(key, bytes),
       { write: true },
     );
-    this.uploads.push(upload);
-    await upload;
+    this.uploads.push(pending);
+    await pending;
   }
 
   async finish(upper: number): Promise<Batch> {
@@ -309,8 +309,7 @@ export class BatchBuilder {
           withSchema({ inline: bytes, encodedSizeBytes: bytes.byteLength, updateCount: data.times.length }, this.target.schemaId),
         );
       } else if (data.times.length > 0) {
-        this.buffer = data;
-        await this.flush();
+        await this.upload(data, bytes);
       }
     } else {
       await this.flush();

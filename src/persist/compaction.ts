@@ -22,11 +22,11 @@
  * they were an insert and its retraction).
  */
 import { randomUUID } from 'node:crypto';
-import { consolidatePartData } from './consolidate.js';
-import { fetchPart } from './fetch.js';
-import type { HollowBatch } from './hollow-batch.js';
+import { Consolidator } from './consolidate.js';
+import { deleteParts, fetchPart } from './fetch.js';
+import { inlineBytes, type HollowBatch } from './hollow-batch.js';
 import type { Machine } from './machine.js';
-import { emptyPartData, encodePartData, type HollowPart, type PartData } from './part.js';
+import { encodePartData, type HollowPart, type PartData } from './part.js';
 import { applyMergeResult } from './state-commands.js';
 import type { SpineBatch } from './state.js';
 import { withStorageRetry } from './storage-retry.js';
@@ -98,7 +98,7 @@ export async function compactShard(machine: Machine): Promise<void> {
     );
     if (!result) {
       // Someone else merged these first; our output is referenced by nothing.
-      if (!reused) await deleteParts(machine, output.parts);
+      if (!reused) await deleteParts(machine.blob, machine.cfg, output.parts);
       return;
     }
   }
@@ -125,21 +125,19 @@ async function mergeBatches(
   inlineBytesNow: number,
 ): Promise<HollowBatch> {
   const { cfg, blob, shardId } = machine;
-  const merged: PartData = emptyPartData();
+  // Parts stream into one consolidator, every time advanced to the since.
+  const merged = new Consolidator();
   let inputInline = 0;
   for (const { batch } of inputs) {
+    inputInline += inlineBytes(batch);
     for (const part of batch.parts) {
-      if (part.inline) inputInline += part.inline.byteLength;
       const data = await fetchPart(blob, cfg, shardId, part);
       for (let i = 0; i < data.times.length; i++) {
-        merged.keys.push(data.keys[i]!);
-        merged.vals.push(data.vals[i]!);
-        merged.times.push(Math.max(data.times[i]!, since));
-        merged.diffs.push(data.diffs[i]!);
+        merged.add(data.keys[i]!, data.vals[i]!, Math.max(data.times[i]!, since), data.diffs[i]!);
       }
     }
   }
-  const data = consolidatePartData(merged);
+  const data = merged.finish();
   const parts: HollowPart[] = [];
   // Cut into parts of about the target size.
   let start = 0;
@@ -178,13 +176,4 @@ async function mergeBatches(
   const first = inputs[0]!.batch;
   const last = inputs[inputs.length - 1]!.batch;
   return { lower: first.lower, upper: last.upper, since, parts, updateCount: data.times.length };
-}
-
-async function deleteParts(machine: Machine, parts: readonly HollowPart[]): Promise<void> {
-  for (const p of parts) {
-    if (p.key) {
-      const key = p.key;
-      await withStorageRetry(machine.cfg, `deleting blob ${key}`, () => machine.blob.delete(key), { write: true });
-    }
-  }
 }

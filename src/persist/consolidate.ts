@@ -98,13 +98,3 @@ export function consolidatePartData(data: PartData): PartData {
   c.addAll(data);
   return c.finish();
 }
-
-/** Appends `src` to `dst` in place. */
-export function appendPartData(dst: PartData, src: PartData): void {
-  for (let i = 0; i < src.times.length; i++) {
-    dst.keys.push(src.keys[i]!);
-    dst.vals.push(src.vals[i]!);
-    dst.times.push(src.times[i]!);
-    dst.diffs.push(src.diffs[i]!);
-  }
-}

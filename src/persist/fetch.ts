@@ -1,5 +1,6 @@
 /**
- * Fetching parts and filtering them for a read.
+ * Fetching parts and filtering them for a read (and deleting the Blob objects of parts
+ * no longer referenced).
  *
  * - snapshot at `asOf`: keep updates with `t <= asOf` and advance each to `asOf`
  *   (done while consolidating, in ReadHandle.snapshotAndFetch);
@@ -30,8 +31,18 @@ export async function fetchPart(blob: Blob, cfg: PersistConfig, shardId: string,
   return interpretPart(part, decodePartData(bytes, `batch part ${part.key ?? '(inline)'}`));
 }
 
-export function filterForListen(data: PartData, asOf: number, frontier: number): PartData {
-  const out = emptyPartData();
+/** Deletes the Blob objects of `parts` (inline parts have none). */
+export async function deleteParts(blob: Blob, cfg: PersistConfig, parts: readonly HollowPart[]): Promise<void> {
+  for (const p of parts) {
+    if (p.key) {
+      const key = p.key;
+      await withStorageRetry(cfg, `deleting blob ${key}`, () => blob.delete(key), { write: true });
+    }
+  }
+}
+
+/** Appends to `out` the updates of `data` a listen started at `asOf` and now at `frontier` delivers. */
+export function filterForListen(data: PartData, asOf: number, frontier: number, out: PartData = emptyPartData()): PartData {
   for (let i = 0; i < data.times.length; i++) {
     const t = data.times[i]!;
     if (t <= asOf || t < frontier) continue;

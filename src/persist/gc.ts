@@ -13,7 +13,6 @@
  * Example: rollups at 1 and 129, readers hold 140, head 160: blobs only in versions
  * 1..128 are deleted, versions 1..128 truncated, rollup 1 deleted.
  */
-import { LocationUsageError } from '../location/errors.js';
 import type { Machine } from './machine.js';
 import { finishGc } from './state-commands.js';
 import type { HollowBatch } from './hollow-batch.js';
@@ -52,18 +51,12 @@ export async function gcShard(machine: Machine): Promise<GcReport> {
     await withStorageRetry(cfg, `deleting blob ${key}`, () => blob.delete(key), { write: true });
     deletedParts++;
   }
+  // Truncate is idempotent: a GC elsewhere that already truncated as far (or further)
+  // makes this a no-op. `truncateAt` is at most the head, so it never throws for misuse.
   await withStorageRetry(
     cfg,
     `truncating state of ${shardId} below ${truncateAt}`,
-    async () => {
-      try {
-        return await consensus.truncate(shardId, truncateAt);
-      } catch (err) {
-        // Another GC may have truncated further already; that is success.
-        if (err instanceof LocationUsageError) return 0;
-        throw err;
-      }
-    },
+    () => consensus.truncate(shardId, truncateAt),
     { write: true },
   );
   const { result: removed } = await machine.apply('gc_finish', (s) => finishGc(s, truncateAt, state.seqno), {

@@ -19,7 +19,6 @@
  */
 import { InvalidUsage, InvariantViolation, LeaseExpired } from './errors.js';
 import { decodeUpdates, fetchPart, filterForListen } from './fetch.js';
-import { appendPartData } from './consolidate.js';
 import { emptyPartData } from './part.js';
 import type { ReadHandle } from './read-handle.js';
 import { batchContaining, type ShardState } from './state.js';
@@ -91,7 +90,7 @@ export class Listen<K, V> implements AsyncIterable<ListenEvent<K, V>[]> {
         try {
           for (const part of batch.parts) {
             const data = await fetchPart(blob, cfg, shardId, part);
-            appendPartData(all, filterForListen(data, this.asOf, this.currentFrontier));
+            filterForListen(data, this.asOf, this.currentFrontier, all);
           }
         } finally {
           release();

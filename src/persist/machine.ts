@@ -28,12 +28,12 @@ import type { Consensus, VersionedData } from '../location/consensus.js';
 import type { PersistConfig } from './config.js';
 import { CodecMismatch, InvariantViolation, PersistStorageError, StoredFormatError } from './errors.js';
 import { addRollup, type CmdOutcome } from './state-commands.js';
-import { Proto, encodeMessage } from './encoding.js';
 import {
   Field,
   applyDiff,
   computeDiff,
   decodeDiff,
+  decodeRollup,
   decodeRollupState,
   encodeDiff,
   encodeRollupState,
@@ -119,18 +119,10 @@ export class Machine {
     await withStorageRetry(this.cfg, `writing the first rollup of ${this.shardId}`, () =>
       this.blob.set(rollupKey, encodeRollupState(first)),
     );
-    // Version 1 records only where the first state's rollup lives: a rebuild always
-    // starts from a rollup, so this is the one diff that is never applied.
-    const diff: StateDiff = {
-      shardId: this.shardId,
-      seqnoFrom: 0,
-      seqnoTo: 1,
-      walltimeMs: first.walltimeMs,
-      hostname: first.hostname,
-      diffs: [
-        { field: Field.ROLLUPS, key: '1', to: encodeRollupRef(rollupKey) },
-      ],
-    };
+    // Version 1 records only where the first state's rollup lives (the one entry it
+    // adds to the empty initial state): a rebuild always starts from a rollup, so
+    // this is the one diff that is never applied.
+    const diff = computeDiff(base, first);
     const res = await this.casWithRetry(undefined, { seqno: 1, data: encodeDiff(diff) }, 'creating shard state');
     if (res === 'committed') {
       this.setState(first);
@@ -427,17 +419,12 @@ export class Machine {
   }
 }
 
-/** The first version is the one diff written without a base state; its ROLLUPS insert is encoded by hand. */
-function encodeRollupRef(key: string): Uint8Array {
-  return encodeMessage(Proto.RollupRef, { key });
-}
-
 function findRollupKey(diffs: StateDiff[], seqno: number): string | undefined {
   const want = String(seqno);
   for (const d of diffs) {
     for (const f of d.diffs) {
       if (f.field === Field.ROLLUPS && f.key === want && f.to) {
-        return (Proto.RollupRef.decode(f.to) as unknown as { key: string }).key;
+        return decodeRollup(f.to);
       }
     }
   }

@@ -116,7 +116,7 @@ function split(data: Uint8Array, offsets: Uint32Array, what: string): Uint8Array
   return out;
 }
 
-/** Applies the part's own metadata (rewrite, keep bounds) in place and returns it. */
+/** Applies the part's own metadata (rewrite, keep bounds): `data` itself when it has none, else a filtered copy. */
 export function interpretPart(part: HollowPart, data: PartData): PartData {
   const { tsRewrite, keep } = part;
   if (tsRewrite === undefined && keep === undefined) return data;

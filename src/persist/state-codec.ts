@@ -113,7 +113,8 @@ export function decodeSpineBatch(b: Uint8Array): SpineBatch {
   const s = decodeMessage<{ id: number; batch: ProtoHollowBatchShape }>(Proto.SpineBatch, b, 'spine batch');
   return { id: s.id, batch: hollowBatchFromProto(s.batch) };
 }
-function decodeRollup(b: Uint8Array): string {
+/** The blob key a ROLLUPS entry points at. */
+export function decodeRollup(b: Uint8Array): string {
   return decodeMessage<{ key: string }>(Proto.RollupRef, b, 'rollup ref').key;
 }
 
@@ -294,9 +295,11 @@ export function applyDiff(state: ShardState, diff: StateDiff): ShardState {
   }
   const b = StateBuilder.from(state);
   const current = new Map<number, ReadonlyMap<string, unknown>>();
-  for (const [field, map] of collections(state)) current.set(field, map);
   const encoders = new Map<number, (v: never) => Uint8Array>();
-  for (const [field, , encode] of collections(state)) encoders.set(field, encode);
+  for (const [field, map, encode] of collections(state)) {
+    current.set(field, map);
+    encoders.set(field, encode);
+  }
   for (const f of diff.diffs) {
     const existing = current.get(f.field)?.get(f.key);
     if (f.from !== undefined) {

@@ -14,7 +14,7 @@
  * - `meta.inlineBytes` is the total size of inline parts in the spine.
  */
 import { InvariantViolation } from './errors.js';
-import type { HollowBatch } from './hollow-batch.js';
+import { inlineBytes, type HollowBatch } from './hollow-batch.js';
 import type { Opaque } from './opaque.js';
 
 export interface ShardMeta {
@@ -130,11 +130,6 @@ export function withSince(state: ShardState): ShardState {
   return since === state.meta.since ? state : { ...state, meta: { ...state.meta, since } };
 }
 
-/** Spine batches overlapping `[lower, upper)`, in order. */
-export function batchesOverlapping(state: ShardState, lower: number, upper: number): SpineBatch[] {
-  return state.spine.filter((b) => b.batch.lower < upper && lower < b.batch.upper);
-}
-
 /** The spine batch with `lower <= t < upper`, if any. */
 export function batchContaining(state: ShardState, t: number): SpineBatch | undefined {
   const spine = state.spine;
@@ -159,7 +154,7 @@ export function validateState(state: ShardState): void {
     if (i > 0 && spine[i - 1]!.batch.upper !== b.lower) {
       throw new InvariantViolation(`spine is not contiguous at batch ${spine[i]!.id}`);
     }
-    for (const p of b.parts) if (p.inline) inline += p.inline.byteLength;
+    inline += inlineBytes(b);
   }
   const last = spine[spine.length - 1];
   if (last && last.batch.upper !== state.meta.upper) {

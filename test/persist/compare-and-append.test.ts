@@ -34,33 +34,27 @@ describe('persist: compare-and-append', () => {
     const name = `mem://caa-${id}`;
     const c1 = await PersistClient.open(name);
     const c2 = await PersistClient.open(name);
-    after(async () => {
+    try {
+      const w1 = await c1.openWriter(id, STRING_UNIT);
+      const w2 = await c2.openWriter(id, STRING_UNIT);
+      expect(await w1.compareAndAppend(rows(0, 'a'), 0, 5)).to.deep.equal({ ok: true });
+      // w2's cached upper is stale (0): its write must fail and report 5.
+      expect(await w2.compareAndAppend(rows(1, 'lost'), 0, 2)).to.deep.equal({ ok: false, current: 5 });
+      expect(w2.upper()).to.equal(5);
+      const r = await c2.openLeasedReader(id, STRING_UNIT);
+      expect(await r.snapshotAndFetch(4)).to.deep.equal([['a', null, 4, 1]]);
+      // Expected above the current upper is also a mismatch.
+      expect(await w2.compareAndAppend(rows(7, 'x'), 7, 8)).to.deep.equal({ ok: false, current: 5 });
+    } finally {
       await c1.close();
       await c2.close();
-    });
-    const w1 = await c1.openWriter(id, STRING_UNIT);
-    const w2 = await c2.openWriter(id, STRING_UNIT);
-    expect(await w1.compareAndAppend(rows(0, 'a'), 0, 5)).to.deep.equal({ ok: true });
-    // w2's cached upper is stale (0): its write must fail and report 5.
-    expect(await w2.compareAndAppend(rows(1, 'lost'), 0, 2)).to.deep.equal({ ok: false, current: 5 });
-    expect(w2.upper()).to.equal(5);
-    const r = await c2.openLeasedReader(id, STRING_UNIT);
-    expect(await r.snapshotAndFetch(4)).to.deep.equal([['a', null, 4, 1]]);
-    // Expected above the current upper is also a mismatch.
-    expect(await w2.compareAndAppend(rows(7, 'x'), 7, 8)).to.deep.equal({ ok: false, current: 5 });
+    }
   });
 
   it('rejects data in an empty interval [u, u) but accepts it without data', async () => {
     const w = await client.openWriter(newShardId(), STRING_UNIT);
     await w.compareAndAppend([], 0, 2);
-    let err: unknown;
-    try {
-      await w.compareAndAppend(rows(2, 'a'), 2, 2);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).to.be.instanceOf(InvalidEmptyTimeInterval);
-    expect((err as Error).message).to.match(/newUpper > 2/);
+    await expectReject(w.compareAndAppend(rows(2, 'a'), 2, 2), InvalidEmptyTimeInterval, /newUpper > 2/);
     expect(await w.compareAndAppend([], 2, 2)).to.deep.equal({ ok: true });
     expect(await w.fetchRecentUpper()).to.equal(2);
     // At a stale upper even an empty interval is a mismatch.
