@@ -25,6 +25,8 @@ import { performance } from 'node:perf_hooks';
 import { GroupCommitter, LogicalClock } from '../src/coord/index.js';
 import { Codecs, PersistClient, TxnsHandle, newShardId, openLocation, type Location } from '../src/index.js';
 import {
+  UsageError,
+  argChoices,
   argList,
   consensusCasRate,
   envNumber,
@@ -33,16 +35,16 @@ import {
   fmtMs,
   fmtRate,
   fmtRatio,
+  log,
   machineSummary,
   quantile,
   removeTempDirs,
   renderTable,
+  runBench,
   tempDir,
   type RateResult,
 } from './support.js';
 
-/** A bad argument or setting: reported without a stack trace. */
-class UsageError extends Error {}
 
 const SECONDS = envNumber('TXNWAL_BENCH_SECONDS', 2);
 const WARMUP_SECONDS = envNumber('TXNWAL_BENCH_WARMUP_SECONDS', 0.5);
@@ -52,24 +54,15 @@ const DEFAULT_SUBMITTERS = [1, 10, 100, 1000];
 const COMPACT_EVERY = 100;
 const CODECS = { key: Codecs.string, val: Codecs.unit } as const;
 
-function log(line: string): void {
-  process.stdout.write(line + '\n');
-}
-
 function parseArgs(): { backends: Backend[]; submitters: number[] } {
   const argv = process.argv.slice(2);
-  const backends = argList(argv, 'backends') ?? [...BACKENDS];
-  for (const b of backends) {
-    if (!(BACKENDS as readonly string[]).includes(b)) {
-      throw new UsageError(`unknown backend ${JSON.stringify(b)}: use --backends with any of ${BACKENDS.join(',')}`);
-    }
-  }
+  const backends = argChoices('backends', BACKENDS);
   const submitters = (argList(argv, 'submitters') ?? DEFAULT_SUBMITTERS.map(String)).map((s) => {
     const n = Number(s);
     if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`--submitters: ${JSON.stringify(s)} is not a positive integer`);
     return n;
   });
-  return { backends: backends as Backend[], submitters };
+  return { backends, submitters };
 }
 
 interface CellResult {
@@ -79,6 +72,7 @@ interface CellResult {
   writes: number;
   seconds: number;
   groupCommits: number;
+  /** Acknowledgement latencies in ms, ascending. */
   latencies: number[];
 }
 
@@ -137,13 +131,13 @@ async function benchCell(backend: Backend, location: Location, cas: RateResult, 
     }
     await txns.close();
     await oracle.close();
-    const p50 = quantile([...run.latencies].sort((a, b) => a - b), 0.5);
+    const latencies = run.latencies.sort((a, b) => a - b);
     log(
       `  [${backend}] ${fmtInt(submitters)} submitters: ${fmtInt(run.writes)} writes in ${run.seconds.toFixed(2)} s = ` +
-        `${fmtRate(run.writes / run.seconds)}/s, ${fmtInt(groupCommits)} group commits, p50 ${fmtLatency(p50)} ` +
+        `${fmtRate(run.writes / run.seconds)}/s, ${fmtInt(groupCommits)} group commits, p50 ${fmtLatency(quantile(latencies, 0.5))} ` +
         `(after ${fmtInt(warm.writes)} warm-up writes; read back OK)`,
     );
-    return { backend, submitters, cas, writes: run.writes, seconds: run.seconds, groupCommits, latencies: run.latencies };
+    return { backend, submitters, cas, writes: run.writes, seconds: run.seconds, groupCommits, latencies };
   } finally {
     await client.close();
   }
@@ -193,7 +187,6 @@ async function main(): Promise<number> {
     renderTable(
       ['backend', 'submitters', 'CaS/s', 'writes/s', 'writes/CaS', 'commits/s', 'rows/commit', 'p50 ack', 'p99 ack', 'writes'],
       results.map((r) => {
-        const sorted = [...r.latencies].sort((a, b) => a - b);
         const rate = r.writes / r.seconds;
         return [
           r.backend,
@@ -203,8 +196,8 @@ async function main(): Promise<number> {
           fmtRatio(rate / r.cas.perSecond),
           fmtRate(r.groupCommits / r.seconds),
           (r.writes / Math.max(1, r.groupCommits)).toFixed(1),
-          fmtLatency(quantile(sorted, 0.5)),
-          fmtLatency(quantile(sorted, 0.99)),
+          fmtLatency(quantile(r.latencies, 0.5)),
+          fmtLatency(quantile(r.latencies, 0.99)),
           fmtInt(r.writes),
         ];
       }),
@@ -216,8 +209,4 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-const code = await main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof UsageError ? err.message : ((err as Error).stack ?? String(err))}\n`);
-  return 1;
-});
-process.exitCode = code;
+await runBench(main);

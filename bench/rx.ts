@@ -86,22 +86,22 @@ import {
   type Update,
 } from '../src/index.js';
 import {
-  argList,
+  argChoices,
   envNumber,
   fmtInt,
   fmtLatency,
   fmtMs,
   fmtRate,
   fmtRatio,
+  log,
   machineSummary,
   quantile,
   removeTempDirs,
   renderTable,
+  runBench,
   tempDir,
 } from './support.js';
 
-/** A bad argument or setting: reported without a stack trace. */
-class UsageError extends Error {}
 
 const PARTS = ['throughput', 'freshness'] as const;
 type Part = (typeof PARTS)[number];
@@ -121,20 +121,6 @@ const RATE_SECONDS = envNumber('TXNWAL_BENCH_RX_RATE_SECONDS', 3);
 
 const CODECS = { key: Codecs.string, val: Codecs.unit };
 type Ev = ShardEvent<string, null>;
-
-function log(line: string): void {
-  process.stdout.write(line + '\n');
-}
-
-function parseList<T extends string>(name: string, all: readonly T[]): T[] {
-  const asked = argList(process.argv.slice(2), name) ?? [...all];
-  for (const x of asked) {
-    if (!(all as readonly string[]).includes(x)) {
-      throw new UsageError(`unknown ${name.replace(/s$/, '')} ${JSON.stringify(x)}: use --${name} with any of ${all.join(',')}`);
-    }
-  }
-  return asked as T[];
-}
 
 // ---------- set-up ----------
 
@@ -549,8 +535,8 @@ async function main(): Promise<number> {
     log('     TXNWAL_BENCH_RX_RATE (default: half the closed-loop rate), TXNWAL_BENCH_RX_RATE_SECONDS (3)');
     return 0;
   }
-  const parts = parseList('parts', PARTS);
-  const backends = parseList('backends', BACKENDS);
+  const parts = argChoices('parts', PARTS);
+  const backends = argChoices('backends', BACKENDS);
   log('txnwal RxJS surface benchmark');
   log(`  ${machineSummary()}`);
   log(
@@ -658,8 +644,4 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-const code = await main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof UsageError ? err.message : ((err as Error).stack ?? String(err))}\n`);
-  return 1;
-});
-process.exitCode = code;
+await runBench(main);

@@ -232,3 +232,33 @@ export async function stopBenchPostgres(server: BenchPostgres): Promise<string> 
   await support.stopTestPostgres();
   return 'stopped embedded Postgres and removed its data directory';
 }
+
+/** A bad argument or setting: reported without a stack trace. */
+export class UsageError extends Error {}
+
+/** One line of benchmark output. */
+export function log(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+/** `--<name> a,b`: the chosen values, each one of `all` (default: all of them). */
+export function argChoices<T extends string>(name: string, all: readonly T[]): T[] {
+  const asked = argList(process.argv.slice(2), name) ?? [...all];
+  for (const x of asked) {
+    if (!(all as readonly string[]).includes(x)) {
+      throw new UsageError(`unknown ${name.replace(/s$/, '')} ${JSON.stringify(x)}: use --${name} with any of ${all.join(',')}`);
+    }
+  }
+  return asked as T[];
+}
+
+/**
+ * Runs a benchmark's `main` and sets the exit code: its own result, or 1 when it
+ * throws (a UsageError printed as its message, anything else with its stack).
+ */
+export async function runBench(main: () => Promise<number>): Promise<void> {
+  process.exitCode = await main().catch((err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof UsageError ? err.message : ((err as Error).stack ?? String(err))}\n`);
+    return 1;
+  });
+}

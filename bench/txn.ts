@@ -56,7 +56,8 @@ import {
   type WriteHandle,
 } from '../src/index.js';
 import {
-  argList,
+  UsageError,
+  argChoices,
   consensusCasRate,
   envNumber,
   fmtBytes,
@@ -65,22 +66,21 @@ import {
   fmtMs,
   fmtRate,
   fmtRatio,
+  log,
   machineSummary,
   mean,
   quantile,
   removeTempDirs,
   renderTable,
+  runBench,
   runFor,
   tempDir,
   timed,
   type RateResult,
 } from './support.js';
 
-/** A bad argument or setting: reported without a stack trace. */
-class UsageError extends Error {}
 
 const PARTS = ['tps', 'latency', 'rss'] as const;
-type Part = (typeof PARTS)[number];
 
 const SECONDS = envNumber('TXNWAL_BENCH_SECONDS', 3);
 const WARMUP_SECONDS = Math.min(0.5, SECONDS / 4);
@@ -99,10 +99,6 @@ const SAMPLE_MS = 50;
 const CHILD_FLAG = '--rss-child';
 const RESULT_MARKER = '@@txn-bench-result ';
 
-function log(line: string): void {
-  process.stdout.write(line + '\n');
-}
-
 /** Bytes from the environment: `1073741824`, `1_073_741_824`, `512MiB`, `1GiB`, `64KiB`. */
 function envBytes(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -116,31 +112,17 @@ function envBytes(name: string, fallback: number): number {
   return Math.round(n);
 }
 
-function parseParts(): Part[] {
-  const asked = argList(process.argv.slice(2), 'parts') ?? [...PARTS];
-  for (const p of asked) {
-    if (!(PARTS as readonly string[]).includes(p)) {
-      throw new UsageError(`unknown part ${JSON.stringify(p)}: use --parts with any of ${PARTS.join(',')}`);
-    }
-  }
-  return asked as Part[];
-}
-
 // ---------- storage counters ----------
 
-/** Counts of the storage calls made through a {@link countingLocation}. */
+/** Counts of the storage writes made through a {@link countingLocation}. */
 interface StorageCounts {
   cas: number;
-  casMismatch: number;
-  head: number;
-  scan: number;
   blobSet: number;
   blobSetBytes: number;
-  blobGet: number;
 }
 
 function zeroCounts(): StorageCounts {
-  return { cas: 0, casMismatch: 0, head: 0, scan: 0, blobSet: 0, blobSetBytes: 0, blobGet: 0 };
+  return { cas: 0, blobSet: 0, blobSetBytes: 0 };
 }
 
 function diffCounts(a: StorageCounts, b: StorageCounts): StorageCounts {
@@ -150,28 +132,27 @@ function diffCounts(a: StorageCounts, b: StorageCounts): StorageCounts {
 }
 
 /**
- * The location with every Consensus and Blob call counted (one increment and a
- * delegation: noise next to a state write). Closing it closes the inner location.
+ * The location with every Consensus compare-and-set and Blob set counted (one
+ * increment and a delegation: noise next to a state write). Closing it closes the
+ * inner location.
  */
 function countingLocation(inner: Location): { location: Location; counts: StorageCounts } {
   const counts = zeroCounts();
   const c = inner.consensus;
   const b = inner.blob;
   const consensus: Consensus = {
-    head: (key) => (counts.head++, c.head(key)),
-    async compareAndSet(key: string, expected: SeqNo | undefined, next: VersionedData): Promise<CaSResult> {
+    head: (key) => c.head(key),
+    compareAndSet(key: string, expected: SeqNo | undefined, next: VersionedData): Promise<CaSResult> {
       counts.cas++;
-      const res = await c.compareAndSet(key, expected, next);
-      if (res !== 'committed') counts.casMismatch++;
-      return res;
+      return c.compareAndSet(key, expected, next);
     },
-    scan: (key, from, limit) => (counts.scan++, c.scan(key, from, limit)),
+    scan: (key, from, limit) => c.scan(key, from, limit),
     truncate: (key, seqno) => c.truncate(key, seqno),
     listKeys: () => c.listKeys(),
     close: () => c.close(),
   };
   const blob: Blob = {
-    get: (key) => (counts.blobGet++, b.get(key)),
+    get: (key) => b.get(key),
     set: (key, value) => {
       counts.blobSet++;
       counts.blobSetBytes += value.byteLength;
@@ -643,7 +624,7 @@ async function main(): Promise<number> {
     return 0;
   }
 
-  const parts = parseParts();
+  const parts = argChoices('parts', PARTS);
   const shardCounts = [...new Set([1, Math.min(100, MAX_SHARDS), MAX_SHARDS])];
   log('txnwal txn-wal benchmark');
   log(`  ${machineSummary()}`);
@@ -777,8 +758,4 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-const code = await main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof UsageError ? err.message : ((err as Error).stack ?? String(err))}\n`);
-  return 1;
-});
-process.exitCode = code;
+await runBench(main);

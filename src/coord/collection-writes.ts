@@ -92,13 +92,6 @@ export function mergeWrites<K, V>(writes: Iterable<CheckedWrites<K, V>>): Checke
   return out;
 }
 
-/** The number of rows in `writes`. */
-export function rowCount(writes: CheckedWrites<unknown, unknown>): number {
-  let n = 0;
-  for (const rows of writes.values()) n += rows.length;
-  return n;
-}
-
 /**
  * Key and value bytes as one string: the key's length first, so ("ab", "c") and
  * ("a", "bc") differ; latin1 maps each byte to one code unit, so it is exact.

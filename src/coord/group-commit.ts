@@ -80,6 +80,7 @@ import type { Logger } from 'pino';
 import { InvalidUsage, PersistStorageError } from '../persist/errors.js';
 import { assertShardId, type ShardId } from '../persist/shard-id.js';
 import type { Timestamp } from '../persist/time.js';
+import { sleep } from '../persist/wait.js';
 import type { WriteHandle } from '../persist/write-handle.js';
 import { NotRegistered } from '../txn/errors.js';
 import { Tidy } from '../txn/tidy.js';
@@ -602,14 +603,9 @@ export class GroupCommitter<K, V> {
       if (!(ahead > 0)) return;
       // Capped: after a big step back of the wall clock we re-check at least every
       // cap instead of sleeping for the whole (possibly bogus) gap.
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, Math.min(ahead, this.maxWaitForNowMs));
-        function done() {
-          clearTimeout(timer);
-          resolve();
-        }
-        this.wakeWait = done;
-      });
+      const wake = new AbortController();
+      this.wakeWait = () => wake.abort();
+      await sleep(Math.min(ahead, this.maxWaitForNowMs), wake.signal).catch(() => undefined);
       this.wakeWait = undefined;
     }
   }

@@ -29,10 +29,10 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileUrlDir } from '../location/location.js';
-import { assertTimestamp, type Timestamp } from '../persist/time.js';
-import { DEFAULT_TIMELINE, type DurableOracleOptions } from './durable-oracle.js';
+import type { Timestamp } from '../persist/time.js';
+import { resolveDurableOptions, type DurableOracleOptions } from './durable-oracle.js';
 import { LogicalClock } from './logical-clock.js';
-import { InvalidOracleConfig, TimestampOracleClosed, checkNowFn, checkTimeline } from './oracle-errors.js';
+import { InvalidOracleConfig, TimestampOracleClosed } from './oracle-errors.js';
 import { PostgresTimestampOracle, type PostgresTimestampOracleOptions } from './postgres-oracle.js';
 import { SqliteTimestampOracle, type SqliteTimestampOracleOptions } from './sqlite-oracle.js';
 import type { TimestampOracle, WriteTimestamp } from './timestamp-oracle.js';
@@ -99,17 +99,14 @@ function clockRegistry(): Map<string, Map<string, LogicalClock>> {
 }
 
 async function openMemClock(name: string, options: OpenTimestampOracleOptions): Promise<TimestampOracle> {
-  const timeline = options.timeline ?? DEFAULT_TIMELINE;
-  checkTimeline(timeline);
-  if (options.now !== undefined) checkNowFn(options.now);
-  const initialTs = options.initialTs ?? 0;
-  assertTimestamp(initialTs, 'initialTs');
-  if (name === '') return new LogicalClock({ now: options.now, initialTs });
-  const byTimeline = clockRegistry().get(name) ?? new Map<string, LogicalClock>();
-  clockRegistry().set(name, byTimeline);
+  const { timeline, now, initialTs } = resolveDurableOptions(options);
+  if (name === '') return new LogicalClock({ now, initialTs });
+  const registry = clockRegistry();
+  let byTimeline = registry.get(name);
+  if (byTimeline === undefined) registry.set(name, (byTimeline = new Map()));
   let clock = byTimeline.get(timeline);
   if (clock === undefined) {
-    clock = new LogicalClock({ now: options.now, initialTs });
+    clock = new LogicalClock({ now, initialTs });
     byTimeline.set(timeline, clock);
   } else {
     await clock.applyWrite(initialTs);

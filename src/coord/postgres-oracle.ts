@@ -30,7 +30,7 @@
  * ```
  */
 import pg from 'pg';
-import { DeterminateError, IndeterminateError } from '../location/errors.js';
+import { DeterminateError, IndeterminateError, describeError as describe } from '../location/errors.js';
 import { createTableRacing, isRolledBackStatementError, openPool, redact } from '../location/postgres-consensus.js';
 import type { Timestamp } from '../persist/time.js';
 import {
@@ -94,10 +94,6 @@ const SQL = {
 } as const;
 
 type Statement = (typeof SQL)[keyof typeof SQL];
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 class PostgresTimelineRow implements TimelineRowStore {
   readonly name: string;
@@ -195,7 +191,7 @@ export class PostgresTimestampOracle extends DurableTimestampOracle {
     const pool = openPool(url, { poolMax: options.poolMax ?? 10, connectTimeoutMs: options.connectTimeoutMs });
     const row = new PostgresTimelineRow(pool, url, timeline);
     try {
-      await createTable(pool);
+      await createTableRacing(pool, CREATE_TABLE);
       await row.ensureRow(initialTs);
     } catch (err) {
       await pool.end().catch(() => undefined);
@@ -206,13 +202,4 @@ export class PostgresTimestampOracle extends DurableTimestampOracle {
     }
     return new PostgresTimestampOracle(row, { timeline, now });
   }
-}
-
-/**
- * CREATE TABLE IF NOT EXISTS, tolerating several processes creating it at once: the
- * loser of that race fails on the catalog's unique indexes (23505, 42P07, or 42710 for
- * the table's row type) after the winner committed, so another attempt finds the table.
- */
-function createTable(pool: pg.Pool): Promise<void> {
-  return createTableRacing(pool, CREATE_TABLE);
 }

@@ -32,7 +32,7 @@
  * ```
  */
 import Database from 'better-sqlite3';
-import { DeterminateError, IndeterminateError } from '../location/errors.js';
+import { DeterminateError, IndeterminateError, describeError as describe } from '../location/errors.js';
 import type { Timestamp } from '../persist/time.js';
 import {
   DurableTimestampOracle,
@@ -86,10 +86,6 @@ function prepareStatements(db: Database.Database) {
       UPDATE timestamp_oracle SET read_ts = MAX(read_ts, @ts), write_ts = MAX(write_ts, @ts)
       WHERE timeline = @timeline AND (read_ts < @ts OR write_ts < @ts)`),
   };
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 function isBusy(err: unknown): boolean {

@@ -10,6 +10,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { BatchedReadTs } from '../../src/coord/batched-read-ts.js';
+import { flush } from '../support/async.js';
 
 interface FakeQuery {
   /** The value the query read, at the moment it started. */
@@ -48,9 +49,7 @@ function fakeDatabase() {
 }
 
 /** Lets promise callbacks run (a finished query hands over to the queued one through them). */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 10; i++) await Promise.resolve();
-}
+const settle = () => flush(10);
 
 describe('BatchedReadTs', function () {
   it('a lone caller costs one query and gets its answer', async function () {

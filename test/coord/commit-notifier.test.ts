@@ -6,19 +6,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { commitNotifier, type CommitPermit } from '../../src/coord/commit-notifier.js';
-
-async function flush(): Promise<void> {
-  for (let i = 0; i < 5; i++) await Promise.resolve();
-}
-
-function observe<T>(p: Promise<T>): { value?: T; error?: unknown } {
-  const s: { value?: T; error?: unknown } = {};
-  p.then(
-    (v) => (s.value = v),
-    (e: unknown) => (s.error = e),
-  );
-  return s;
-}
+import { flush, observe } from '../support/async.js';
 
 describe('coord: commit notifier', () => {
   it('a notification given before anyone waits is kept, and many of them collapse into one', async () => {

@@ -17,26 +17,15 @@
  */
 import { expect } from 'chai';
 import type { ShardId } from '../../src/persist/shard-id.js';
+import { sleep } from '../../src/persist/wait.js';
+import { xorshift32 } from '../support/rng.js';
 import { consolidateRows, type LoggedWrite, type Row } from '../support/txn.js';
-import { delay, setup, type Env } from './group-commit-support.js';
+import { setup, type Env } from './group-commit-support.js';
 
 const SUBMITTERS = Number(process.env.TXNWAL_COORD_STRESS_SUBMITTERS ?? 50);
 const OPS = Number(process.env.TXNWAL_COORD_STRESS_OPS ?? 12);
 const COLLECTIONS = 6;
 const DEADLINE_MS = 45_000;
-
-/** xorshift32: a printed seed replays the same choices. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
 
 class Run {
   private readonly written: LoggedWrite[] = [];
@@ -77,7 +66,7 @@ class Run {
       return [...set];
     };
     for (let op = 0; op < OPS; op++) {
-      if (next() % 4 === 0) await delay(next() % 4);
+      if (next() % 4 === 0) await sleep(next() % 4);
       const tag = `s${idx}.${op}`;
       const roll = next() % 20;
       this.inFlight.add(tag);
@@ -180,12 +169,12 @@ describe('coord: group commit stress', function () {
   it('concurrent blind writes, read-then-writes and system writes: exactly once, isolated, in order, no deadlock', async () => {
     const seed = Number(process.env.TXNWAL_COORD_STRESS_SEED ?? Math.floor(Math.random() * 2 ** 31));
     console.log(`      coord stress seed ${seed} (replay: TXNWAL_COORD_STRESS_SEED=${seed}); ${SUBMITTERS} submitters × ${OPS} ops`);
-    const master = rng(seed);
+    const master = xorshift32(seed);
     const ack = master() % 2 === 0 ? 'commit' : 'apply';
     const env = await setup({ collections: COLLECTIONS, committer: { ack } });
     const run = new Run(env);
     try {
-      const work = Promise.all(Array.from({ length: SUBMITTERS }, (_, i) => run.submitter(i, rng(seed * 7919 + i + 1))));
+      const work = Promise.all(Array.from({ length: SUBMITTERS }, (_, i) => run.submitter(i, xorshift32(seed * 7919 + i + 1))));
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(

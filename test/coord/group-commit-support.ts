@@ -1,15 +1,17 @@
 /**
  * Set-up for group commit tests: a client (optionally on a gated location), a txns
  * handle, a LogicalClock with a controllable clock, a GroupCommitter and registered
- * collections, plus small helpers to observe promises and read collections back.
+ * collections, plus small helpers to hold a collection's lock and read collections back.
  */
 import type { CaSResult, Consensus, SeqNo, VersionedData } from '../../src/location/consensus.js';
 import { DeterminateError } from '../../src/location/errors.js';
 import { openLocation, type Location } from '../../src/location/location.js';
 import { LogicalClock } from '../../src/coord/logical-clock.js';
-import { GroupCommitter, type GroupCommitOptions } from '../../src/coord/group-commit.js';
+import { GroupCommitter, type GroupCommitOptions, type ReadThenWriteResult } from '../../src/coord/group-commit.js';
+import type { WritesByCollection } from '../../src/coord/collection-writes.js';
 import { PersistClient } from '../../src/persist/client.js';
 import { newShardId, type ShardId } from '../../src/persist/shard-id.js';
+import { sleep } from '../../src/persist/wait.js';
 import type { TxnsHandle } from '../../src/txn/txns-handle.js';
 import { CommitLog, openTxns, outputRows, writer, type Row } from '../support/txn.js';
 
@@ -101,18 +103,15 @@ export async function setup(opts: EnvOptions = {}): Promise<Env> {
   const oracle = new LogicalClock({ now: opts.now, initialTs: opts.initialTs });
   const ids = Array.from({ length: opts.collections ?? 2 }, () => newShardId());
   const writers = await Promise.all(ids.map((id) => writer(client, id)));
-  let registerTs: number;
-  let gc: GroupCommitter<string, null>;
+  let registerTs: number | undefined;
   if (opts.registerFirst) {
     registerTs = (await oracle.writeTs()).timestamp;
     const res = await txns.register(registerTs, writers);
     if (!res.ok) throw new Error(`register at ${registerTs}: taken, current ${res.current}`);
     await oracle.applyWrite(registerTs);
-    gc = await GroupCommitter.open(txns, oracle, { now: opts.now, ...opts.committer });
-  } else {
-    gc = await GroupCommitter.open(txns, oracle, { now: opts.now, ...opts.committer });
-    ({ registerTs } = await gc.register(writers));
   }
+  const gc = await GroupCommitter.open(txns, oracle, { now: opts.now, ...opts.committer });
+  registerTs ??= (await gc.register(writers)).registerTs;
   const log = new CommitLog(client, txns.txnsId);
   return {
     client,
@@ -134,24 +133,23 @@ export async function setup(opts: EnvOptions = {}): Promise<Env> {
   };
 }
 
-/** A promise's state, observable without awaiting it. */
-export function track<T>(p: Promise<T>): { readonly settled: boolean; readonly value: T | undefined; readonly error: unknown; promise: Promise<T> } {
-  const state = { settled: false, value: undefined as T | undefined, error: undefined as unknown, promise: p };
-  p.then(
-    (v) => {
-      state.settled = true;
-      state.value = v;
-    },
-    (e: unknown) => {
-      state.settled = true;
-      state.error = e;
-    },
-  );
-  return state;
-}
-
-export function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+/**
+ * Starts a read-then-write on `id` that holds its lock until `release()` is called and
+ * then writes `writes` (nothing if omitted); resolves once it has had time to take the lock.
+ */
+export async function holdLock(
+  env: Env,
+  id: ShardId,
+  writes?: WritesByCollection<string, null>,
+): Promise<{ release(): void; result: Promise<ReadThenWriteResult> }> {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const result = env.gc.readThenWrite([id], async () => {
+    await gate;
+    return writes;
+  });
+  await sleep(20);
+  return { release, result };
 }
 
 /** Rows of one key each: `[key, null, diff]`. */

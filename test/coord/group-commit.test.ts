@@ -19,9 +19,11 @@ import { LogicalClock } from '../../src/coord/logical-clock.js';
 import type { TimestampOracle } from '../../src/coord/timestamp-oracle.js';
 import { InvalidUsage, PersistStorageError } from '../../src/persist/errors.js';
 import { newShardId } from '../../src/persist/shard-id.js';
+import { sleep } from '../../src/persist/wait.js';
+import { observe } from '../support/async.js';
 import { expectReject } from '../support/persist.js';
 import { openTxns, outputRows, reader } from '../support/txn.js';
-import { FakeClock, assertLogged, delay, physicalUpper, readRows, rowsOf, setup, track, type Env } from './group-commit-support.js';
+import { FakeClock, assertLogged, holdLock, physicalUpper, readRows, rowsOf, setup, type Env } from './group-commit-support.js';
 
 describe('coord: group commit', function () {
   this.timeout(20_000);
@@ -84,8 +86,8 @@ describe('coord: group commit', function () {
     env = await setup({ collections: 1, now: clock.now, initialTs: 1_100_000 });
     const [a] = env.ids as [string];
     const start = Date.now();
-    const w = track(env.gc.submitWrite({ [a]: rowsOf('late') }));
-    await delay(300);
+    const w = observe(env.gc.submitWrite({ [a]: rowsOf('late') }));
+    await sleep(300);
     expect(w.settled, 'waiting for now() to catch up').to.equal(false);
     clock.ms = 2_000_000;
     const { commitTs } = await w.promise;
@@ -114,8 +116,8 @@ describe('coord: group commit', function () {
     env = await setup({ collections: 2, now: clock.now });
     const [a, b] = env.ids as [string, string];
     await env.oracle.applyWrite(clock.ms + 100_000);
-    const user = track(env.gc.submitWrite({ [a]: rowsOf('user') }));
-    await delay(150);
+    const user = observe(env.gc.submitWrite({ [a]: rowsOf('user') }));
+    await sleep(150);
     expect(user.settled, 'user writes wait for now()').to.equal(false);
     const start = Date.now();
     const internal = await env.gc.submitInternal({ [b]: rowsOf('system') });
@@ -131,14 +133,8 @@ describe('coord: group commit', function () {
   it('a blind write that cannot get its locks is deferred, holds none of them, and commits once they free', async () => {
     env = await setup({ collections: 2 });
     const [a, b] = env.ids as [string, string];
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const holder = env.gc.readThenWrite([a], async () => {
-      await gate;
-      return { [a]: rowsOf('from-rtw') };
-    });
-    await delay(20);
-    const blocked = track(env.gc.submitWrite({ [a]: rowsOf('blind-a'), [b]: rowsOf('blind-ab') }));
+    const holder = await holdLock(env, a, { [a]: rowsOf('from-rtw') });
+    const blocked = observe(env.gc.submitWrite({ [a]: rowsOf('blind-a'), [b]: rowsOf('blind-ab') }));
     // Others go ahead meanwhile, including writes to b, the collection the deferred write could get.
     const other = await env.gc.submitWrite({ [b]: rowsOf('blind-b') });
     const rtwB = await env.gc.readThenWrite([b], async (_, read) => {
@@ -148,8 +144,8 @@ describe('coord: group commit', function () {
     expect(rtwB.commitTs).to.equal(undefined);
     expect(blocked.settled).to.equal(false);
     expect(env.gc.stats.deferrals).to.be.at.least(1);
-    release();
-    const rtw = await holder;
+    holder.release();
+    const rtw = await holder.result;
     const late = await blocked.promise;
     expect(late.commitTs, 'retried after the lock holder committed').to.be.greaterThan(rtw.commitTs!);
     env.log.record([b, 'blind-b', other.commitTs, 1]);
@@ -169,7 +165,7 @@ describe('coord: group commit', function () {
         calls++;
         expect(++inside, 'exclusive').to.equal(1);
         const n = (await read(a)).length;
-        await delay(5);
+        await sleep(5);
         inside--;
         return { [a]: rowsOf(`n${n}@${readTs}`) };
       }),
@@ -217,18 +213,12 @@ describe('coord: group commit', function () {
   it('a write whose collection is dropped while it waits is acknowledged and not written; the rest of it is', async () => {
     env = await setup({ collections: 2 });
     const [a, b] = env.ids as [string, string];
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const holder = env.gc.readThenWrite([a], async () => {
-      await gate;
-      return undefined;
-    });
-    await delay(20);
-    const waiting = track(env.gc.submitWrite({ [a]: rowsOf('to-dropped'), [b]: rowsOf('to-kept') }));
-    await delay(20);
+    const holder = await holdLock(env, a);
+    const waiting = observe(env.gc.submitWrite({ [a]: rowsOf('to-dropped'), [b]: rowsOf('to-kept') }));
+    await sleep(20);
     const { forgetTs } = await env.gc.forget([a]);
-    release();
-    await holder;
+    holder.release();
+    await holder.result;
     const { commitTs } = await waiting.promise;
     expect(commitTs).to.be.greaterThan(forgetTs);
     expect(env.gc.stats.droppedRows).to.equal(1);
@@ -260,7 +250,7 @@ describe('coord: group commit', function () {
     const commits = env.gc.stats.groupCommits;
     const peek = await env.oracle.peekWriteTs();
     env.gc.submitBackground({ [a]: rowsOf('bg') });
-    await delay(150);
+    await sleep(150);
     expect(env.gc.stats.groupCommits, 'no commit for a background write').to.equal(commits);
     expect(await env.oracle.peekWriteTs()).to.equal(peek);
     const { commitTs } = await env.gc.submitWrite({ [b]: rowsOf('fg') });
@@ -279,7 +269,7 @@ describe('coord: group commit', function () {
     await expectReject(env.gc.readThenWrite([a], async () => undefined), WriteInReadOnlyMode);
     await expectReject(env.gc.advance(), WriteInReadOnlyMode);
     const peek = await env.oracle.peekWriteTs();
-    await delay(100);
+    await sleep(100);
     expect(env.gc.stats.groupCommits, 'nothing committed in read-only mode').to.equal(0);
     expect(await env.oracle.peekWriteTs()).to.equal(peek);
     const { commitTs } = await env.gc.leaveReadOnly();
@@ -309,8 +299,8 @@ describe('coord: group commit', function () {
     env = await setup({ collections: 1, committer: { ack: 'apply' } });
     const [a] = env.ids as [string];
     const open = env.consensus.gate(a);
-    const w = track(env.gc.submitWrite({ [a]: rowsOf('x') }));
-    await delay(200);
+    const w = observe(env.gc.submitWrite({ [a]: rowsOf('x') }));
+    await sleep(200);
     expect(w.settled, 'held until applied').to.equal(false);
     open();
     const { commitTs } = await w.promise;
@@ -432,24 +422,17 @@ describe('coord: group commit', function () {
   it('close() refuses new work but finishes what it accepted: pending, deferred and lock-waiting writes', async () => {
     env = await setup({ collections: 2 });
     const [a, b] = env.ids as [string, string];
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const holder = track(
-      env.gc.readThenWrite([a], async () => {
-        await gate;
-        return { [a]: rowsOf('rtw-1') };
-      }),
-    );
-    await delay(20);
-    const deferred = track(env.gc.submitWrite({ [a]: rowsOf('deferred') }));
-    const queued = track(env.gc.readThenWrite([a], async () => ({ [a]: rowsOf('rtw-2') })));
-    await delay(20);
+    const { release, result } = await holdLock(env, a, { [a]: rowsOf('rtw-1') });
+    const holder = observe(result);
+    const deferred = observe(env.gc.submitWrite({ [a]: rowsOf('deferred') }));
+    const queued = observe(env.gc.readThenWrite([a], async () => ({ [a]: rowsOf('rtw-2') })));
+    await sleep(20);
     // Nothing triggers a commit after this one: close() must flush it.
     env.gc.submitBackground({ [b]: rowsOf('background') });
-    const closing = track(env.gc.close());
+    const closing = observe(env.gc.close());
     await expectReject(env.gc.submitWrite({ [b]: rowsOf('too-late') }), CommitterClosed, /closed/);
     expect(() => env!.gc.submitBackground({ [b]: rowsOf('too-late') })).to.throw(CommitterClosed);
-    await delay(50);
+    await sleep(50);
     expect(closing.settled, 'close waits for accepted work').to.equal(false);
     release();
     await closing.promise;

@@ -16,6 +16,7 @@ import fc from 'fast-check';
 import { LogicalClock } from '../../src/coord/logical-clock.js';
 import { openTimestampOracle } from '../../src/coord/open-oracle.js';
 import type { Timestamp } from '../../src/persist/time.js';
+import { flush } from '../support/async.js';
 import { describeOracleConformance } from './timestamp-oracle-conformance.js';
 
 describeOracleConformance(
@@ -46,7 +47,7 @@ describe('LogicalClock.getTimestamp', function () {
       events.push(`writeTs → ${w.timestamp}`);
       return w;
     });
-    for (let i = 0; i < 20; i++) await Promise.resolve();
+    await flush(20);
     expect(events).to.deep.equal(['fn(1) start']);
     release();
     expect(await first).to.equal('result of 1');
@@ -184,7 +185,7 @@ interface Scenario {
 const settlingScheduler = fc.scheduler({
   act: async (release) => {
     await release();
-    for (let i = 0; i < 50; i++) await Promise.resolve();
+    await flush(50);
   },
 });
 
@@ -251,7 +252,7 @@ describe('seed 003: publishing the commit timestamp while holding the clock', fu
     // tx2 asks for begin_ts in the seed's window...
     let beginTs: Timestamp | undefined;
     const tx2Begin = clock.getTimestamp((ts) => (beginTs = ts));
-    for (let i = 0; i < 20; i++) await Promise.resolve();
+    await flush(20);
     // ...and does not get one: it cannot begin (and read) inside the window.
     expect(beginTs).to.equal(undefined);
     publish();
@@ -345,10 +346,8 @@ async function runWithChoices(
     done = true;
     return r;
   });
-  const settle = async () => {
-    // Enough turns of the microtask queue for every runnable step to reach its next pause.
-    for (let i = 0; i < 50; i++) await Promise.resolve();
-  };
+  // Enough turns of the microtask queue for every runnable step to reach its next pause.
+  const settle = () => flush(50);
   await settle();
   for (const choice of prefix) {
     const [next] = pending.splice(choice, 1);

@@ -16,17 +16,9 @@ import { PostgresTimestampOracle } from '../../src/coord/postgres-oracle.js';
 import { SqliteTimestampOracle } from '../../src/coord/sqlite-oracle.js';
 import { openLocation } from '../../src/location/location.js';
 import { InvalidUsage } from '../../src/persist/errors.js';
+import { rejection } from '../support/async.js';
 import { freshTestDatabaseUrl } from '../support/postgres.js';
 import { describeOracleConformance } from './timestamp-oracle-conformance.js';
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  expect.fail('expected the call to reject');
-}
 
 describe('openTimestampOracle', function () {
   describeOracleConformance(

@@ -9,8 +9,9 @@ import { expect } from 'chai';
 import pg from 'pg';
 import { PostgresTimestampOracle } from '../../src/coord/postgres-oracle.js';
 import { DeterminateError } from '../../src/location/errors.js';
+import { expectReject } from '../support/persist.js';
 import { freshTestDatabaseUrl } from '../support/postgres.js';
-import { describeOracleConformance } from './timestamp-oracle-conformance.js';
+import { describeOracleConformance, expectBatchedReadTs } from './timestamp-oracle-conformance.js';
 
 describe('PostgresTimestampOracle', function () {
   let url: string;
@@ -63,13 +64,7 @@ describe('PostgresTimestampOracle', function () {
 
     it('100 concurrent readTs calls cost at most 2 round trips, and still see a preceding applyWrite', async function () {
       const o = await PostgresTimestampOracle.open(url, { timeline: `batch-${Math.random()}`, now: () => 0 });
-      await o.applyWrite(41);
-      const before = o.statementCounts;
-      const got = await Promise.all(Array.from({ length: 100 }, () => o.readTs()));
-      expect(new Set(got)).to.deep.equal(new Set([41]));
-      const after = o.statementCounts;
-      expect(after.readTsCalls - before.readTsCalls).to.equal(100);
-      expect(after.readTsQueries - before.readTsQueries).to.be.within(1, 2);
+      await expectBatchedReadTs(o, 41);
       await o.close();
     });
 
@@ -104,14 +99,9 @@ describe('PostgresTimestampOracle', function () {
       });
       const bad = new URL(url);
       bad.port = String(port);
-      try {
-        await PostgresTimestampOracle.open(bad.toString(), { connectTimeoutMs: 1000 });
-        expect.fail('expected an error');
-      } catch (err) {
-        expect(err).to.be.instanceOf(DeterminateError);
-        const password = new URL(url).password;
-        if (password) expect((err as Error).message).to.not.include(password);
-      }
+      const err = await expectReject(PostgresTimestampOracle.open(bad.toString(), { connectTimeoutMs: 1000 }), DeterminateError);
+      const password = new URL(url).password;
+      if (password) expect(err.message).to.not.include(password);
     });
   });
 });

@@ -14,19 +14,11 @@ import { expect } from 'chai';
 import { SqliteTimestampOracle } from '../../src/coord/sqlite-oracle.js';
 import { DeterminateError } from '../../src/location/errors.js';
 import { InvariantViolation, StoredFormatError } from '../../src/persist/errors.js';
-import { describeOracleConformance } from './timestamp-oracle-conformance.js';
+import { rejection } from '../support/async.js';
+import { describeOracleConformance, expectBatchedReadTs } from './timestamp-oracle-conformance.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../..');
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  expect.fail('expected the call to reject');
-}
 
 describe('SqliteTimestampOracle', function () {
   let root: string;
@@ -122,13 +114,7 @@ describe('SqliteTimestampOracle', function () {
 
     it('100 concurrent readTs calls cost at most 2 queries', async function () {
       const o = await SqliteTimestampOracle.open(fresh(), { now: () => 0 });
-      await o.applyWrite(17);
-      const before = o.statementCounts;
-      const got = await Promise.all(Array.from({ length: 100 }, () => o.readTs()));
-      expect(new Set(got)).to.deep.equal(new Set([17]));
-      const after = o.statementCounts;
-      expect(after.readTsCalls - before.readTsCalls).to.equal(100);
-      expect(after.readTsQueries - before.readTsQueries).to.be.within(1, 2);
+      await expectBatchedReadTs(o, 17);
       await o.close();
     });
 

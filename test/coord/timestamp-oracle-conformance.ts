@@ -19,9 +19,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
+import type { DurableTimestampOracle } from '../../src/coord/durable-oracle.js';
 import type { TimestampOracle, NowFn } from '../../src/coord/timestamp-oracle.js';
 import { InvalidOracleConfig, TimestampOracleClosed } from '../../src/coord/oracle-errors.js';
 import { InvalidTimestamp, InvalidUsage } from '../../src/persist/errors.js';
+import { rejection } from '../support/async.js';
 
 export interface OracleOpenOptions {
   timeline: string;
@@ -42,22 +44,26 @@ export interface OracleConformanceOptions {
   durable: boolean;
 }
 
-/** Resolves with the error `p` rejected with; fails the test if it resolved. */
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  expect.fail('expected the call to reject');
-}
-
 function isStrictlyIncreasing(xs: number[]): boolean {
   return xs.every((x, i) => i === 0 || x > (xs[i - 1] as number));
 }
 
 function range(from: number, count: number): number[] {
   return Array.from({ length: count }, (_, i) => from + i);
+}
+
+/**
+ * Checks readTs batching on a durable oracle: after `applyWrite(ts)`, 100 concurrent
+ * `readTs()` calls all see `ts` and cost at most 2 queries.
+ */
+export async function expectBatchedReadTs(o: DurableTimestampOracle, ts: number): Promise<void> {
+  await o.applyWrite(ts);
+  const before = o.statementCounts;
+  const got = await Promise.all(Array.from({ length: 100 }, () => o.readTs()));
+  expect(new Set(got)).to.deep.equal(new Set([ts]));
+  const after = o.statementCounts;
+  expect(after.readTsCalls - before.readTsCalls).to.equal(100);
+  expect(after.readTsQueries - before.readTsQueries).to.be.within(1, 2);
 }
 
 export function describeOracleConformance(

@@ -18,24 +18,12 @@ import type { TxnsHandle } from '../../src/txn/txns-handle.js';
 import { TxnsRead } from '../../src/txn/txns-read.js';
 import { STRING_UNIT } from '../support/persist.js';
 import { CommitLog, TestTxn, openTxns, outputRows, reader, writer, type Row } from '../support/txn.js';
+import { xorshift32 } from '../support/rng.js';
 
 const NUM_DATA_SHARDS = 2;
 const NUM_WORKERS = 2;
 const STEPS = Number(process.env.TXNWAL_STRESS_STEPS ?? 100);
 const SEEDS = Number(process.env.TXNWAL_STRESS_SEEDS ?? 3);
-
-/** A small deterministic PRNG (xorshift32) so a printed seed replays the run. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
 
 type Outcome = { ok: true } | { ok: false; current: number };
 
@@ -61,7 +49,7 @@ class StressWorker {
     seed: number,
     startTs: number,
   ) {
-    this.next = rng(seed + idx);
+    this.next = xorshift32(seed + idx);
     this.ts = startTs;
   }
 
