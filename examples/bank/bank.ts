@@ -131,6 +131,11 @@ export async function openBank(location: string, opts: BankOptions = {}): Promis
   };
 }
 
+/** The latest time the bank can be read as of (everything committed so far). */
+export function latestReadTs(bank: Bank): number {
+  return Math.max(0, bank.txns.readCache().progressExclusive - 1);
+}
+
 /** The bank as the pipeline sees it at one frontier. */
 export interface BankState {
   /** Everything committed below this is included. */
@@ -252,7 +257,7 @@ export async function runTransfers(
   },
 ): Promise<RunStats> {
   const stats: RunStats = { commits: 0, lastCommitTs: -1, frontier: 0, total: 0, statesChecked: 0, violations: 0 };
-  const asOf = Math.max(0, bank.txns.readCache().progressExclusive - 1);
+  const asOf = latestReadTs(bank);
   let generator: TransferGenerator | undefined;
   let firstState: (() => void) | undefined;
   const ready = new Promise<void>((r) => (firstState = r));

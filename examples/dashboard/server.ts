@@ -29,7 +29,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { asyncScheduler, defer, finalize, map, shareReplay, throttleTime, type Observable, type Subscription } from 'rxjs';
-import { bankState$, openBank, runTransfers, type Bank, type BankOptions, type BankState } from '../bank/bank.js';
+import { bankState$, latestReadTs, openBank, runTransfers, type Bank, type BankOptions, type BankState } from '../bank/bank.js';
 
 /** One `data:` payload of `/events`: the bank at one frontier. */
 export interface DashboardEvent {
@@ -101,9 +101,9 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
   // one as of then (defer picks the as-of at subscription time).
   const states$: Observable<DashboardEvent> = defer(() => {
     pipelineSubscribed = true;
-    return bankState$(bank, Math.max(0, bank.txns.readCache().progressExclusive - 1));
+    return bankState$(bank, latestReadTs(bank));
   }).pipe(
-    // Snapshot now: bankState$ keeps mutating its balances map after emitting.
+    // The wire shape, built once per state and shared by every client.
     map((s) => toEvent(s, bank.expectedTotal, commits)),
     finalize(() => (pipelineSubscribed = false)),
     shareReplay({ bufferSize: 1, refCount: true }),
@@ -186,7 +186,7 @@ function toEvent(s: BankState, expectedTotal: number, commits: number): Dashboar
     frontier: s.frontier,
     total: s.total,
     expectedTotal,
-    perBranch: [...s.perBranch],
+    perBranch: s.perBranch,
     balances: Object.fromEntries(s.balances),
     commits,
   };

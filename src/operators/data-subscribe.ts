@@ -41,7 +41,7 @@ import type { PersistClient } from '../persist/client.js';
 import type { ShardCodecs } from '../persist/codec.js';
 import { InvalidUsage } from '../persist/errors.js';
 import { assertShardId, type ShardId } from '../persist/shard-id.js';
-import type { Update } from '../persist/update.js';
+import { updatesBelow, type Update } from '../persist/update.js';
 import { TxnsProgress } from '../txn/txns-progress.js';
 import { TxnsRead, type DataRemapSubscription } from '../txn/txns-read.js';
 import { checkReadOptions, shardSubscribe$, type ShardEvent } from '../sources/shard-source.js';
@@ -95,7 +95,7 @@ export function dataSubscribe<K, V>(opts: DataSubscribeOptions<K, V>): MonoTypeO
         }
       };
       const emitUpdates = (updates: Update<K, V>[]): void => {
-        const kept = until === Infinity ? updates : updates.filter((u) => u[2] < until);
+        const kept = updatesBelow(updates, until);
         if (kept.length > 0) subscriber.next({ kind: 'updates', updates: kept });
       };
 
@@ -106,16 +106,8 @@ export function dataSubscribe<K, V>(opts: DataSubscribeOptions<K, V>): MonoTypeO
       }
 
       const followRemaps = async (): Promise<void> => {
-        const read = opts.txnsRead ?? (await TxnsRead.shared(client, txnsId));
-        if (read.txnsId !== txnsId) {
-          throw new InvalidUsage(`dataSubscribe: the txnsRead option follows ${read.txnsId}, not the txns shard ${txnsId}; pass the TxnsRead of ${txnsId} or leave the option out`);
-        }
-        const writer = await client.openWriter(dataId, codecs, { purpose: 'data read physical upper' });
-        try {
-          remaps = await read.dataSubscribe(dataId, asOf, writer, { signal: abort.signal });
-        } finally {
-          await writer.expire();
-        }
+        const read = await TxnsRead.forShard(client, txnsId, opts.txnsRead, 'dataSubscribe');
+        remaps = await read.dataSubscribeUnblocked(client, dataId, codecs, asOf, { signal: abort.signal });
         // Unsubscribed while subscribing: the teardown ran before `remaps` was set.
         if (abort.signal.aborted) return remaps.close();
         while (!tracker.finished) {

@@ -6,3 +6,8 @@
  * time ≤ t.
  */
 export type Update<K, V> = readonly [key: K, val: V, ts: number, diff: number];
+
+/** The updates at times below `until` (all of them, uncopied, when it is `Infinity`). */
+export function updatesBelow<K, V>(updates: Update<K, V>[], until: number): Update<K, V>[] {
+  return until === Infinity ? updates : updates.filter((u) => u[2] < until);
+}

@@ -53,6 +53,7 @@ import { InvalidUsage, PersistStorageError } from '../persist/errors.js';
 import type { ShardId } from '../persist/shard-id.js';
 import { assertTimestamp } from '../persist/time.js';
 import { Tidy } from '../txn/tidy.js';
+import type { Txn, TxnApply } from '../txn/txn.js';
 import type { TxnsHandle } from '../txn/txns-handle.js';
 
 /** One write of a transaction: `diff` copies of `(key, val)` in data shard `dataId`. */
@@ -115,8 +116,21 @@ export function txnSink<K, V>(handle: TxnsHandle<K, V>, options: TxnSinkOptions 
         else nextTs = ts + 1;
       };
 
-      /** Commits one transaction (or, with no writes and a tidy, just the tidy); returns its time. */
-      const commit = async (writes: SinkTxn<K, V>, index: number): Promise<number> => {
+      /** Commits `txn` at the next free timestamp, moving past taken ones; returns its time. */
+      const commitWithRetry = async (txn: Txn<K, V>): Promise<{ ts: number; apply: TxnApply }> => {
+        for (;;) {
+          const ts = await pickTs();
+          const outcome = await txn.commitAt(handle, ts);
+          if (outcome.ok) {
+            await committed(ts);
+            return { ts, apply: outcome.apply };
+          }
+          await taken(outcome.current);
+        }
+      };
+
+      /** Commits one transaction with the tidy carried so far; returns its time and how to apply it. */
+      const commit = async (writes: SinkTxn<K, V>, index: number): Promise<{ commitTs: number; apply: () => Promise<void> }> => {
         const txn = handle.begin();
         try {
           if (!Array.isArray(writes)) {
@@ -133,51 +147,29 @@ export function txnSink<K, V>(handle: TxnsHandle<K, V>, options: TxnSinkOptions 
           throw err;
         }
         txn.tidy(tidy);
-        for (;;) {
-          const ts = await pickTs();
-          let outcome;
-          try {
-            outcome = await txn.commitAt(handle, ts);
-          } catch (err) {
-            // Only delete the batches when the commit surely did not reference them.
-            if (!(err instanceof PersistStorageError && err.mayHaveHappened)) await txn.discard();
-            throw err;
-          }
-          if (!outcome.ok) {
-            await taken(outcome.current);
-            continue;
-          }
-          tidy = new Tidy();
-          await committed(ts);
-          const apply = async (): Promise<void> => {
-            tidy.merge(await outcome.apply.apply(handle));
-          };
-          if (ackMode === 'apply') await apply();
-          else pendingApply = apply;
-          return ts;
+        let done: { ts: number; apply: TxnApply };
+        try {
+          done = await commitWithRetry(txn);
+        } catch (err) {
+          // Only delete the batches when the commit surely did not reference them.
+          if (!(err instanceof PersistStorageError && err.mayHaveHappened)) await txn.discard();
+          throw err;
         }
-      };
-      let pendingApply: (() => Promise<void>) | undefined;
-      const runPendingApply = async (): Promise<void> => {
-        const apply = pendingApply;
-        pendingApply = undefined;
-        if (apply) await apply();
+        tidy = new Tidy();
+        return {
+          commitTs: done.ts,
+          apply: async () => {
+            tidy.merge(await done.apply.apply(handle));
+          },
+        };
       };
 
       const finishTidy = async (): Promise<void> => {
         if (!tidyOnComplete || tidy.retractions.size === 0) return;
         const txn = handle.begin();
         txn.tidy(tidy);
-        for (;;) {
-          const ts = await pickTs();
-          const outcome = await txn.commitAt(handle, ts);
-          if (outcome.ok) {
-            tidy = new Tidy();
-            await committed(ts);
-            return;
-          }
-          await taken(outcome.current);
-        }
+        await commitWithRetry(txn);
+        tidy = new Tidy();
       };
 
       let index = 0;
@@ -188,22 +180,19 @@ export function txnSink<K, V>(handle: TxnsHandle<K, V>, options: TxnSinkOptions 
           while (queue.length > 0 && !unsubscribed) {
             // Taken off the queue before any await: from here on it is in flight.
             const next = queue.shift()!;
-            const commitTs = await commit(next, index++);
+            const { commitTs, apply } = await commit(next, index++);
+            if (ackMode === 'apply') await apply();
             if (!unsubscribed) subscriber.next({ commitTs });
             // With ack 'commit', apply right after the ack (not when the next
             // transaction arrives): readers wait for the apply.
-            await runPendingApply();
+            if (ackMode === 'commit') await apply();
             // On a synchronous store (SQLite, mem) a commit can complete without ever
             // leaving the microtask queue; yield so timers and I/O are not starved.
             await yieldToEventLoop();
           }
-          if (unsubscribed) {
-            // Stop quietly: finish the apply of what was committed, start nothing new.
-            await runPendingApply();
-            return;
-          }
+          // Unsubscribed: stop quietly (what was committed has been applied above).
+          if (unsubscribed) return;
           if (sourceDone) {
-            await runPendingApply();
             if (sourceError) return subscriber.error(sourceError.err);
             await finishTidy();
             subscriber.complete();

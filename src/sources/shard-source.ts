@@ -36,7 +36,7 @@ import type { ListenEvent } from '../persist/listen.js';
 import type { ReadHandle } from '../persist/read-handle.js';
 import { assertShardId, type ShardId } from '../persist/shard-id.js';
 import { assertFrontier, assertTimestamp } from '../persist/time.js';
-import type { Update } from '../persist/update.js';
+import { updatesBelow, type Update } from '../persist/update.js';
 
 /** What every stream carries: `{ kind: 'updates', updates }` or `{ kind: 'progress', upper }`. */
 export type ShardEvent<K, V> = ListenEvent<K, V>;
@@ -105,7 +105,7 @@ function shardSource<K, V>(
       return released;
     };
     const emitUpdates = (updates: Update<K, V>[]): void => {
-      const kept = until === Infinity ? updates : updates.filter((u) => u[2] < until);
+      const kept = updatesBelow(updates, until);
       if (kept.length > 0) subscriber.next({ kind: 'updates', updates: kept });
     };
 

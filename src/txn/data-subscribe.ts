@@ -30,10 +30,9 @@
  */
 import type { PersistClient } from '../persist/client.js';
 import type { ShardCodecs } from '../persist/codec.js';
-import { InvariantViolation } from '../persist/errors.js';
 import type { ListenEvent, Subscribe } from '../persist/listen.js';
 import type { ShardId } from '../persist/shard-id.js';
-import type { Update } from '../persist/update.js';
+import { updatesBelow, type Update } from '../persist/update.js';
 import type { DataRemapEntry, DataRemapSubscription } from './txns-read.js';
 import { TxnsProgress } from './txns-progress.js';
 import { TxnsRead } from './txns-read.js';
@@ -51,7 +50,6 @@ export class DataSubscribe<K, V> {
   private readonly captured: Update<K, V>[] = [];
   private physPending: Promise<ListenEvent<K, V>[]> | undefined;
   private remapPending: Promise<DataRemapEntry> | undefined;
-  private remapDone = false;
   private readonly abort = new AbortController();
 
   private constructor(
@@ -71,17 +69,8 @@ export class DataSubscribe<K, V> {
     codecs: ShardCodecs<K, V>,
     opts: DataSubscribeOptions,
   ): Promise<DataSubscribe<K, V>> {
-    const read = opts.txnsRead ?? (await TxnsRead.shared(client, txnsId));
-    if (read.txnsId !== txnsId) {
-      throw new InvariantViolation(`the TxnsRead given follows ${read.txnsId}, not the txns shard ${txnsId}`);
-    }
-    const writer = await client.openWriter(dataId, codecs, { purpose: 'data read physical upper' });
-    let remaps: DataRemapSubscription;
-    try {
-      remaps = await read.dataSubscribe(dataId, opts.asOf, writer);
-    } finally {
-      await writer.expire();
-    }
+    const read = await TxnsRead.forShard(client, txnsId, opts.txnsRead, 'DataSubscribe.open');
+    const remaps = await read.dataSubscribeUnblocked(client, dataId, codecs, opts.asOf);
     try {
       const reader = await client.openLeasedReader(dataId, codecs, { purpose: 'data subscribe', useCriticalSince: true });
       const physical = await reader.subscribe(opts.asOf);
@@ -114,13 +103,15 @@ export class DataSubscribe<K, V> {
       p.catch(() => undefined);
       this.physPending = p;
     }
-    if (!this.remapPending && !this.remapDone) {
+    if (!this.remapPending) {
       const p = this.remaps.next({ signal: this.abort.signal });
       p.catch(() => undefined);
       this.remapPending = p;
     }
-    const waits: Promise<'phys' | 'remap' | 'abort'>[] = [this.physPending.then(() => 'phys' as const)];
-    if (this.remapPending) waits.push(this.remapPending.then(() => 'remap' as const));
+    const waits: Promise<'phys' | 'remap' | 'abort'>[] = [
+      this.physPending.then(() => 'phys' as const),
+      this.remapPending.then(() => 'remap' as const),
+    ];
     let onAbort: (() => void) | undefined;
     if (opts.signal) {
       const signal = opts.signal;
@@ -145,7 +136,7 @@ export class DataSubscribe<K, V> {
       for (const ev of events) {
         if (this.tracker.finished) break;
         if (ev.kind === 'updates') {
-          for (const u of ev.updates) if (u[2] < this.until) this.captured.push(u);
+          for (const u of updatesBelow(ev.updates, this.until)) this.captured.push(u);
         } else {
           this.tracker.onPhysicalProgress(ev.upper);
         }
@@ -165,5 +156,4 @@ export class DataSubscribe<K, V> {
     this.remaps.close();
     await this.physical.expire();
   }
-
 }

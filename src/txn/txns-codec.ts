@@ -55,14 +55,14 @@ export interface TxnsCodec<K = string, V = Uint8Array> {
   decode(key: K, val: V): TxnsEntry;
 }
 
-/** The txns shard's key: a data shard id, stored as its UTF-8 string. */
+/** The txns shard's key: a data shard id, stored as its UTF-8 string (the string codec's bytes, under its own name). */
 const shardIdCodec: Codec<ShardId> = {
   name: 'shard-id',
   encode(value) {
     assertShardId(value);
-    return new TextEncoder().encode(value);
+    return Codecs.string.encode(value);
   },
-  decode: (bytes) => new TextDecoder('utf-8', { fatal: true }).decode(bytes),
+  decode: Codecs.string.decode,
 };
 
 export const TxnsCodecDefault: TxnsCodec<ShardId, Uint8Array> = {

@@ -56,14 +56,9 @@ export class TxnsProgress {
     return this.done;
   }
 
-  /** The newest remap entry taken into account. */
-  get currentRemap(): DataRemapEntry {
-    return this.remap;
-  }
-
-  /** A new remap entry. Returns true if progress moved. */
-  onRemap(entry: DataRemapEntry): boolean {
-    if (this.done) return false;
+  /** A new remap entry. */
+  onRemap(entry: DataRemapEntry): void {
+    if (this.done) return;
     if (entry.physicalUpper < this.remap.physicalUpper) {
       throw new InvariantViolation(
         `remap of ${this.dataId}: physical upper went back from ${this.remap.physicalUpper} to ${entry.physicalUpper}`,
@@ -73,25 +68,22 @@ export class TxnsProgress {
       throw new InvariantViolation(`remap of ${this.dataId}: logical upper ${entry.logicalUpper} below physical upper ${entry.physicalUpper}`);
     }
     if (entry.logicalUpper > this.remap.logicalUpper) this.remap = entry;
-    return this.lift();
+    this.lift();
   }
 
-  /** The physical read's frontier moved to `upper`. Returns true if progress moved. */
-  onPhysicalProgress(upper: number): boolean {
-    if (this.done) return false;
+  /** The physical read's frontier moved to `upper`. */
+  onPhysicalProgress(upper: number): void {
+    if (this.done) return;
     if (upper === Infinity) {
       this.cap = Infinity;
       this.done = true;
-      return true;
+      return;
     }
-    const before = this.cap;
     if (upper > this.cap) this.cap = upper;
     this.lift();
-    return this.cap !== before || this.done;
   }
 
-  private lift(): boolean {
-    const before = this.cap;
+  private lift(): void {
     // Everything physical below remap.physicalUpper has been delivered, and
     // [physicalUpper, logicalUpper) is known empty.
     if (this.remap.physicalUpper <= this.cap && this.cap < this.remap.logicalUpper) this.cap = this.remap.logicalUpper;
@@ -99,6 +91,5 @@ export class TxnsProgress {
       this.cap = Math.min(this.cap, this.until);
       this.done = true;
     }
-    return this.cap !== before || this.done;
   }
 }

@@ -26,7 +26,8 @@
  * ```
  */
 import type { PersistClient } from '../persist/client.js';
-import { InvariantViolation } from '../persist/errors.js';
+import type { ShardCodecs } from '../persist/codec.js';
+import { InvalidUsage, InvariantViolation } from '../persist/errors.js';
 import type { ShardId } from '../persist/shard-id.js';
 import { abortError } from '../persist/wait.js';
 import type { WriteHandle } from '../persist/write-handle.js';
@@ -40,10 +41,40 @@ export interface DataRemapEntry {
   logicalUpper: number;
 }
 
-interface Waiter {
-  ready: (progress: number) => boolean;
-  resolve: (progress: number) => void;
+/** How a pending promise is settled from outside. */
+interface Settle<T> {
+  resolve: (value: T) => void;
   reject: (err: unknown) => void;
+}
+
+interface Waiter extends Settle<number> {
+  ready: (progress: number) => boolean;
+}
+
+/**
+ * A promise settled through the callbacks handed to `register`, or rejected when
+ * `signal` aborts (after `onAbort` unregisters them). The abort listener is removed
+ * however the promise settles, so a long-lived signal does not collect listeners.
+ */
+function pending<T>(signal: AbortSignal | undefined, register: (settle: Settle<T>) => void, onAbort: () => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const abort = () => {
+      onAbort();
+      reject(abortError(signal!));
+    };
+    signal?.addEventListener('abort', abort, { once: true });
+    register({
+      resolve: (v) => {
+        signal?.removeEventListener('abort', abort);
+        resolve(v);
+      },
+      reject: (e) => {
+        signal?.removeEventListener('abort', abort);
+        reject(e as Error);
+      },
+    });
+  });
 }
 
 const sharedByClient = new WeakMap<PersistClient, Map<ShardId, Promise<TxnsRead>>>();
@@ -68,6 +99,20 @@ export class TxnsRead {
       useCriticalSince: opts.useCriticalSince ?? true,
     });
     return new TxnsRead(cache);
+  }
+
+  /**
+   * `given` if it follows `txnsId` (a caller-supplied TxnsRead), otherwise the
+   * process-wide one; a `given` that follows another txns shard is misuse.
+   */
+  static async forShard(client: PersistClient, txnsId: ShardId, given: TxnsRead | undefined, fn: string): Promise<TxnsRead> {
+    const read = given ?? (await TxnsRead.shared(client, txnsId));
+    if (read.txnsId !== txnsId) {
+      throw new InvalidUsage(
+        `${fn}: the txnsRead option follows ${read.txnsId}, not the txns shard ${txnsId}; pass the TxnsRead of ${txnsId} or leave the option out`,
+      );
+    }
+    return read;
   }
 
   /** The process-wide TxnsRead for this client and txns shard, started on first use. */
@@ -149,6 +194,25 @@ export class TxnsRead {
     return sub;
   }
 
+  /**
+   * `dataSubscribe` with the read at `asOf` unblocked through a short-lived writer of
+   * `dataId` (opened with `codecs`, expired before this returns).
+   */
+  async dataSubscribeUnblocked<K, V>(
+    client: PersistClient,
+    dataId: ShardId,
+    codecs: ShardCodecs<K, V>,
+    asOf: number,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<DataRemapSubscription> {
+    const writer = await client.openWriter(dataId, codecs, { purpose: 'data read physical upper' });
+    try {
+      return await this.dataSubscribe(dataId, asOf, writer, opts);
+    } finally {
+      await writer.expire();
+    }
+  }
+
   /** Stops following the txns shard and releases its reader. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -168,28 +232,19 @@ export class TxnsRead {
     this.checkOpen();
     if (ready(this.progress)) return Promise.resolve(this.progress);
     if (this.failure !== undefined) return Promise.reject(this.failure as Error);
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(abortError(signal));
-      const onAbort = () => {
+    let waiter: Waiter;
+    return pending<number>(
+      signal,
+      (settle) => {
+        waiter = { ready, ...settle };
+        this.waiters.add(waiter);
+        this.ensurePump();
+      },
+      () => {
         this.waiters.delete(waiter);
         this.maybeStopPump();
-        reject(abortError(signal!));
-      };
-      const waiter: Waiter = {
-        ready,
-        resolve: (p) => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve(p);
-        },
-        reject: (e) => {
-          signal?.removeEventListener('abort', onAbort);
-          reject(e as Error);
-        },
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.add(waiter);
-      this.ensurePump();
-    });
+      },
+    );
   }
 
   private ensurePump(): void {
@@ -274,7 +329,7 @@ export class TxnsRead {
 export class DataRemapSubscription {
   private latest: DataRemapEntry;
   private delivered: DataRemapEntry | undefined;
-  private waiting: { resolve: (e: DataRemapEntry) => void; reject: (e: unknown) => void } | undefined;
+  private waiting: Settle<DataRemapEntry> | undefined;
   private error: unknown;
   private closed = false;
 
@@ -326,25 +381,11 @@ export class DataRemapSubscription {
     if (this.error !== undefined) return Promise.reject(this.error as Error);
     if (this.closed) return Promise.reject(new InvariantViolation('this remap subscription was closed'));
     if (this.waiting) return Promise.reject(new InvariantViolation('DataRemapSubscription.next() is already pending'));
-    const signal = opts.signal;
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(abortError(signal));
-      const onAbort = () => {
-        this.waiting = undefined;
-        reject(abortError(signal!));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiting = {
-        resolve: (e) => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve(e);
-        },
-        reject: (e) => {
-          signal?.removeEventListener('abort', onAbort);
-          reject(e as Error);
-        },
-      };
-    });
+    return pending<DataRemapEntry>(
+      opts.signal,
+      (settle) => (this.waiting = settle),
+      () => (this.waiting = undefined),
+    );
   }
 
   private wake(): void {

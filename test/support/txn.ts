@@ -147,20 +147,7 @@ export class CommitLog {
    * a DataSubscribe from `asOf` yields the same rows, and checks both against the log.
    */
   async assertSnapshot(dataId: ShardId, asOf: number): Promise<void> {
-    const cache = await TxnsCache.open(this.client, this.txnsId, { onlyDataId: dataId });
-    let snapshot: Row[];
-    try {
-      await cache.updateGt(asOf);
-      const snap = cache.dataSnapshot(dataId, asOf);
-      const r = await reader(this.client, dataId);
-      try {
-        snapshot = (await snap.snapshotAndFetch(r)).map(([k, , t, d]) => [k, t, d] as Row);
-      } finally {
-        await r.expire();
-      }
-    } finally {
-      await cache.expire();
-    }
+    const snapshot = await this.snapshotRows(dataId, asOf);
     const sub = await this.subscribe(dataId, asOf, asOf + 1);
     try {
       // The subscription may already hold updates past asOf; compare up to asOf.
@@ -176,9 +163,26 @@ export class CommitLog {
   async assertSubscribe(dataId: ShardId, asOf: number, until: number): Promise<void> {
     const sub = await this.subscribe(dataId, asOf, until);
     try {
-      this.assertEq(dataId, asOf, until, sub.output().map(([k, , t, d]) => [k, t, d] as Row));
+      this.assertEq(dataId, asOf, until, outputRows(sub));
     } finally {
       sub.close();
+    }
+  }
+
+  /** `dataId`'s contents at `asOf`, read through a fresh single-shard cache and a snapshot. */
+  async snapshotRows(dataId: ShardId, asOf: number): Promise<Row[]> {
+    const cache = await TxnsCache.open(this.client, this.txnsId, { onlyDataId: dataId });
+    try {
+      await cache.updateGt(asOf);
+      const snap = cache.dataSnapshot(dataId, asOf);
+      const r = await reader(this.client, dataId);
+      try {
+        return toRows(await snap.snapshotAndFetch(r));
+      } finally {
+        await r.expire();
+      }
+    } finally {
+      await cache.expire();
     }
   }
 
@@ -195,7 +199,12 @@ export class CommitLog {
   }
 }
 
+/** Updates as `[key, ts, diff]` rows. */
+export function toRows(updates: readonly (readonly [string, null, number, number])[]): Row[] {
+  return updates.map(([k, , t, d]) => [k, t, d] as Row);
+}
+
 /** Converts a subscription's output to rows. */
 export function outputRows(sub: { output(): readonly (readonly [string, null, number, number])[] }): Row[] {
-  return sub.output().map(([k, , t, d]) => [k, t, d] as Row);
+  return toRows(sub.output());
 }

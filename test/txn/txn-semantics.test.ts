@@ -203,15 +203,14 @@ describe('txn semantics', () => {
     const d0 = await expectRegister(txns, 1);
     const d1 = await expectRegister(txns, 2);
     const txn = txns.begin();
-    const blobKeys = blobKeyCount;
-    const before = await blobKeys();
+    const before = await blobKeyCount();
     for (let i = 0; i < 3000; i++) {
       const id = i % 2 === 0 ? d0 : d1;
       const key = `k${i}-${'v'.repeat(60)}`;
       await txn.write(id, key, null, 1);
       log.record([id, key, 10, 1]);
     }
-    expect(await blobKeys(), 'writes were uploaded before commit').to.be.greaterThan(before);
+    expect(await blobKeyCount(), 'writes were uploaded before commit').to.be.greaterThan(before);
     const res = await txn.commitAt(txns, 10);
     if (!res.ok) throw new Error('commit should succeed');
     await res.apply.apply(txns);
@@ -249,13 +248,12 @@ describe('txn semantics', () => {
   it('discarding an uncommitted transaction deletes what it spilled', async () => {
     const txns = await openTxns(client, newShardId(), { spillThresholdBytes: 16 * 1024 });
     const d0 = await expectRegister(txns, 1);
-    const blobKeys = blobKeyCount;
-    const before = await blobKeys();
+    const before = await blobKeyCount();
     const txn = txns.begin();
     for (let i = 0; i < 2000; i++) await txn.write(d0, `k${i}-${'v'.repeat(40)}`, null, 1);
-    expect(await blobKeys()).to.be.greaterThan(before);
+    expect(await blobKeyCount()).to.be.greaterThan(before);
     await txn.discard();
-    expect(await blobKeys()).to.equal(before);
+    expect(await blobKeyCount()).to.equal(before);
   });
 
   it('committing to an unregistered shard throws NotRegistered and writes nothing', async () => {

@@ -27,7 +27,7 @@ import { TxnsCacheState, type TxnsRow, type Unapplied } from '../../src/txn/txns
 import { appendEntry, registerEntry } from '../../src/txn/txns-codec.js';
 import type { TxnsHandle } from '../../src/txn/txns-handle.js';
 import { memClient } from '../support/persist.js';
-import { CommitLog, openTxns, outputRows, reader, writer, type Row } from '../support/txn.js';
+import { CommitLog, openTxns, writer } from '../support/txn.js';
 
 function validateCache(state: TxnsCacheState): string | undefined {
   return state.validate();
@@ -524,25 +524,8 @@ interface HandleModel {
  * the latest time.)
  */
 async function snapshotAndSubscribeAt(log: CommitLog, id: ShardId, asOf: number): Promise<void> {
-  const cache = await TxnsCache.open(log.client, log.txnsId, { onlyDataId: id });
-  try {
-    await cache.updateGt(asOf);
-    const r = await reader(log.client, id);
-    try {
-      const rows = await cache.dataSnapshot(id, asOf).snapshotAndFetch(r);
-      log.assertEq(id, asOf, asOf + 1, rows.map(([k, , t, d]) => [k, t, d] as Row));
-    } finally {
-      await r.expire();
-    }
-  } finally {
-    await cache.expire();
-  }
-  const sub = await log.subscribe(id, asOf, asOf + 1);
-  try {
-    log.assertEq(id, asOf, asOf + 1, outputRows(sub));
-  } finally {
-    await sub.close();
-  }
+  log.assertEq(id, asOf, asOf + 1, await log.snapshotRows(id, asOf));
+  await log.assertSubscribe(id, asOf, asOf + 1);
 }
 
 describe('txn: TxnsHandles under random histories (property, end to end)', function () {
@@ -819,14 +802,14 @@ describe('txn: TxnsHandles under random histories (property, end to end)', funct
 });
 
 // ---------------------------------------------------------------------------------
-// The known src bug, as deterministic reproductions (these FAIL until it is fixed).
+// A fixed src bug, as deterministic reproductions.
 // ---------------------------------------------------------------------------------
 
 describe('txn: TxnsCacheState compaction (regressions)', () => {
   // Spec §2.6 validate(): "If it has more than one write, the first write is >= min_unapplied_ts".
-  // push_append compacts only the shard of the row just pushed, so when one push
-  // tidies batches of two shards at the same ts and the shard that also has a later
-  // write comes first, its old write is never dropped.
+  // push_append compacted only the shard of the row just pushed, so when one push
+  // tidied batches of two shards at the same ts and the shard that also had a later
+  // write came first, its old write was never dropped.
   it('regression: validate() after one push tidies two shards committed at the same ts (bare state)', () => {
     const [d0, d1] = ['s00000000-0000-4000-8000-000000000000', 's00000000-0000-4000-8000-000000000001'];
     const s = new TxnsCacheState(newShardId(), 0, undefined);
@@ -856,7 +839,7 @@ describe('txn: TxnsCacheState compaction (regressions)', () => {
       ],
       5,
     );
-    // Fails: "s…001: write 2 kept although below the min unapplied ts 3" (d1's writes are [2, 3]).
+    // Failed before the fix: "s…001: write 2 kept although below the min unapplied ts 3" (d1's writes are [2, 3]).
     expect(s.validate()).to.equal(undefined);
   });
 
@@ -879,7 +862,7 @@ describe('txn: TxnsCacheState compaction (regressions)', () => {
       if (!res.ok) throw new Error('commit at 3');
       expect(await txns.tidyAt(4, tidy)).to.deep.equal({ ok: true });
       await txns.readCache().updateGt(4);
-      // Fails: "<d1>: write 2 kept although below the min unapplied ts 3".
+      // Failed before the fix: "<d1>: write 2 kept although below the min unapplied ts 3".
       expect(txns.readCache().validate()).to.equal(undefined);
       await txns.close();
     } finally {

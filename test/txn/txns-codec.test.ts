@@ -348,14 +348,7 @@ describe('txn: CommitLog (lib.rs commit_log)', () => {
       log.record([d0, 'foo', 2, 1]);
       log.record([d0, 'foo', 2, 1]);
       const actual: Row[] = [['foo', 2, 1]];
-      let err: unknown;
-      try {
-        log.assertEq(d0, 2, 3, actual);
-      } catch (e) {
-        err = e;
-      }
-      expect(err).to.be.instanceOf(AssertionError);
-      expect((err as Error).message).to.contain('left: [("foo", 2, 1)]\n right: [("foo", 2, 2)]');
+      expect(() => log.assertEq(d0, 2, 3, actual)).to.throw(AssertionError, 'left: [("foo", 2, 1)]\n right: [("foo", 2, 2)]');
 
       // Each kind of difference is caught: a wrong time, a wrong key, a missing row, an extra row, a wrong diff sign.
       const bad: Row[][] = [

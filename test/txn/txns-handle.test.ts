@@ -5,7 +5,7 @@
  */
 import { AssertionError, expect } from 'chai';
 import { newShardId } from '../../src/persist/shard-id.js';
-import { memClient } from '../support/persist.js';
+import { expectReject, memClient } from '../support/persist.js';
 import {
   CommitLog,
   TestTxn,
@@ -13,12 +13,12 @@ import {
   expectRegister,
   expectRegisters,
   openTxns,
+  outputRows,
   writeDirectly,
   writer,
 } from '../support/txn.js';
 import type { RxDataSubscribe } from '../support/rx.js';
 import type { PersistClient } from '../../src/persist/client.js';
-import { outputRows } from '../support/txn.js';
 
 describe('txn/TxnsHandle (seed tests)', () => {
   let client: PersistClient;
@@ -64,14 +64,8 @@ describe('txn/TxnsHandle (seed tests)', () => {
     log.record([d0, 'foo', 2, 1]);
     await res.apply.apply(txns);
     // The txn write was dropped: apply saw the data upper at 3 and assumed it done.
-    let err: unknown;
-    try {
-      await log.assertSnapshot(d0, 2);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).to.be.instanceOf(AssertionError);
-    expect((err as Error).message).to.contain('left: [("foo", 2, 1)]\n right: [("foo", 2, 2)]');
+    const err = await expectReject(log.assertSnapshot(d0, 2), AssertionError);
+    expect(err.message).to.contain('left: [("foo", 2, 1)]\n right: [("foo", 2, 2)]');
   });
 
   it('forget_at: forgetting is idempotent, works on unregistered shards, and returns the least free time', async () => {
