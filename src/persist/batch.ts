@@ -25,6 +25,7 @@ import { randomUUID } from 'node:crypto';
 import type { Blob } from '../location/blob.js';
 import type { PersistConfig } from './config.js';
 import { consolidatePartData } from './consolidate.js';
+import { deleteUnreferenced, mayHaveLanded, partKeys, type WriteOutcome } from './blob-deletion.js';
 import { deleteParts } from './fetch.js';
 import { BUILD_VERSION, FORMAT_VERSION, Proto, checkFormatVersion, decodeMessage, encodeMessage } from './encoding.js';
 import {
@@ -171,6 +172,35 @@ export class Batch {
     if (this.consumedBy) return;
     this.markConsumed('deleted');
     await deleteParts(this.blob, this.cfg, this.hollowBatch.parts);
+  }
+
+  /**
+   * @internal Gives up a batch whose append did not succeed, by the deletion rule
+   * (blob-deletion.ts): its blobs are deleted only when `outcome` proves nothing
+   * references them; when an append of it may have landed they are kept (and may
+   * leak). The batch is unusable afterwards either way.
+   */
+  async discardAfter(outcome: WriteOutcome): Promise<void> {
+    if (this.consumedBy) return;
+    if (outcome.uncertain) {
+      this.markConsumed('kept, because an append of it may have landed');
+      return;
+    }
+    this.markConsumed('deleted');
+    await deleteUnreferenced(this.blob, this.cfg, partKeys(this.hollowBatch.parts), outcome);
+  }
+
+  /**
+   * @internal Gives up a batch whose append threw `err`: deletes its blobs unless the
+   * error says the append may have landed (blob-deletion.ts `mayHaveLanded`).
+   */
+  async discardAfterError(err: unknown): Promise<void> {
+    if (this.consumedBy) return;
+    if (mayHaveLanded(err)) {
+      this.markConsumed('kept, because an append of it may have landed');
+      return;
+    }
+    await this.delete().catch((e: unknown) => this.cfg.logger.warn({ err: e }, 'could not delete a batch; its blobs leak'));
   }
 }
 

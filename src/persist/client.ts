@@ -194,12 +194,17 @@ export class PersistClient {
   }
 
   /**
-   * Expires the readers and writers this client opened (so they stop holding back
-   * compaction and GC at once rather than when their leases run out), waits for
-   * maintenance, and closes the location if the client opened it.
+   * Rejects every pending wait (listens, snapshots at future times,
+   * `waitForUpperPast`) with ClientClosed, expires the readers and writers this
+   * client opened (so they stop holding back compaction and GC at once rather than
+   * when their leases run out), waits for maintenance, and closes the location if
+   * the client opened it.
    */
   async close(): Promise<void> {
     if (this.closed) return;
+    // First, so a pending wait ends with ClientClosed rather than with whatever the
+    // expiries below make it see.
+    for (const m of this.machines.values()) m.closeWaits();
     for (const r of [...this.readers]) await r.expire().catch(() => undefined);
     for (const w of [...this.writers]) await w.expire().catch(() => undefined);
     await Promise.all([...this.machines.values()].map((m) => m.close()));

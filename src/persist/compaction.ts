@@ -17,13 +17,17 @@
  * changes an answer at `asOf >= since`: every time `<= asOf` still reads as `<= asOf`,
  * every later time is unchanged, and listens hold the since below their frontier.
  *
+ * The merge's output parts are deleted only when the swap was certainly refused (see
+ * blob-deletion.ts): when its reply was lost, "inputs gone" may mean our own swap landed.
+ *
  * Example: spine `[0,5):3 updates | [5,9):3 updates` with since 4 becomes
  * `[0,9):since 4`, where the updates at times 0..3 now read at time 4 (and cancel if
  * they were an insert and its retraction).
  */
 import { randomUUID } from 'node:crypto';
 import { Consolidator } from './consolidate.js';
-import { deleteParts, fetchPart } from './fetch.js';
+import { deleteUnreferenced, partKeys } from './blob-deletion.js';
+import { fetchPart } from './fetch.js';
 import { inlineBytes, type HollowBatch } from './hollow-batch.js';
 import type { Machine } from './machine.js';
 import { encodePartData, type HollowPart, type PartData } from './part.js';
@@ -91,14 +95,14 @@ export async function compactShard(machine: Machine): Promise<void> {
       machine.cfg.logger.debug({ shard: machine.shardId }, 'compaction inputs were replaced while reading them');
       return;
     }
-    const { result } = await machine.apply(
+    const out = await machine.apply(
       'merge_res',
       (s) => applyMergeResult(s, inputs.map((b) => b.id), output),
       { confirmNoop: false },
     );
-    if (!result) {
-      // Someone else merged these first; our output is referenced by nothing.
-      if (!reused) await deleteParts(machine.blob, machine.cfg, output.parts);
+    if (!out.result) {
+      // Someone else merged these first, or (if the reply was lost) we did.
+      if (!reused) await deleteUnreferenced(machine.blob, machine.cfg, partKeys(output.parts), out);
       return;
     }
   }

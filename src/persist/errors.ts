@@ -11,6 +11,8 @@
  *   impossible (the spec's "panic"); the handle should be dropped.
  * - {@link LeaseExpired}: a reader's lease lapsed and the shard may have compacted
  *   past it; open a new reader.
+ * - {@link ClientClosed}: the PersistClient was closed while the call waited (a
+ *   listen, a snapshot at a future time, `waitForUpperPast`) or before it started.
  */
 
 export class InvalidUsage extends Error {
@@ -59,6 +61,17 @@ export class LeaseExpired extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'LeaseExpired';
+  }
+}
+
+/**
+ * The PersistClient was closed while the call was pending (or before it ran). Not
+ * misuse of the call itself: the wait it was in can no longer end any other way.
+ */
+export class ClientClosed extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ClientClosed';
   }
 }
 

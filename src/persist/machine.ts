@@ -16,6 +16,16 @@
  *
  * After a commit the machine runs maintenance in the background: compaction of the
  * spine, a rollup every `rollupThreshold` versions, and GC every `gcMinVersions`.
+ * Maintenance failures are logged, never thrown: they must not become unhandled
+ * rejections.
+ *
+ * Outcomes: `apply` reports `uncertain` when any compare-and-set attempt of the
+ * operation may have landed, and once one may have, every error the operation throws
+ * is a PersistStorageError with `mayHaveHappened: true` (blob-deletion.ts says what
+ * callers may then delete: nothing they wrote).
+ *
+ * Closing: once the client closes the machine, pending and later waits for a newer
+ * state reject with ClientClosed instead of polling forever.
  *
  * Example:
  * ```ts
@@ -26,7 +36,8 @@ import { randomUUID } from 'node:crypto';
 import type { Blob } from '../location/blob.js';
 import type { Consensus, VersionedData } from '../location/consensus.js';
 import type { PersistConfig } from './config.js';
-import { CodecMismatch, InvariantViolation, PersistStorageError, StoredFormatError } from './errors.js';
+import { deleteUnreferenced, type WriteOutcome } from './blob-deletion.js';
+import { ClientClosed, CodecMismatch, InvariantViolation, PersistStorageError, StoredFormatError } from './errors.js';
 import { addRollup, type CmdOutcome } from './state-commands.js';
 import {
   Field,
@@ -40,7 +51,7 @@ import {
   type StateDiff,
 } from './state-codec.js';
 import { initialState, type ShardState } from './state.js';
-import { withStorageRetry } from './storage-retry.js';
+import { mayHaveHappenedError, withStorageRetry, withStorageRetryOutcome } from './storage-retry.js';
 import { Mutex, abortError } from './wait.js';
 
 const SCAN_LIMIT = 1000;
@@ -60,6 +71,13 @@ export interface ApplyOptions {
   confirmNoop?: boolean;
 }
 
+/** What `Machine.apply` returns: the command's result and what is known about the write. */
+export interface ApplyResult<R> extends WriteOutcome {
+  result: R;
+  /** This call committed a new state. */
+  changed: boolean;
+}
+
 export class Machine {
   private cached: ShardState | undefined;
   private readonly lock = new Mutex();
@@ -68,6 +86,8 @@ export class Machine {
   private readonly inFlight = new Set<Promise<void>>();
   private running = { compact: false, gc: false, rollup: false };
   private compactAgain = false;
+  /** Waits reject from now on (the client is closing); commands still run until `closed`. */
+  private waitsClosed = false;
   private closed = false;
 
   constructor(
@@ -128,12 +148,16 @@ export class Machine {
       this.setState(first);
       return first;
     }
-    // Someone else created it first (or our indeterminate write did land: then the
-    // refreshed state names our rollup and it must stay).
-    const state = await this.refresh();
-    if (!state || state.rollups.get(1) !== rollupKey) {
-      await this.blob.delete(rollupKey).catch(() => undefined);
+    // Someone else created it first, or our write may have landed after all (then the
+    // refreshed state names our rollup). Only a certain mismatch frees our rollup.
+    const uncertain = res === 'unknown';
+    let state: ShardState | undefined;
+    try {
+      state = await this.refresh();
+    } catch (err) {
+      throw uncertain ? mayHaveHappenedError(`creating shard state of ${this.shardId}`, err) : err;
     }
+    if (state) await deleteUnreferenced(this.blob, this.cfg, [rollupKey], { uncertain, state });
     return state;
   }
 
@@ -143,12 +167,14 @@ export class Machine {
     what: string,
   ): Promise<'committed' | 'mismatch' | 'unknown'> {
     try {
-      return await withStorageRetry(
+      const { value, uncertain } = await withStorageRetryOutcome(
         this.cfg,
         `${what} (compare-and-set of ${this.shardId})`,
         () => this.consensus.compareAndSet(this.shardId, expected, next),
         { write: true },
       );
+      // A mismatch after an attempt whose reply was lost may be our own write.
+      return value === 'mismatch' && uncertain ? 'unknown' : value;
     } catch (err) {
       if (err instanceof PersistStorageError && err.mayHaveHappened) return 'unknown';
       throw err;
@@ -260,10 +286,11 @@ export class Machine {
     name: string,
     cmd: (s: ShardState) => CmdOutcome<R>,
     opts: ApplyOptions = {},
-  ): Promise<{ result: R; state: ShardState; changed: boolean }> {
-    if (this.closed) throw new InvariantViolation(`shard ${this.shardId}: ${name} after the client was closed`);
+  ): Promise<ApplyResult<R>> {
+    if (this.closed) throw new ClientClosed(`shard ${this.shardId}: ${name} after the client was closed`);
     const out = await this.lock.run(() => this.applyLocked(name, cmd, opts.confirmNoop ?? true));
-    if (out.changed) {
+    // A write of ours that may have landed may have changed state too.
+    if (out.changed || out.uncertain) {
       const work = this.maintain(out.state);
       if (this.cfg.awaitMaintenance) await work;
     }
@@ -274,50 +301,52 @@ export class Machine {
     name: string,
     cmd: (s: ShardState) => CmdOutcome<R>,
     confirmNoop: boolean,
-  ): Promise<{ result: R; state: ShardState; changed: boolean }> {
-    let state = this.cached ?? (await this.refresh());
-    if (!state) throw new InvariantViolation(`shard ${this.shardId}: ${name} before the shard was created`);
-    let fresh = false;
-    let uncertainRounds = 0;
-    for (let attempt = 1; ; attempt++) {
-      const out = cmd(state);
-      if (!out.next) {
-        if (fresh || !confirmNoop) return { result: out.result, state, changed: false };
+  ): Promise<ApplyResult<R>> {
+    let uncertain = false;
+    try {
+      let state = this.cached ?? (await this.refresh());
+      if (!state) throw new InvariantViolation(`shard ${this.shardId}: ${name} before the shard was created`);
+      let fresh = false;
+      let uncertainRounds = 0;
+      for (let attempt = 1; ; attempt++) {
+        const out = cmd(state);
+        if (!out.next) {
+          if (fresh || !confirmNoop) return { result: out.result, state, changed: false, uncertain };
+          state = (await this.refresh())!;
+          fresh = true;
+          continue;
+        }
+        const next: ShardState = {
+          ...out.next,
+          seqno: state.seqno + 1,
+          walltimeMs: Date.now(),
+          hostname: this.cfg.hostname,
+        };
+        const data = encodeDiff(computeDiff(state, next));
+        this.cfg.logger.debug({ shard: this.shardId, cmd: name, seqno: next.seqno, attempt }, 'state cas');
+        const res = await this.casWithRetry(state.seqno, { seqno: next.seqno, data }, name);
+        if (res === 'committed') {
+          this.setState(next);
+          return { result: out.result, state: next, changed: true, uncertain };
+        }
+        if (res === 'unknown') {
+          uncertain = true;
+          if (++uncertainRounds >= this.cfg.storageRetry.attempts) {
+            throw new PersistStorageError(
+              `${name} on ${this.shardId}: the store never confirmed the write; it may have happened`,
+              true,
+            );
+          }
+        }
+        // A mismatch, or a write that may have landed: re-read and ask the command again.
         state = (await this.refresh())!;
         fresh = true;
-        continue;
       }
-      const next: ShardState = {
-        ...out.next,
-        seqno: state.seqno + 1,
-        walltimeMs: Date.now(),
-        hostname: this.cfg.hostname,
-      };
-      const data = encodeDiff(computeDiff(state, next));
-      this.cfg.logger.debug({ shard: this.shardId, cmd: name, seqno: next.seqno, attempt }, 'state cas');
-      let res: 'committed' | 'mismatch' | 'unknown';
-      try {
-        res = await this.casWithRetry(state.seqno, { seqno: next.seqno, data }, name);
-      } catch (err) {
-        // An earlier round that may have landed keeps the whole operation uncertain.
-        if (err instanceof PersistStorageError && uncertainRounds > 0 && !err.mayHaveHappened) {
-          throw new PersistStorageError(`${err.message}; an earlier attempt may have happened`, true, { cause: err });
-        }
-        throw err;
-      }
-      if (res === 'committed') {
-        this.setState(next);
-        return { result: out.result, state: next, changed: true };
-      }
-      if (res === 'unknown' && ++uncertainRounds >= this.cfg.storageRetry.attempts) {
-        throw new PersistStorageError(
-          `${name} on ${this.shardId}: the store never confirmed the write; it may have happened`,
-          true,
-        );
-      }
-      // A mismatch, or a write that may have landed: re-read and ask the command again.
-      state = (await this.refresh())!;
-      fresh = true;
+    } catch (err) {
+      // Whatever failed after an attempt that may have landed (a re-read, the command
+      // itself), the operation as a whole may have happened.
+      if (uncertain) throw mayHaveHappenedError(`${name} on ${this.shardId}`, err);
+      throw err;
     }
   }
 
@@ -331,6 +360,7 @@ export class Machine {
     let delay = this.cfg.listenPoll.initialMs;
     for (;;) {
       if (this.cached && this.cached.seqno > seqno) return this.cached;
+      this.checkWaitsOpen();
       signal?.throwIfAborted();
       // Woken by an in-process state change, by the poll timer, or rejected on abort;
       // the timer and the abort listener are released however it ends, so frequent
@@ -354,9 +384,24 @@ export class Machine {
         this.waiters.delete(wake);
       }
       if (this.cached && this.cached.seqno > seqno) return this.cached;
+      this.checkWaitsOpen();
       await this.refresh();
       delay = Math.min(delay * this.cfg.listenPoll.multiplier, this.cfg.listenPoll.clampMs);
     }
+  }
+
+  private checkWaitsOpen(): void {
+    if (this.waitsClosed) {
+      throw new ClientClosed(`the PersistClient was closed while waiting for a newer state of ${this.shardId}`);
+    }
+  }
+
+  /** Rejects every pending and later wait for a newer state with ClientClosed. Commands still run. */
+  closeWaits(): void {
+    this.waitsClosed = true;
+    const ws = [...this.waiters];
+    this.waiters.clear();
+    for (const w of ws) w();
   }
 
   // ---- maintenance ----
@@ -404,8 +449,9 @@ export class Machine {
     const state = this.state;
     const key = `${this.shardId}/v${state.seqno}/${randomUUID()}`;
     await withStorageRetry(this.cfg, `writing rollup ${key}`, () => this.blob.set(key, encodeRollupState(state)));
-    const { result } = await this.apply('add_rollup', (s) => addRollup(s, state.seqno, key), { confirmNoop: false });
-    if (!result) await this.blob.delete(key).catch(() => undefined);
+    const out = await this.apply('add_rollup', (s) => addRollup(s, state.seqno, key), { confirmNoop: false });
+    // Not recorded: another rollup of this seqno won, or ours did and its reply was lost.
+    if (!out.result) await deleteUnreferenced(this.blob, this.cfg, [key], out);
   }
 
   /** Waits for all background maintenance started so far (and what it starts). */
@@ -414,6 +460,7 @@ export class Machine {
   }
 
   async close(): Promise<void> {
+    this.closeWaits();
     await this.flushMaintenance();
     this.closed = true;
   }

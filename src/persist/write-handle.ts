@@ -17,6 +17,10 @@
  * Every call carries a random idempotency token: when a Consensus write fails in a
  * way that may have happened, the retry recognises its own earlier success.
  *
+ * Blobs an append uploaded are deleted only by the rule of blob-deletion.ts: after a
+ * certain mismatch, or an error saying the append did not happen. An append that may
+ * have landed keeps them, and its error says `mayHaveHappened: true`.
+ *
  * Example:
  * ```ts
  * const w = await client.openWriter(id, { key: Codecs.string, val: Codecs.unit });
@@ -25,6 +29,7 @@
  * ```
  */
 import { randomUUID } from 'node:crypto';
+import { deleteUnreferenced, mayHaveLanded, type WriteOutcome } from './blob-deletion.js';
 import { Batch, BatchBuilder, decodeTransmittableBatch, type TransmittableBatch } from './batch.js';
 import { codecSchema } from './codec.js';
 import {
@@ -42,12 +47,15 @@ import type { HollowBatch } from './hollow-batch.js';
 import type { HollowPart } from './part.js';
 import { registerCodecSchemas, type ShardContext } from './shard-handle-context.js';
 import { compareAndAppend, expireWriter } from './state-commands.js';
-import { withStorageRetry } from './storage-retry.js';
+import { mayHaveHappenedError, withStorageRetry } from './storage-retry.js';
 import { assertFrontier } from './time.js';
 import type { Update } from './update.js';
 import { newWriterId, type WriterId } from './shard-id.js';
 
 export type UpperOutcome = { ok: true } | { ok: false; current: number };
+
+/** An append's outcome, with what is known about its state write (for the deletion rule). */
+type AppendOutcome = WriteOutcome & { outcome: UpperOutcome };
 
 export interface CompareAndAppendBatchOptions {
   /** Check each batch covers `[expectedUpper, newUpper)` (default true). */
@@ -174,14 +182,15 @@ export class WriteHandle<K, V> {
     // Nothing to upload: an empty append is metadata only and needs no schema.
     if (rows.length === 0) return this.compareAndAppendBatch([], expectedUpper, newUpper);
     const batch = await this.batch(rows, expectedUpper, newUpper);
+    let out: AppendOutcome;
     try {
-      const res = await this.compareAndAppendBatch([batch], expectedUpper, newUpper);
-      if (!res.ok) await batch.delete();
-      return res;
+      out = await this.appendBatches([batch], expectedUpper, newUpper, {});
     } catch (err) {
-      await batch.delete().catch(() => undefined);
+      await batch.discardAfterError(err);
       throw err;
     }
+    if (!out.outcome.ok) await batch.discardAfter(out);
+    return out.outcome;
   }
 
   /**
@@ -194,6 +203,15 @@ export class WriteHandle<K, V> {
     newUpper: number,
     opts: CompareAndAppendBatchOptions = {},
   ): Promise<UpperOutcome> {
+    return (await this.appendBatches(batches, expectedUpper, newUpper, opts)).outcome;
+  }
+
+  private async appendBatches(
+    batches: Batch[],
+    expectedUpper: number,
+    newUpper: number,
+    opts: CompareAndAppendBatchOptions,
+  ): Promise<AppendOutcome> {
     this.checkLive();
     const validate = opts.validatePartBounds ?? true;
     const updateCount = batches.reduce((n, b) => n + b.updateCount, 0);
@@ -203,10 +221,12 @@ export class WriteHandle<K, V> {
     for (const b of batches) parts.push(...this.checkBatch(b, expectedUpper, newUpper, validate));
     const token = randomUUID();
     const flushed: string[] = [];
+    // Across rounds: a round whose write may have landed keeps the whole append uncertain.
+    let uncertain = false;
     try {
       for (;;) {
         const hollow: HollowBatch = { lower: expectedUpper, upper: newUpper, since: 0, parts, updateCount };
-        const { result } = await this.ctx.machine.apply('compare_and_append', (s) =>
+        const applied = await this.ctx.machine.apply('compare_and_append', (s) =>
           compareAndAppend(s, {
             writerId: this.writerId,
             purpose: this.purpose,
@@ -219,25 +239,30 @@ export class WriteHandle<K, V> {
             inlineTotalMaxBytes: this.ctx.cfg.inlineWritesTotalMaxBytes,
           }),
         );
+        uncertain ||= applied.uncertain;
+        const { result } = applied;
         switch (result.kind) {
           case 'ok':
           case 'already-committed':
             for (const b of batches) b.markConsumed();
             flushed.length = 0;
             if (newUpper > this.cachedUpper) this.cachedUpper = newUpper;
-            return { ok: true };
-          case 'mismatch':
+            return { outcome: { ok: true }, uncertain, state: applied.state };
+          case 'mismatch': {
             this.cachedUpper = result.current;
-            await this.deleteBlobs(flushed);
-            return { ok: false, current: result.current };
+            const outcome: AppendOutcome = { outcome: { ok: false, current: result.current }, uncertain, state: applied.state };
+            await deleteUnreferenced(this.ctx.blob, this.ctx.cfg, flushed.splice(0), outcome);
+            return outcome;
+          }
           case 'inline-budget-exceeded':
             // The shard holds enough inline data already: move ours to Blob and retry.
             parts = await this.flushInline(parts, flushed);
             break;
         }
       }
-    } catch (err) {
-      await this.deleteBlobs(flushed).catch(() => undefined);
+    } catch (caught) {
+      const err = uncertain ? mayHaveHappenedError(`compare_and_append on ${this.ctx.shardId}`, caught) : caught;
+      if (!mayHaveLanded(err)) await this.deleteBlobs(flushed).catch(() => undefined);
       throw err;
     }
   }
@@ -316,27 +341,41 @@ export class WriteHandle<K, V> {
   async append(updates: Iterable<Update<K, V>>, lower: number, upper: number): Promise<UpperOutcome> {
     this.checkLive();
     const batch = await this.batch(updates, lower, upper);
+    let out: AppendOutcome;
     try {
-      const res = await this.appendBatch(batch, lower, upper);
-      if (!batch.isConsumed) await batch.delete();
-      return res;
+      out = await this.appendBatchOutcome(batch, lower, upper);
     } catch (err) {
-      await batch.delete().catch(() => undefined);
+      await batch.discardAfterError(err);
       throw err;
     }
+    await batch.discardAfter(out);
+    return out.outcome;
   }
 
   async appendBatch(batch: Batch, lower: number, upper: number): Promise<UpperOutcome> {
+    return (await this.appendBatchOutcome(batch, lower, upper)).outcome;
+  }
+
+  private async appendBatchOutcome(batch: Batch, lower: number, upper: number): Promise<AppendOutcome> {
     let current = this.sharedUpper();
-    for (;;) {
-      if (current < lower) return { ok: false, current };
-      if (current >= upper) {
-        await batch.delete();
-        return { ok: true };
+    let uncertain = false;
+    let state = this.ctx.machine.state;
+    try {
+      for (;;) {
+        if (current < lower) return { outcome: { ok: false, current }, uncertain, state };
+        if (current >= upper) {
+          // Written by someone else already: the batch is not needed (unless ours landed).
+          await batch.discardAfter({ uncertain, state });
+          return { outcome: { ok: true }, uncertain, state };
+        }
+        const out = await this.appendBatches([batch], current, upper, {});
+        if (out.outcome.ok) return out;
+        uncertain ||= out.uncertain;
+        state = out.state;
+        current = out.outcome.current;
       }
-      const res = await this.compareAndAppendBatch([batch], current, upper);
-      if (res.ok) return res;
-      current = res.current;
+    } catch (err) {
+      throw uncertain ? mayHaveHappenedError(`append on ${this.ctx.shardId}`, err) : err;
     }
   }
 
