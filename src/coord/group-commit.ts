@@ -77,7 +77,7 @@
  * ```
  */
 import type { Logger } from 'pino';
-import { InvalidUsage, PersistStorageError } from '../persist/errors.js';
+import { InvalidUsage } from '../persist/errors.js';
 import { assertShardId, type ShardId } from '../persist/shard-id.js';
 import type { Timestamp } from '../persist/time.js';
 import { sleep } from '../persist/wait.js';
@@ -647,10 +647,8 @@ export class GroupCommitter<K, V> {
     } catch (err) {
       if (built) {
         this.tidy.merge(built.txn.takeTidy());
-        // Uploaded batches may be referenced by a commit that landed; only delete
-        // them when storage says it definitely did not.
-        const maybe = err instanceof PersistStorageError && err.mayHaveHappened;
-        if (!maybe) await built.txn.discard().catch(() => undefined);
+        // The Txn keeps the batches a commit that may have landed references.
+        await built.txn.discard().catch(() => undefined);
       }
       throw new GroupCommitFailed(ts, accepted.length, err);
     }

@@ -396,6 +396,11 @@ export class Machine {
     }
   }
 
+  /** The client is closing or closed: waits reject, handles refuse new calls with ClientClosed. */
+  get closing(): boolean {
+    return this.waitsClosed;
+  }
+
   /** Rejects every pending and later wait for a newer state with ClientClosed. Commands still run. */
   closeWaits(): void {
     this.waitsClosed = true;

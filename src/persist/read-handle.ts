@@ -26,7 +26,7 @@
  * ```
  */
 import { Consolidator } from './consolidate.js';
-import { HandleExpired, LeaseExpired, ReadBelowSince } from './errors.js';
+import { ClientClosed, HandleExpired, LeaseExpired, ReadBelowSince } from './errors.js';
 import { decodeUpdates, fetchPart } from './fetch.js';
 import { Listen, Subscribe } from './listen.js';
 import type { HollowPart } from './part.js';
@@ -87,6 +87,9 @@ export class ReadHandle<K, V> {
 
   /** @internal */
   checkLive(op: string): void {
+    if (this.ctx.machine.closing) {
+      throw new ClientClosed(`the PersistClient of reader ${this.readerId} was closed; cannot ${op}. Open a new client.`);
+    }
     if (this.expired) {
       throw new HandleExpired(`reader ${this.readerId} of ${this.ctx.shardId} was expired; cannot ${op}. Open a new reader.`);
     }

@@ -34,6 +34,7 @@ import { Batch, BatchBuilder, decodeTransmittableBatch, type TransmittableBatch 
 import { codecSchema } from './codec.js';
 import {
   BatchConsumed,
+  ClientClosed,
   BatchNotFromThisShard,
   HandleExpired,
   IncompatibleVersion,
@@ -410,6 +411,9 @@ export class WriteHandle<K, V> {
   }
 
   private checkLive(): void {
+    if (this.ctx.machine.closing) {
+      throw new ClientClosed(`the PersistClient of writer ${this.writerId} of ${this.ctx.shardId} was closed; open a new client`);
+    }
     if (this.expired) throw new HandleExpired(`writer ${this.writerId} of ${this.ctx.shardId} was expired; open a new writer`);
   }
 }

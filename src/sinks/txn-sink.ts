@@ -49,7 +49,7 @@
  */
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { TimestampOracle } from '../coord/timestamp-oracle.js';
-import { InvalidUsage, PersistStorageError } from '../persist/errors.js';
+import { InvalidUsage } from '../persist/errors.js';
 import type { ShardId } from '../persist/shard-id.js';
 import { assertTimestamp } from '../persist/time.js';
 import { Tidy } from '../txn/tidy.js';
@@ -151,8 +151,8 @@ export function txnSink<K, V>(handle: TxnsHandle<K, V>, options: TxnSinkOptions 
         try {
           done = await commitWithRetry(txn);
         } catch (err) {
-          // Only delete the batches when the commit surely did not reference them.
-          if (!(err instanceof PersistStorageError && err.mayHaveHappened)) await txn.discard();
+          // The Txn keeps the batches a commit that may have landed references.
+          await txn.discard();
           throw err;
         }
         tidy = new Tidy();

@@ -18,6 +18,11 @@
  * on an uncommitted Txn whose writes spilled, call `discard()` to delete the
  * uploaded batches.
  *
+ * A commit that threw a PersistStorageError with `mayHaveHappened: true` may be in
+ * the txns shard: then the Txn refuses further use too (committing it again could
+ * write its data twice), and `discard()` keeps its batches, which that commit may
+ * reference (blob-deletion.ts). `txns.applyLe(ts)` settles whether it happened.
+ *
  * Example:
  * ```ts
  * const txn = txns.begin();
@@ -29,6 +34,7 @@
  * ```
  */
 import type { Batch, TransmittableBatch } from '../persist/batch.js';
+import { mayHaveLanded } from '../persist/blob-deletion.js';
 import { InvalidUsage } from '../persist/errors.js';
 import { assertShardId, type ShardId } from '../persist/shard-id.js';
 import { assertDiff } from '../persist/time.js';
@@ -61,6 +67,8 @@ export class Txn<K, V> {
   private tidyWork = new Tidy();
   private bufferedBytes = 0;
   private committedAt: number | undefined;
+  /** The time of a commit attempt that may have landed (its error said so). */
+  private mayHaveCommittedAt: number | undefined;
 
   /** @internal Created by `TxnsHandle.begin()`. */
   constructor(private readonly handle: TxnsHandle<K, V>) {}
@@ -128,10 +136,19 @@ export class Txn<K, V> {
     return handle.commitTxn(this, commitTs);
   }
 
-  /** Deletes any batches this uncommitted transaction uploaded, and drops its contents. */
+  /**
+   * Deletes any batches this uncommitted transaction uploaded, and drops its contents.
+   * After a commit that may have landed, the batches are kept (they may leak).
+   */
   async discard(): Promise<void> {
     if (this.committedAt !== undefined) return;
-    for (const w of this.writes.values()) for (const b of w.batches.splice(0)) await b.delete();
+    const keep = this.mayHaveCommittedAt !== undefined;
+    for (const w of this.writes.values()) {
+      for (const b of w.batches.splice(0)) {
+        if (keep) b.markConsumed('kept, because a commit of its Txn may have landed');
+        else await b.delete();
+      }
+    }
     this.writes.clear();
     this.bufferedBytes = 0;
     this.tidyWork = new Tidy();
@@ -154,6 +171,14 @@ export class Txn<K, V> {
     this.writes.clear();
     this.bufferedBytes = 0;
     this.tidyWork = new Tidy();
+  }
+
+  /**
+   * @internal Called by the handle when a commit attempt at `ts` threw `err`: if the
+   * error says the commit may have landed, the Txn stops accepting use and keeps its batches.
+   */
+  commitFailed(ts: number, err: unknown): void {
+    if (mayHaveLanded(err)) this.mayHaveCommittedAt = ts;
   }
 
   /** @internal Buffered rows were turned into batches. */
@@ -180,6 +205,14 @@ export class Txn<K, V> {
   private checkOpen(what: string): void {
     if (this.committedAt !== undefined) {
       throw new InvalidUsage(`cannot ${what} a Txn that was already committed at ${this.committedAt}; begin() a new one`);
+    }
+    const maybe = this.mayHaveCommittedAt;
+    if (maybe !== undefined) {
+      throw new InvalidUsage(
+        `cannot ${what} a Txn whose commit at ${maybe} may have happened (the store never confirmed it), ` +
+          `so committing it again could write its data twice; txns.applyLe(${maybe}) makes it readable if it ` +
+          'did, and begin() a new Txn for anything else',
+      );
     }
   }
 }

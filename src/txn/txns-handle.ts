@@ -421,7 +421,10 @@ export class TxnsHandle<K, V> {
       try {
         res = await smallCaa(`txns commit`, this.log, this.txnsWrite, rows, upper, commitTs + 1);
       } catch (err) {
+        // The batches go back into the txn; if the commit may have landed, the txn
+        // keeps them (never deleting what that commit may reference) and refuses reuse.
         this.restash(txn, writers, raws);
+        txn.commitFailed(commitTs, err);
         throw err;
       }
       if (res.ok) {

@@ -1,0 +1,90 @@
+/**
+ * Txn commits under storage faults: a commit whose txns compare-and-append landed
+ * but whose reply was lost (and whose re-reads then failed) says it may have
+ * happened, keeps the batches it references even when discarded, refuses to be
+ * committed twice, and is applied exactly once when storage recovers. And a txns
+ * shard that broke makes applyLe reject rather than hang.
+ */
+import { expect } from 'chai';
+import { ClientClosed, InvalidUsage, PersistClient, PersistStorageError, newShardId, type PersistConfig } from '../../src/persist/index.js';
+import { FlakyLocation } from '../support/flaky-location.js';
+import { STRING_UNIT, expectReject } from '../support/persist.js';
+import { expectRegister, openTxns, reader } from '../support/txn.js';
+
+const CONFIG: Partial<PersistConfig> = {
+  storageRetry: { attempts: 3, initialMs: 1, multiplier: 1, clampMs: 1 },
+  listenPoll: { initialMs: 1, multiplier: 2, clampMs: 10 },
+  // Batches go to Blob, so a wrongly deleted batch is noticed when it is read.
+  inlineWritesSingleMaxBytes: 0,
+};
+
+describe('txn: commits under storage faults', () => {
+  let flaky: FlakyLocation;
+  let client: PersistClient;
+  beforeEach(async () => {
+    flaky = await FlakyLocation.mem();
+    client = await PersistClient.open(flaky, { config: CONFIG });
+  });
+  afterEach(async () => {
+    flaky.disarm();
+    await client.close();
+    await flaky.close();
+  });
+
+  it('a commit whose txns write landed but whose reply was lost says it may have happened, and is applied exactly once', async () => {
+    const txnsId = newShardId();
+    const txns = await openTxns(client, txnsId);
+    const d0 = await expectRegister(txns, 1);
+    const txn = txns.begin();
+    await txn.write(d0, 'a', null, 1);
+    flaky.arm('compareAndSet', {
+      mode: 'after',
+      when: (key: string) => key === txnsId,
+      onFault: () => flaky.arm('scan', { mode: 'before', count: 1_000, when: (key: string) => key === txnsId }),
+    });
+    const err = (await expectReject(txn.commitAt(txns, 2), PersistStorageError)) as PersistStorageError;
+    expect(err.mayHaveHappened, err.message).to.equal(true);
+    // Giving up on it must not delete what the landed commit points at, and it may
+    // not be committed a second time.
+    await txn.discard();
+    await expectReject(Promise.resolve().then(() => txn.commitAt(txns, 3)), InvalidUsage, /may have happened/);
+
+    flaky.disarm();
+    await txns.applyLe(2);
+    const r = await reader(client, d0);
+    expect(await r.snapshotAndFetch(2)).to.deep.equal([['a', null, 2, 1]]);
+    await r.expire();
+    await txns.close();
+  });
+
+  it('applyLe on a txns shard whose batch part is gone rejects instead of hanging', async () => {
+    const txnsId = newShardId();
+    const txns = await openTxns(client, txnsId);
+    const d0 = await expectRegister(txns, 1);
+    const txn = txns.begin();
+    await txn.write(d0, 'a', null, 1);
+    expect((await txn.commitAt(txns, 2)).ok).to.equal(true);
+    // Break the txns shard: delete the parts its commits live in.
+    const parts: string[] = [];
+    await flaky.blob.listKeysAndMetadata(`${txnsId}/w`, (k) => parts.push(k));
+    expect(parts).to.not.be.empty;
+    for (const k of parts) await flaky.blob.delete(k);
+    await expectReject(txns.applyLe(2), Error, /missing/);
+  });
+
+  it('applyLe while the txns shard cannot be read rejects with a storage error instead of hanging', async () => {
+    const txnsId = newShardId();
+    const txns = await openTxns(client, txnsId);
+    await expectRegister(txns, 1);
+    flaky.arm('scan', { mode: 'before', count: 1_000, when: (key: string) => key === txnsId });
+    await expectReject(txns.applyLe(5), PersistStorageError);
+    flaky.disarm();
+  });
+
+  it('a pending applyLe rejects when the client closes', async () => {
+    const txns = await openTxns(client, newShardId());
+    const pending = expectReject(txns.applyLe(10), ClientClosed);
+    await client.close();
+    await pending;
+  });
+});
