@@ -234,6 +234,17 @@ describe('persist: checksums on stored objects', () => {
       });
     });
 
+    it('a legacy object that happens to have the trailer tag byte where a trailer would start still reads', () => {
+      // A legacy part ends with its last diff as a little-endian float64, so this diff
+      // (mantissa 0x7d000000) puts 0x7d 5 bytes from the end, and its last 4 bytes
+      // are no checksum of anything.
+      const diff = 2 ** 52 + 0x7d000000;
+      const data = { keys: [Buffer.from('k')], vals: [new Uint8Array(0)], times: [3], diffs: [diff] };
+      const legacy = toLegacyFormat(Proto.Part, encodePartData(data));
+      expect(legacy[legacy.byteLength - 5]).to.equal(0x7d);
+      expect(decodePartData(legacy, 'legacy part').diffs).to.deep.equal([diff]);
+    });
+
     it('a transmittable batch of format version 1 (as old txns shards hold them) still appends', async () => {
       client = await PersistClient.open(location, { config: QUIET });
       const w = await client.openWriter(id, STRING_UNIT);
