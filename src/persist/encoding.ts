@@ -22,7 +22,8 @@
  * - the trailer is present and its CRC matches: parse, then check the format version;
  * - otherwise the object is accepted only as a legacy (version 1) object: it must
  *   parse as a whole, say format version exactly 1 and have no field 15. Anything
- *   else is a StoredFormatError saying the object is corrupt.
+ *   else is a StoredFormatError saying the object is corrupt (or, for a whole message
+ *   with no trailer and no field 15 that claims a newer version, saying to upgrade).
  * CRC-32 catches every single and double bit flip (in objects up to 512 MiB) and every
  * burst of up to 32 bits, and misses other damage with probability 2^-32. Damage cannot
  * pass a version 2 object off as legacy either: that takes at least three flips in
