@@ -8,9 +8,13 @@
  *    truncated a batch wider than the interval it was appended at).
  * Readers then apply their own filter (snapshot: `t <= asOf`, advanced to `asOf`;
  * listen: `t > asOf && t >= frontier`).
+ *
+ * Stored parts, in Blob or inline, are sealed with a checksum (see encoding.ts):
+ * {@link decodePartData} refuses a corrupt one with a StoredFormatError naming it,
+ * and still reads unsealed parts of format version 1.
  */
 import { bytesToFloat64s, bytesToUint32s, float64sToBytes, uint32sToBytes } from './columns.js';
-import { Proto, FORMAT_VERSION, checkFormatVersion, decodeMessage, encodeMessage, toNumber } from './encoding.js';
+import { Proto, FORMAT_VERSION, decodeChecksummed, encodeChecksummed, toNumber } from './encoding.js';
 import { StoredFormatError } from './errors.js';
 
 /** Updates in columns. All four arrays have the same length. */
@@ -41,7 +45,7 @@ export function encodePartData(data: PartData): Uint8Array {
   const n = data.times.length;
   const [keyData, keyOffsets] = concat(data.keys);
   const [valData, valOffsets] = concat(data.vals);
-  return encodeMessage(Proto.Part, {
+  return encodeChecksummed(Proto.Part, {
     formatVersion: FORMAT_VERSION,
     count: n,
     keyData,
@@ -80,8 +84,7 @@ interface DecodedPart {
 const EMPTY = new Uint8Array(0);
 
 export function decodePartData(bytes: Uint8Array, what: string): PartData {
-  const p = decodeMessage<DecodedPart>(Proto.Part, bytes, what);
-  checkFormatVersion(p.formatVersion, what);
+  const p = decodeChecksummed<DecodedPart>(Proto.Part, bytes, what);
   const n = p.count;
   const keyOffsets = bytesToUint32s(p.keyOffsets, n + 1);
   const valOffsets = bytesToUint32s(p.valOffsets, n + 1);

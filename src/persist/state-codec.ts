@@ -11,10 +11,22 @@
  * Example: an append that moves the upper from 5 to 8 and heartbeats writer w
  * becomes the diff `[META update, WRITERS/w update, BATCHES/17 insert]`.
  *
+ * Rollups and diffs are sealed with a checksum over their whole encoding (see
+ * encoding.ts), so a corrupt one is a StoredFormatError naming it, never a wrong
+ * state; those of format version 1, written without one, still read.
+ *
  * Encoding each entry is memoized per object: state objects are immutable and
  * shared between versions, so computing a diff re-encodes only what changed.
  */
-import { Proto, FORMAT_VERSION, checkFormatVersion, decodeMessage, encodeMessage, toNumber } from './encoding.js';
+import {
+  Proto,
+  FORMAT_VERSION,
+  decodeChecksummed,
+  decodeMessage,
+  encodeChecksummed,
+  encodeMessage,
+  toNumber,
+} from './encoding.js';
 import { InvariantViolation, StoredFormatError } from './errors.js';
 import { hollowBatchFromProto, hollowBatchToProto, type ProtoHollowBatchShape } from './hollow-batch.js';
 import type {
@@ -60,8 +72,8 @@ const encodeSpineBatch = (b: SpineBatch) =>
 // Rollup refs are plain strings (not objects), so they are encoded without memoization.
 const encodeRollup = (key: string) => encodeMessage(Proto.RollupRef, { key });
 
-function decodeMeta(b: Uint8Array): ShardMeta {
-  const m = decodeMessage<Record<string, unknown>>(Proto.ShardMeta, b, 'shard meta');
+function decodeMeta(b: Uint8Array, what: string): ShardMeta {
+  const m = decodeMessage<Record<string, unknown>>(Proto.ShardMeta, b, what);
   return {
     keyCodec: m.keyCodec as string,
     valCodec: m.valCodec as string,
@@ -73,8 +85,8 @@ function decodeMeta(b: Uint8Array): ShardMeta {
     inlineBytes: toNumber(m.inlineBytes),
   };
 }
-function decodeLeased(b: Uint8Array): LeasedReaderState {
-  const r = decodeMessage<LeasedReaderState>(Proto.LeasedReader, b, 'leased reader');
+function decodeLeased(b: Uint8Array, what: string): LeasedReaderState {
+  const r = decodeMessage<LeasedReaderState>(Proto.LeasedReader, b, what);
   return {
     since: r.since,
     seqnoHold: r.seqnoHold,
@@ -83,11 +95,11 @@ function decodeLeased(b: Uint8Array): LeasedReaderState {
     purpose: r.purpose,
   };
 }
-function decodeCritical(b: Uint8Array): CriticalReaderState {
+function decodeCritical(b: Uint8Array, what: string): CriticalReaderState {
   const r = decodeMessage<{ since: number; opaque?: { codec: string; bytes: Uint8Array }; purpose: string }>(
     Proto.CriticalReader,
     b,
-    'critical reader',
+    what,
   );
   return {
     since: r.since,
@@ -95,8 +107,8 @@ function decodeCritical(b: Uint8Array): CriticalReaderState {
     purpose: r.purpose,
   };
 }
-function decodeWriter(b: Uint8Array): WriterState {
-  const w = decodeMessage<WriterState>(Proto.Writer, b, 'writer');
+function decodeWriter(b: Uint8Array, what: string): WriterState {
+  const w = decodeMessage<WriterState>(Proto.Writer, b, what);
   return {
     lastHeartbeatMs: w.lastHeartbeatMs,
     leaseDurationMs: w.leaseDurationMs,
@@ -105,17 +117,17 @@ function decodeWriter(b: Uint8Array): WriterState {
     purpose: w.purpose,
   };
 }
-function decodeSchema(b: Uint8Array): SchemaState {
-  const s = decodeMessage<SchemaState>(Proto.Schema, b, 'schema');
+function decodeSchema(b: Uint8Array, what: string): SchemaState {
+  const s = decodeMessage<SchemaState>(Proto.Schema, b, what);
   return { keySchema: s.keySchema, valSchema: s.valSchema };
 }
-export function decodeSpineBatch(b: Uint8Array): SpineBatch {
-  const s = decodeMessage<{ id: number; batch: ProtoHollowBatchShape }>(Proto.SpineBatch, b, 'spine batch');
+export function decodeSpineBatch(b: Uint8Array, what = 'spine batch'): SpineBatch {
+  const s = decodeMessage<{ id: number; batch: ProtoHollowBatchShape }>(Proto.SpineBatch, b, what);
   return { id: s.id, batch: hollowBatchFromProto(s.batch) };
 }
 /** The blob key a ROLLUPS entry points at. */
-export function decodeRollup(b: Uint8Array): string {
-  return decodeMessage<{ key: string }>(Proto.RollupRef, b, 'rollup ref').key;
+export function decodeRollup(b: Uint8Array, what = 'rollup ref'): string {
+  return decodeMessage<{ key: string }>(Proto.RollupRef, b, what).key;
 }
 
 // ---- the entry view ----
@@ -166,7 +178,7 @@ function entriesOf(state: ShardState): Entry[] {
 // ---- rollups ----
 
 export function encodeRollupState(state: ShardState): Uint8Array {
-  return encodeMessage(Proto.StateRollup, {
+  return encodeChecksummed(Proto.StateRollup, {
     formatVersion: FORMAT_VERSION,
     shardId: state.shardId,
     seqno: state.seqno,
@@ -177,7 +189,7 @@ export function encodeRollupState(state: ShardState): Uint8Array {
 }
 
 export function decodeRollupState(bytes: Uint8Array, what: string): ShardState {
-  const r = decodeMessage<{
+  const r = decodeChecksummed<{
     formatVersion: number;
     shardId: string;
     seqno: number;
@@ -185,7 +197,6 @@ export function decodeRollupState(bytes: Uint8Array, what: string): ShardState {
     hostname: string;
     entries: Entry[];
   }>(Proto.StateRollup, bytes, what);
-  checkFormatVersion(r.formatVersion, what);
   const b = new StateBuilder(r.shardId);
   for (const e of r.entries) b.set(e.field, e.key, e.value, what);
   return b.finish(r.seqno, r.walltimeMs, r.hostname, what);
@@ -243,7 +254,7 @@ export function computeDiff(prev: ShardState, next: ShardState): StateDiff {
 }
 
 export function encodeDiff(d: StateDiff): Uint8Array {
-  return encodeMessage(Proto.StateDiff, {
+  return encodeChecksummed(Proto.StateDiff, {
     formatVersion: FORMAT_VERSION,
     shardId: d.shardId,
     seqnoFrom: d.seqnoFrom,
@@ -262,7 +273,7 @@ export function encodeDiff(d: StateDiff): Uint8Array {
 }
 
 export function decodeDiff(bytes: Uint8Array, what: string): StateDiff {
-  const d = decodeMessage<{
+  const d = decodeChecksummed<{
     formatVersion: number;
     shardId: string;
     seqnoFrom: number;
@@ -271,7 +282,6 @@ export function decodeDiff(bytes: Uint8Array, what: string): StateDiff {
     hostname: string;
     diffs: Array<{ field: number; key: string; hasFrom: boolean; from: Uint8Array; hasTo: boolean; to: Uint8Array }>;
   }>(Proto.StateDiff, bytes, what);
-  checkFormatVersion(d.formatVersion, what);
   return {
     shardId: d.shardId,
     seqnoFrom: d.seqnoFrom,
@@ -358,40 +368,42 @@ class StateBuilder {
   }
 
   set(field: Field, key: string, value: Uint8Array, what: string): void {
+    // Names the entry inside the stored object, for a parse error.
+    const entry = `${what}, entry ${Field[field] ?? field}/${key}`;
     switch (field) {
       case Field.META:
-        this.meta = decodeMeta(value);
+        this.meta = decodeMeta(value, entry);
         encodedCache.set(this.meta, value);
         return;
       case Field.ROLLUPS:
-        this.rollupsMut().set(Number(key), decodeRollup(value));
+        this.rollupsMut().set(Number(key), decodeRollup(value, entry));
         return;
       case Field.LEASED_READERS: {
-        const v = decodeLeased(value);
+        const v = decodeLeased(value, entry);
         encodedCache.set(v, value);
         this.leasedMut().set(key, v);
         return;
       }
       case Field.CRITICAL_READERS: {
-        const v = decodeCritical(value);
+        const v = decodeCritical(value, entry);
         encodedCache.set(v, value);
         this.criticalMut().set(key, v);
         return;
       }
       case Field.WRITERS: {
-        const v = decodeWriter(value);
+        const v = decodeWriter(value, entry);
         encodedCache.set(v, value);
         this.writersMut().set(key, v);
         return;
       }
       case Field.SCHEMAS: {
-        const v = decodeSchema(value);
+        const v = decodeSchema(value, entry);
         encodedCache.set(v, value);
         this.schemasMut().set(Number(key), v);
         return;
       }
       case Field.BATCHES: {
-        const v = decodeSpineBatch(value);
+        const v = decodeSpineBatch(value, entry);
         encodedCache.set(v, value);
         this.batchesMut().set(Number(key), v);
         return;
