@@ -45,6 +45,7 @@ import { updatesBelow, type Update } from '../persist/update.js';
 import { TxnsProgress } from '../txn/txns-progress.js';
 import { TxnsRead, type DataRemapSubscription } from '../txn/txns-read.js';
 import { checkReadOptions, shardSubscribe$, type ShardEvent } from '../sources/shard-source.js';
+import { operatorObserver } from './operator-observer.js';
 
 export interface DataSubscribeOptions<K, V> {
   client: PersistClient;
@@ -117,29 +118,27 @@ export function dataSubscribe<K, V>(opts: DataSubscribeOptions<K, V>): MonoTypeO
         }
       };
 
-      const physical = source.subscribe({
-        next: (ev) => {
-          if (tracker.finished) return;
-          if (ev.kind === 'updates') {
-            emitUpdates(ev.updates);
-          } else {
-            try {
+      const physical = source.subscribe(
+        operatorObserver<ShardEvent<K, V>>(subscriber, {
+          next: (ev) => {
+            if (tracker.finished) return;
+            if (ev.kind === 'updates') {
+              emitUpdates(ev.updates);
+            } else {
               tracker.onPhysicalProgress(ev.upper);
-            } catch (err) {
-              return fail(err);
+              emitProgress();
             }
-            emitProgress();
-          }
-        },
-        error: fail,
-        complete: () => {
-          if (abort.signal.aborted) return;
-          stop();
-          subscriber.complete();
-        },
-      });
-      // A source that finished synchronously needs no remaps.
-      if (!abort.signal.aborted) followRemaps().catch(fail);
+          },
+          error: fail,
+          complete: () => {
+            if (abort.signal.aborted) return;
+            stop();
+            subscriber.complete();
+          },
+        }),
+      );
+      // A source that finished (or failed) synchronously needs no remaps.
+      if (!abort.signal.aborted && !subscriber.closed) followRemaps().catch(fail);
 
       return () => {
         stop();

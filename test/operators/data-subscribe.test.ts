@@ -15,7 +15,7 @@ import { shardSubscribe$, type ShardEvent } from '../../src/sources/shard-source
 import { TxnsRead } from '../../src/txn/txns-read.js';
 import type { TxnsHandle } from '../../src/txn/txns-handle.js';
 import { STRING_UNIT, memClient, rows } from '../support/persist.js';
-import { Recorder, trackLibraryTimers } from '../support/rx.js';
+import { Recorder, describeOperatorLifecycle, trackLibraryTimers } from '../support/rx.js';
 import { expectRegister, openTxns } from '../support/txn.js';
 
 type Ev = ShardEvent<string, null>;
@@ -240,3 +240,27 @@ async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+describe('operators/dataSubscribe: the shared lifecycle', () => {
+  let client: PersistClient;
+  let txns: TxnsHandle<string, null>;
+  let d0: ShardId;
+  before(async () => {
+    client = await memClient();
+    txns = await openTxns(client);
+    d0 = await expectRegister(txns, 1);
+  });
+  after(async () => {
+    await client.close();
+  });
+  describeOperatorLifecycle<Ev, Ev>(
+    'operators/dataSubscribe',
+    () => dataSubscribe({ client, txnsId: txns.txnsId, dataId: d0!, codecs: STRING_UNIT, asOf: 0 }),
+    {
+      sample: [{ kind: 'updates', updates: [['a', null, 0, 1]] }],
+      // A malformed event (updates that are not an array) makes its own work throw.
+      breaking: [{ kind: 'updates', updates: null as unknown as [] }],
+      onEarlyComplete: 'complete',
+    },
+  );
+});
