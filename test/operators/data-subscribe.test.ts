@@ -121,6 +121,29 @@ describe('operators/dataSubscribe', () => {
     await waitFor(() => read.subscriptionCount === 0);
   });
 
+  it('completes when the physical input completes while it waits for remap progress at or below its capability', async () => {
+    const txns = await openTxns(client);
+    const d0 = await expectRegister(txns, 1);
+    const d1 = await expectRegister(txns, 2);
+    await commit(txns, 3, [[d0, 'a']]); // d0's physical upper 4, txns upper 4
+    const read = await TxnsRead.shared(client, txns.txnsId);
+    const source = new Subject<Ev>();
+    const rec = new Recorder(source.pipe(dataSubscribe({ client, txnsId: txns.txnsId, dataId: d0, codecs: STRING_UNIT, asOf: 3 })));
+    source.next({ kind: 'updates', updates: rows(3, 'a') });
+    source.next({ kind: 'progress', upper: 4 });
+    // The remap subscription is open and has been applied: a commit elsewhere lifts progress to 6.
+    await waitFor(() => read.subscriptionCount === 1);
+    await commit(txns, 5, [[d1, 'b']]);
+    await rec.until(() => progressOf(rec.events).includes(6), 'progress 6 from the remap');
+    // Now every remap entry is at or below the capability (6): the operator waits for more remap
+    // progress, which no commit will bring. The physical input completing must still end it.
+    source.complete();
+    expect(rec.completed, 'completed with no further remap progress').to.equal(true);
+    expect(rec.error).to.equal(undefined);
+    expect(progressOf(rec.events)).to.deep.equal([4, 6]);
+    await waitFor(() => read.subscriptionCount === 0 && !read.isFollowing);
+  });
+
   it('early unsubscribe closes every reader, timer and listener', async () => {
     const txns = await openTxns(client);
     const d0 = await expectRegister(txns, 1);
