@@ -14,6 +14,7 @@ import { dataSubscribe, dataSubscribe$ } from '../../src/operators/data-subscrib
 import { shardSubscribe$, type ShardEvent } from '../../src/sources/shard-source.js';
 import { TxnsRead } from '../../src/txn/txns-read.js';
 import type { TxnsHandle } from '../../src/txn/txns-handle.js';
+import { waitFor } from '../support/async.js';
 import { STRING_UNIT, memClient, rows } from '../support/persist.js';
 import { Recorder, describeOperatorLifecycle, trackLibraryTimers } from '../support/rx.js';
 import { expectRegister, openTxns } from '../support/txn.js';
@@ -255,14 +256,6 @@ describe('operators/dataSubscribe', () => {
     expect(() => dataSubscribe$(client, 'bogus' as ShardId, dataId, { codecs: STRING_UNIT, asOf: 0 })).to.throw(InvalidUsage);
   });
 });
-
-async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe('operators/dataSubscribe: the shared lifecycle', () => {
   let client: PersistClient;
