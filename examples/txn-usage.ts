@@ -11,7 +11,7 @@
  *  4. commit a second transaction that also carries the first one's tidy (the
  *     retraction of its now-applied batch pointers): t=3 is already taken, so the
  *     commit reports the least free time (4) and we commit there;
- *  5. read both shards as of t=4 through a DataSubscribe: d1 was not touched at 4,
+ *  5. read both shards as of t=4 through `dataSubscribe$`: d1 was not touched at 4,
  *     yet it is readable at 4 because the commit at 4 advanced its *logical* upper.
  *
  * A temp dir it created itself is removed at the end; a directory given on the
@@ -27,10 +27,11 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   Codecs,
-  DataSubscribe,
   PersistClient,
   TxnsHandle,
+  dataSubscribe$,
   newShardId,
+  toAsyncIterable,
   type ShardId,
   type Update,
 } from '../src/index.js';
@@ -49,14 +50,14 @@ function rowsJson(updates: readonly Update<string, null>[]): string {
 }
 
 async function readAt(client: PersistClient, txnsId: ShardId, dataId: ShardId, asOf: number): Promise<Update<string, null>[]> {
-  const sub = await DataSubscribe.open(client, txnsId, dataId, codecs, { asOf });
-  try {
-    // Step both inputs (the physical shard and the txns remap) until every time <= asOf is complete.
-    await sub.stepPast(asOf);
-    return [...sub.output()];
-  } finally {
-    await sub.close();
+  const rows: Update<string, null>[] = [];
+  // The stream follows both inputs (the physical shard and the txns remap). Once its
+  // progress passes asOf every time <= asOf is complete; leaving the loop releases the readers.
+  for await (const ev of toAsyncIterable(dataSubscribe$(client, txnsId, dataId, { codecs, asOf }))) {
+    if (ev.kind === 'updates') rows.push(...ev.updates);
+    else if (ev.upper > asOf) break;
   }
+  return rows;
 }
 
 async function main(): Promise<void> {
@@ -110,10 +111,10 @@ async function main(): Promise<void> {
     //    shard knows nothing was committed to d1 at 4: opening the read fills [4, 5) of d1
     //    with an empty append (metadata only) and the read at 4 completes at once.
     const d1Rows = await readAt(client, txnsId, d1, 4);
-    say('read d1 as of t=4 with a DataSubscribe (rows are [key, time, diff])');
+    say('read d1 as of t=4 with dataSubscribe$ (rows are [key, time, diff])');
     console.log(`d1 at 4: ${rowsJson(d1Rows)}`);
     const d0Rows = await readAt(client, txnsId, d0, 4);
-    say('read d0 as of t=4 with a DataSubscribe');
+    say('read d0 as of t=4 with dataSubscribe$');
     console.log(`d0 at 4: ${rowsJson(d0Rows)}`);
     say('done');
   } finally {

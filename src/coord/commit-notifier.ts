@@ -25,7 +25,7 @@
  * permit.release();                           // `next` resolves
  * ```
  */
-import { abortError } from '../persist/wait.js';
+import { abortError, abortableWait } from '../persist/wait.js';
 
 /** Held for the whole of one group commit; release it when the commit is done. */
 export class CommitPermit {
@@ -41,11 +41,8 @@ export class CommitPermit {
   }
 }
 
-interface Parked {
-  resolve(): void;
-  /** Removes the abort listener once settled. */
-  detach(): void;
-}
+/** A parked caller; waking it hands over what it waited for (a later abort is ignored). */
+type Parked = () => void;
 
 /** The state both sides share. */
 class CommitSignal {
@@ -60,8 +57,7 @@ class CommitSignal {
     const w = this.notifiedWaiter;
     if (w) {
       this.notifiedWaiter = undefined;
-      w.detach();
-      w.resolve();
+      w();
     } else {
       this.pending = true;
     }
@@ -71,8 +67,7 @@ class CommitSignal {
     const next = this.permitQueue.shift();
     if (next) {
       // Handed straight over: the permit never looks free to a newcomer in between.
-      next.detach();
-      next.resolve();
+      next();
     } else {
       this.permitOut = false;
     }
@@ -127,9 +122,7 @@ export class CommitWaiter {
     }
     return park(signal, (p) => s.permitQueue.push(p), (p) => {
       const at = s.permitQueue.indexOf(p);
-      if (at < 0) return false;
-      s.permitQueue.splice(at, 1);
-      return true;
+      if (at >= 0) s.permitQueue.splice(at, 1);
     });
   }
 
@@ -141,30 +134,25 @@ export class CommitWaiter {
       return Promise.resolve();
     }
     return park(signal, (p) => (s.notifiedWaiter = p), (p) => {
-      if (s.notifiedWaiter !== p) return false;
-      s.notifiedWaiter = undefined;
-      return true;
+      if (s.notifiedWaiter === p) s.notifiedWaiter = undefined;
     });
   }
 }
 
 /**
- * Parks a caller until `resolve` is called by whoever `enqueue` handed it to. On
- * abort, `dequeue` takes it back out; if it was already handed what it waited for
- * (dequeue returns false), the abort is ignored and the wait succeeds: what was
- * handed over is never dropped.
+ * Parks a caller until whoever `enqueue` handed it to wakes it. If the wait ends
+ * otherwise (the signal fired), `dequeue` takes it back out. A caller woken first
+ * keeps what it was handed even if the signal fires in the same tick
+ * ({@link abortableWait} lets the first outcome win), so nothing handed over is
+ * ever dropped.
  */
-function park(signal: AbortSignal | undefined, enqueue: (p: Parked) => void, dequeue: (p: Parked) => boolean): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      if (dequeue(parked)) reject(abortError(signal!));
-    };
-    const parked: Parked = {
-      resolve,
-      detach: () => signal?.removeEventListener('abort', onAbort),
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    enqueue(parked);
+function park(signal: AbortSignal | undefined, enqueue: (p: Parked) => void, dequeue: (p: Parked) => void): Promise<void> {
+  return abortableWait({
+    signal,
+    register: (wake) => {
+      enqueue(wake);
+      return () => dequeue(wake);
+    },
   });
 }
 

@@ -32,14 +32,12 @@
  * ```
  */
 import { InvalidUsage } from '../persist/errors.js';
-import { abortError } from '../persist/wait.js';
+import { abortError, abortableWait } from '../persist/wait.js';
 import { assertShardId, type ShardId } from '../persist/shard-id.js';
 
 interface QueuedAcquire {
   readonly ids: ReadonlySet<ShardId>;
   grant(guard: WriteLockGuard): void;
-  /** Removes the abort listener once the waiter is settled. */
-  detach(): void;
 }
 
 export class WriteLocks {
@@ -65,24 +63,21 @@ export class WriteLocks {
     if (signal?.aborted) return Promise.reject(abortError(signal));
     const now = this.tryAcquire(set);
     if (now) return Promise.resolve(now);
-    return new Promise((resolve, reject) => {
-      const waiter: QueuedAcquire = {
-        ids: set,
-        grant: resolve,
-        detach: () => signal?.removeEventListener('abort', onAbort),
-      };
-      const onAbort = () => {
-        const at = this.queue.indexOf(waiter);
-        if (at < 0) return; // already granted
-        this.queue.splice(at, 1);
-        // Settled before anyone takes over its reservations.
-        reject(abortError(signal!));
-        // Its reservations are gone: later waiters and deferred writes may proceed now.
-        this.grantWaiters();
-        this.wake(set);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.queue.push(waiter);
+    return abortableWait<WriteLockGuard>({
+      signal,
+      register: (grant) => {
+        const waiter: QueuedAcquire = { ids: set, grant };
+        this.queue.push(waiter);
+        // Runs once the wait settled. Still queued means it was not granted (aborted):
+        // its reservations are gone, so later waiters and deferred writes may proceed.
+        return () => {
+          const at = this.queue.indexOf(waiter);
+          if (at < 0) return;
+          this.queue.splice(at, 1);
+          this.grantWaiters();
+          this.wake(set);
+        };
+      },
     });
   }
 
@@ -93,31 +88,22 @@ export class WriteLocks {
    */
   nextChange(ids: Iterable<ShardId>, opts: { signal?: AbortSignal } = {}): Promise<void> {
     const set = lockSet(ids);
-    const { signal } = opts;
-    if (signal?.aborted) return Promise.reject(abortError(signal));
-    return new Promise((resolve, reject) => {
-      const fire = () => {
-        unregister();
-        resolve();
-      };
-      const onAbort = () => {
-        unregister();
-        reject(abortError(signal!));
-      };
-      const unregister = () => {
-        signal?.removeEventListener('abort', onAbort);
+    return abortableWait({
+      signal: opts.signal,
+      register: (fire) => {
         for (const id of set) {
-          const s = this.watchers.get(id);
-          s?.delete(fire);
-          if (s?.size === 0) this.watchers.delete(id);
+          let s = this.watchers.get(id);
+          if (!s) this.watchers.set(id, (s = new Set()));
+          s.add(fire);
         }
-      };
-      for (const id of set) {
-        let s = this.watchers.get(id);
-        if (!s) this.watchers.set(id, (s = new Set()));
-        s.add(fire);
-      }
-      signal?.addEventListener('abort', onAbort, { once: true });
+        return () => {
+          for (const id of set) {
+            const s = this.watchers.get(id);
+            s?.delete(fire);
+            if (s?.size === 0) this.watchers.delete(id);
+          }
+        };
+      },
     });
   }
 
@@ -152,7 +138,6 @@ export class WriteLocks {
       const w = this.queue[i]!;
       if (this.isAvailable(w.ids, reserved)) {
         this.queue.splice(i, 1);
-        w.detach();
         w.grant(this.grant(w.ids));
         continue;
       }

@@ -5,7 +5,7 @@
  * - Each key maps to its versions in ascending seqno order; the last one is the head.
  *   A key with no versions is absent from the map (truncate never removes the head,
  *   so a key that ever had data keeps at least one version).
- * - Every operation first yields a macrotask (`setImmediate`) and then runs to
+ * - Every operation first yields a macrotask (`yieldMacrotask`) and then runs to
  *   completion synchronously. The yield lets concurrent callers interleave in
  *   varied orders, as they would against a real store, while the synchronous body
  *   keeps each operation atomic, so the register stays linearizable.
@@ -31,14 +31,10 @@ import {
   type VersionedData,
 } from './consensus.js';
 import { LocationUsageError } from './errors.js';
+import { yieldMacrotask } from './macrotask.js';
 
 function copyVersion(v: VersionedData): VersionedData {
   return { seqno: v.seqno, data: copyBytes(v.data) };
-}
-
-/** A macrotask boundary: resolves after pending I/O and timers had a chance to run. */
-function yieldMacrotask(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export class MemConsensus implements Consensus {

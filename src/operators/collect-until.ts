@@ -18,6 +18,7 @@ import { assertFrontier } from '../persist/time.js';
 import type { Update } from '../persist/update.js';
 import type { ShardEvent } from '../sources/shard-source.js';
 import { consolidateUpdates } from './consolidate-updates.js';
+import { operatorObserver } from './operator-observer.js';
 
 export class IncompleteCollection extends Error {
   constructor(message: string) {
@@ -34,28 +35,28 @@ export function collectUntil<K, V>(ts: number): OperatorFunction<ShardEvent<K, V
       const collected: Update<K, V>[] = [];
       let progress = -Infinity;
       let done = false;
-      const sub = source.subscribe({
-        next: (ev) => {
-          if (done) return;
-          if (ev.kind === 'updates') {
-            for (const u of ev.updates) if (u[2] < ts) collected.push(u);
-            return;
-          }
-          progress = ev.upper;
-          if (progress >= ts) {
-            done = true;
-            subscriber.next(consolidateUpdates(collected));
-            subscriber.complete();
-          }
-        },
-        error: (err) => subscriber.error(err),
-        complete: () => {
-          if (done) return;
-          subscriber.error(
-            new IncompleteCollection(`collectUntil(${ts}): the stream completed at progress ${progress}, before every update below ${ts} could arrive`),
-          );
-        },
-      });
-      return sub;
+      return source.subscribe(
+        operatorObserver<ShardEvent<K, V>>(subscriber, {
+          next: (ev) => {
+            if (done) return;
+            if (ev.kind === 'updates') {
+              for (const u of ev.updates) if (u[2] < ts) collected.push(u);
+              return;
+            }
+            progress = ev.upper;
+            if (progress >= ts) {
+              done = true;
+              subscriber.next(consolidateUpdates(collected));
+              subscriber.complete();
+            }
+          },
+          complete: () => {
+            if (done) return;
+            subscriber.error(
+              new IncompleteCollection(`collectUntil(${ts}): the stream completed at progress ${progress}, before every update below ${ts} could arrive`),
+            );
+          },
+        }),
+      );
     });
 }

@@ -21,6 +21,7 @@ import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
 import type { Update } from '../persist/update.js';
 import type { ShardEvent } from '../sources/shard-source.js';
 import { consolidateUpdates } from './consolidate-updates.js';
+import { operatorObserver } from './operator-observer.js';
 
 export function consolidate<K, V>(): MonoTypeOperatorFunction<ShardEvent<K, V>> {
   return (source) =>
@@ -32,20 +33,21 @@ export function consolidate<K, V>(): MonoTypeOperatorFunction<ShardEvent<K, V>> 
         pending = [];
         if (updates.length > 0) subscriber.next({ kind: 'updates', updates });
       };
-      return source.subscribe({
-        next: (ev) => {
-          if (ev.kind === 'updates') {
-            for (const u of ev.updates) pending.push(u);
-          } else {
+      return source.subscribe(
+        operatorObserver<ShardEvent<K, V>>(subscriber, {
+          next: (ev) => {
+            if (ev.kind === 'updates') {
+              for (const u of ev.updates) pending.push(u);
+            } else {
+              flush();
+              subscriber.next(ev);
+            }
+          },
+          complete: () => {
             flush();
-            subscriber.next(ev);
-          }
-        },
-        error: (err) => subscriber.error(err),
-        complete: () => {
-          flush();
-          subscriber.complete();
-        },
-      });
+            subscriber.complete();
+          },
+        }),
+      );
     });
 }

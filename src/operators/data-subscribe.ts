@@ -43,8 +43,10 @@ import { InvalidUsage } from '../persist/errors.js';
 import { assertShardId, type ShardId } from '../persist/shard-id.js';
 import { updatesBelow, type Update } from '../persist/update.js';
 import { TxnsProgress } from '../txn/txns-progress.js';
-import { TxnsRead, type DataRemapSubscription } from '../txn/txns-read.js';
+import type { DataRemapSubscription } from '../txn/data-remap.js';
+import { TxnsRead } from '../txn/txns-read.js';
 import { checkReadOptions, shardSubscribe$, type ShardEvent } from '../sources/shard-source.js';
+import { operatorObserver } from './operator-observer.js';
 
 export interface DataSubscribeOptions<K, V> {
   client: PersistClient;
@@ -107,7 +109,7 @@ export function dataSubscribe<K, V>(opts: DataSubscribeOptions<K, V>): MonoTypeO
 
       const followRemaps = async (): Promise<void> => {
         const read = await TxnsRead.forShard(client, txnsId, opts.txnsRead, 'dataSubscribe');
-        remaps = await read.dataSubscribeUnblocked(client, dataId, codecs, asOf, { signal: abort.signal });
+        remaps = await read.subscribeRemapsUnblocked(client, dataId, codecs, asOf, { signal: abort.signal });
         // Unsubscribed while subscribing: the teardown ran before `remaps` was set.
         if (abort.signal.aborted) return remaps.close();
         while (!tracker.finished) {
@@ -117,29 +119,27 @@ export function dataSubscribe<K, V>(opts: DataSubscribeOptions<K, V>): MonoTypeO
         }
       };
 
-      const physical = source.subscribe({
-        next: (ev) => {
-          if (tracker.finished) return;
-          if (ev.kind === 'updates') {
-            emitUpdates(ev.updates);
-          } else {
-            try {
+      const physical = source.subscribe(
+        operatorObserver<ShardEvent<K, V>>(subscriber, {
+          next: (ev) => {
+            if (tracker.finished) return;
+            if (ev.kind === 'updates') {
+              emitUpdates(ev.updates);
+            } else {
               tracker.onPhysicalProgress(ev.upper);
-            } catch (err) {
-              return fail(err);
+              emitProgress();
             }
-            emitProgress();
-          }
-        },
-        error: fail,
-        complete: () => {
-          if (abort.signal.aborted) return;
-          stop();
-          subscriber.complete();
-        },
-      });
-      // A source that finished synchronously needs no remaps.
-      if (!abort.signal.aborted) followRemaps().catch(fail);
+          },
+          error: fail,
+          complete: () => {
+            if (abort.signal.aborted) return;
+            stop();
+            subscriber.complete();
+          },
+        }),
+      );
+      // A source that finished (or failed) synchronously needs no remaps.
+      if (!abort.signal.aborted && !subscriber.closed) followRemaps().catch(fail);
 
       return () => {
         stop();

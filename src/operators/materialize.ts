@@ -23,6 +23,7 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { Update } from '../persist/update.js';
 import type { ShardEvent } from '../sources/shard-source.js';
+import { operatorObserver } from './operator-observer.js';
 import { rowIdentity } from './row-identity.js';
 
 interface Row<K, V> {
@@ -87,18 +88,18 @@ export function materialize<K, V>(): OperatorFunction<ShardEvent<K, V>, Material
         }
         pending = [];
       };
-      return source.subscribe({
-        next: (ev) => {
-          if (ev.kind === 'updates') {
-            for (const u of ev.updates) pending.push(u);
-            return;
-          }
-          fold();
-          shared = true;
-          subscriber.next(new MaterializedView(ev.upper, rows));
-        },
-        error: (err) => subscriber.error(err),
-        complete: () => subscriber.complete(),
-      });
+      return source.subscribe(
+        operatorObserver<ShardEvent<K, V>>(subscriber, {
+          next: (ev) => {
+            if (ev.kind === 'updates') {
+              for (const u of ev.updates) pending.push(u);
+              return;
+            }
+            fold();
+            shared = true;
+            subscriber.next(new MaterializedView(ev.upper, rows));
+          },
+        }),
+      );
     });
 }

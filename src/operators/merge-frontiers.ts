@@ -29,6 +29,7 @@
 import { Observable } from 'rxjs';
 import type { Update } from '../persist/update.js';
 import type { ShardEvent } from '../sources/shard-source.js';
+import { operatorObserver } from './operator-observer.js';
 
 export function mergeFrontiers<K, V>(inputs: readonly Observable<ShardEvent<K, V>>[]): Observable<ShardEvent<K, V>> {
   return new Observable<ShardEvent<K, V>>((subscriber) => {
@@ -53,25 +54,26 @@ export function mergeFrontiers<K, V>(inputs: readonly Observable<ShardEvent<K, V
     };
 
     const subs = inputs.map((input, i) =>
-      input.subscribe({
-        next: (ev) => {
-          if (ev.kind === 'updates') {
-            for (const u of ev.updates) held.push(u);
-            return;
-          }
-          progress[i] = Math.max(progress[i]!, ev.upper);
-          release(Math.min(...progress));
-        },
-        error: (err) => subscriber.error(err),
-        complete: () => {
-          // A finished input holds nothing back any more.
-          done[i] = true;
-          progress[i] = Infinity;
-          if (!done.every(Boolean)) return release(Math.min(...progress));
-          if (held.length > 0) subscriber.next({ kind: 'updates', updates: held.splice(0) });
-          subscriber.complete();
-        },
-      }),
+      input.subscribe(
+        operatorObserver<ShardEvent<K, V>>(subscriber, {
+          next: (ev) => {
+            if (ev.kind === 'updates') {
+              for (const u of ev.updates) held.push(u);
+              return;
+            }
+            progress[i] = Math.max(progress[i]!, ev.upper);
+            release(Math.min(...progress));
+          },
+          complete: () => {
+            // A finished input holds nothing back any more.
+            done[i] = true;
+            progress[i] = Infinity;
+            if (!done.every(Boolean)) return release(Math.min(...progress));
+            if (held.length > 0) subscriber.next({ kind: 'updates', updates: held.splice(0) });
+            subscriber.complete();
+          },
+        }),
+      ),
     );
     return () => {
       for (const s of subs) s.unsubscribe();

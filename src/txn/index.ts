@@ -1,5 +1,5 @@
 export { DataSnapshot } from './data-snapshot.js';
-export { DataSubscribe, type DataSubscribeOptions } from './data-subscribe.js';
+export { DataRemapSubscription, type DataRemapEntry } from './data-remap.js';
 export { Fenced, NotRegistered, NotRegisteredWithHandle } from './errors.js';
 export { parseIdBatch, wrapIdBatch } from './id-batch.js';
 export { TxnMetrics, TxnOpMetrics, type TxnOpName } from './metrics.js';
@@ -15,5 +15,5 @@ export {
   type RegisterOutcome,
   type TxnsHandleOptions,
 } from './txns-handle.js';
-export { DataRemapSubscription, TxnsRead, type DataRemapEntry } from './txns-read.js';
+export { TxnsRead } from './txns-read.js';
 export { TxnsProgress } from './txns-progress.js';

@@ -1,6 +1,6 @@
 /**
  * TxnsProgress: the pure frontier logic of the txns-progress operator (spec §2.10),
- * shared by {@link DataSubscribe} (pull-based) and the RxJS `dataSubscribe` operator.
+ * the RxJS `dataSubscribe` operator (operators/data-subscribe.ts) without its glue.
  *
  * It follows two inputs and keeps one output frontier, `progress`:
  * - the physical frontier of a data shard's own read at `asOf` (`onPhysicalProgress`);
@@ -29,7 +29,7 @@
  */
 import { InvariantViolation } from '../persist/errors.js';
 import type { ShardId } from '../persist/shard-id.js';
-import type { DataRemapEntry } from './txns-read.js';
+import type { DataRemapEntry } from './data-remap.js';
 
 export class TxnsProgress {
   private cap = 0;

@@ -7,10 +7,11 @@
  * exit. It serves:
  * - `updateGe(t)` / `updateGt(t)`: wait until the cache's progress is `>= t` / `> t`;
  * - `dataSnapshot(id, asOf)`: no implicit wait, call `updateGt(asOf)` first;
- * - `dataSubscribe(id, asOf)`: a stream of {@link DataRemapEntry}s for one data
- *   shard. Each says `[physicalUpper, logicalUpper)` of the shard is definitely
- *   empty, so a reader whose physical frontier reached `physicalUpper` may report
- *   progress up to `logicalUpper` without reading anything.
+ * - `subscribeRemaps(id, asOf)`: a {@link DataRemapSubscription}, the stream of
+ *   {@link DataRemapEntry}s for one data shard (data-remap.ts). Each says
+ *   `[physicalUpper, logicalUpper)` of the shard is definitely empty, so a reader
+ *   whose physical frontier reached `physicalUpper` may report progress up to
+ *   `logicalUpper` without reading anything.
  *
  * `TxnsRead.shared(client, txnsId)` returns the process's one instance for that
  * client and shard.
@@ -19,7 +20,7 @@
  * ```ts
  * const read = await TxnsRead.shared(client, txnsId);
  * await read.updateGt(5);
- * const sub = await read.dataSubscribe(d0, 5);
+ * const sub = await read.subscribeRemaps(d0, 5);
  * await sub.next();   // { physicalUpper: 6, logicalUpper: 6 }  (the fill to emptyTo)
  * // a txn not touching d0 commits at 7:
  * await sub.next();   // { physicalUpper: 6, logicalUpper: 8 }
@@ -29,52 +30,17 @@ import type { PersistClient } from '../persist/client.js';
 import type { ShardCodecs } from '../persist/codec.js';
 import { InvalidUsage, InvariantViolation } from '../persist/errors.js';
 import type { ShardId } from '../persist/shard-id.js';
-import { abortError } from '../persist/wait.js';
+import { abortableWait } from '../persist/wait.js';
 import type { WriteHandle } from '../persist/write-handle.js';
+import { DataRemapSubscription } from './data-remap.js';
 import type { DataSnapshot } from './data-snapshot.js';
 import { TxnsCodecDefault, type TxnsCodec } from './txns-codec.js';
 import { TxnsCache } from './txns-cache.js';
 
-/** `[physicalUpper, logicalUpper)` of a data shard is known to be empty. */
-export interface DataRemapEntry {
-  physicalUpper: number;
-  logicalUpper: number;
-}
-
-/** How a pending promise is settled from outside. */
-interface Settle<T> {
-  resolve: (value: T) => void;
-  reject: (err: unknown) => void;
-}
-
-interface Waiter extends Settle<number> {
+interface Waiter {
   ready: (progress: number) => boolean;
-}
-
-/**
- * A promise settled through the callbacks handed to `register`, or rejected when
- * `signal` aborts (after `onAbort` unregisters them). The abort listener is removed
- * however the promise settles, so a long-lived signal does not collect listeners.
- */
-function pending<T>(signal: AbortSignal | undefined, register: (settle: Settle<T>) => void, onAbort: () => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(signal));
-    const abort = () => {
-      onAbort();
-      reject(abortError(signal!));
-    };
-    signal?.addEventListener('abort', abort, { once: true });
-    register({
-      resolve: (v) => {
-        signal?.removeEventListener('abort', abort);
-        resolve(v);
-      },
-      reject: (e) => {
-        signal?.removeEventListener('abort', abort);
-        reject(e as Error);
-      },
-    });
-  });
+  resolve: (progress: number) => void;
+  reject: (err: unknown) => void;
 }
 
 const sharedByClient = new WeakMap<PersistClient, Map<ShardId, Promise<TxnsRead>>>();
@@ -170,7 +136,7 @@ export class TxnsRead {
    * snapshot read at `asOf` is unblocked through it first (waiting for the latest
    * write before `asOf` to be applied, and filling to `emptyTo`).
    */
-  async dataSubscribe<K, V>(
+  async subscribeRemaps<K, V>(
     dataId: ShardId,
     asOf: number,
     writer?: WriteHandle<K, V>,
@@ -179,7 +145,7 @@ export class TxnsRead {
     this.checkOpen();
     await this.updateGt(asOf, opts);
     const snapshot = this.cache.dataSnapshot(dataId, asOf);
-    const sub = new DataRemapSubscription(this, dataId, snapshot);
+    const sub = new DataRemapSubscription(dataId, snapshot, (closed) => this.unsubscribe(closed));
     this.subscriptions.add(sub);
     this.advance(sub);
     this.ensurePump();
@@ -195,10 +161,10 @@ export class TxnsRead {
   }
 
   /**
-   * `dataSubscribe` with the read at `asOf` unblocked through a short-lived writer of
+   * `subscribeRemaps` with the read at `asOf` unblocked through a short-lived writer of
    * `dataId` (opened with `codecs`, expired before this returns).
    */
-  async dataSubscribeUnblocked<K, V>(
+  async subscribeRemapsUnblocked<K, V>(
     client: PersistClient,
     dataId: ShardId,
     codecs: ShardCodecs<K, V>,
@@ -207,7 +173,7 @@ export class TxnsRead {
   ): Promise<DataRemapSubscription> {
     const writer = await client.openWriter(dataId, codecs, { purpose: 'data read physical upper' });
     try {
-      return await this.dataSubscribe(dataId, asOf, writer, opts);
+      return await this.subscribeRemaps(dataId, asOf, writer, opts);
     } finally {
       await writer.expire();
     }
@@ -222,8 +188,7 @@ export class TxnsRead {
     await this.cache.expire();
   }
 
-  /** @internal */
-  unsubscribe(sub: DataRemapSubscription): void {
+  private unsubscribe(sub: DataRemapSubscription): void {
     this.subscriptions.delete(sub);
     this.maybeStopPump();
   }
@@ -232,19 +197,18 @@ export class TxnsRead {
     this.checkOpen();
     if (ready(this.progress)) return Promise.resolve(this.progress);
     if (this.failure !== undefined) return Promise.reject(this.failure as Error);
-    let waiter: Waiter;
-    return pending<number>(
+    return abortableWait<number>({
       signal,
-      (settle) => {
-        waiter = { ready, ...settle };
+      register: (resolve, reject) => {
+        const waiter: Waiter = { ready, resolve, reject };
         this.waiters.add(waiter);
         this.ensurePump();
+        // Still registered means nobody settled it (it was aborted): it no longer needs the pump.
+        return () => {
+          if (this.waiters.delete(waiter)) this.maybeStopPump();
+        };
       },
-      () => {
-        this.waiters.delete(waiter);
-        this.maybeStopPump();
-      },
-    );
+    });
   }
 
   private ensurePump(): void {
@@ -318,91 +282,5 @@ export class TxnsRead {
 
   private checkOpen(): void {
     if (this.closed) throw new InvariantViolation('this TxnsRead was closed');
-  }
-}
-
-/**
- * The remap entries of one data shard. `next()` returns the newest entry not yet
- * returned, waiting if there is none; older unread entries are skipped, since each
- * entry supersedes the ones before it.
- */
-export class DataRemapSubscription {
-  private latest: DataRemapEntry;
-  private delivered: DataRemapEntry | undefined;
-  private waiting: Settle<DataRemapEntry> | undefined;
-  private error: unknown;
-  private closed = false;
-
-  constructor(
-    private readonly read: TxnsRead,
-    readonly dataId: ShardId,
-    readonly snapshot: DataSnapshot,
-  ) {
-    this.latest = { physicalUpper: snapshot.emptyTo, logicalUpper: snapshot.emptyTo };
-  }
-
-  get asOf(): number {
-    return this.snapshot.asOf;
-  }
-
-  /** @internal The newest entry. */
-  get current(): DataRemapEntry {
-    return this.latest;
-  }
-
-  /** @internal */
-  push(e: DataRemapEntry): void {
-    if (e.physicalUpper < this.latest.physicalUpper || e.logicalUpper < this.latest.logicalUpper) {
-      throw new InvariantViolation(`remap of ${this.dataId} went backwards`);
-    }
-    this.latest = e;
-    this.wake();
-  }
-
-  /** @internal */
-  fail(err: unknown): void {
-    this.error = err;
-    const w = this.waiting;
-    this.waiting = undefined;
-    w?.reject(err);
-  }
-
-  /** Whether an entry newer than the last one returned is available without waiting. */
-  get hasNext(): boolean {
-    return this.delivered !== this.latest;
-  }
-
-  /** The newest entry not yet returned, waiting (abortably) for one. */
-  next(opts: { signal?: AbortSignal } = {}): Promise<DataRemapEntry> {
-    if (this.hasNext) {
-      this.delivered = this.latest;
-      return Promise.resolve(this.latest);
-    }
-    if (this.error !== undefined) return Promise.reject(this.error as Error);
-    if (this.closed) return Promise.reject(new InvariantViolation('this remap subscription was closed'));
-    if (this.waiting) return Promise.reject(new InvariantViolation('DataRemapSubscription.next() is already pending'));
-    return pending<DataRemapEntry>(
-      opts.signal,
-      (settle) => (this.waiting = settle),
-      () => (this.waiting = undefined),
-    );
-  }
-
-  private wake(): void {
-    const w = this.waiting;
-    if (!w) return;
-    this.waiting = undefined;
-    this.delivered = this.latest;
-    w.resolve(this.latest);
-  }
-
-  /** Stops receiving entries. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    const w = this.waiting;
-    this.waiting = undefined;
-    w?.reject(new InvariantViolation('this remap subscription was closed'));
-    this.read.unsubscribe(this);
   }
 }

@@ -14,8 +14,9 @@ import { dataSubscribe, dataSubscribe$ } from '../../src/operators/data-subscrib
 import { shardSubscribe$, type ShardEvent } from '../../src/sources/shard-source.js';
 import { TxnsRead } from '../../src/txn/txns-read.js';
 import type { TxnsHandle } from '../../src/txn/txns-handle.js';
+import { waitFor } from '../support/async.js';
 import { STRING_UNIT, memClient, rows } from '../support/persist.js';
-import { Recorder, trackLibraryTimers } from '../support/rx.js';
+import { Recorder, describeOperatorLifecycle, trackLibraryTimers } from '../support/rx.js';
 import { expectRegister, openTxns } from '../support/txn.js';
 
 type Ev = ShardEvent<string, null>;
@@ -119,6 +120,29 @@ describe('operators/dataSubscribe', () => {
     expect(rec.events).to.deep.equal([{ kind: 'updates', updates: rows(1, 'a') }]);
     const read = await TxnsRead.shared(client, txns.txnsId);
     await waitFor(() => read.subscriptionCount === 0);
+  });
+
+  it('completes when the physical input completes while it waits for remap progress at or below its capability', async () => {
+    const txns = await openTxns(client);
+    const d0 = await expectRegister(txns, 1);
+    const d1 = await expectRegister(txns, 2);
+    await commit(txns, 3, [[d0, 'a']]); // d0's physical upper 4, txns upper 4
+    const read = await TxnsRead.shared(client, txns.txnsId);
+    const source = new Subject<Ev>();
+    const rec = new Recorder(source.pipe(dataSubscribe({ client, txnsId: txns.txnsId, dataId: d0, codecs: STRING_UNIT, asOf: 3 })));
+    source.next({ kind: 'updates', updates: rows(3, 'a') });
+    source.next({ kind: 'progress', upper: 4 });
+    // The remap subscription is open and has been applied: a commit elsewhere lifts progress to 6.
+    await waitFor(() => read.subscriptionCount === 1);
+    await commit(txns, 5, [[d1, 'b']]);
+    await rec.until(() => progressOf(rec.events).includes(6), 'progress 6 from the remap');
+    // Now every remap entry is at or below the capability (6): the operator waits for more remap
+    // progress, which no commit will bring. The physical input completing must still end it.
+    source.complete();
+    expect(rec.completed, 'completed with no further remap progress').to.equal(true);
+    expect(rec.error).to.equal(undefined);
+    expect(progressOf(rec.events)).to.deep.equal([4, 6]);
+    await waitFor(() => read.subscriptionCount === 0 && !read.isFollowing);
   });
 
   it('early unsubscribe closes every reader, timer and listener', async () => {
@@ -233,10 +257,26 @@ describe('operators/dataSubscribe', () => {
   });
 });
 
-async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+describe('operators/dataSubscribe: the shared lifecycle', () => {
+  let client: PersistClient;
+  let txns: TxnsHandle<string, null>;
+  let d0: ShardId;
+  before(async () => {
+    client = await memClient();
+    txns = await openTxns(client);
+    d0 = await expectRegister(txns, 1);
+  });
+  after(async () => {
+    await client.close();
+  });
+  describeOperatorLifecycle<Ev, Ev>(
+    'operators/dataSubscribe',
+    () => dataSubscribe({ client, txnsId: txns.txnsId, dataId: d0!, codecs: STRING_UNIT, asOf: 0 }),
+    {
+      sample: [{ kind: 'updates', updates: [['a', null, 0, 1]] }],
+      // A malformed event (updates that are not an array) makes its own work throw.
+      breaking: [{ kind: 'updates', updates: null as unknown as [] }],
+      onEarlyComplete: 'complete',
+    },
+  );
+});

@@ -68,5 +68,7 @@ describe('operators/materialize', () => {
 
 describeOperatorLifecycle<Ev, unknown>('operators/materialize', () => materialize(), {
   sample: [{ kind: 'updates', updates: [['a', null, 0, 1]] }, { kind: 'progress', upper: 1 }],
+  // A symbol is not row data: consolidating it throws InvalidUsage.
+  breaking: [{ kind: 'updates', updates: [[Symbol('not data') as unknown as string, null, 0, 1]] }, { kind: 'progress', upper: 11 }],
   onEarlyComplete: 'complete',
 });

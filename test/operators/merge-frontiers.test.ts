@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { Subject, lastValueFrom, of, toArray, type Observable } from 'rxjs';
 import { mergeFrontiers } from '../../src/operators/merge-frontiers.js';
 import type { ShardEvent } from '../../src/sources/shard-source.js';
-import { Recorder } from '../support/rx.js';
+import { Recorder, describeOperatorLifecycle } from '../support/rx.js';
 
 type Ev = ShardEvent<string, null>;
 
@@ -108,4 +108,12 @@ describe('operators/mergeFrontiers', () => {
       { kind: 'progress', upper: 1 },
     ]);
   });
+});
+
+// Through one input, so the shared suite can drive it as a pipeable operator.
+describeOperatorLifecycle<Ev, Ev>('operators/mergeFrontiers', () => (source) => mergeFrontiers([source]), {
+  sample: [{ kind: 'updates', updates: [['a', null, 0, 1]] }, { kind: 'progress', upper: 1 }],
+  // A malformed event (updates that are not iterable) makes its own work throw.
+  breaking: [{ kind: 'updates', updates: null as unknown as Ev & [] }],
+  onEarlyComplete: 'complete',
 });

@@ -3,7 +3,9 @@
  * - `flush(turns)` lets queued promise callbacks run (no timers involved);
  * - `observe(p)` shows whether `p` settled, and how, without awaiting it;
  * - `rejection(p)` is the error `p` rejected with, for checks that want their own
- *   labels (`expectReject` in persist.ts checks the type itself).
+ *   labels (`expectReject` in persist.ts checks the type itself);
+ * - `waitFor(cond)` polls (every 5 ms, on real timers) until `cond()` holds, for
+ *   effects that land in the background, such as a reader released after teardown.
  *
  * Example:
  * ```ts
@@ -52,4 +54,13 @@ export async function rejection(p: Promise<unknown>): Promise<Error> {
     return err as Error;
   }
   expect.fail('expected the call to reject');
+}
+
+/** Resolves once `cond()` holds, checking every 5 ms; throws after `ms`. */
+export async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }

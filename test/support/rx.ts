@@ -12,7 +12,7 @@
 import { createHook } from 'node:async_hooks';
 import path from 'node:path';
 import { expect } from 'chai';
-import { Observable as RxObservable, type Observable, type Subscription } from 'rxjs';
+import { Observable as RxObservable, config as rxConfig, type Observable, type Subscription } from 'rxjs';
 import type { PersistClient } from '../../src/persist/client.js';
 import type { ShardCodecs } from '../../src/persist/codec.js';
 import type { ShardId } from '../../src/persist/shard-id.js';
@@ -152,13 +152,16 @@ export function trackLibraryTimers(): { pending(): string[]; stop(): void } {
 /**
  * The standard lifecycle checks every operator gets (as RxJS's own operators do):
  * unsubscribing downstream tears the source down, a source error arrives unchanged,
- * and a completing source completes the output (or, where the operator documents
- * it, errors because its result would be incomplete).
+ * an exception thrown by the operator's own work (fed `opts.breaking`, input that
+ * makes it throw) reaches the subscriber's `error` and tears the source down instead
+ * of going to RxJS's unhandled-error hook, and a completing source completes the
+ * output (or, where the operator documents it, errors because its result would be
+ * incomplete).
  */
 export function describeOperatorLifecycle<I, O>(
   name: string,
   operator: () => (source: Observable<I>) => Observable<O>,
-  opts: { sample: I[]; onEarlyComplete: 'complete' | 'error' },
+  opts: { sample: I[]; breaking: I[]; onEarlyComplete: 'complete' | 'error' },
 ): void {
   describe(`${name}: lifecycle`, () => {
     it('unsubscribing downstream unsubscribes the source', () => {
@@ -182,6 +185,26 @@ export function describeOperatorLifecycle<I, O>(
       });
       source.pipe(operator()).subscribe({ error: (e) => (got = e) });
       expect(got).to.equal(boom);
+    });
+
+    it("an error thrown by the operator's own work reaches the subscriber's error", () => {
+      const unhandled: unknown[] = [];
+      const before = rxConfig.onUnhandledError;
+      rxConfig.onUnhandledError = (err) => unhandled.push(err);
+      try {
+        let tornDown = 0;
+        let got: unknown;
+        const source = new RxObservable<I>((s) => {
+          for (const e of opts.breaking) s.next(e);
+          return () => tornDown++;
+        });
+        source.pipe(operator()).subscribe({ error: (e) => (got = e) });
+        expect(got, 'the exception arrived as an error').to.be.instanceOf(Error);
+        expect(tornDown, 'the source was unsubscribed').to.equal(1);
+        expect(unhandled, 'nothing went to the unhandled-error hook').to.deep.equal([]);
+      } finally {
+        rxConfig.onUnhandledError = before;
+      }
     });
 
     it(`a completing source ${opts.onEarlyComplete === 'complete' ? 'completes the output' : 'errors the output (its result would be incomplete)'}`, () => {

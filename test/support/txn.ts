@@ -144,7 +144,7 @@ export class CommitLog {
 
   /**
    * Reads `dataId` at `asOf` through a fresh single-shard cache and a snapshot, checks
-   * a DataSubscribe from `asOf` yields the same rows, and checks both against the log.
+   * a `dataSubscribe$` read from `asOf` yields the same rows, and checks both against the log.
    */
   async assertSnapshot(dataId: ShardId, asOf: number): Promise<void> {
     const snapshot = await this.snapshotRows(dataId, asOf);

@@ -123,7 +123,7 @@ async function holdSinces(client: PersistClient, ids: ShardId[]): Promise<void> 
 }
 
 /**
- * Reads every shard at `ts` (a snapshot and a DataSubscribe, advanced to `ts`) and over
+ * Reads every shard at `ts` (a snapshot and a `dataSubscribe$` read, advanced to `ts`) and over
  * `[1, ts]` with original times (needs {@link holdSinces}).
  */
 async function assertExactlyOnce(log: CommitLog, ids: ShardId[], ts: number): Promise<void> {

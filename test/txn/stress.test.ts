@@ -12,13 +12,12 @@ import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { PersistClient } from '../../src/persist/client.js';
 import { newShardId, type ShardId } from '../../src/persist/shard-id.js';
-import { DataSubscribe } from '../../src/txn/data-subscribe.js';
 import { Tidy } from '../../src/txn/tidy.js';
 import type { TxnsHandle } from '../../src/txn/txns-handle.js';
 import { TxnsRead } from '../../src/txn/txns-read.js';
-import { STRING_UNIT } from '../support/persist.js';
 import { CommitLog, TestTxn, openTxns, outputRows, reader, writer, type Row } from '../support/txn.js';
 import { xorshift32 } from '../support/rng.js';
+import { RxDataSubscribe } from '../support/rx.js';
 
 const NUM_DATA_SHARDS = 2;
 const NUM_WORKERS = 2;
@@ -138,37 +137,26 @@ class StressWorker {
 
   private startRead(dataId: ShardId, useSharedCache: boolean): void {
     const asOf = this.ts;
-    const stopper = new AbortController();
     const client = this.client;
     const txnsId = this.txns.txnsId;
-    let untilTs = Infinity;
-    const task = (async () => {
+    const opened = (async () => {
       const own = useSharedCache ? undefined : await TxnsRead.start(client, txnsId);
-      const sub = await DataSubscribe.open(client, txnsId, dataId, STRING_UNIT, { asOf, txnsRead: own });
-      try {
-        // Keep reading in the background until told where to stop.
-        while (!stopper.signal.aborted) {
-          try {
-            await sub.step({ signal: stopper.signal });
-          } catch (err) {
-            if (!stopper.signal.aborted) throw err;
-          }
-        }
-        while (sub.progress() < untilTs) await sub.step();
-        return outputRows(sub);
-      } finally {
-        await sub.close();
-        await own?.close();
-      }
+      return { own, sub: RxDataSubscribe.open(client, txnsId, dataId, { asOf, txnsRead: own }) };
     })();
-    task.catch(() => undefined);
+    opened.catch(() => undefined);
     this.reads.push({
       dataId,
       asOf,
-      stop: (until) => {
-        untilTs = until;
-        stopper.abort();
-        return task;
+      stop: async (until) => {
+        const { own, sub } = await opened;
+        try {
+          // It has been reading in the background all along; wait until it covers every time below `until`.
+          await sub.stepPast(until - 1);
+          return outputRows(sub);
+        } finally {
+          sub.close();
+          await own?.close();
+        }
       },
     });
   }

@@ -518,7 +518,7 @@ interface HandleModel {
 
 /**
  * `log.assertSnapshot(id, asOf)` for an `asOf` that may be below later writes: the
- * snapshot through a fresh single-shard cache and a DataSubscribe from `asOf` must
+ * snapshot through a fresh single-shard cache and a `dataSubscribe$` read from `asOf` must
  * each match the log at `asOf`. (assertSnapshot compares the snapshot to the whole
  * subscribe output, which may already hold updates past `asOf`, so it only works at
  * the latest time.)
