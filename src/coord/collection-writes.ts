@@ -6,10 +6,14 @@
  * - A row is checked when it is submitted (its diff is a safe integer; key and value
  *   encode with the data codecs), so one bad write is rejected alone and can never
  *   fail the group it would have joined.
- * - Merging is consolidation: rows of one collection with equal *encoded* key and
- *   value are one row whose diff is the sum; rows summing to zero disappear. The
- *   result does not depend on how the rows were split between writes or in which
- *   order they came.
+ * - Merging is consolidation, by persist's {@link Consolidator} over the encoded key
+ *   and value (every row at time 0: they all commit at the group's one time): rows of
+ *   one collection with equal encoded key and value are one row whose diff is the
+ *   sum; rows summing to zero disappear. Its rows do not depend on how the rows were
+ *   split between writes; they come in first-appearance order, and each keeps the
+ *   decoded key and value of its first occurrence (group commit writes those).
+ * - A collection that was written stays in the merge even when its rows cancel out:
+ *   it still needs its lock and its "was it dropped?" check.
  *
  * Worked example (collection `d0`):
  * ```
@@ -19,6 +23,7 @@
  * ```
  */
 import type { ShardCodecs } from '../persist/codec.js';
+import { Consolidator } from '../persist/consolidate.js';
 import { assertShardId, type ShardId } from '../persist/shard-id.js';
 import { assertDiff } from '../persist/time.js';
 
@@ -30,13 +35,13 @@ export type WritesByCollection<K, V> =
   | ReadonlyMap<ShardId, Iterable<WriteRow<K, V>>>
   | Readonly<Record<ShardId, Iterable<WriteRow<K, V>>>>;
 
-/** A checked row, with the identity consolidation groups it by. */
+/** A checked row, with the encoded key and value consolidation compares. */
 export interface CheckedRow<K, V> {
   readonly key: K;
   readonly val: V;
   readonly diff: number;
-  /** The encoded key and value as one exact string. */
-  readonly identity: string;
+  readonly keyBytes: Uint8Array;
+  readonly valBytes: Uint8Array;
 }
 
 export type CheckedWrites<K, V> = Map<ShardId, CheckedRow<K, V>[]>;
@@ -57,9 +62,7 @@ export function checkWrites<K, V>(writes: WritesByCollection<K, V>, codecs: Shar
     for (const row of rows) {
       const [key, val, diff] = row;
       assertDiff(diff, `diff of row ${i} written to ${id}`);
-      const k = codecs.key.encode(key);
-      const v = codecs.val.encode(val);
-      list.push({ key, val, diff, identity: identityOf(k, v) });
+      list.push({ key, val, diff, keyBytes: codecs.key.encode(key), valBytes: codecs.val.encode(val) });
       i++;
     }
   }
@@ -68,38 +71,23 @@ export function checkWrites<K, V>(writes: WritesByCollection<K, V>, codecs: Shar
 
 /** Merges every write and consolidates each collection's rows. */
 export function mergeWrites<K, V>(writes: Iterable<CheckedWrites<K, V>>): CheckedWrites<K, V> {
-  const sums = new Map<ShardId, Map<string, { key: K; val: V; diff: number; identity: string }>>();
+  // Per collection: the sums, and the first row of each distinct (key, value) under
+  // the index the consolidator numbers it by.
+  const byCollection = new Map<ShardId, { sums: Consolidator; firsts: CheckedRow<K, V>[] }>();
   for (const w of writes) {
     for (const [id, rows] of w) {
-      let byIdentity = sums.get(id);
-      if (!byIdentity) sums.set(id, (byIdentity = new Map()));
+      let c = byCollection.get(id);
+      if (!c) byCollection.set(id, (c = { sums: new Consolidator(), firsts: [] }));
       for (const r of rows) {
-        const prev = byIdentity.get(r.identity);
-        if (prev) prev.diff += r.diff;
-        else byIdentity.set(r.identity, { ...r });
+        if (c.sums.add(r.keyBytes, r.valBytes, 0, r.diff) === c.firsts.length) c.firsts.push(r);
       }
     }
   }
   const out: CheckedWrites<K, V> = new Map();
-  for (const [id, byIdentity] of sums) {
-    // A collection stays in the result even when its rows cancel out: it was written,
-    // so it still needs its lock and its "was it dropped?" check.
-    out.set(
-      id,
-      [...byIdentity.values()].filter((r) => r.diff !== 0),
-    );
+  for (const [id, { sums, firsts }] of byCollection) {
+    const { updates, indices } = sums.finishIndexed();
+    // Set even when empty: a written collection keeps its lock and "dropped?" check.
+    out.set(id, indices.map((at, i) => ({ ...firsts[at]!, diff: updates.diffs[i]! })));
   }
   return out;
-}
-
-/**
- * Key and value bytes as one string: the key's length first, so ("ab", "c") and
- * ("a", "bc") differ; latin1 maps each byte to one code unit, so it is exact.
- */
-function identityOf(k: Uint8Array, v: Uint8Array): string {
-  return `${k.byteLength}:${latin1(k)}${latin1(v)}`;
-}
-
-function latin1(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 }

@@ -15,6 +15,7 @@
  * rowIdentity('a', null)             → '2:sa' + 'z'
  * ```
  */
+import { bytesKey } from '../location/bytes.js';
 import { InvalidUsage } from '../persist/errors.js';
 
 export function valueIdentity(x: unknown): string {
@@ -31,7 +32,7 @@ export function valueIdentity(x: unknown): string {
       return 'u';
     case 'object':
       if (x === null) return 'z';
-      if (x instanceof Uint8Array) return 'b' + Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('latin1');
+      if (x instanceof Uint8Array) return 'b' + bytesKey(x);
       return 'j' + JSON.stringify(x, sortedReplacer);
     default:
       throw new InvalidUsage(`cannot tell ${typeof x} values apart as row data; keys and values must be data (strings, numbers, bytes, plain objects)`);

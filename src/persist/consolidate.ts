@@ -8,6 +8,19 @@
  * (FNV-1a over the key and value bytes, mixed with the time), so a snapshot can feed
  * it part by part without building intermediate arrays. The result keeps the order in
  * which each distinct update first appeared.
+ *
+ * A caller that consolidates encoded rows but must keep data of its own per row (say
+ * the decoded key and value it will write) uses the index `add` returns: the distinct
+ * updates are numbered 0, 1, … in first-appearance order, and {@link
+ * Consolidator.finishIndexed} says which of them survived.
+ *
+ * ```ts
+ * const c = new Consolidator();
+ * c.add(a, x, 0, +1);  // → 0
+ * c.add(b, x, 0, +1);  // → 1
+ * c.add(a, x, 0, -1);  // → 0 again: summed into the first
+ * c.finishIndexed();   // { updates: [(b, x, 0, +1)], indices: [1] }
+ * ```
  */
 import { emptyPartData, type PartData } from './part.js';
 
@@ -35,7 +48,11 @@ export class Consolidator {
   private table: Int32Array = new Int32Array(16).fill(-1);
   private mask = 15;
 
-  add(k: Uint8Array, v: Uint8Array, t: number, d: number): void {
+  /**
+   * Adds one update. Returns the index of the distinct update it was summed into: 0
+   * for the first distinct `(key, val, time)`, 1 for the next, and so on.
+   */
+  add(k: Uint8Array, v: Uint8Array, t: number, d: number): number {
     const { out } = this;
     const h = hashUpdate(k, v, t);
     let slot = h & this.mask;
@@ -44,7 +61,7 @@ export class Consolidator {
       if (at < 0) break;
       if (this.hashes[at] === h && out.times[at] === t && bytesEqual(out.keys[at]!, k) && bytesEqual(out.vals[at]!, v)) {
         out.diffs[at]! += d;
-        return;
+        return at;
       }
       slot = (slot + 1) & this.mask;
     }
@@ -57,6 +74,7 @@ export class Consolidator {
     out.diffs.push(d);
     // Keep the table at most half full so probes stay short.
     if ((index + 1) * 2 > this.table.length) this.grow();
+    return index;
   }
 
   addAll(data: PartData): void {
@@ -76,10 +94,24 @@ export class Consolidator {
 
   /** The consolidated updates, zeros dropped. The consolidator is spent afterwards. */
   finish(): PartData {
+    return this.dropZeros(undefined);
+  }
+
+  /**
+   * Like {@link finish}, and also, for each update kept, the index `add` returned for
+   * it (increasing, since the order is first appearance).
+   */
+  finishIndexed(): { updates: PartData; indices: number[] } {
+    const indices: number[] = [];
+    return { updates: this.dropZeros(indices), indices };
+  }
+
+  private dropZeros(keptIndices: number[] | undefined): PartData {
     const out = this.out;
     let w = 0;
     for (let r = 0; r < out.diffs.length; r++) {
       if (out.diffs[r] === 0) continue;
+      keptIndices?.push(r);
       out.keys[w] = out.keys[r]!;
       out.vals[w] = out.vals[r]!;
       out.times[w] = out.times[r]!;

@@ -17,6 +17,7 @@
  * next.tidy(tidy);          // retracts the pointers committed at 5
  * ```
  */
+import { bytesKey } from '../location/bytes.js';
 import type { ShardId } from '../persist/shard-id.js';
 
 export interface Retraction {
@@ -27,17 +28,13 @@ export interface Retraction {
   readonly dataId: ShardId;
 }
 
-/** A map key for raw bytes; latin1 maps every byte to one code unit, so it is exact. */
-export function rawKey(raw: Uint8Array): string {
-  return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('latin1');
-}
-
 export class Tidy {
+  /** Keyed by `bytesKey(raw)`: one retraction per batch pointer. */
   readonly retractions = new Map<string, Retraction>();
 
   static of(retractions: Iterable<Retraction>): Tidy {
     const t = new Tidy();
-    for (const r of retractions) t.retractions.set(rawKey(r.raw), r);
+    for (const r of retractions) t.retractions.set(bytesKey(r.raw), r);
     return t;
   }
 

@@ -25,11 +25,12 @@
  * After `(d0 A@3 -1)` at 6 and progress 7, nothing is unapplied and `minUnappliedTs()`
  * is 7.
  */
+import { bytesKey } from '../location/bytes.js';
 import { InvariantViolation } from '../persist/errors.js';
 import type { ShardId } from '../persist/shard-id.js';
 import { DataTimes } from './data-times.js';
 import { DataSnapshot } from './data-snapshot.js';
-import { rawKey, type Retraction } from './tidy.js';
+import type { Retraction } from './tidy.js';
 import { entryTs, type TxnsEntry } from './txns-codec.js';
 
 /** A txns row as read from the shard: its entry, persist time and diff. */
@@ -67,7 +68,7 @@ export class TxnsCacheState {
   progressExclusive = 0;
   /** Committed batch pointers not yet tidied, keyed by an increasing id (so in time order). */
   readonly unappliedBatches = new Map<number, UnappliedBatch>();
-  /** raw bytes (as a latin1 key) → id in unappliedBatches. */
+  /** `bytesKey(raw)` → id in unappliedBatches. */
   readonly batchIdx = new Map<string, number>();
   private nextBatchId = 0;
   readonly datas = new Map<ShardId, DataTimes>();
@@ -89,7 +90,7 @@ export class TxnsCacheState {
     if (progress < this.progressExclusive) {
       violation(`progress went backwards from ${this.progressExclusive} to ${progress}`);
     }
-    const consolidated = consolidateRows(rows);
+    const consolidated = consolidateTxnsRows(rows);
     // Persist orders rows by their bytes, and compaction can move a register and a
     // forget to one time: the original operation time is the order that matters.
     // Ties: earlier persist time first, then additions before retractions.
@@ -131,7 +132,7 @@ export class TxnsCacheState {
   }
 
   private pushAppend(dataId: ShardId, raw: Uint8Array, ts: number, diff: number): void {
-    const key = rawKey(raw);
+    const key = bytesKey(raw);
     if (diff === 1) {
       if (this.batchIdx.has(key)) violation(`batch for ${dataId} at ${ts} committed twice`);
       const times = this.datas.get(dataId) ?? violation(`batch committed to ${dataId} at ${ts}, which was never registered`);
@@ -248,7 +249,7 @@ export class TxnsCacheState {
       violation(`filterRetractions needs progress ${this.progressExclusive} >= ${expectedUpper}`);
     }
     const out: Retraction[] = [];
-    for (const r of retractions) if (this.batchIdx.has(rawKey(r.raw))) out.push(r);
+    for (const r of retractions) if (this.batchIdx.has(bytesKey(r.raw))) out.push(r);
     return out;
   }
 
@@ -323,7 +324,7 @@ export class TxnsCacheState {
     }
     let prev = 0;
     for (const [id, b] of this.unappliedBatches) {
-      if (this.batchIdx.get(rawKey(b.raw)) !== id) return `batch ${id} is not indexed`;
+      if (this.batchIdx.get(bytesKey(b.raw)) !== id) return `batch ${id} is not indexed`;
       if (b.ts < prev) return `unapplied batch at ${b.ts} out of order after ${prev}`;
       prev = b.ts;
     }
@@ -364,16 +365,26 @@ export class TxnsCacheState {
   }
 }
 
-/** Sums the diffs of identical rows (same entry bytes and persist time) and drops zeros. */
-function consolidateRows(rows: TxnsRow[]): TxnsRow[] {
+/**
+ * Sums the diffs of identical rows (same entry and persist time) and drops zeros,
+ * keeping the order in which each distinct row first appeared.
+ *
+ * This is a keyed sum over decoded entries rather than persist's `Consolidator`
+ * over encoded rows: the cache is handed entries (whatever the txns codec), and a
+ * row's identity is just its fields. The key is exact: kind and shard id hold no
+ * `|`, the ts is always 8 bytes (`TS_BYTES`, so `bytesKey` gives 8 code units),
+ * and the batch comes last.
+ *
+ * Example: `(d0 A@3 t=5 +1), (d0 A@3 t=5 -1), (d0 reg@1 t=5 +1)` → `(d0 reg@1 t=5 +1)`.
+ */
+export function consolidateTxnsRows(rows: Iterable<TxnsRow>): TxnsRow[] {
   const sums = new Map<string, TxnsRow>();
   for (const r of rows) {
     const e = r.entry;
-    const k = `${e.kind}|${e.dataId}|${r.t}|${rawKey(e.ts)}|${e.kind === 'append' ? rawKey(e.batch) : ''}`;
+    const k = `${e.kind}|${e.dataId}|${r.t}|${bytesKey(e.ts)}|${e.kind === 'append' ? bytesKey(e.batch) : ''}`;
     const prev = sums.get(k);
     if (prev) prev.diff += r.diff;
     else sums.set(k, { entry: e, t: r.t, diff: r.diff });
   }
   return [...sums.values()].filter((r) => r.diff !== 0);
 }
-

@@ -48,6 +48,19 @@ describe('coord: writes by collection', () => {
     expect(merged.get(IDS[0])).to.deep.equal([]);
   });
 
+  it('merged rows come in first-appearance order and keep the decoded key and value first written', () => {
+    const json = { key: Codecs.json<Record<string, number>>(), val: Codecs.string };
+    const first = { b: 1, a: 2 };
+    const merged = mergeWrites([
+      checkWrites({ [IDS[0]]: [[first, 'x', 1], [{ z: 0 }, 'x', 1]] }, json),
+      checkWrites({ [IDS[1]]: [[{ y: 0 }, 'x', 1]], [IDS[0]]: [[{ a: 2, b: 1 }, 'x', 1]] }, json),
+    ]);
+    expect([...merged.keys()]).to.deep.equal([IDS[0], IDS[1]]);
+    const rows = merged.get(IDS[0])!;
+    expect(rows.map((r) => [r.key, r.diff])).to.deep.equal([[first, 2], [{ z: 0 }, 1]]);
+    expect(rows[0]!.key, 'the very object first written').to.equal(first);
+  });
+
   it('property: merging equals a naive sum, however the rows are split between writes', () => {
     const row = fc.tuple(fc.constantFrom(...IDS), fc.constantFrom('a', 'b', 'c'), fc.constantFrom('x', 'y'), fc.integer({ min: -3, max: 3 }));
     fc.assert(
