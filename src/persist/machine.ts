@@ -52,7 +52,7 @@ import {
 } from './state-codec.js';
 import { initialState, type ShardState } from './state.js';
 import { mayHaveHappenedError, withStorageRetry, withStorageRetryOutcome } from './storage-retry.js';
-import { Mutex, abortError } from './wait.js';
+import { Mutex, abortableWait } from './wait.js';
 
 const SCAN_LIMIT = 1000;
 
@@ -361,28 +361,16 @@ export class Machine {
     for (;;) {
       if (this.cached && this.cached.seqno > seqno) return this.cached;
       this.checkWaitsOpen();
-      signal?.throwIfAborted();
-      // Woken by an in-process state change, by the poll timer, or rejected on abort;
-      // the timer and the abort listener are released however it ends, so frequent
-      // wake-ups do not pile up listeners on a long-lived signal.
-      let wake!: () => void;
-      let timer: NodeJS.Timeout | undefined;
-      let onAbort: (() => void) | undefined;
-      try {
-        await new Promise<void>((resolve, reject) => {
-          wake = resolve;
+      // Woken by an in-process state change (or closeWaits), by the poll timer, or
+      // rejected on abort; abortableWait releases the timer and the listener.
+      await abortableWait({
+        signal,
+        timeoutMs: delay,
+        register: (wake) => {
           this.waiters.add(wake);
-          timer = setTimeout(resolve, delay);
-          if (signal) {
-            onAbort = () => reject(abortError(signal));
-            signal.addEventListener('abort', onAbort, { once: true });
-          }
-        });
-      } finally {
-        clearTimeout(timer);
-        if (onAbort) signal?.removeEventListener('abort', onAbort);
-        this.waiters.delete(wake);
-      }
+          return () => this.waiters.delete(wake);
+        },
+      });
       if (this.cached && this.cached.seqno > seqno) return this.cached;
       this.checkWaitsOpen();
       await this.refresh();

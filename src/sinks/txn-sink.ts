@@ -52,6 +52,7 @@ import type { TimestampOracle } from '../coord/timestamp-oracle.js';
 import { InvalidUsage } from '../persist/errors.js';
 import type { ShardId } from '../persist/shard-id.js';
 import { assertTimestamp } from '../persist/time.js';
+import { yieldMacrotask } from '../persist/wait.js';
 import { Tidy } from '../txn/tidy.js';
 import type { Txn, TxnApply } from '../txn/txn.js';
 import type { TxnsHandle } from '../txn/txns-handle.js';
@@ -76,10 +77,6 @@ export interface TxnSinkOptions {
   ack?: 'apply' | 'commit';
   /** Commit the last tidy when the source completes (default true). */
   tidyOnComplete?: boolean;
-}
-
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export function txnSink<K, V>(handle: TxnsHandle<K, V>, options: TxnSinkOptions = {}): OperatorFunction<SinkTxn<K, V>, TxnAck> {
@@ -188,7 +185,7 @@ export function txnSink<K, V>(handle: TxnsHandle<K, V>, options: TxnSinkOptions 
             if (ackMode === 'commit') await apply();
             // On a synchronous store (SQLite, mem) a commit can complete without ever
             // leaving the microtask queue; yield so timers and I/O are not starved.
-            await yieldToEventLoop();
+            await yieldMacrotask();
           }
           // Unsubscribed: stop quietly (what was committed has been applied above).
           if (unsubscribed) return;
