@@ -15,6 +15,12 @@
  * Independently of that, a call may be **slow** (probability `slow`): it waits up to
  * `slowMaxMs` (seeded) before or after reaching the inner store.
  *
+ * Outages: with `burst: { rate, length }`, each call may also (probability `rate`)
+ * start an outage during which the next `length` calls all fail (determinate or
+ * indeterminate in the proportion of the rates, half and half if both are 0). Real
+ * stores fail in bursts; independent faults rarely outlast a retry loop, so code that
+ * runs only when retries run out (outcome flags, clean-up after a failure) needs them.
+ *
  * Guarantees:
  * - An injected determinate fault never reaches the inner store.
  * - An injected indeterminate fault always did reach it, and the inner call had
@@ -95,6 +101,8 @@ export interface FaultInjectionOptions {
   slowMaxMs?: number;
   /** Only calls for which this returns true may be faulted (default: all). */
   filter?: (call: FaultCall) => boolean;
+  /** Outages: each call starts one with probability `rate`; it fails the next `length` calls (default: none). */
+  burst?: { rate: number; length: number };
   /** Start with faults on (default true). */
   enabled?: boolean;
 }
@@ -140,12 +148,17 @@ export class FaultInjector {
   enabled: boolean;
   /** Calls that went through the wrapper (faulted or not). */
   calls = 0;
+  /** Outages started (see `burst`). */
+  bursts = 0;
   readonly counts: FaultCounts = { determinate: {}, indeterminate: {}, slow: {} };
   private readRates: FaultRates;
   private writeRates: FaultRates;
   private readonly random: () => number;
   private readonly slowMaxMs: number;
   private readonly filter: ((call: FaultCall) => boolean) | undefined;
+  private burst: { rate: number; length: number };
+  /** Calls left in the current outage. */
+  private burstLeft = 0;
 
   constructor(readonly options: FaultInjectionOptions) {
     if (!Number.isInteger(options.seed)) {
@@ -162,6 +175,7 @@ export class FaultInjector {
     }
     this.slowMaxMs = slowMaxMs;
     this.filter = options.filter;
+    this.burst = this.checkBurst(options.burst ?? { rate: 0, length: 0 });
     this.random = seededRandom(options.seed);
     this.enabled = options.enabled ?? true;
   }
@@ -171,6 +185,20 @@ export class FaultInjector {
     checkRate(rate, 'rate');
     this.readRates = { ...this.readRates, determinate: rate / 2, indeterminate: rate / 2 };
     this.writeRates = { ...this.writeRates, determinate: rate / 2, indeterminate: rate / 2 };
+  }
+
+  /** Sets the outage rate and length (`{ rate: 0, length: 0 }` for none); ends a current outage. */
+  setBurst(burst: { rate: number; length: number }): void {
+    this.burst = this.checkBurst(burst);
+    this.burstLeft = 0;
+  }
+
+  private checkBurst(burst: { rate: number; length: number }): { rate: number; length: number } {
+    checkRate(burst?.rate, 'burst.rate');
+    if (!(Number.isSafeInteger(burst.length) && burst.length >= 0)) {
+      throw new LocationUsageError(`fault injection option burst.length must be an integer >= 0, got ${String(burst.length)}`);
+    }
+    return { rate: burst.rate, length: burst.length };
   }
 
   /** Sets the rates of read or write methods. */
@@ -193,6 +221,7 @@ export class FaultInjector {
   /** Zeroes the counters. */
   resetCounts(): void {
     this.calls = 0;
+    this.bursts = 0;
     for (const kind of FAULT_KINDS) this.counts[kind] = {};
   }
 
@@ -205,6 +234,7 @@ export class FaultInjector {
     const faultDraw = this.random();
     const slowDraw = this.random();
     const delayDraw = this.random();
+    const burstDraw = this.random();
     const callIndex = this.calls;
     const where = `${method}(${key === undefined ? '' : JSON.stringify(key)}) [seed ${this.options.seed}, call #${callIndex}]`;
 
@@ -219,13 +249,27 @@ export class FaultInjector {
       else delayAfter = ms;
     }
 
-    if (faultDraw < rates.determinate) {
+    let determinate = rates.determinate;
+    let indeterminate = rates.indeterminate;
+    if (this.burstLeft === 0 && this.burst.length > 0 && burstDraw < this.burst.rate) {
+      this.bursts++;
+      this.burstLeft = this.burst.length;
+    }
+    if (this.burstLeft > 0) {
+      // Inside an outage every call fails, in the proportion of the two fault rates.
+      this.burstLeft--;
+      const sum = determinate + indeterminate;
+      determinate = sum > 0 ? determinate / sum : 0.5;
+      indeterminate = 1 - determinate;
+    }
+
+    if (faultDraw < determinate) {
       this.count('determinate', method);
       await delay(delayBefore + delayAfter);
       throw new DeterminateError(`injected fault: ${where} was refused before reaching the store (it did not happen)`);
     }
     await delay(delayBefore);
-    if (faultDraw < rates.determinate + rates.indeterminate) {
+    if (faultDraw < determinate + indeterminate) {
       this.count('indeterminate', method);
       await call();
       await delay(delayAfter);

@@ -121,6 +121,28 @@ describe('location: fault injection', () => {
     expect(t.slow).to.equal(0);
   });
 
+  it('an outage (burst) fails every call for its length, in runs a retry loop cannot ride out', async () => {
+    const loc = wrap({ seed: 11, faultRate: 0, burst: { rate: 0.01, length: 5 } });
+    const failed: boolean[] = [];
+    for (let i = 0; i < 10_000; i++) failed.push((await outcome(loc.consensus.head('c'))) !== 'ok');
+    const runs: number[] = [];
+    let run = 0;
+    for (const f of [...failed, false]) {
+      if (f) run++;
+      else if (run > 0) runs.push(run), (run = 0);
+    }
+    // Outages may follow each other back to back, so a run is a whole number of them.
+    expect(runs.every((r) => r % 5 === 0), `runs of failures: ${runs.join(' ')}`).to.equal(true);
+    expect(loc.faults.bursts).to.be.within(70, 125);
+    expect(failed.filter(Boolean).length).to.equal(5 * loc.faults.bursts);
+    const t = loc.faults.totals();
+    expect(t.determinate).to.be.greaterThan(0);
+    expect(t.indeterminate).to.be.greaterThan(0);
+    expect(() => loc.faults.setBurst({ rate: 0.5, length: 1.5 })).to.throw(LocationUsageError, /burst.length must be an integer >= 0, got 1.5/);
+    loc.faults.setBurst({ rate: 0, length: 0 });
+    for (let i = 0; i < 100; i++) expect(await outcome(loc.consensus.head('c'))).to.equal('ok');
+  });
+
   it('a slow call waits, then answers normally', async () => {
     const loc = wrap({ seed: 4, faultRate: 0, slowRate: 1, slowMaxMs: 30 });
     await inner.blob.set('k', bytes('v'));

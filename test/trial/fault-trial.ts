@@ -12,7 +12,7 @@
  * - set-up with faults OFF: a txns shard, `dataShards` data shards registered
  *   through two TxnsHandles on it (one for direct transactions, one under a
  *   GroupCommitter), a `dataSubscribe$` reader per data shard on its own client;
- * - then faults ON and `ops` logical writes, each a unique key `${seed}:${n}` to
+ * - then faults ON (independent faults plus short outages, see `burstRate`) and `ops` logical writes, each a unique key `${seed}:${n}` to
  *   1–3 data shards: direct transactions (`commitAt` + `apply`, tidies carried along,
  *   an occasional `compactTo`) in one lane, `GroupCommitter.submitWrite` in another,
  *   a few in flight at once. Every outcome is recorded: acked, failed with
@@ -68,6 +68,13 @@ export interface FaultTrialOptions {
   ops?: number;
   /** Data shards (default 4). */
   dataShards?: number;
+  /**
+   * Outages: the chance per call that the next `burstLength` calls all fail (default
+   * 0.002, 25 calls: a few milliseconds of this workload). They outlast persist's retries, so failure paths and outcome
+   * flags get exercised; 0 for independent faults only.
+   */
+  burstRate?: number;
+  burstLength?: number;
   /** Fraction of storage calls delayed by up to 5 ms (default 0.02). */
   slowRate?: number;
   /** Deadline of every single operation, in ms (default 30 000). */
@@ -214,7 +221,7 @@ class Checker {
 }
 
 /** How many times a reader is resubscribed after its stream errored (storage faults end streams). */
-const READER_RESTARTS = 10;
+const READER_RESTARTS = 50;
 
 /**
  * One `dataSubscribe$` reader of a data shard from `asOf`, and what it saw. A stream
@@ -228,6 +235,8 @@ class TrialReader {
   restarts = 0;
   private subscription: Subscription | undefined;
   private stopped = false;
+  /** A restart is scheduled. */
+  private restarting = false;
   private waiters: (() => void)[] = [];
 
   constructor(
@@ -254,12 +263,16 @@ class TrialReader {
       error: (err: unknown) => {
         this.error = err ?? new Error('errored without a reason');
         this.check.noteError(`reader of ${this.dataId} (subscription ${this.restarts + 1})`, this.error);
-        if (!this.stopped && this.restarts < READER_RESTARTS) {
+        // Storage faults end a stream and a new reader is the cure; anything else is a finding, and final.
+        const retryable = this.error instanceof PersistStorageError || this.error instanceof ReadBelowSince;
+        if (retryable && !this.stopped && this.restarts < READER_RESTARTS) {
           this.restarts++;
+          this.restarting = true;
           // While this reader was down, others let the shard compact: start where it can be read.
           if (err instanceof ReadBelowSince) this.asOf = err.since;
           // Not from inside the failing stream's own error callback.
           setImmediate(() => {
+            this.restarting = false;
             if (!this.stopped) this.start();
             this.wake();
           });
@@ -281,7 +294,7 @@ class TrialReader {
   async untilPast(ts: number): Promise<void> {
     for (;;) {
       if (this.progress > ts) return;
-      if (this.error !== undefined && (this.stopped || this.restarts >= READER_RESTARTS)) throw this.error;
+      if (this.error !== undefined && !this.restarting) throw this.error;
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
   }
@@ -334,7 +347,21 @@ export async function runFaultTrial(opts: FaultTrialOptions): Promise<FaultTrial
   process.on('uncaughtException', onUncaught);
 
   const inner = await openLocation('mem://');
-  const faulty = withFaultInjection(inner, { seed, faultRate, slowRate: opts.slowRate ?? 0.02, slowMaxMs: 5, enabled: false });
+  // Writers and readers get their own injectors: the readers' steady polling would
+  // otherwise soak up the outages meant for the writes' retry loops.
+  const faulty = withFaultInjection(inner, {
+    seed,
+    faultRate,
+    slowRate: opts.slowRate ?? 0.02,
+    slowMaxMs: 5,
+    burst: { rate: faultRate > 0 ? (opts.burstRate ?? 0.002) : 0, length: opts.burstLength ?? 25 },
+    enabled: false,
+  });
+  const faultyReads = withFaultInjection(inner, { seed: seed ^ 0x5eed, faultRate, slowRate: opts.slowRate ?? 0.02, slowMaxMs: 5, enabled: false });
+  const setFaults = (on: boolean) => {
+    faulty.faults.enabled = on;
+    faultyReads.faults.enabled = on;
+  };
   const config = trialConfig(opts.storageRetryAttempts ?? 3);
   const writes: WriteRecord[] = [];
   const clients: PersistClient[] = [];
@@ -345,11 +372,11 @@ export async function runFaultTrial(opts: FaultTrialOptions): Promise<FaultTrial
   let committer: GroupCommitter<string, null> | undefined;
   try {
     await runWorkload();
-    faulty.faults.enabled = false;
+    setFaults(false);
     await settleWorkload();
     await verify(inner);
   } finally {
-    faulty.faults.enabled = false;
+    setFaults(false);
     for (const r of readers) r.stop();
     for (const c of clients) await check.step('closing a workload client', () => c.close(), 'note');
     await inner.close();
@@ -373,7 +400,7 @@ export async function runFaultTrial(opts: FaultTrialOptions): Promise<FaultTrial
       ...writes.flatMap((w) => (w.outcome.kind === 'other-error' ? [`write ${w.key} (${w.via}): ${describeError(w.outcome.error)}`] : [])),
       ...check.otherErrorMessages,
     ],
-    faults: faulty.faults.totals(),
+    faults: sumTotals(faulty.faults.totals(), faultyReads.faults.totals()),
     anomalies: check.anomalies,
     writes,
     durationMs: performance.now() - started,
@@ -385,7 +412,7 @@ export async function runFaultTrial(opts: FaultTrialOptions): Promise<FaultTrial
     dataIds = Array.from({ length: nShards }, () => newShardId());
     const metrics = TxnMetrics.forRegistry(new Registry());
     const client = await PersistClient.open(faulty, { config });
-    const readClient = await PersistClient.open(faulty, { config });
+    const readClient = await PersistClient.open(faultyReads, { config });
     clients.push(client, readClient);
     const clock = new LogicalClock({ now: () => 0 });
 
@@ -413,7 +440,7 @@ export async function runFaultTrial(opts: FaultTrialOptions): Promise<FaultTrial
       writes.push({ n, key: `${seed}${KEY_SEP}${n}`, shards, via: rng() % 2 ? 'txn' : 'group', outcome: { kind: 'not-attempted' } });
     }
 
-    faulty.faults.enabled = true;
+    setFaults(true);
     await Promise.all([directLane(txnsDirect, clock), groupLane(committer)]);
   }
 
@@ -614,6 +641,10 @@ export async function runFaultTrial(opts: FaultTrialOptions): Promise<FaultTrial
       }
     }
   }
+}
+
+function sumTotals(a: Record<FaultKind, number>, b: Record<FaultKind, number>): Record<FaultKind, number> {
+  return { determinate: a.determinate + b.determinate, indeterminate: a.indeterminate + b.indeterminate, slow: a.slow + b.slow };
 }
 
 /** Anomalies one per line, with the stack of the error behind each (if any) indented below it. */

@@ -7,7 +7,9 @@
 import { expect } from 'chai';
 import { runFaultTrial, formatAnomalies, type FaultTrialResult } from './fault-trial.js';
 
-const SEEDS = [1, 2, 3, 4];
+// 1 and 2 break on compaction/rollup deletes after a lost reply; 8, 13 and 21 also
+// reached a writer's parts deleted after a wrongly flagged failure once those were fixed.
+const SEEDS = [1, 2, 8, 13, 21];
 
 function expectClean(r: FaultTrialResult): void {
   expect(r.anomalies.length, `seed ${r.seed}: ${r.anomalies.length} anomalies\n${formatAnomalies(r.anomalies)}\n`).to.equal(0);
@@ -25,7 +27,7 @@ describe('trial: seeded storage faults', function () {
 
   for (const seed of SEEDS) {
     it(`seed ${seed}: 10% of Blob and Consensus calls fail (half with the reply lost) and nothing is lost, doubled or broken`, async () => {
-      const r = await runFaultTrial({ seed, faultRate: 0.1, ops: 30 });
+      const r = await runFaultTrial({ seed, faultRate: 0.1, ops: 40 });
       expect(r.faults.determinate + r.faults.indeterminate, 'faults were injected').to.be.greaterThan(0);
       expectClean(r);
     });
