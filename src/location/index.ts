@@ -7,6 +7,7 @@ export * from './blob.js';
 export * from './bytes.js';
 export * from './consensus.js';
 export * from './errors.js';
+export * from './fault-injection.js';
 export * from './file-blob.js';
 export * from './location.js';
 export * from './mem-blob.js';
