@@ -16,7 +16,8 @@
  * }
  * ```
  */
-import { InvalidUsage, PersistStorageError } from '../persist/errors.js';
+import { mayHaveLanded } from '../persist/blob-deletion.js';
+import { InvalidUsage } from '../persist/errors.js';
 import type { ShardId } from '../persist/shard-id.js';
 import type { Timestamp } from '../persist/time.js';
 
@@ -64,7 +65,7 @@ export class OutsideLockedCollections extends InvalidUsage {
 
 /** The group commit a write belonged to failed: none of the group's writes were committed (see `mayHaveHappened`). */
 export class GroupCommitFailed extends Error {
-  /** True only when storage could not tell whether the commit landed. */
+  /** False only when the cause proves nothing was written (misuse, or a storage error that says so). */
   readonly mayHaveHappened: boolean;
 
   constructor(
@@ -72,12 +73,13 @@ export class GroupCommitFailed extends Error {
     readonly groupSize: number,
     cause: unknown,
   ) {
-    const maybe = cause instanceof PersistStorageError && cause.mayHaveHappened;
+    // Only a cause that says nothing was written makes a resubmit safe.
+    const maybe = mayHaveLanded(cause);
     const at = attemptedTs === undefined ? '' : ` at ${attemptedTs}`;
     super(
       `the group commit${at} of ${groupSize} write(s) failed: ${(cause as Error)?.message ?? String(cause)}; ` +
         (maybe
-          ? 'storage could not tell whether it landed: read the collections before retrying'
+          ? 'it may have landed: read the collections before retrying'
           : 'nothing of it was written, so it is safe to submit again'),
       { cause },
     );

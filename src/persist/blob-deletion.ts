@@ -18,7 +18,8 @@
  */
 import type { Blob } from '../location/blob.js';
 import type { PersistConfig } from './config.js';
-import { InvalidUsage, PersistStorageError } from './errors.js';
+import { mayHaveHappened as locationMayHaveHappened } from '../location/errors.js';
+import { ClientClosed, InvalidUsage, PersistStorageError } from './errors.js';
 import type { HollowPart } from './part.js';
 import type { ShardState } from './state.js';
 import { withStorageRetry } from './storage-retry.js';
@@ -76,13 +77,15 @@ export async function deleteUnreferenced(
 /**
  * Whether the operation that threw `err` may have written state that references its
  * blobs. Only errors that say it definitely did not happen let them be deleted:
- * misuse (thrown before anything is written) and storage errors with
- * `mayHaveHappened: false`.
+ * misuse (thrown before anything is written), a closed client (refused before it
+ * ran; a close during an uncertain write surfaces as a storage error instead),
+ * storage errors with `mayHaveHappened: false`, and the location layer's own
+ * determinate errors. Anything else — an InvariantViolation, a TypeError from a
+ * bug — counts as "may have landed": guessing wrong then leaks a blob, while the
+ * other guess could delete one that state references.
  */
 export function mayHaveLanded(err: unknown): boolean {
-  if (err instanceof InvalidUsage) return false;
+  if (err instanceof InvalidUsage || err instanceof ClientClosed) return false;
   if (err instanceof PersistStorageError) return err.mayHaveHappened;
-  // Anything else was thrown before a write was attempted, or Machine.apply would
-  // have turned it into a PersistStorageError saying it may have happened.
-  return false;
+  return locationMayHaveHappened(err);
 }
