@@ -7,6 +7,8 @@
  */
 import { expect } from 'chai';
 import { ClientClosed, InvalidUsage, PersistClient, PersistStorageError, newShardId, type PersistConfig } from '../../src/persist/index.js';
+import { firstValueFrom, toArray } from 'rxjs';
+import { dataSubscribe$ } from '../../src/operators/data-subscribe.js';
 import { FlakyLocation } from '../support/flaky-location.js';
 import { STRING_UNIT, expectReject } from '../support/persist.js';
 import { expectRegister, openTxns, reader } from '../support/txn.js';
@@ -79,6 +81,39 @@ describe('txn: commits under storage faults', () => {
     flaky.arm('scan', { mode: 'before', count: 1_000, when: (key: string) => key === txnsId });
     await expectReject(txns.applyLe(5), PersistStorageError);
     flaky.disarm();
+  });
+
+  it('a data shard whose part is gone makes a dataSubscribe$ reader error, and a reopened handle on a broken txns shard rejects, instead of hanging', async () => {
+    const txnsId = newShardId();
+    const txns = await openTxns(client, txnsId);
+    const d0 = await expectRegister(txns, 1);
+    const txn = txns.begin();
+    await txn.write(d0, 'a', null, 1);
+    const res = await txn.commitAt(txns, 2);
+    if (!res.ok) throw new Error('commit at 2 was refused');
+    await res.apply.apply(txns);
+    // Deletes a shard's batch parts (written by a writer or by compaction), not its rollups.
+    const broken = async (shard: string) => {
+      const keys: string[] = [];
+      await flaky.blob.listKeysAndMetadata(`${shard}/`, (k) => {
+        if (!k.startsWith(`${shard}/v`)) keys.push(k);
+      });
+      expect(keys, `parts of ${shard}`).to.not.be.empty;
+      for (const k of keys) await flaky.blob.delete(k);
+    };
+    await broken(d0);
+    const events = firstValueFrom(dataSubscribe$(client, txnsId, d0, { codecs: STRING_UNIT, asOf: 2 }).pipe(toArray()));
+    await expectReject(events, Error, /missing/);
+
+    await broken(txnsId);
+    const fresh = await PersistClient.open(flaky, { config: CONFIG });
+    try {
+      // Opening reads nothing past the txns since yet; its first read of the log rejects.
+      const reopened = await openTxns(fresh, txnsId);
+      await expectReject(reopened.applyLe(2), Error, /missing/);
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('a pending applyLe rejects when the client closes', async () => {
