@@ -24,6 +24,7 @@ import { filterForListen } from './fetch.js';
 import type { ListenReader } from './listen-reader.js';
 import { emptyPartData } from './part.js';
 import { batchContaining } from './state.js';
+import { isClosed } from './time.js';
 import type { Update } from './update.js';
 
 export type ListenEvent<K, V> =
@@ -65,7 +66,7 @@ export class Listen<K, V> implements AsyncIterable<ListenEvent<K, V>[]> {
   }
 
   private async nextInner(signal?: AbortSignal): Promise<ListenEvent<K, V>[]> {
-    if (this.currentFrontier === Infinity) return [];
+    if (isClosed(this.currentFrontier)) return [];
     const reader = this.reader;
     let state = await reader.currentState();
     for (;;) {
@@ -82,7 +83,7 @@ export class Listen<K, V> implements AsyncIterable<ListenEvent<K, V>[]> {
         const all = emptyPartData();
         await reader.fetchParts(state, batch.parts, (data) => filterForListen(data, this.asOf, this.currentFrontier, all));
         this.currentFrontier = batch.upper;
-        if (batch.upper !== Infinity && batch.upper > 0) {
+        if (!isClosed(batch.upper) && batch.upper > 0) {
           // Lazily let the shard compact up to just below what we have read.
           reader.downgradeSinceLazily(Math.max(this.asOf, batch.upper - 1));
         }
@@ -97,7 +98,7 @@ export class Listen<K, V> implements AsyncIterable<ListenEvent<K, V>[]> {
 
   async *[Symbol.asyncIterator](): AsyncIterator<ListenEvent<K, V>[]> {
     try {
-      while (this.currentFrontier !== Infinity) yield await this.next();
+      while (!isClosed(this.currentFrontier)) yield await this.next();
     } finally {
       await this.expire();
     }
@@ -136,7 +137,7 @@ export class Subscribe<K, V> implements AsyncIterable<ListenEvent<K, V>[]> {
   async *[Symbol.asyncIterator](): AsyncIterator<ListenEvent<K, V>[]> {
     try {
       for (;;) {
-        if (!this.snapshotPending && this.listen.frontier === Infinity) return;
+        if (!this.snapshotPending && isClosed(this.listen.frontier)) return;
         yield await this.next();
       }
     } finally {
