@@ -63,15 +63,19 @@ export enum Field {
  * this one table; a new field is a row here plus its starting value in
  * `StateBuilder.finish`.
  */
-interface FieldSpec<V> {
+/** The stored form of one entry value. */
+interface EntryCodec<V> {
+  encode(value: V): Uint8Array;
+  decode(bytes: Uint8Array, what: string): V;
+}
+
+interface FieldSpec<V> extends EntryCodec<V> {
   readonly field: Field;
   /**
    * The field's entries in `state`, by stored key. An unchanged collection yields the
    * same map object, which lets a diff skip the field without looking inside.
    */
   entries(state: ShardState): ReadonlyMap<string, V>;
-  encode(value: V): Uint8Array;
-  decode(bytes: Uint8Array, what: string): V;
   /** Writes the field's changed entries (`undefined`: deleted) into `state`, copying what it changes. */
   apply(state: StateUnderConstruction, changes: ReadonlyMap<string, V | undefined>): void;
 }
@@ -84,7 +88,7 @@ function row<V>(spec: FieldSpec<V>): FieldSpec<unknown> {
   return spec as unknown as FieldSpec<unknown>;
 }
 
-/** The entry maps of collections whose keys are not already strings, built once per (immutable) collection. */
+/** Entry maps of collections that are not string-keyed maps (meta, number-keyed maps, the spine), built once per immutable collection. */
 const entryMaps = new WeakMap<object, ReadonlyMap<string, unknown>>();
 
 function entriesKeyedBy<V>(collection: object, build: () => Iterable<readonly [string, V]>): ReadonlyMap<string, V> {
@@ -94,10 +98,6 @@ function entriesKeyedBy<V>(collection: object, build: () => Iterable<readonly [s
     entryMaps.set(collection, m);
   }
   return m;
-}
-
-function numberKeyed<V>(m: ReadonlyMap<number, V>): ReadonlyMap<string, V> {
-  return entriesKeyedBy(m, () => [...m].map(([k, v]) => [String(k), v] as const));
 }
 
 /** A copy of `base` with `changes` applied; stored keys are turned back into the collection's keys by `toKey`. */
@@ -114,13 +114,37 @@ function withChanges<K, V>(
   return out;
 }
 
-const sameKey = (stored: string) => stored;
+/** A map-valued property of ShardState, and whether its keys are stored as they are or printed numbers. */
+interface MapProperty<K, V> {
+  get(state: Omit<ShardState, 'meta'>): ReadonlyMap<K, V>;
+  set(state: StateUnderConstruction, map: ReadonlyMap<K, V>): void;
+  keys: K extends string ? 'string' : 'number';
+}
+
+/** The row of a field stored as a map: one entry per map entry, keyed by the map key (printed if a number). */
+function mapRow<K extends string | number, V>(field: Field, codec: EntryCodec<V>, prop: MapProperty<K, V>): FieldSpec<unknown> {
+  // A string-keyed map is its own entry map; a number-keyed one is printed once per map.
+  const toKey = (prop.keys === 'string' ? (stored: string) => stored : Number) as (stored: string) => K;
+  const entries = (state: ShardState): ReadonlyMap<string, V> => {
+    const m = prop.get(state);
+    if (prop.keys === 'string') return m as ReadonlyMap<string, V>;
+    return entriesKeyedBy(m, () => [...m].map(([k, v]) => [String(k), v] as const));
+  };
+  return row<V>({
+    field,
+    entries,
+    ...codec,
+    apply: (state, changes) => prop.set(state, withChanges(prop.get(state), changes, toKey)),
+  });
+}
+
+const message = <V extends object>(type: Parameters<typeof encodeMessage>[0]) => (value: V) => encodeMessage(type, value);
 
 const FIELDS: readonly FieldSpec<unknown>[] = [
   row<ShardMeta>({
     field: Field.META,
     entries: (s) => entriesKeyedBy(s.meta, () => [['', s.meta]]),
-    encode: (m) => encodeMessage(Proto.ShardMeta, m),
+    encode: message(Proto.ShardMeta),
     decode: decodeMeta,
     apply: (s, changes) => {
       for (const m of changes.values()) {
@@ -129,52 +153,33 @@ const FIELDS: readonly FieldSpec<unknown>[] = [
       }
     },
   }),
-  row<string>({
-    field: Field.ROLLUPS,
-    entries: (s) => numberKeyed(s.rollups),
-    // The value is the rollup's blob key.
-    encode: (key) => encodeMessage(Proto.RollupRef, { key }),
-    decode: decodeRollup,
-    apply: (s, changes) => {
-      s.rollups = withChanges(s.rollups, changes, Number);
-    },
+  // A ROLLUPS entry's value is the blob key of the rollup.
+  mapRow(Field.ROLLUPS, { encode: (key) => encodeMessage(Proto.RollupRef, { key }), decode: decodeRollup }, {
+    get: (s) => s.rollups,
+    set: (s, m) => (s.rollups = m),
+    keys: 'number',
   }),
-  row<LeasedReaderState>({
-    field: Field.LEASED_READERS,
-    entries: (s) => s.leasedReaders,
-    encode: (r) => encodeMessage(Proto.LeasedReader, r),
-    decode: decodeLeased,
-    apply: (s, changes) => {
-      s.leasedReaders = withChanges(s.leasedReaders, changes, sameKey);
-    },
+  mapRow(Field.LEASED_READERS, { encode: message(Proto.LeasedReader), decode: decodeLeased }, {
+    get: (s) => s.leasedReaders,
+    set: (s, m) => (s.leasedReaders = m),
+    keys: 'string',
   }),
-  row<CriticalReaderState>({
-    field: Field.CRITICAL_READERS,
-    entries: (s) => s.criticalReaders,
-    encode: (r) => encodeMessage(Proto.CriticalReader, r),
-    decode: decodeCritical,
-    apply: (s, changes) => {
-      s.criticalReaders = withChanges(s.criticalReaders, changes, sameKey);
-    },
+  mapRow(Field.CRITICAL_READERS, { encode: message(Proto.CriticalReader), decode: decodeCritical }, {
+    get: (s) => s.criticalReaders,
+    set: (s, m) => (s.criticalReaders = m),
+    keys: 'string',
   }),
-  row<WriterState>({
-    field: Field.WRITERS,
-    entries: (s) => s.writers,
-    encode: (w) => encodeMessage(Proto.Writer, w),
-    decode: decodeWriter,
-    apply: (s, changes) => {
-      s.writers = withChanges(s.writers, changes, sameKey);
-    },
+  mapRow(Field.WRITERS, { encode: message(Proto.Writer), decode: decodeWriter }, {
+    get: (s) => s.writers,
+    set: (s, m) => (s.writers = m),
+    keys: 'string',
   }),
-  row<SchemaState>({
-    field: Field.SCHEMAS,
-    entries: (s) => numberKeyed(s.schemas),
-    encode: (sc) => encodeMessage(Proto.Schema, sc),
-    decode: decodeSchema,
-    apply: (s, changes) => {
-      s.schemas = withChanges(s.schemas, changes, Number);
-    },
+  mapRow(Field.SCHEMAS, { encode: message(Proto.Schema), decode: decodeSchema }, {
+    get: (s) => s.schemas,
+    set: (s, m) => (s.schemas = m),
+    keys: 'number',
   }),
+  // The spine is a sorted list, stored as one entry per batch keyed by its id.
   row<SpineBatch>({
     field: Field.BATCHES,
     entries: (s) => entriesKeyedBy(s.spine, () => s.spine.map((b) => [String(b.id), b] as const)),
