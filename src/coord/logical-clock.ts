@@ -26,7 +26,7 @@
  * (await clock.writeTs()).timestamp;                             // …anyone gets 2
  * ```
  */
-import { assertTimestamp, type Timestamp } from '../persist/time.js';
+import { assertTimestamp, stepForward, type Timestamp } from '../persist/time.js';
 import { Mutex } from '../persist/wait.js';
 import { TimestampOracleClosed, checkNowFn, readNow, timestampsExhausted } from './oracle-errors.js';
 import { wallClockMillis, type NowFn, type TimestampOracle, type WriteTimestamp } from './timestamp-oracle.js';
@@ -100,7 +100,7 @@ export class LogicalClock implements TimestampOracle {
     const now = readNow(this.now, 'LogicalClock');
     if (this.lastWrite >= Number.MAX_SAFE_INTEGER) throw timestampsExhausted('LogicalClock', this.lastWrite);
     // lastWrite >= lastRead always (applyWrite raises both), so this is above readTs() too.
-    const next = Math.max(now, this.lastWrite + 1);
+    const next = Math.max(now, stepForward(this.lastWrite));
     this.lastWrite = next;
     return next;
   }

@@ -89,7 +89,7 @@ export function timestampsExhausted(oracle: string, current: Timestamp, timeline
   );
 }
 
-export function describeValue(v: unknown): string {
+function describeValue(v: unknown): string {
   if (typeof v === 'bigint') return `${v}n (a bigint; pass a number)`;
   if (typeof v === 'string') return `${JSON.stringify(v)} (a string)`;
   if (typeof v === 'function') return 'a function';

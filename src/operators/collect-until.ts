@@ -14,7 +14,7 @@
  */
 import { Observable, type OperatorFunction } from 'rxjs';
 import { InvalidUsage } from '../persist/errors.js';
-import { assertFrontier } from '../persist/time.js';
+import { assertFrontier, isClosed } from '../persist/time.js';
 import type { Update } from '../persist/update.js';
 import type { ShardEvent } from '../sources/shard-source.js';
 import { consolidateUpdates } from './consolidate-updates.js';
@@ -29,7 +29,7 @@ export class IncompleteCollection extends Error {
 
 export function collectUntil<K, V>(ts: number): OperatorFunction<ShardEvent<K, V>, Update<K, V>[]> {
   assertFrontier(ts, 'collectUntil ts');
-  if (ts === Infinity) throw new InvalidUsage('collectUntil(Infinity) would wait for the shard to close; pass a finite time');
+  if (isClosed(ts)) throw new InvalidUsage('collectUntil(Infinity) would wait for the shard to close; pass a finite time');
   return (source) =>
     new Observable<Update<K, V>[]>((subscriber) => {
       const collected: Update<K, V>[] = [];

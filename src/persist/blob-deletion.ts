@@ -33,7 +33,7 @@ export interface WriteOutcome {
 }
 
 /** Every blob key `state` references: its spine's parts and its rollups. */
-export function referencedKeys(state: ShardState): Set<string> {
+function referencedKeys(state: ShardState): Set<string> {
   const keys = new Set<string>();
   for (const b of state.spine) for (const p of b.batch.parts) if (p.key) keys.add(p.key);
   for (const k of state.rollups.values()) keys.add(k);

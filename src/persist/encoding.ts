@@ -38,7 +38,7 @@ import { StoredFormatError } from './errors.js';
 /** The format version this build writes. Bumped on any incompatible change to the stored formats. */
 export const FORMAT_VERSION = 2;
 /** The oldest format version this build still reads. */
-export const OLDEST_READABLE_FORMAT_VERSION = 1;
+const OLDEST_READABLE_FORMAT_VERSION = 1;
 /** The last format version whose parts, rollups and state diffs carry no checksum. */
 const LEGACY_UNCHECKSUMMED_FORMAT_VERSION = 1;
 /** The version string recorded in transmittable batches. */

@@ -9,6 +9,8 @@
  *
  * The listen pushes its reader's since to just below its frontier (rate-limited), so
  * the shard can compact what it has passed without disturbing what it will read.
+ * It reaches its reader only through {@link ListenReader} (listen-reader.ts), whose
+ * contract says who owns the lease and what expiring does.
  *
  * Example, for a shard written at `[0,3)` then `[3,7)`, listened from 1:
  * ```
@@ -18,31 +20,24 @@
  * ```
  */
 import { InvalidUsage, InvariantViolation, LeaseExpired } from './errors.js';
-import { decodeUpdates, fetchPart, filterForListen } from './fetch.js';
+import { filterForListen } from './fetch.js';
+import type { ListenReader } from './listen-reader.js';
 import { emptyPartData } from './part.js';
-import type { ReadHandle } from './read-handle.js';
-import { batchContaining, type ShardState } from './state.js';
+import { batchContaining } from './state.js';
+import { isClosed } from './time.js';
 import type { Update } from './update.js';
 
 export type ListenEvent<K, V> =
   | { kind: 'updates'; updates: Update<K, V>[] }
   | { kind: 'progress'; upper: number };
 
-/** @internal What a listen needs from the reader it took over. */
-export interface ListenReaderHooks {
-  pin(state: ShardState): () => void;
-  downgrade(since: number): Promise<boolean>;
-  leaseLost(): boolean;
-}
-
 export class Listen<K, V> implements AsyncIterable<ListenEvent<K, V>[]> {
   private currentFrontier: number;
   private busy = false;
 
   constructor(
-    private readonly reader: ReadHandle<K, V>,
+    private readonly reader: ListenReader<K, V>,
     readonly asOf: number,
-    private readonly hooks: ListenReaderHooks,
   ) {
     this.currentFrontier = asOf;
   }
@@ -71,48 +66,39 @@ export class Listen<K, V> implements AsyncIterable<ListenEvent<K, V>[]> {
   }
 
   private async nextInner(signal?: AbortSignal): Promise<ListenEvent<K, V>[]> {
-    if (this.currentFrontier === Infinity) return [];
-    const { machine, blob, cfg, shardId, codecs } = this.reader.ctx;
-    let state = machine.loaded ? machine.state : (await machine.refresh())!;
+    if (isClosed(this.currentFrontier)) return [];
+    const reader = this.reader;
+    let state = await reader.currentState();
     for (;;) {
-      this.reader.checkLive('listen');
+      reader.checkLive('listen');
       const found = batchContaining(state, this.currentFrontier);
       if (found) {
         const batch = found.batch;
         if (batch.since > this.currentFrontier) {
           const msg =
-            `listen on ${shardId} at frontier ${this.currentFrontier} received a batch compacted to since ${batch.since}: ` +
+            `listen on ${reader.shardId} at frontier ${this.currentFrontier} received a batch compacted to since ${batch.since}: ` +
             'its since hold was not respected';
-          throw this.hooks.leaseLost() ? new LeaseExpired(msg) : new InvariantViolation(msg);
+          throw reader.isLeaseLost ? new LeaseExpired(msg) : new InvariantViolation(msg);
         }
-        const release = this.hooks.pin(state);
         const all = emptyPartData();
-        try {
-          for (const part of batch.parts) {
-            const data = await fetchPart(blob, cfg, shardId, part);
-            filterForListen(data, this.asOf, this.currentFrontier, all);
-          }
-        } finally {
-          release();
-        }
+        await reader.fetchParts(state, batch.parts, (data) => filterForListen(data, this.asOf, this.currentFrontier, all));
         this.currentFrontier = batch.upper;
-        if (batch.upper !== Infinity && batch.upper > 0) {
+        if (!isClosed(batch.upper) && batch.upper > 0) {
           // Lazily let the shard compact up to just below what we have read.
-          const target = Math.max(this.asOf, batch.upper - 1);
-          this.hooks.downgrade(target).catch((err: unknown) => cfg.logger.warn({ err }, 'listen since downgrade failed'));
+          reader.downgradeSinceLazily(Math.max(this.asOf, batch.upper - 1));
         }
         return [
-          { kind: 'updates', updates: decodeUpdates(all, codecs) },
+          { kind: 'updates', updates: reader.decode(all) },
           { kind: 'progress', upper: batch.upper },
         ];
       }
-      state = await machine.waitForNewerThan(state.seqno, signal);
+      state = await reader.waitForNewerThan(state.seqno, signal);
     }
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<ListenEvent<K, V>[]> {
     try {
-      while (this.currentFrontier !== Infinity) yield await this.next();
+      while (!isClosed(this.currentFrontier)) yield await this.next();
     } finally {
       await this.expire();
     }
@@ -151,7 +137,7 @@ export class Subscribe<K, V> implements AsyncIterable<ListenEvent<K, V>[]> {
   async *[Symbol.asyncIterator](): AsyncIterator<ListenEvent<K, V>[]> {
     try {
       for (;;) {
-        if (!this.snapshotPending && this.listen.frontier === Infinity) return;
+        if (!this.snapshotPending && isClosed(this.listen.frontier)) return;
         yield await this.next();
       }
     } finally {

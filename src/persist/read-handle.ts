@@ -28,8 +28,9 @@
 import { Consolidator } from './consolidate.js';
 import { ClientClosed, HandleExpired, LeaseExpired, ReadBelowSince } from './errors.js';
 import { decodeUpdates, fetchPart } from './fetch.js';
+import type { ListenReader } from './listen-reader.js';
 import { Listen, Subscribe } from './listen.js';
-import type { HollowPart } from './part.js';
+import type { HollowPart, PartData } from './part.js';
 import type { ShardContext } from './shard-handle-context.js';
 import type { LeasedReaderId } from './shard-id.js';
 import { expireLeasedReader, heartbeatLeasedReader } from './state-commands.js';
@@ -49,7 +50,7 @@ export interface SnapshotParts {
   release(): void;
 }
 
-export class ReadHandle<K, V> {
+export class ReadHandle<K, V> implements ListenReader<K, V> {
   private sinceValue: number;
   private expired = false;
   private leaseLost = false;
@@ -83,6 +84,11 @@ export class ReadHandle<K, V> {
 
   get isExpired(): boolean {
     return this.expired;
+  }
+
+  /** Whether the lease was lost (heartbeats stopped for longer than it): its holds may have been dropped. */
+  get isLeaseLost(): boolean {
+    return this.leaseLost;
   }
 
   /** @internal */
@@ -155,6 +161,39 @@ export class ReadHandle<K, V> {
     return true;
   }
 
+  /** @internal For a Listen: asks for `since` in the background; a failure is logged, the listen goes on. */
+  downgradeSinceLazily(since: number): void {
+    this.maybeDowngradeSince(since).catch((err: unknown) =>
+      this.ctx.cfg.logger.warn({ err, reader: this.readerId }, 'listen since downgrade failed'),
+    );
+  }
+
+  /** @internal For a Listen: the latest state this process knows, loading it on first use. */
+  async currentState(): Promise<ShardState> {
+    const machine = this.ctx.machine;
+    return machine.loaded ? machine.state : ((await machine.refresh()) ?? machine.state);
+  }
+
+  /** @internal For a Listen: waits (abortably) for a state newer than `seqno`. */
+  waitForNewerThan(seqno: number, signal?: AbortSignal): Promise<ShardState> {
+    return this.ctx.machine.waitForNewerThan(seqno, signal);
+  }
+
+  /** @internal For a Listen: fetches `parts` of `state` in order, with `state` pinned against GC meanwhile. */
+  async fetchParts(state: ShardState, parts: readonly HollowPart[], onPart: (data: PartData) => void): Promise<void> {
+    const release = this.pin(state);
+    try {
+      for (const part of parts) onPart(await fetchPart(this.ctx.blob, this.ctx.cfg, this.ctx.shardId, part));
+    } finally {
+      release();
+    }
+  }
+
+  /** @internal For a Listen: decodes fetched rows with this reader's codecs. */
+  decode(data: PartData): Update<K, V>[] {
+    return decodeUpdates(data, this.ctx.codecs);
+  }
+
   private checkAsOf(asOf: number, state: ShardState): void {
     assertTimestamp(asOf, 'asOf');
     const since = Math.max(this.sinceValue, state.meta.since);
@@ -205,17 +244,16 @@ export class ReadHandle<K, V> {
     }
   }
 
-  /** Starts a listen at `asOf`. The listen takes over this reader: expire the listen to release it. */
+  /**
+   * Starts a listen at `asOf`. The listen takes over this reader (see ListenReader for
+   * the contract): expire the listen to release it.
+   */
   async listen(asOf: number): Promise<Listen<K, V>> {
     this.checkLive('listen');
     const state = (await this.ctx.machine.refresh()) ?? this.ctx.machine.state;
     this.checkAsOf(asOf, state);
     this.consumedByListen = true;
-    return new Listen(this, asOf, {
-      pin: (s) => this.pin(s),
-      downgrade: (t) => this.maybeDowngradeSince(t),
-      leaseLost: () => this.leaseLost,
-    });
+    return new Listen(this, asOf);
   }
 
   /** A snapshot at `asOf` followed by a listen from `asOf`. */

@@ -42,10 +42,6 @@ export function newLeasedReaderId(): LeasedReaderId {
   return 'r' + randomUUID();
 }
 
-export function newCriticalReaderId(): CriticalReaderId {
-  return 'c' + randomUUID();
-}
-
 export function assertCriticalReaderId(s: unknown): asserts s is CriticalReaderId {
   if (typeof s !== 'string' || !CRITICAL_ID.test(s)) {
     throw new InvalidUsage(

@@ -15,6 +15,10 @@
  * encoding.ts), so a corrupt one is a StoredFormatError naming it, never a wrong
  * state; those of format version 1, written without one, still read.
  *
+ * Each field (META, ROLLUPS, …) is one row of the `FIELDS` table: its Field number,
+ * its entries in a state, its entry codec, and how changed entries are written into
+ * a state being built. Rollups, diffs and applying a diff all walk that table.
+ *
  * Encoding each entry is memoized per object: state objects are immutable and
  * shared between versions, so computing a diff re-encodes only what changed.
  */
@@ -49,28 +53,176 @@ export enum Field {
   BATCHES = 6,
 }
 
+// ---- the field table ----
+
+/**
+ * How one field of ShardState is stored: the `Field` number its entries carry, how to
+ * list them from a state (by stored key), how one entry's value is encoded and
+ * decoded, and how changed entries are written into a state under construction.
+ * Every operation below (rollup encode/decode, computing and applying a diff) walks
+ * this one table; a new field is a row here plus its starting value in
+ * `StateBuilder.finish`.
+ */
+/** The stored form of one entry value. */
+interface EntryCodec<V> {
+  encode(value: V): Uint8Array;
+  decode(bytes: Uint8Array, what: string): V;
+}
+
+interface FieldSpec<V> extends EntryCodec<V> {
+  readonly field: Field;
+  /**
+   * The field's entries in `state`, by stored key. An unchanged collection yields the
+   * same map object, which lets a diff skip the field without looking inside.
+   */
+  entries(state: ShardState): ReadonlyMap<string, V>;
+  /** Writes the field's changed entries (`undefined`: deleted) into `state`, copying what it changes. */
+  apply(state: StateUnderConstruction, changes: ReadonlyMap<string, V | undefined>): void;
+}
+
+/** A state being built from entries: a shallow copy of its base whose collections are replaced as they change. */
+type StateUnderConstruction = { -readonly [P in keyof ShardState]: P extends 'meta' ? ShardMeta | undefined : ShardState[P] };
+
+/** Erases a row's value type so rows of different fields fit one table; each row stays consistent within itself. */
+function row<V>(spec: FieldSpec<V>): FieldSpec<unknown> {
+  return spec as unknown as FieldSpec<unknown>;
+}
+
+/** Entry maps of collections that are not string-keyed maps (meta, number-keyed maps, the spine), built once per immutable collection. */
+const entryMaps = new WeakMap<object, ReadonlyMap<string, unknown>>();
+
+function entriesKeyedBy<V>(collection: object, build: () => Iterable<readonly [string, V]>): ReadonlyMap<string, V> {
+  let m = entryMaps.get(collection) as ReadonlyMap<string, V> | undefined;
+  if (!m) {
+    m = new Map(build());
+    entryMaps.set(collection, m);
+  }
+  return m;
+}
+
+/** A copy of `base` with `changes` applied; stored keys are turned back into the collection's keys by `toKey`. */
+function withChanges<K, V>(
+  base: ReadonlyMap<K, V>,
+  changes: ReadonlyMap<string, V | undefined>,
+  toKey: (stored: string) => K,
+): Map<K, V> {
+  const out = new Map(base);
+  for (const [stored, value] of changes) {
+    if (value === undefined) out.delete(toKey(stored));
+    else out.set(toKey(stored), value);
+  }
+  return out;
+}
+
+/** A map-valued property of ShardState, and whether its keys are stored as they are or printed numbers. */
+interface MapProperty<K, V> {
+  get(state: Omit<ShardState, 'meta'>): ReadonlyMap<K, V>;
+  set(state: StateUnderConstruction, map: ReadonlyMap<K, V>): void;
+  keys: K extends string ? 'string' : 'number';
+}
+
+/** The row of a field stored as a map: one entry per map entry, keyed by the map key (printed if a number). */
+function mapRow<K extends string | number, V>(field: Field, codec: EntryCodec<V>, prop: MapProperty<K, V>): FieldSpec<unknown> {
+  // A string-keyed map is its own entry map; a number-keyed one is printed once per map.
+  const toKey = (prop.keys === 'string' ? (stored: string) => stored : Number) as (stored: string) => K;
+  const entries = (state: ShardState): ReadonlyMap<string, V> => {
+    const m = prop.get(state);
+    if (prop.keys === 'string') return m as ReadonlyMap<string, V>;
+    return entriesKeyedBy(m, () => [...m].map(([k, v]) => [String(k), v] as const));
+  };
+  return row<V>({
+    field,
+    entries,
+    ...codec,
+    apply: (state, changes) => prop.set(state, withChanges(prop.get(state), changes, toKey)),
+  });
+}
+
+const message = <V extends object>(type: Parameters<typeof encodeMessage>[0]) => (value: V) => encodeMessage(type, value);
+
+const FIELDS: readonly FieldSpec<unknown>[] = [
+  row<ShardMeta>({
+    field: Field.META,
+    entries: (s) => entriesKeyedBy(s.meta, () => [['', s.meta]]),
+    encode: message(Proto.ShardMeta),
+    decode: decodeMeta,
+    apply: (s, changes) => {
+      for (const m of changes.values()) {
+        if (m === undefined) throw new InvariantViolation('shard meta cannot be deleted');
+        s.meta = m;
+      }
+    },
+  }),
+  // A ROLLUPS entry's value is the blob key of the rollup.
+  mapRow(Field.ROLLUPS, { encode: (key) => encodeMessage(Proto.RollupRef, { key }), decode: decodeRollup }, {
+    get: (s) => s.rollups,
+    set: (s, m) => (s.rollups = m),
+    keys: 'number',
+  }),
+  mapRow(Field.LEASED_READERS, { encode: message(Proto.LeasedReader), decode: decodeLeased }, {
+    get: (s) => s.leasedReaders,
+    set: (s, m) => (s.leasedReaders = m),
+    keys: 'string',
+  }),
+  mapRow(Field.CRITICAL_READERS, { encode: message(Proto.CriticalReader), decode: decodeCritical }, {
+    get: (s) => s.criticalReaders,
+    set: (s, m) => (s.criticalReaders = m),
+    keys: 'string',
+  }),
+  mapRow(Field.WRITERS, { encode: message(Proto.Writer), decode: decodeWriter }, {
+    get: (s) => s.writers,
+    set: (s, m) => (s.writers = m),
+    keys: 'string',
+  }),
+  mapRow(Field.SCHEMAS, { encode: message(Proto.Schema), decode: decodeSchema }, {
+    get: (s) => s.schemas,
+    set: (s, m) => (s.schemas = m),
+    keys: 'number',
+  }),
+  // The spine is a sorted list, stored as one entry per batch keyed by its id.
+  row<SpineBatch>({
+    field: Field.BATCHES,
+    entries: (s) => entriesKeyedBy(s.spine, () => s.spine.map((b) => [String(b.id), b] as const)),
+    encode: (b) => encodeMessage(Proto.SpineBatch, { id: b.id, batch: hollowBatchToProto(b.batch) }),
+    decode: decodeSpineBatch,
+    apply: (s, changes) => {
+      const byId = withChanges(new Map(s.spine.map((b) => [b.id, b])), changes, Number);
+      s.spine = [...byId.values()].sort((a, b) => a.batch.lower - b.batch.lower || a.batch.upper - b.batch.upper);
+    },
+  }),
+];
+
+/** The table's row for `field`; a field this version does not know is a stored-format error. */
+function fieldSpec(field: Field, what: string): FieldSpec<unknown> {
+  const spec = FIELDS[field];
+  if (spec?.field !== field) throw new StoredFormatError(`${what}: unknown state field ${field as number}`);
+  return spec;
+}
+
+// State objects are immutable and shared between versions, so each is encoded once.
 const encodedCache = new WeakMap<object, Uint8Array>();
 
-function memo(obj: object, encode: () => Uint8Array): Uint8Array {
-  let bytes = encodedCache.get(obj);
+function encodeEntry(spec: FieldSpec<unknown>, value: unknown): Uint8Array {
+  // Rollup refs are plain strings (not objects), so they are encoded without memoization.
+  if (typeof value !== 'object' || value === null) return spec.encode(value);
+  let bytes = encodedCache.get(value);
   if (!bytes) {
-    bytes = encode();
-    encodedCache.set(obj, bytes);
+    bytes = spec.encode(value);
+    encodedCache.set(value, bytes);
   }
   return bytes;
 }
 
-// ---- per-field encoders ----
+function decodeEntry(spec: FieldSpec<unknown>, bytes: Uint8Array, what: string): unknown {
+  const value = spec.decode(bytes, what);
+  // The bytes just read are this object's encoding: a later diff need not re-encode it.
+  if (typeof value === 'object' && value !== null) encodedCache.set(value, bytes);
+  return value;
+}
 
-const encodeMeta = (m: ShardMeta) => memo(m, () => encodeMessage(Proto.ShardMeta, m));
-const encodeLeased = (r: LeasedReaderState) => memo(r, () => encodeMessage(Proto.LeasedReader, r));
-const encodeCritical = (r: CriticalReaderState) => memo(r, () => encodeMessage(Proto.CriticalReader, r));
-const encodeWriter = (w: WriterState) => memo(w, () => encodeMessage(Proto.Writer, w));
-const encodeSchema = (s: SchemaState) => memo(s, () => encodeMessage(Proto.Schema, s));
-const encodeSpineBatch = (b: SpineBatch) =>
-  memo(b, () => encodeMessage(Proto.SpineBatch, { id: b.id, batch: hollowBatchToProto(b.batch) }));
-// Rollup refs are plain strings (not objects), so they are encoded without memoization.
-const encodeRollup = (key: string) => encodeMessage(Proto.RollupRef, { key });
+// ---- per-field decoders ----
+// Each copies exactly the state's fields out of the decoded message, so a state
+// object has the same shape whether it was built in memory or read back.
 
 function decodeMeta(b: Uint8Array, what: string): ShardMeta {
   const m = decodeMessage<Record<string, unknown>>(Proto.ShardMeta, b, what);
@@ -138,39 +290,10 @@ interface Entry {
   value: Uint8Array;
 }
 
-/** The collections of a state as (key → object) maps with their encoders, by field. */
-function collections(state: ShardState): Array<[Field, ReadonlyMap<string, unknown>, (v: never) => Uint8Array]> {
-  return [
-    [Field.META, new Map([['', state.meta]]), encodeMeta as (v: never) => Uint8Array],
-    [Field.ROLLUPS, mapKeys(state.rollups), encodeRollup as (v: never) => Uint8Array],
-    [Field.LEASED_READERS, state.leasedReaders, encodeLeased as (v: never) => Uint8Array],
-    [Field.CRITICAL_READERS, state.criticalReaders, encodeCritical as (v: never) => Uint8Array],
-    [Field.WRITERS, state.writers, encodeWriter as (v: never) => Uint8Array],
-    [Field.SCHEMAS, mapKeys(state.schemas), encodeSchema as (v: never) => Uint8Array],
-    [Field.BATCHES, spineMap(state), encodeSpineBatch as (v: never) => Uint8Array],
-  ];
-}
-
-const spineMaps = new WeakMap<readonly SpineBatch[], Map<string, SpineBatch>>();
-function spineMap(state: ShardState): ReadonlyMap<string, SpineBatch> {
-  let m = spineMaps.get(state.spine);
-  if (!m) {
-    m = new Map(state.spine.map((b) => [String(b.id), b]));
-    spineMaps.set(state.spine, m);
-  }
-  return m;
-}
-
-function mapKeys<V>(m: ReadonlyMap<number, V>): ReadonlyMap<string, V> {
-  const out = new Map<string, V>();
-  for (const [k, v] of m) out.set(String(k), v);
-  return out;
-}
-
 function entriesOf(state: ShardState): Entry[] {
   const out: Entry[] = [];
-  for (const [field, map, encode] of collections(state)) {
-    for (const [key, obj] of map) out.push({ field, key, value: encode(obj as never) });
+  for (const spec of FIELDS) {
+    for (const [key, value] of spec.entries(state)) out.push({ field: spec.field, key, value: encodeEntry(spec, value) });
   }
   return out;
 }
@@ -197,9 +320,9 @@ export function decodeRollupState(bytes: Uint8Array, what: string): ShardState {
     hostname: string;
     entries: Entry[];
   }>(Proto.StateRollup, bytes, what);
-  const b = new StateBuilder(r.shardId);
-  for (const e of r.entries) b.set(e.field, e.key, e.value, what);
-  return b.finish(r.seqno, r.walltimeMs, r.hostname, what);
+  const b = new StateBuilder(r.shardId, undefined, what);
+  for (const e of r.entries) b.set(e.field, e.key, e.value);
+  return b.finish(r.seqno, r.walltimeMs, r.hostname);
 }
 
 // ---- diffs ----
@@ -223,24 +346,23 @@ export interface StateDiff {
 /** The entry changes that turn `prev` into `next`. */
 export function computeDiff(prev: ShardState, next: ShardState): StateDiff {
   const diffs: FieldDiff[] = [];
-  const before = collections(prev);
-  const after = collections(next);
-  for (let i = 0; i < before.length; i++) {
-    const [field, oldMap, encode] = before[i]!;
-    const newMap = after[i]![1];
+  for (const spec of FIELDS) {
+    const { field } = spec;
+    const oldMap = spec.entries(prev);
+    const newMap = spec.entries(next);
     if (oldMap === newMap) continue;
     for (const [key, oldObj] of oldMap) {
       const newObj = newMap.get(key);
       if (newObj === undefined) {
-        diffs.push({ field, key, from: encode(oldObj as never) });
+        diffs.push({ field, key, from: encodeEntry(spec, oldObj) });
       } else if (newObj !== oldObj) {
-        const from = encode(oldObj as never);
-        const to = encode(newObj as never);
+        const from = encodeEntry(spec, oldObj);
+        const to = encodeEntry(spec, newObj);
         if (!Buffer.from(from).equals(Buffer.from(to))) diffs.push({ field, key, from, to });
       }
     }
     for (const [key, newObj] of newMap) {
-      if (!oldMap.has(key)) diffs.push({ field, key, to: encode(newObj as never) });
+      if (!oldMap.has(key)) diffs.push({ field, key, to: encodeEntry(spec, newObj) });
     }
   }
   return {
@@ -303,159 +425,78 @@ export function applyDiff(state: ShardState, diff: StateDiff): ShardState {
   if (diff.shardId !== state.shardId || diff.seqnoFrom !== state.seqno) {
     throw new InvariantViolation(`${what} does not apply to ${state.shardId} at seqno ${state.seqno}`);
   }
-  const b = StateBuilder.from(state);
-  const current = new Map<number, ReadonlyMap<string, unknown>>();
-  const encoders = new Map<number, (v: never) => Uint8Array>();
-  for (const [field, map, encode] of collections(state)) {
-    current.set(field, map);
-    encoders.set(field, encode);
-  }
+  const b = new StateBuilder(state.shardId, state, what);
   for (const f of diff.diffs) {
-    const existing = current.get(f.field)?.get(f.key);
+    const spec = fieldSpec(f.field, what);
+    const existing = spec.entries(state).get(f.key);
     if (f.from !== undefined) {
       if (existing === undefined) throw new InvariantViolation(`${what}: entry ${Field[f.field]}/${f.key} missing`);
-      const have = encoders.get(f.field)!(existing as never);
-      if (!Buffer.from(have).equals(Buffer.from(f.from))) {
+      if (!Buffer.from(encodeEntry(spec, existing)).equals(Buffer.from(f.from))) {
         throw new InvariantViolation(`${what}: entry ${Field[f.field]}/${f.key} differs from the diff's base`);
       }
     } else if (existing !== undefined) {
       throw new InvariantViolation(`${what}: inserted entry ${Field[f.field]}/${f.key} already exists`);
     }
     if (f.to === undefined) b.delete(f.field, f.key);
-    else b.set(f.field, f.key, f.to, what);
+    else b.set(f.field, f.key, f.to);
   }
-  return b.finish(diff.seqnoTo, diff.walltimeMs, diff.hostname, what);
+  return b.finish(diff.seqnoTo, diff.walltimeMs, diff.hostname);
 }
 
-/** Builds a state from entries, copying the collections it changes. */
+/**
+ * Builds a state from entries on top of `base` (none, for a rollup). Changes are
+ * gathered per field and written by the field's row at the end, so each collection
+ * that changes is copied once and every other one is shared with the base.
+ */
 class StateBuilder {
-  meta: ShardMeta | undefined;
-  rollups: Map<number, string> | undefined;
-  leasedReaders: Map<string, LeasedReaderState> | undefined;
-  criticalReaders: Map<string, CriticalReaderState> | undefined;
-  writers: Map<string, WriterState> | undefined;
-  schemas: Map<number, SchemaState> | undefined;
-  batches: Map<number, SpineBatch> | undefined;
+  private readonly changes = new Map<Field, Map<string, unknown>>();
 
   constructor(
-    readonly shardId: string,
-    readonly base?: ShardState,
+    private readonly shardId: string,
+    private readonly base: ShardState | undefined,
+    /** Names the stored object, for errors. */
+    private readonly what: string,
   ) {}
 
-  static from(state: ShardState): StateBuilder {
-    const b = new StateBuilder(state.shardId, state);
-    b.meta = state.meta;
-    return b;
-  }
-
-  private rollupsMut() {
-    return (this.rollups ??= new Map(this.base?.rollups));
-  }
-  private leasedMut() {
-    return (this.leasedReaders ??= new Map(this.base?.leasedReaders));
-  }
-  private criticalMut() {
-    return (this.criticalReaders ??= new Map(this.base?.criticalReaders));
-  }
-  private writersMut() {
-    return (this.writers ??= new Map(this.base?.writers));
-  }
-  private schemasMut() {
-    return (this.schemas ??= new Map(this.base?.schemas));
-  }
-  private batchesMut() {
-    return (this.batches ??= new Map(this.base?.spine.map((b) => [b.id, b])));
-  }
-
-  set(field: Field, key: string, value: Uint8Array, what: string): void {
+  set(field: Field, key: string, bytes: Uint8Array): void {
+    const spec = fieldSpec(field, this.what);
     // Names the entry inside the stored object, for a parse error.
-    const entry = `${what}, entry ${Field[field] ?? field}/${key}`;
-    switch (field) {
-      case Field.META:
-        this.meta = decodeMeta(value, entry);
-        encodedCache.set(this.meta, value);
-        return;
-      case Field.ROLLUPS:
-        this.rollupsMut().set(Number(key), decodeRollup(value, entry));
-        return;
-      case Field.LEASED_READERS: {
-        const v = decodeLeased(value, entry);
-        encodedCache.set(v, value);
-        this.leasedMut().set(key, v);
-        return;
-      }
-      case Field.CRITICAL_READERS: {
-        const v = decodeCritical(value, entry);
-        encodedCache.set(v, value);
-        this.criticalMut().set(key, v);
-        return;
-      }
-      case Field.WRITERS: {
-        const v = decodeWriter(value, entry);
-        encodedCache.set(v, value);
-        this.writersMut().set(key, v);
-        return;
-      }
-      case Field.SCHEMAS: {
-        const v = decodeSchema(value, entry);
-        encodedCache.set(v, value);
-        this.schemasMut().set(Number(key), v);
-        return;
-      }
-      case Field.BATCHES: {
-        const v = decodeSpineBatch(value, entry);
-        encodedCache.set(v, value);
-        this.batchesMut().set(Number(key), v);
-        return;
-      }
-      default:
-        throw new StoredFormatError(`${what}: unknown state field ${field as number}`);
-    }
+    const value = decodeEntry(spec, bytes, `${this.what}, entry ${Field[field]}/${key}`);
+    this.changesOf(field).set(key, value);
   }
 
   delete(field: Field, key: string): void {
-    switch (field) {
-      case Field.META:
-        throw new InvariantViolation('shard meta cannot be deleted');
-      case Field.ROLLUPS:
-        this.rollupsMut().delete(Number(key));
-        return;
-      case Field.LEASED_READERS:
-        this.leasedMut().delete(key);
-        return;
-      case Field.CRITICAL_READERS:
-        this.criticalMut().delete(key);
-        return;
-      case Field.WRITERS:
-        this.writersMut().delete(key);
-        return;
-      case Field.SCHEMAS:
-        this.schemasMut().delete(Number(key));
-        return;
-      case Field.BATCHES:
-        this.batchesMut().delete(Number(key));
-        return;
-    }
+    fieldSpec(field, this.what);
+    this.changesOf(field).set(key, undefined);
   }
 
-  finish(seqno: number, walltimeMs: number, hostname: string, what: string): ShardState {
-    if (!this.meta) throw new StoredFormatError(`${what}: state has no META entry`);
+  private changesOf(field: Field): Map<string, unknown> {
+    let m = this.changes.get(field);
+    if (!m) this.changes.set(field, (m = new Map()));
+    return m;
+  }
+
+  finish(seqno: number, walltimeMs: number, hostname: string): ShardState {
     const base = this.base;
-    const spine = this.batches
-      ? [...this.batches.values()].sort((a, b) => a.batch.lower - b.batch.lower || a.batch.upper - b.batch.upper)
-      : (base?.spine ?? []);
-    return {
+    const state: StateUnderConstruction = {
       shardId: this.shardId,
       seqno,
       walltimeMs,
       hostname,
-      meta: this.meta,
-      rollups: this.rollups ?? base?.rollups ?? new Map(),
-      leasedReaders: this.leasedReaders ?? base?.leasedReaders ?? new Map(),
-      criticalReaders: this.criticalReaders ?? base?.criticalReaders ?? new Map(),
-      writers: this.writers ?? base?.writers ?? new Map(),
-      schemas: this.schemas ?? base?.schemas ?? new Map(),
-      spine,
+      meta: base?.meta,
+      rollups: base?.rollups ?? new Map(),
+      leasedReaders: base?.leasedReaders ?? new Map(),
+      criticalReaders: base?.criticalReaders ?? new Map(),
+      writers: base?.writers ?? new Map(),
+      schemas: base?.schemas ?? new Map(),
+      spine: base?.spine ?? [],
     };
+    for (const spec of FIELDS) {
+      const changes = this.changes.get(spec.field);
+      if (changes) spec.apply(state, changes);
+    }
+    const meta = state.meta;
+    if (!meta) throw new StoredFormatError(`${this.what}: state has no META entry`);
+    return { ...state, meta };
   }
 }

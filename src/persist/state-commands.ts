@@ -32,7 +32,7 @@ export interface CmdOutcome<R> {
 }
 
 /** Drops leased readers and writers whose lease ran out; recomputes the since. */
-export function expireStaleLeases(state: ShardState, nowMs: number, keep?: string): ShardState {
+function expireStaleLeases(state: ShardState, nowMs: number, keep?: string): ShardState {
   let leased: Map<string, LeasedReaderState> | undefined;
   for (const [id, r] of state.leasedReaders) {
     if (id !== keep && r.lastHeartbeatMs + r.leaseDurationMs < nowMs) {

@@ -103,7 +103,7 @@ export function initialState(shardId: string, keyCodec: string, valCodec: string
 }
 
 /** The meet of all readers' sinces, never below the current since; unchanged with no readers. */
-export function computeSince(state: ShardState): number {
+function computeSince(state: ShardState): number {
   let meet = Infinity;
   for (const r of state.leasedReaders.values()) meet = Math.min(meet, r.since);
   for (const r of state.criticalReaders.values()) meet = Math.min(meet, r.since);

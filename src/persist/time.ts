@@ -16,7 +16,6 @@ export type Diff = number;
 /** A frontier: a timestamp, or `Infinity` for the closed frontier. */
 export type Frontier = number;
 
-export const MIN_TIMESTAMP: Timestamp = 0;
 export const CLOSED: Frontier = Infinity;
 
 export function isTimestamp(t: unknown): t is Timestamp {
@@ -54,6 +53,7 @@ export function stepForward(t: Timestamp): Timestamp {
   return t + 1;
 }
 
+/** Whether `f` is the closed (empty) frontier: nothing more can be written below it. */
 export function isClosed(f: Frontier): boolean {
   return f === Infinity;
 }

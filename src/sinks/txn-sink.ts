@@ -51,7 +51,7 @@ import { Observable, type OperatorFunction } from 'rxjs';
 import type { TimestampOracle } from '../coord/timestamp-oracle.js';
 import { InvalidUsage } from '../persist/errors.js';
 import type { ShardId } from '../persist/shard-id.js';
-import { assertTimestamp } from '../persist/time.js';
+import { assertTimestamp, stepForward } from '../persist/time.js';
 import { yieldMacrotask } from '../persist/wait.js';
 import { Tidy } from '../txn/tidy.js';
 import type { Txn, TxnApply } from '../txn/txn.js';
@@ -110,7 +110,7 @@ export function txnSink<K, V>(handle: TxnsHandle<K, V>, options: TxnSinkOptions 
       };
       const committed = async (ts: number): Promise<void> => {
         if (oracle) await oracle.applyWrite(ts);
-        else nextTs = ts + 1;
+        else nextTs = stepForward(ts);
       };
 
       /** Commits `txn` at the next free timestamp, moving past taken ones; returns its time. */

@@ -19,6 +19,7 @@ import { codecSchema, type ShardCodecs } from '../persist/codec.js';
 import { InvariantViolation } from '../persist/errors.js';
 import type { Opaque } from '../persist/opaque.js';
 import type { SinceHandle } from '../persist/since-handle.js';
+import { isClosed, stepForward } from '../persist/time.js';
 import type { Update } from '../persist/update.js';
 import type { WriteHandle } from '../persist/write-handle.js';
 import { Fenced } from './errors.js';
@@ -39,7 +40,7 @@ export async function smallCaa<K, V>(
     log.debug({ shard: writer.shardId }, `CaA ${name} [${upper},${newUpper}) success`);
     return res;
   }
-  if (res.current === Infinity) throw new InvariantViolation(`${name}: shard ${writer.shardId} was closed`);
+  if (isClosed(res.current)) throw new InvariantViolation(`${name}: shard ${writer.shardId} was closed`);
   log.debug({ shard: writer.shardId, current: res.current }, `CaA ${name} [${upper},${newUpper}) mismatch`);
   return res;
 }
@@ -51,8 +52,9 @@ export async function smallCaa<K, V>(
  */
 export async function emptyCaa<K, V>(name: string, writer: WriteHandle<K, V>, ts: number, log?: Logger): Promise<void> {
   if (ts < writer.sharedUpper()) return;
-  log?.debug({ shard: writer.shardId, newUpper: ts + 1 }, `CaA ${name} empty to ${ts + 1}`);
-  await writer.advanceUpper(ts + 1);
+  const newUpper = stepForward(ts);
+  log?.debug({ shard: writer.shardId, newUpper }, `CaA ${name} empty to ${newUpper}`);
+  await writer.advanceUpper(newUpper);
 }
 
 /** `codecs` recording the given schemas in the shard's registry (the codec names stay). */
@@ -118,14 +120,14 @@ export async function applyCaa<K, V>(
     if (ensureSchemaMatch) await apply.matchBatchSchema(batches);
     log.debug(
       { shard: apply.writer.shardId, commitTs, batches: batches.length },
-      `CaA data apply t=${commitTs} [${upper},${commitTs + 1})`,
+      `CaA data apply t=${commitTs} [${upper},${stepForward(commitTs)})`,
     );
-    const res = await apply.writer.compareAndAppendBatch(batches, upper, commitTs + 1, { validatePartBounds: true });
+    const res = await apply.writer.compareAndAppendBatch(batches, upper, stepForward(commitTs), { validatePartBounds: true });
     if (res.ok) {
       log.debug({ shard: apply.writer.shardId, commitTs }, `CaA data apply t=${commitTs} success`);
       return;
     }
-    if (res.current === Infinity) {
+    if (isClosed(res.current)) {
       // Closed while we raced: nothing more can be appended (and nothing is lost:
       // whoever closed it did so past every applied commit or by misuse).
       consumed();

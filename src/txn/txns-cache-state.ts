@@ -28,6 +28,7 @@
 import { bytesKey } from '../location/bytes.js';
 import { InvariantViolation } from '../persist/errors.js';
 import type { ShardId } from '../persist/shard-id.js';
+import { stepForward } from '../persist/time.js';
 import { DataTimes } from './data-times.js';
 import { DataSnapshot } from './data-snapshot.js';
 import type { Retraction } from './tidy.js';
@@ -280,7 +281,7 @@ export class TxnsCacheState {
     if (!(this.progressExclusive > asOf)) {
       violation(`dataSnapshot at ${asOf} needs progress > ${asOf}, the cache is at ${this.progressExclusive}; updateGt(${asOf}) first`);
     }
-    const emptyTo = Math.max(asOf + 1, this.initTs);
+    const emptyTo = Math.max(stepForward(asOf), this.initTs);
     const times = this.datas.get(dataId);
     let latestWrite: number | undefined;
     if (times) {
@@ -308,7 +309,7 @@ export class TxnsCacheState {
     if (!times) return ts < p ? { kind: 'read-data-to', ts: p } : { kind: 'wait-for-txns-progress' };
     const phys = times.latestPhysicalTs();
     if (ts >= p) return { kind: 'wait-for-txns-progress' };
-    if (ts <= phys) return { kind: 'read-data-to', ts: phys + 1 };
+    if (ts <= phys) return { kind: 'read-data-to', ts: stepForward(phys) };
     const last = times.lastReg();
     if (last.forgetTs === undefined) {
       if (!(last.registerTs <= ts)) violation(`${dataId} listen at ${ts} before its registration at ${last.registerTs}`);

@@ -25,6 +25,7 @@ import { InvariantViolation } from '../persist/errors.js';
 import type { Subscribe } from '../persist/listen.js';
 import type { ReadHandle } from '../persist/read-handle.js';
 import type { ShardId } from '../persist/shard-id.js';
+import { isClosed } from '../persist/time.js';
 import type { WriteHandle } from '../persist/write-handle.js';
 import { Mutex } from '../persist/wait.js';
 import { emptyCaa } from './caa.js';
@@ -68,7 +69,7 @@ export class TxnsCache {
     codec: TxnsCodec,
   ): Promise<TxnsCache> {
     const asOf = reader.since();
-    if (asOf === Infinity) throw new InvariantViolation(`txns shard ${reader.shardId} has an empty since`);
+    if (isClosed(asOf)) throw new InvariantViolation(`txns shard ${reader.shardId} has an empty since`);
     const subscription = await reader.subscribe(asOf);
     const cache = new TxnsCache(new TxnsCacheState(reader.shardId, asOf, onlyDataId), subscription, codec);
     await cache.updateGe(asOf);
@@ -121,7 +122,7 @@ export class TxnsCache {
               this.buffered.push({ entry: this.codec.decode(k, v), t, diff });
             }
           } else {
-            if (ev.upper === Infinity) throw new InvariantViolation(`txns shard ${this.txnsId} was closed; nothing may close it`);
+            if (isClosed(ev.upper)) throw new InvariantViolation(`txns shard ${this.txnsId} was closed; nothing may close it`);
             const rows = this.buffered;
             this.buffered = [];
             this.state.pushEntries(rows, ev.upper);

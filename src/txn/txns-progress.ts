@@ -29,6 +29,7 @@
  */
 import { InvariantViolation } from '../persist/errors.js';
 import type { ShardId } from '../persist/shard-id.js';
+import { isClosed } from '../persist/time.js';
 import type { DataRemapEntry } from './data-remap.js';
 
 export class TxnsProgress {
@@ -74,7 +75,7 @@ export class TxnsProgress {
   /** The physical read's frontier moved to `upper`. */
   onPhysicalProgress(upper: number): void {
     if (this.done) return;
-    if (upper === Infinity) {
+    if (isClosed(upper)) {
       this.cap = Infinity;
       this.done = true;
       return;

@@ -1,7 +1,16 @@
 import { expect } from 'chai';
 import { Proto, encodeMessage } from '../../src/persist/encoding.js';
 import { PersistClient, StoredFormatError, newShardId } from '../../src/persist/index.js';
-import { applyDiff, computeDiff, decodeDiff, decodeRollupState, encodeDiff, encodeRollupState } from '../../src/persist/state-codec.js';
+import {
+  Field,
+  applyDiff,
+  computeDiff,
+  decodeDiff,
+  decodeRollupState,
+  encodeDiff,
+  encodeRollupState,
+} from '../../src/persist/state-codec.js';
+import { initialState, type ShardState, type SpineBatch } from '../../src/persist/state.js';
 import { STRING_UNIT, expectReject, rows } from '../support/persist.js';
 
 describe('persist: stored state', () => {
@@ -60,5 +69,85 @@ describe('persist: stored state', () => {
     } finally {
       await client.close();
     }
+  });
+
+  describe('the field table', () => {
+    const batch = (id: number, lower: number, upper: number): SpineBatch => ({
+      id,
+      batch: { lower, upper, since: 0, parts: [], updateCount: 0 },
+    });
+    const writer = (token: string) => ({
+      lastHeartbeatMs: 1,
+      leaseDurationMs: 2,
+      mostRecentWriteToken: token,
+      mostRecentWriteUpper: 3,
+      purpose: 'w',
+    });
+    const leased = (since: number) => ({ since, seqnoHold: 1, lastHeartbeatMs: 2, leaseDurationMs: 3, purpose: 'r' });
+    const critical = (since: number) => ({ since, opaque: { codec: 'u64', bytes: new Uint8Array([since]) }, purpose: 'c' });
+    const schema = (k: string) => ({ keySchema: k, valSchema: 'v' });
+    const base = initialState(newShardId(), 'string', 'unit', 'host');
+    const prev: ShardState = {
+      ...base,
+      seqno: 4,
+      rollups: new Map([[1, 'rollup-1'], [2, 'rollup-2']]),
+      leasedReaders: new Map([['ra', leased(1)], ['rb', leased(2)]]),
+      criticalReaders: new Map([['ca', critical(1)], ['cb', critical(2)]]),
+      writers: new Map([['wa', writer('x')], ['wb', writer('y')]]),
+      schemas: new Map([[1, schema('k1')], [2, schema('k2')]]),
+      spine: [batch(1, 0, 3), batch(2, 3, 5)],
+    };
+    // Every field gets an insert, an update and (but META) a delete.
+    const next: ShardState = {
+      ...prev,
+      seqno: 5,
+      meta: { ...prev.meta, upper: 9 },
+      rollups: new Map([[2, 'rollup-2b'], [5, 'rollup-5']]),
+      leasedReaders: new Map([['rb', leased(3)], ['rc', leased(4)]]),
+      criticalReaders: new Map([['cb', critical(3)], ['cc', critical(4)]]),
+      writers: new Map([['wb', writer('z')], ['wc', writer('q')]]),
+      schemas: new Map([[2, schema('k2b')], [3, schema('k3')]]),
+      spine: [batch(3, 0, 5), batch(4, 5, 9)],
+    };
+    const rollupBytes = (s: ShardState) => Buffer.from(encodeRollupState(s));
+
+    it('a diff that inserts, updates and deletes in every field replays to the same state', () => {
+      const diff = computeDiff(prev, next);
+      const kinds = (field: Field) =>
+        diff.diffs
+          .filter((f) => f.field === field)
+          .map((f) => (f.from && f.to ? 'update' : f.to ? 'insert' : 'delete'))
+          .sort();
+      expect(kinds(Field.META)).to.deep.equal(['update']);
+      for (const field of [Field.ROLLUPS, Field.LEASED_READERS, Field.CRITICAL_READERS, Field.WRITERS, Field.SCHEMAS]) {
+        expect(kinds(field), Field[field]).to.deep.equal(['delete', 'insert', 'update']);
+      }
+      expect(kinds(Field.BATCHES)).to.deep.equal(['delete', 'delete', 'insert', 'insert']);
+      const replayed = applyDiff(prev, decodeDiff(encodeDiff(diff), 'test diff'));
+      expect(rollupBytes(replayed).equals(rollupBytes(next))).to.equal(true);
+      expect(replayed.spine.map((b) => b.id)).to.deep.equal([3, 4]);
+      expect(decodeRollupState(encodeRollupState(next), 'test rollup')).to.deep.equal(next);
+    });
+
+    it('a diff lists only the fields that changed, and applying it shares every other collection', () => {
+      const onlyWriters: ShardState = { ...prev, seqno: 5, writers: new Map([...prev.writers, ['wc', writer('q')]]) };
+      const diff = computeDiff(prev, onlyWriters);
+      expect(diff.diffs.map((f) => [Field[f.field], f.key])).to.deep.equal([['WRITERS', 'wc']]);
+      const replayed = applyDiff(prev, diff);
+      expect(replayed.writers).to.not.equal(prev.writers);
+      expect(replayed.writers).to.deep.equal(onlyWriters.writers);
+      for (const k of ['meta', 'rollups', 'leasedReaders', 'criticalReaders', 'schemas', 'spine'] as const) {
+        expect(replayed[k], k).to.equal(prev[k]);
+      }
+    });
+
+    it('refuses an entry of a field it does not know, and the deletion of META', () => {
+      const diff = computeDiff(prev, next);
+      const unknown = { ...diff, diffs: [{ field: 42 as Field, key: 'x', to: new Uint8Array() }] };
+      expect(() => applyDiff(prev, unknown)).to.throw(StoredFormatError, /unknown state field 42/);
+      const metaFrom = diff.diffs.find((f) => f.field === Field.META)!.from!;
+      const noMeta = { ...diff, diffs: [{ field: Field.META, key: '', from: metaFrom }] };
+      expect(() => applyDiff(prev, noMeta)).to.throw(/shard meta cannot be deleted/);
+    });
   });
 });
