@@ -26,9 +26,10 @@
  * const { timestamp } = await oracle.writeTs();
  * ```
  */
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { DEFAULT_DIR_MODE } from '../location/file-blob.js';
 import { fileUrlDir } from '../location/location.js';
+import { makeDirectory } from '../location/make-directory.js';
 import type { Timestamp } from '../persist/time.js';
 import { resolveDurableOptions, type DurableOracleOptions } from './durable-oracle.js';
 import { LogicalClock } from './logical-clock.js';
@@ -40,6 +41,8 @@ import type { TimestampOracle, WriteTimestamp } from './timestamp-oracle.js';
 export interface OpenTimestampOracleOptions extends DurableOracleOptions {
   /** SQLite only: how long a statement waits for another process's write lock. */
   busyTimeoutMs?: SqliteTimestampOracleOptions['busyTimeoutMs'];
+  /** SQLite only: mode of the database file if the open creates it (default 0o600). */
+  fileMode?: SqliteTimestampOracleOptions['fileMode'];
   /** Postgres only: most connections the pool opens. */
   poolMax?: PostgresTimestampOracleOptions['poolMax'];
   /** Postgres only: how long to wait for a connection. */
@@ -62,8 +65,8 @@ export async function openTimestampOracle(
   if (url.startsWith('mem://')) return openMemClock(url.slice('mem://'.length), options);
   if (url.startsWith('file:')) {
     const dir = oracleDir(url);
-    // Like openLocation: the directory is created on first use.
-    await mkdir(dir, { recursive: true });
+    // Like openLocation: the directory is created on first use, owner-only.
+    await makeDirectory(dir, DEFAULT_DIR_MODE);
     return SqliteTimestampOracle.open(path.join(dir, ORACLE_FILE_NAME), options);
   }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
