@@ -9,6 +9,7 @@
 import type { Codec, ShardCodecs } from './codec.js';
 import { describeValue } from './describe-value.js';
 import { InvalidArgument } from './errors.js';
+import type { Opaque } from './opaque.js';
 
 export function invalidArgument(what: string, allowed: string, got: unknown): InvalidArgument {
   return new InvalidArgument(`${what} must be ${allowed}, got ${describeValue(got)}`);
@@ -104,4 +105,13 @@ export function arrayOf<T>(v: Iterable<T>, what: string): T[] {
     return [...v];
   }
   throw invalidArgument(what, 'an array (or another iterable)', v);
+}
+
+/** A fencing token `{ codec, bytes }` (e.g. `Opaque.u64(0)`). */
+export function checkOpaque(v: unknown, what: string): Opaque {
+  const o = v as Partial<Opaque> | null;
+  if (typeof o !== 'object' || o === null || typeof o.codec !== 'string' || !(o.bytes instanceof Uint8Array)) {
+    throw invalidArgument(what, 'an Opaque (e.g. Opaque.u64(0))', v);
+  }
+  return o as Opaque;
 }

@@ -2,7 +2,8 @@
  * describeValue: a short, unambiguous description of any value for error messages,
  * so "got 5" cannot mean both the number and the string.
  *
- * Examples: `a string "5"`, `the number 1.5`, `NaN`, `Infinity`, `null`,
+ * Numbers are shown bare (`1.5`, `-1`, `NaN`), everything else with its kind.
+ * Examples: `a string "5"`, `1.5`, `NaN`, `Infinity`, `null`,
  * `undefined`, `a bigint 5n`, `the boolean true`, `a symbol Symbol(x)`,
  * `a function f`, `an array of length 2`, `an object`, `an object of class Foo`.
  */
@@ -13,8 +14,7 @@ export function describeValue(v: unknown): string {
     case 'undefined':
       return 'undefined';
     case 'number':
-      if (Number.isNaN(v) || !Number.isFinite(v)) return String(v);
-      return `the number ${Object.is(v, -0) ? '-0' : String(v)}`;
+      return Object.is(v, -0) ? '-0' : String(v);
     case 'string': {
       const shown = v.length > MAX_STRING ? `${v.slice(0, MAX_STRING)}…` : v;
       return `a string ${JSON.stringify(shown)}`;

@@ -96,6 +96,11 @@ export class WriteHandle<K, V> {
     return this.ctx.shardId;
   }
 
+  /** Whether `expire()` was called: the handle can no longer write. */
+  get isExpired(): boolean {
+    return this.expired;
+  }
+
   /** This handle's cached upper: possibly stale, never ahead of the true upper. */
   upper(): number {
     return this.cachedUpper;
