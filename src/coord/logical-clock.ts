@@ -28,7 +28,8 @@
  */
 import { assertTimestamp, type Timestamp } from '../persist/time.js';
 import { Mutex } from '../persist/wait.js';
-import { TimestampOracleClosed, checkNowFn, readNow, timestampsExhausted } from './oracle-errors.js';
+import { describeValue } from '../persist/describe-value.js';
+import { InvalidOracleConfig, TimestampOracleClosed, checkNowFn, readNow, timestampsExhausted } from './oracle-errors.js';
 import { wallClockMillis, type NowFn, type TimestampOracle, type WriteTimestamp } from './timestamp-oracle.js';
 
 export interface LogicalClockOptions {
@@ -46,6 +47,9 @@ export class LogicalClock implements TimestampOracle {
   private closed = false;
 
   constructor(opts: LogicalClockOptions = {}) {
+    if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
+      throw new InvalidOracleConfig(`LogicalClock options must be an object (or omitted), got ${describeValue(opts)}`);
+    }
     this.now = opts.now ?? wallClockMillis;
     checkNowFn(this.now);
     const initial = opts.initialTs ?? 0;

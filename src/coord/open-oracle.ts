@@ -30,6 +30,7 @@ import path from 'node:path';
 import { DEFAULT_DIR_MODE } from '../location/file-blob.js';
 import { fileUrlDir } from '../location/location.js';
 import { makeDirectory } from '../location/make-directory.js';
+import { describeValue } from '../persist/describe-value.js';
 import type { Timestamp } from '../persist/time.js';
 import { resolveDurableOptions, type DurableOracleOptions } from './durable-oracle.js';
 import { LogicalClock } from './logical-clock.js';
@@ -60,7 +61,18 @@ export async function openTimestampOracle(
   options: OpenTimestampOracleOptions = {},
 ): Promise<TimestampOracle> {
   if (typeof url !== 'string') {
-    throw new InvalidOracleConfig(`openTimestampOracle: the location must be a URL string (${ACCEPTED_FORMS})`);
+    throw new InvalidOracleConfig(
+      `openTimestampOracle: the location must be a URL string (${ACCEPTED_FORMS}), got ${describeValue(url)}`,
+    );
+  }
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidOracleConfig(`openTimestampOracle: options must be an object (or omitted), got ${describeValue(options)}`);
+  }
+  for (const [key, min] of [['busyTimeoutMs', 0], ['poolMax', 1], ['connectTimeoutMs', 0]] as const) {
+    const v: unknown = options[key];
+    if (v !== undefined && !(typeof v === 'number' && Number.isSafeInteger(v) && v >= min)) {
+      throw new InvalidOracleConfig(`openTimestampOracle: option ${key} must be a safe integer >= ${min}, got ${describeValue(v)}`);
+    }
   }
   if (url.startsWith('mem://')) return openMemClock(url.slice('mem://'.length), options);
   if (url.startsWith('file:')) {

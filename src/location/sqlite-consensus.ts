@@ -82,13 +82,17 @@ export class SqliteConsensus implements Consensus {
   /** Opens (creating if needed) the database file at `path`. */
   static async open(path: string, options: SqliteConsensusOptions = {}): Promise<SqliteConsensus> {
     const fileMode = checkMode(options.fileMode ?? DEFAULT_DATABASE_FILE_MODE, 'SqliteConsensus option fileMode');
+    const busyTimeoutMs = options.busyTimeoutMs ?? 10_000;
+    if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
+      throw new LocationUsageError(`SqliteConsensus option busyTimeoutMs must be a safe integer >= 0, got ${String(busyTimeoutMs)}`);
+    }
     let db: Database.Database | undefined;
     try {
       if (path !== ':memory:' && path !== '') await createFileIfMissing(path, fileMode);
       db = new Database(path);
       // Busy timeout first: switching to WAL and creating the table may themselves
       // have to wait for another process that is doing the same.
-      db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 10_000)}`);
+      db.pragma(`busy_timeout = ${busyTimeoutMs}`);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       db.exec(SCHEMA);

@@ -31,7 +31,7 @@ import {
 import type { ShardCodecs } from './codec.js';
 import { resolveConfig, type PersistConfig } from './config.js';
 import { compactShard } from './compaction.js';
-import { HandleExpired } from './errors.js';
+import { HandleExpired, InvalidArgument } from './errors.js';
 import { gcShard } from './gc.js';
 import { Machine } from './machine.js';
 import { Opaque } from './opaque.js';
@@ -88,6 +88,14 @@ export class PersistClient {
     const given = optionsObject(opts, 'PersistClient.open options');
     const cfg = resolveConfig(given.config);
     if (typeof location === 'string') {
+      if (!LOCATION_SCHEMES.some((scheme) => location.startsWith(scheme))) {
+        // Only the scheme is echoed: the rest of a mistyped URL may hold a password.
+        const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:/.exec(location)?.[0];
+        throw new InvalidArgument(
+          `PersistClient.open location must be a URL starting with ${LOCATION_SCHEMES.join(', ')} (or an opened Location), ` +
+            `got a string ${scheme === undefined ? 'with no URL scheme' : `with scheme ${JSON.stringify(scheme)}`}`,
+        );
+      }
       const locationOpts = optionsObject(given.location, 'PersistClient.open option location');
       return new PersistClient(await openLocation(location, locationOpts), cfg, true);
     }
@@ -237,6 +245,9 @@ export class PersistClient {
     if (this.ownsLocation) await this.location.close();
   }
 }
+
+/** The URL forms openLocation accepts (location/location.ts). */
+const LOCATION_SCHEMES = ['mem://', 'file:', 'postgres://', 'postgresql://'] as const;
 
 const BLOB_METHODS = ['get', 'set', 'delete', 'listKeysAndMetadata', 'restore', 'close'] as const;
 const CONSENSUS_METHODS = ['head', 'compareAndSet', 'scan', 'truncate', 'listKeys', 'close'] as const;

@@ -49,12 +49,14 @@
  */
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { TimestampOracle } from '../coord/timestamp-oracle.js';
+import { invalidArgument, optionalBoolean, optionsObject } from '../persist/argument-checks.js';
+import { describeValue } from '../persist/describe-value.js';
 import { InvalidUsage, PersistStorageError } from '../persist/errors.js';
 import type { ShardId } from '../persist/shard-id.js';
 import { assertTimestamp } from '../persist/time.js';
 import { Tidy } from '../txn/tidy.js';
 import type { Txn, TxnApply } from '../txn/txn.js';
-import type { TxnsHandle } from '../txn/txns-handle.js';
+import { TxnsHandle } from '../txn/txns-handle.js';
 
 /** One write of a transaction: `diff` copies of `(key, val)` in data shard `dataId`. */
 export type SinkWrite<K, V> = readonly [dataId: ShardId, key: K, val: V, diff: number];
@@ -82,17 +84,21 @@ function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-export function txnSink<K, V>(handle: TxnsHandle<K, V>, options: TxnSinkOptions = {}): OperatorFunction<SinkTxn<K, V>, TxnAck> {
-  if (!handle || typeof handle.begin !== 'function') {
-    throw new InvalidUsage('txnSink: the first argument must be a TxnsHandle (from TxnsHandle.open)');
+export function txnSink<K, V>(handle: TxnsHandle<K, V>, opts: TxnSinkOptions = {}): OperatorFunction<SinkTxn<K, V>, TxnAck> {
+  if (!(handle instanceof TxnsHandle)) {
+    throw invalidArgument('txnSink: the first argument', 'a TxnsHandle (from TxnsHandle.open)', handle);
   }
+  const options = optionsObject(opts, 'txnSink options');
   const ackMode = options.ack ?? 'apply';
   if (ackMode !== 'apply' && ackMode !== 'commit') {
-    throw new InvalidUsage(`txnSink: ack must be 'apply' or 'commit', not ${JSON.stringify(ackMode)}`);
+    throw new InvalidUsage(`txnSink: ack must be 'apply' or 'commit', got ${describeValue(ackMode)}`);
   }
   if (options.firstTs !== undefined) assertTimestamp(options.firstTs, 'txnSink firstTs');
   const oracle = options.oracle;
-  const tidyOnComplete = options.tidyOnComplete ?? true;
+  if (oracle !== undefined && (typeof oracle !== 'object' || oracle === null || typeof oracle.writeTs !== 'function')) {
+    throw invalidArgument('txnSink option oracle', 'a TimestampOracle (or omitted)', oracle);
+  }
+  const tidyOnComplete = optionalBoolean(options.tidyOnComplete, 'txnSink option tidyOnComplete') ?? true;
 
   return (source) =>
     new Observable<TxnAck>((subscriber) => {

@@ -196,6 +196,12 @@ export class TxnsHandle<K, V> {
    */
   register(registerTs: number, writers: WriteHandle<K, V>[]): Promise<RegisterOutcome> {
     assertTimestamp(registerTs, 'registerTs');
+    const list = this.checkRegisterWriters(writers);
+    return this.exclusive(() => this.metrics.register.run(() => this.registerInner(registerTs, list), (r) => !r.ok));
+  }
+
+  /** @internal The checks of `register`'s writers (group commit runs them before taking a timestamp). */
+  checkRegisterWriters(writers: Iterable<WriteHandle<K, V>>): WriteHandle<K, V>[] {
     const list = arrayOf(writers, 'register writers');
     list.forEach((w, i) => {
       if (!(w instanceof WriteHandle)) {
@@ -206,7 +212,7 @@ export class TxnsHandle<K, V> {
         throw invalidArgument(`register writers[${i}]`, 'a writer of a data shard, not of the txns shard itself', w.shardId);
       }
     });
-    return this.exclusive(() => this.metrics.register.run(() => this.registerInner(registerTs, list), (r) => !r.ok));
+    return list as WriteHandle<K, V>[];
   }
 
   private async registerInner(registerTs: number, writers: WriteHandle<K, V>[]): Promise<RegisterOutcome> {
@@ -252,9 +258,15 @@ export class TxnsHandle<K, V> {
    */
   forget(forgetTs: number, dataIds: Iterable<ShardId>): Promise<RegisterOutcome> {
     assertTimestamp(forgetTs, 'forgetTs');
+    const ids = this.checkForgetIds(dataIds);
+    return this.exclusive(() => this.metrics.forget.run(() => this.forgetInner(forgetTs, ids), (r) => !r.ok));
+  }
+
+  /** @internal The checks of `forget`'s shard ids; returns them without duplicates. */
+  checkForgetIds(dataIds: Iterable<ShardId>): ShardId[] {
     const ids = [...new Set(arrayOf(dataIds, 'forget dataIds'))];
     ids.forEach((id, i) => assertShardId(id, `forget dataIds[${i}]`));
-    return this.exclusive(() => this.metrics.forget.run(() => this.forgetInner(forgetTs, ids), (r) => !r.ok));
+    return ids;
   }
 
   private async forgetInner(forgetTs: number, ids: ShardId[]): Promise<RegisterOutcome> {
