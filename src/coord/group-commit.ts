@@ -203,7 +203,7 @@ export class GroupCommitter<K, V> {
     readonly oracle: TimestampOracle,
     opts: GroupCommitOptions,
   ) {
-    const ack = opts.ack ?? 'apply';
+    const ack = opts.ack === undefined ? 'apply' : opts.ack;
     if (ack !== 'commit' && ack !== 'apply') {
       throw new InvalidArgument(`GroupCommitter option ack must be 'commit' or 'apply', got ${describeValue(ack)}`);
     }

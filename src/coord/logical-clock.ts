@@ -50,9 +50,10 @@ export class LogicalClock implements TimestampOracle {
     if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
       throw new InvalidOracleConfig(`LogicalClock options must be an object (or omitted), got ${describeValue(opts)}`);
     }
-    this.now = opts.now ?? wallClockMillis;
+    // Omitted options take their defaults; null is refused.
+    this.now = opts.now === undefined ? wallClockMillis : opts.now;
     checkNowFn(this.now);
-    const initial = opts.initialTs ?? 0;
+    const initial = opts.initialTs === undefined ? 0 : opts.initialTs;
     assertTimestamp(initial, 'LogicalClock initialTs');
     this.lastWrite = initial;
     this.lastRead = initial;

@@ -181,10 +181,13 @@ export class PersistClient {
     assertShardId(shardId);
     checkCodecs(codecs);
     const given = optionsObject(opts, 'openCriticalSince options');
-    const readerId = given.readerId ?? CONTROLLER_CRITICAL_SINCE;
+    const readerId = given.readerId === undefined ? CONTROLLER_CRITICAL_SINCE : given.readerId;
     assertCriticalReaderId(readerId);
     const purpose = optionalString(given.purpose, 'openCriticalSince option purpose') ?? 'critical since';
-    const defaultOpaque = checkOpaque(given.defaultOpaque ?? Opaque.u64(0), 'openCriticalSince option defaultOpaque');
+    const defaultOpaque = checkOpaque(
+      given.defaultOpaque === undefined ? Opaque.u64(0) : given.defaultOpaque,
+      'openCriticalSince option defaultOpaque',
+    );
     const ctx = await this.context(shardId, codecs);
     const { result } = await ctx.machine.apply(
       'register_critical_reader',

@@ -89,7 +89,7 @@ export function txnSink<K, V>(handle: TxnsHandle<K, V>, opts: TxnSinkOptions = {
     throw invalidArgument('txnSink: the first argument', 'a TxnsHandle (from TxnsHandle.open)', handle);
   }
   const options = optionsObject(opts, 'txnSink options');
-  const ackMode = options.ack ?? 'apply';
+  const ackMode = options.ack === undefined ? 'apply' : options.ack;
   if (ackMode !== 'apply' && ackMode !== 'commit') {
     throw new InvalidUsage(`txnSink: ack must be 'apply' or 'commit', got ${describeValue(ackMode)}`);
   }

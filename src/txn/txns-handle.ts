@@ -127,7 +127,8 @@ export class TxnsHandle<K, V> {
     const opts = optionsObject(options, 'TxnsHandle.open options');
     assertShardId(opts.txnsId, 'TxnsHandle.open option txnsId');
     checkCodecs(opts.codecs, 'TxnsHandle.open option codecs');
-    const initTs = opts.initTs ?? 0;
+    // Omitted options take their defaults; null is not "omitted" and is refused.
+    const initTs = opts.initTs === undefined ? 0 : opts.initTs;
     assertTimestamp(initTs, 'TxnsHandle.open option initTs');
     const spill =
       optionalNumber(opts.spillThresholdBytes, 'TxnsHandle.open option spillThresholdBytes', { min: 1 }) ?? 16 * 1024 * 1024;
@@ -137,7 +138,7 @@ export class TxnsHandle<K, V> {
     if (opts.opaque !== undefined) checkOpaque(opts.opaque, 'TxnsHandle.open option opaque');
     const useCriticalSince = optionalBoolean(opts.useCriticalSince, 'TxnsHandle.open option useCriticalSince') ?? true;
     const ensureSchemaMatch = optionalBoolean(opts.applyEnsureSchemaMatch, 'TxnsHandle.open option applyEnsureSchemaMatch') ?? true;
-    const codec = opts.txnsCodec ?? TxnsCodecDefault;
+    const codec = opts.txnsCodec === undefined ? TxnsCodecDefault : opts.txnsCodec;
     if (typeof codec !== 'object' || codec === null || typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
       throw invalidArgument('TxnsHandle.open option txnsCodec', 'a TxnsCodec ({ codecs, encode, decode }) or omitted', codec);
     }
