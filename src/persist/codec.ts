@@ -84,40 +84,43 @@ function jsonCodec<T = unknown>(name = 'json'): Codec<T> {
 
 /**
  * Values JSON cannot carry are refused rather than changed: a bigint (JSON.stringify
- * throws a TypeError), NaN and ±Infinity (they would come back as null), and a top
- * level undefined, function or symbol (no JSON at all).
+ * throws a TypeError), NaN and ±Infinity (they would come back as null), a cycle,
+ * and a top-level undefined, function or symbol (no JSON at all). Object keys are
+ * sorted, so equal values encode to equal bytes.
  */
 function canonicalJson(value: unknown, name: string): string {
-  const refuse = (what: string, v: unknown) =>
-    new InvalidArgument(
-      `Codecs.json (${name}): cannot encode ${what} ${describeValue(v)}; JSON holds null, booleans, finite numbers, ` +
-        'strings, arrays and plain objects (encode a bigint as a string or a number first)',
-    );
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value, (k, v: unknown) => {
-      const where = k === '' ? 'a value' : `field ${JSON.stringify(k)}, which is`;
-      if (typeof v === 'bigint') throw refuse(where, v);
-      if (typeof v === 'number' && !Number.isFinite(v)) throw refuse(where, v);
-      return sortKeys(v);
-    });
-  } catch (err) {
-    if (err instanceof InvalidArgument) throw err;
-    // A cycle, or a toJSON that threw.
-    throw new InvalidArgument(`Codecs.json (${name}): cannot encode the value: ${(err as Error).message}`);
-  }
-  if (text === undefined) throw refuse('a value', value);
+  const text = JSON.stringify(canonical(value, name, 'a value', new Set()));
+  if (text === undefined) throw refuse(name, 'a value', value);
   return text;
 }
 
-/** Objects with their keys sorted, so equal values encode to equal bytes. */
-function sortKeys(v: unknown): unknown {
-  if (v && typeof v === 'object' && !Array.isArray(v)) {
-    const sorted: Record<string, unknown> = {};
-    for (const key of Object.keys(v).sort()) sorted[key] = (v as Record<string, unknown>)[key];
-    return sorted;
+function refuse(name: string, where: string, v: unknown, why = ''): InvalidArgument {
+  return new InvalidArgument(
+    `Codecs.json (${name}): cannot encode ${where} ${describeValue(v)}${why}; JSON holds null, booleans, finite ` +
+      'numbers, strings, arrays and plain objects (encode a bigint as a string or a number first)',
+  );
+}
+
+/** `v` as JSON.stringify would see it (after toJSON), with object keys sorted. */
+function canonical(v: unknown, name: string, where: string, ancestors: Set<object>): unknown {
+  if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function') {
+    v = (v as { toJSON(): unknown }).toJSON();
   }
-  return v;
+  if (typeof v === 'bigint') throw refuse(name, where, v);
+  if (typeof v === 'number' && !Number.isFinite(v)) throw refuse(name, where, v);
+  if (v === null || typeof v !== 'object') return v;
+  if (ancestors.has(v)) throw refuse(name, where, v, ' that contains itself (a cycle)');
+  ancestors.add(v);
+  try {
+    if (Array.isArray(v)) return v.map((item, i) => canonical(item, name, `item ${i}, which is`, ancestors));
+    const sorted: Record<string, unknown> = {};
+    for (const key of Object.keys(v).sort()) {
+      sorted[key] = canonical((v as Record<string, unknown>)[key], name, `field ${JSON.stringify(key)}, which is`, ancestors);
+    }
+    return sorted;
+  } finally {
+    ancestors.delete(v);
+  }
 }
 
 export const Codecs = {
