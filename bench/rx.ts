@@ -104,7 +104,7 @@ import {
 
 
 const PARTS = ['throughput', 'freshness'] as const;
-type Part = (typeof PARTS)[number];
+
 const BACKENDS = ['mem', 'file'] as const;
 type Backend = (typeof BACKENDS)[number];
 

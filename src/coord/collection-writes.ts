@@ -24,6 +24,7 @@
  */
 import type { ShardCodecs } from '../persist/codec.js';
 import { Consolidator } from '../persist/consolidate.js';
+import { arrayOf, invalidArgument } from '../persist/argument-checks.js';
 import { assertShardId, type ShardId } from '../persist/shard-id.js';
 import { assertDiff } from '../persist/time.js';
 
@@ -52,6 +53,13 @@ export type CheckedWrites<K, V> = Map<ShardId, CheckedRow<K, V>[]>;
  */
 export function checkWrites<K, V>(writes: WritesByCollection<K, V>, codecs: ShardCodecs<K, V>): CheckedWrites<K, V> {
   const out: CheckedWrites<K, V> = new Map();
+  if (!(writes instanceof Map) && !isPlainObject(writes)) {
+    throw invalidArgument(
+      'writes',
+      'a Map or a plain object from collection id to rows [key, val, diff] (e.g. { [id]: [["k", null, 1]] })',
+      writes,
+    );
+  }
   const entries: Iterable<[ShardId, Iterable<WriteRow<K, V>>]> =
     writes instanceof Map ? writes.entries() : Object.entries(writes as Record<ShardId, Iterable<WriteRow<K, V>>>);
   for (const [id, rows] of entries) {
@@ -59,8 +67,11 @@ export function checkWrites<K, V>(writes: WritesByCollection<K, V>, codecs: Shar
     let list = out.get(id);
     if (!list) out.set(id, (list = []));
     let i = 0;
-    for (const row of rows) {
-      const [key, val, diff] = row;
+    for (const row of arrayOf(rows, `rows written to ${id}`)) {
+      if (!Array.isArray(row) || row.length !== 3) {
+        throw invalidArgument(`row ${i} written to ${id}`, 'an array [key, val, diff]', row);
+      }
+      const [key, val, diff] = row as WriteRow<K, V>;
       assertDiff(diff, `diff of row ${i} written to ${id}`);
       list.push({ key, val, diff, keyBytes: codecs.key.encode(key), valBytes: codecs.val.encode(val) });
       i++;
@@ -90,4 +101,10 @@ export function mergeWrites<K, V>(writes: Iterable<CheckedWrites<K, V>>): Checke
     out.set(id, indices.map((at, i) => ({ ...firsts[at]!, diff: updates.diffs[i]! })));
   }
   return out;
+}
+
+function isPlainObject(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
 }

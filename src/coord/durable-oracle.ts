@@ -108,11 +108,12 @@ export function resolveDurableOptions(options: DurableOracleOptions): {
   now: NowFn;
   initialTs: Timestamp;
 } {
-  const timeline = options.timeline ?? DEFAULT_TIMELINE;
+  // Omitted options take their defaults; null is refused.
+  const timeline = options.timeline === undefined ? DEFAULT_TIMELINE : options.timeline;
   checkTimeline(timeline);
-  const now = options.now ?? wallClockMillis;
+  const now = options.now === undefined ? wallClockMillis : options.now;
   checkNowFn(now);
-  const initialTs = options.initialTs ?? 0;
+  const initialTs = options.initialTs === undefined ? 0 : options.initialTs;
   assertTimestamp(initialTs, 'initialTs');
   return { timeline, now, initialTs };
 }

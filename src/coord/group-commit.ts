@@ -77,7 +77,16 @@
  * ```
  */
 import type { Logger } from 'pino';
-import { InvalidUsage } from '../persist/errors.js';
+import {
+  arrayOf,
+  checkFunction,
+  invalidArgument,
+  optionalBoolean,
+  optionalNumber,
+  optionsObject,
+} from '../persist/argument-checks.js';
+import { describeValue } from '../persist/describe-value.js';
+import { InvalidArgument, InvalidUsage } from '../persist/errors.js';
 import { assertShardId, type ShardId } from '../persist/shard-id.js';
 import type { Timestamp } from '../persist/time.js';
 import { sleep } from '../persist/wait.js';
@@ -85,7 +94,7 @@ import type { WriteHandle } from '../persist/write-handle.js';
 import { NotRegistered } from '../txn/errors.js';
 import { Tidy } from '../txn/tidy.js';
 import type { Txn, TxnApply } from '../txn/txn.js';
-import type { TxnsHandle } from '../txn/txns-handle.js';
+import { TxnsHandle } from '../txn/txns-handle.js';
 import { checkWrites, mergeWrites, type CheckedWrites, type WritesByCollection } from './collection-writes.js';
 import { commitNotifier, type CommitNotifier, type CommitPermit, type CommitWaiter } from './commit-notifier.js';
 import {
@@ -143,6 +152,8 @@ export interface GroupCommitStats {
   failures: number;
 }
 
+const ORACLE_METHODS = ['writeTs', 'peekWriteTs', 'readTs', 'applyWrite'] as const;
+
 type Ack = { resolve(ts: Timestamp): void; reject(err: unknown): void };
 
 interface PendingWrite<K, V> {
@@ -192,23 +203,17 @@ export class GroupCommitter<K, V> {
     readonly oracle: TimestampOracle,
     opts: GroupCommitOptions,
   ) {
-    const ack = opts.ack ?? 'apply';
+    const ack = opts.ack === undefined ? 'apply' : opts.ack;
     if (ack !== 'commit' && ack !== 'apply') {
-      throw new InvalidUsage(`GroupCommitter option ack must be 'commit' or 'apply', got ${JSON.stringify(ack)}`);
-    }
-    const maxWait = opts.maxWaitForNowMs ?? 1000;
-    if (!(maxWait >= 0 && Number.isFinite(maxWait))) {
-      throw new InvalidUsage(`GroupCommitter option maxWaitForNowMs must be a finite number >= 0, got ${maxWait}`);
-    }
-    const compactEvery = opts.compactEvery ?? 0;
-    if (!(Number.isSafeInteger(compactEvery) && compactEvery >= 0)) {
-      throw new InvalidUsage(`GroupCommitter option compactEvery must be an integer >= 0 (0 = never), got ${compactEvery}`);
+      throw new InvalidArgument(`GroupCommitter option ack must be 'commit' or 'apply', got ${describeValue(ack)}`);
     }
     this.ack = ack;
-    this.maxWaitForNowMs = maxWait;
-    this.compactEvery = compactEvery;
+    this.maxWaitForNowMs =
+      optionalNumber(opts.maxWaitForNowMs, 'GroupCommitter option maxWaitForNowMs', { min: 0, fractional: true }) ?? 1000;
+    this.compactEvery = optionalNumber(opts.compactEvery, 'GroupCommitter option compactEvery (0 = never)', { min: 0 }) ?? 0;
+    if (opts.now !== undefined) checkFunction(opts.now, 'GroupCommitter option now');
     this.now = opts.now ?? wallClockMillis;
-    this.readOnly = opts.readOnly ?? false;
+    this.readOnly = optionalBoolean(opts.readOnly, 'GroupCommitter option readOnly') ?? false;
     this.log = txns.client.cfg.logger;
     ({ notifier: this.notifier, waiter: this.waiter } = commitNotifier());
     this.loopDone = this.loop();
@@ -220,7 +225,16 @@ export class GroupCommitter<K, V> {
    * txns shard is past the oracle's read timestamp.
    */
   static async open<K, V>(txns: TxnsHandle<K, V>, oracle: TimestampOracle, opts: GroupCommitOptions = {}): Promise<GroupCommitter<K, V>> {
-    const committer = new GroupCommitter(txns, oracle, opts);
+    if (!(txns instanceof TxnsHandle)) throw invalidArgument('GroupCommitter.open txns', 'a TxnsHandle (from TxnsHandle.open)', txns);
+    const o = oracle as Partial<Record<keyof TimestampOracle, unknown>> | null;
+    if (typeof o !== 'object' || o === null || ORACLE_METHODS.some((m) => typeof o[m] !== 'function')) {
+      throw invalidArgument(
+        'GroupCommitter.open oracle',
+        `a TimestampOracle (e.g. from openTimestampOracle; with ${ORACLE_METHODS.join(', ')} methods)`,
+        oracle,
+      );
+    }
+    const committer = new GroupCommitter(txns, oracle, optionsObject(opts, 'GroupCommitter.open options'));
     if (!committer.readOnly) {
       try {
         await committer.advance();
@@ -269,8 +283,13 @@ export class GroupCommitter<K, V> {
     opts: { signal?: AbortSignal } = {},
   ): Promise<ReadThenWriteResult> {
     this.checkAccepting('run a read-then-write operation', true);
-    const ids = [...new Set(collections)];
+    const ids = [...new Set(arrayOf(collections, 'readThenWrite collections'))];
     for (const id of ids) this.assertRegistered(id);
+    checkFunction(fn, 'readThenWrite fn');
+    const given = optionsObject(opts, 'readThenWrite options');
+    if (given.signal !== undefined && !(given.signal instanceof AbortSignal)) {
+      throw invalidArgument('readThenWrite option signal', 'an AbortSignal (or omitted)', given.signal);
+    }
     return this.track(this.runReadThenWrite(ids, fn, opts.signal));
   }
 
@@ -331,6 +350,7 @@ export class GroupCommitter<K, V> {
    */
   async register(writers: WriteHandle<K, V>[]): Promise<{ registerTs: Timestamp }> {
     this.checkAccepting('register collections', true);
+    writers = this.txns.checkRegisterWriters(writers);
     const registerTs = await this.track(this.atOracleTs((ts) => this.txns.register(ts, writers)));
     return { registerTs };
   }
@@ -341,7 +361,7 @@ export class GroupCommitter<K, V> {
    */
   async forget(collections: Iterable<ShardId>): Promise<{ forgetTs: Timestamp }> {
     this.checkAccepting('forget collections', true);
-    const ids = [...collections];
+    const ids = this.txns.checkForgetIds(collections);
     const forgetTs = await this.track(this.atOracleTs((ts) => this.txns.forget(ts, ids)));
     return { forgetTs };
   }

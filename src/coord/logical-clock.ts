@@ -28,7 +28,8 @@
  */
 import { assertTimestamp, stepForward, type Timestamp } from '../persist/time.js';
 import { Mutex } from '../persist/wait.js';
-import { TimestampOracleClosed, checkNowFn, readNow, timestampsExhausted } from './oracle-errors.js';
+import { describeValue } from '../persist/describe-value.js';
+import { InvalidOracleConfig, TimestampOracleClosed, checkNowFn, readNow, timestampsExhausted } from './oracle-errors.js';
 import { wallClockMillis, type NowFn, type TimestampOracle, type WriteTimestamp } from './timestamp-oracle.js';
 
 export interface LogicalClockOptions {
@@ -46,9 +47,13 @@ export class LogicalClock implements TimestampOracle {
   private closed = false;
 
   constructor(opts: LogicalClockOptions = {}) {
-    this.now = opts.now ?? wallClockMillis;
+    if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
+      throw new InvalidOracleConfig(`LogicalClock options must be an object (or omitted), got ${describeValue(opts)}`);
+    }
+    // Omitted options take their defaults; null is refused.
+    this.now = opts.now === undefined ? wallClockMillis : opts.now;
     checkNowFn(this.now);
-    const initial = opts.initialTs ?? 0;
+    const initial = opts.initialTs === undefined ? 0 : opts.initialTs;
     assertTimestamp(initial, 'LogicalClock initialTs');
     this.lastWrite = initial;
     this.lastRead = initial;

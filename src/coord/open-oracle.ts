@@ -26,9 +26,11 @@
  * const { timestamp } = await oracle.writeTs();
  * ```
  */
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { DEFAULT_DIR_MODE } from '../location/file-blob.js';
 import { fileUrlDir } from '../location/location.js';
+import { makeDirectory } from '../location/make-directory.js';
+import { describeValue } from '../persist/describe-value.js';
 import type { Timestamp } from '../persist/time.js';
 import { resolveDurableOptions, type DurableOracleOptions } from './durable-oracle.js';
 import { LogicalClock } from './logical-clock.js';
@@ -40,6 +42,8 @@ import type { TimestampOracle, WriteTimestamp } from './timestamp-oracle.js';
 export interface OpenTimestampOracleOptions extends DurableOracleOptions {
   /** SQLite only: how long a statement waits for another process's write lock. */
   busyTimeoutMs?: SqliteTimestampOracleOptions['busyTimeoutMs'];
+  /** SQLite only: mode of the database file if the open creates it (default 0o600). */
+  fileMode?: SqliteTimestampOracleOptions['fileMode'];
   /** Postgres only: most connections the pool opens. */
   poolMax?: PostgresTimestampOracleOptions['poolMax'];
   /** Postgres only: how long to wait for a connection. */
@@ -57,13 +61,24 @@ export async function openTimestampOracle(
   options: OpenTimestampOracleOptions = {},
 ): Promise<TimestampOracle> {
   if (typeof url !== 'string') {
-    throw new InvalidOracleConfig(`openTimestampOracle: the location must be a URL string (${ACCEPTED_FORMS})`);
+    throw new InvalidOracleConfig(
+      `openTimestampOracle: the location must be a URL string (${ACCEPTED_FORMS}), got ${describeValue(url)}`,
+    );
+  }
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidOracleConfig(`openTimestampOracle: options must be an object (or omitted), got ${describeValue(options)}`);
+  }
+  for (const [key, min] of [['busyTimeoutMs', 0], ['poolMax', 1], ['connectTimeoutMs', 0]] as const) {
+    const v: unknown = options[key];
+    if (v !== undefined && !(typeof v === 'number' && Number.isSafeInteger(v) && v >= min)) {
+      throw new InvalidOracleConfig(`openTimestampOracle: option ${key} must be a safe integer >= ${min}, got ${describeValue(v)}`);
+    }
   }
   if (url.startsWith('mem://')) return openMemClock(url.slice('mem://'.length), options);
   if (url.startsWith('file:')) {
     const dir = oracleDir(url);
-    // Like openLocation: the directory is created on first use.
-    await mkdir(dir, { recursive: true });
+    // Like openLocation: the directory is created on first use, owner-only.
+    await makeDirectory(dir, DEFAULT_DIR_MODE);
     return SqliteTimestampOracle.open(path.join(dir, ORACLE_FILE_NAME), options);
   }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {

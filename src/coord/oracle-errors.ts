@@ -20,6 +20,7 @@
  * checkTimeline('');       // throws InvalidOracleConfig: "timeline must be a non-empty string …"
  * ```
  */
+import { describeValue } from '../persist/describe-value.js';
 import { InvalidTimestamp, InvalidUsage } from '../persist/errors.js';
 import { isTimestamp, type Timestamp } from '../persist/time.js';
 import type { NowFn } from './timestamp-oracle.js';
@@ -87,11 +88,4 @@ export function timestampsExhausted(oracle: string, current: Timestamp, timeline
       'Number.MAX_SAFE_INTEGER. Timestamps this large come from applyWrite() or now() values that are ' +
       'not milliseconds since the epoch; start a fresh timeline.',
   );
-}
-
-function describeValue(v: unknown): string {
-  if (typeof v === 'bigint') return `${v}n (a bigint; pass a number)`;
-  if (typeof v === 'string') return `${JSON.stringify(v)} (a string)`;
-  if (typeof v === 'function') return 'a function';
-  return String(v);
 }

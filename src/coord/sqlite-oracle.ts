@@ -21,6 +21,9 @@
  *   `IndeterminateError` (harmless for this oracle: a lost write timestamp is a gap,
  *   and `applyWrite` is idempotent).
  *
+ * A database file this oracle creates is 0600 (owner only), and SQLite gives its
+ * `-wal`/`-shm` files the same mode; option `fileMode` overrides that.
+ *
  * Example:
  * ```ts
  * const oracle = await SqliteTimestampOracle.open('/var/lib/txnwal/oracle.sqlite', { timeline: 'orders' });
@@ -33,6 +36,8 @@
  */
 import Database from 'better-sqlite3';
 import { DeterminateError, IndeterminateError, describeError as describe } from '../location/errors.js';
+import { checkMode } from '../location/file-blob.js';
+import { DEFAULT_DATABASE_FILE_MODE, createFileIfMissing } from '../location/private-file.js';
 import type { Timestamp } from '../persist/time.js';
 import {
   DurableTimestampOracle,
@@ -48,6 +53,8 @@ import type { NowFn } from './timestamp-oracle.js';
 export interface SqliteTimestampOracleOptions extends DurableOracleOptions {
   /** How long a statement waits for another connection's write lock. Default 10 s. */
   busyTimeoutMs?: number;
+  /** Mode of the database file if this open creates it (its -wal/-shm follow). Default 0o600 (owner only). */
+  fileMode?: number;
 }
 
 const SCHEMA = `
@@ -183,8 +190,10 @@ export class SqliteTimestampOracle extends DurableTimestampOracle {
   /** Opens (creating the file, table and timeline row as needed) the oracle in the SQLite file at `path`. */
   static async open(path: string, options: SqliteTimestampOracleOptions = {}): Promise<SqliteTimestampOracle> {
     const { timeline, now, initialTs } = resolveDurableOptions(options);
+    const fileMode = checkMode(options.fileMode ?? DEFAULT_DATABASE_FILE_MODE, 'SqliteTimestampOracle option fileMode');
     let db: Database.Database | undefined;
     try {
+      if (path !== ':memory:' && path !== '') await createFileIfMissing(path, fileMode);
       db = new Database(path);
       // Busy timeout first: switching to WAL and creating the table may themselves
       // wait for another process doing the same.

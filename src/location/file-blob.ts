@@ -22,6 +22,10 @@
  *   (set, delete, restore) a failure may come after the rename or unlink took effect,
  *   so it is an IndeterminateError. Messages name the key and the path; `cause` holds
  *   the fs error.
+ * - Data stays private to the owner: directories this store creates are 0700 and
+ *   every file it writes is 0600, exactly (set after creation, whatever the umask).
+ *   `dirMode` / `fileMode` override that (e.g. 0o750 / 0o640 for a group that backs
+ *   the data up); directories that already exist keep their mode.
  *
  * Example:
  * ```ts
@@ -36,10 +40,27 @@ import path from 'node:path';
 import type { Blob } from './blob.js';
 import { bufferView, plainBytes } from './bytes.js';
 import { DeterminateError, IndeterminateError, LocationUsageError, describeError as describe } from './errors.js';
+import { makeDirectory } from './make-directory.js';
 
 export interface FileBlobOptions {
   /** Deletes keep a `<name>.bak` tombstone so `restore` can undelete. Default false. */
   tombstone?: boolean;
+  /** Mode of the directories the store creates. Default 0o700 (owner only). */
+  dirMode?: number;
+  /** Mode of the files the store writes. Default 0o600 (owner only). */
+  fileMode?: number;
+}
+
+/** Owner-only by default: blobs hold the data itself. */
+export const DEFAULT_DIR_MODE = 0o700;
+export const DEFAULT_FILE_MODE = 0o600;
+
+/** Throws LocationUsageError unless `mode` is a permission mode (an integer 0..0o777). */
+export function checkMode(mode: unknown, what: string): number {
+  if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+    throw new LocationUsageError(`${what} must be a permission mode, an integer from 0 to 0o777 (e.g. 0o600), got ${String(mode)}`);
+  }
+  return mode;
 }
 
 const DIVISION_SLASH = '\u2215';
@@ -80,19 +101,22 @@ export class FileBlob implements Blob {
     /** Absolute path of the directory holding one file per key. */
     readonly dir: string,
     private readonly tombstone: boolean,
+    private readonly fileMode: number,
   ) {}
 
   /** Opens (creating if needed) the blob directory `dir`. */
   static async open(dir: string, options: FileBlobOptions = {}): Promise<FileBlob> {
     const abs = path.resolve(dir);
+    const dirMode = checkMode(options.dirMode ?? DEFAULT_DIR_MODE, 'FileBlob option dirMode');
+    const fileMode = checkMode(options.fileMode ?? DEFAULT_FILE_MODE, 'FileBlob option fileMode');
     try {
-      await fs.mkdir(abs, { recursive: true });
+      await makeDirectory(abs, dirMode);
       const stat = await fs.stat(abs);
       if (!stat.isDirectory()) throw new Error('not a directory');
     } catch (err) {
       throw new DeterminateError(`FileBlob: cannot open blob directory ${abs}: ${describe(err)}`, { cause: err });
     }
-    return new FileBlob(abs, options.tombstone ?? false);
+    return new FileBlob(abs, options.tombstone ?? false, fileMode);
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
@@ -110,8 +134,10 @@ export class FileBlob implements Blob {
     const tmp = `${file}.${randomBytes(6).toString('hex')}${TMP_SUFFIX}`;
     try {
       // 'wx': a fresh file, never someone else's temp file.
-      const handle = await fs.open(tmp, 'wx', 0o644);
+      const handle = await fs.open(tmp, 'wx', this.fileMode);
       try {
+        // The umask may have cleared bits of the mode: set it exactly.
+        await handle.chmod(this.fileMode);
         await handle.writeFile(bufferView(value));
         // Data must be on disk before the rename makes it visible, or a crash could
         // leave the key naming a file with missing contents.

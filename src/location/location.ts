@@ -15,6 +15,12 @@
  *   in `<dir>`), `mem://` or `mem://<name>` (the blob of that named in-memory
  *   location). The parameter is removed before the URL reaches the Postgres driver.
  *
+ * Files are private to the owner: the `file:` directories (and any missing parents)
+ * are created 0700, blob files and the SQLite database (with its -wal/-shm) 0600.
+ * `openLocation(url, { dirMode, fileMode })` overrides that, e.g. `{ dirMode: 0o750,
+ * fileMode: 0o640 }` for a group that backs the data up. Existing directories and
+ * database files keep their modes.
+ *
  * Closing a Location closes both stores, except stores shared through a `mem://<name>`
  * registry entry: those stay open and keep their data for the next open.
  *
@@ -96,6 +102,14 @@ export function fileUrlDir(url: string, fail: (problem: string) => Error = (m) =
   return path.resolve(dir);
 }
 
+/** How `file:` stores create directories and files (see the module comment). */
+export interface LocationOptions {
+  /** Mode of directories created for `file:` stores. Default 0o700. */
+  dirMode?: number;
+  /** Mode of blob files and of a SQLite database file created for `file:` stores. Default 0o600. */
+  fileMode?: number;
+}
+
 /** One store's share of closing a Location. */
 type Closer = () => Promise<void>;
 
@@ -116,13 +130,13 @@ function makeLocation(url: string, blob: Blob, consensus: Consensus, closers: Cl
   };
 }
 
-async function openBlobUrl(blobUrl: string, outerUrl: string): Promise<{ blob: Blob; close: Closer }> {
+async function openBlobUrl(blobUrl: string, outerUrl: string, opts: LocationOptions): Promise<{ blob: Blob; close: Closer }> {
   if (blobUrl.startsWith('mem://')) {
     const { pair, shared } = memPair(blobUrl.slice('mem://'.length));
     return { blob: pair.blob, close: shared ? async () => undefined : () => pair.blob.close() };
   }
   if (blobUrl.startsWith('file:')) {
-    const blob = await FileBlob.open(fileUrlDir(blobUrl));
+    const blob = await FileBlob.open(fileUrlDir(blobUrl), { dirMode: opts.dirMode, fileMode: opts.fileMode });
     return { blob, close: () => blob.close() };
   }
   throw new Error(
@@ -131,7 +145,7 @@ async function openBlobUrl(blobUrl: string, outerUrl: string): Promise<{ blob: B
   );
 }
 
-async function openPostgres(url: string): Promise<Location> {
+async function openPostgres(url: string, opts: LocationOptions): Promise<Location> {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -143,7 +157,7 @@ async function openPostgres(url: string): Promise<Location> {
     throw new Error(`Postgres location URL has no blob store: ${BLOB_PARAM_HELP}`);
   }
   parsed.searchParams.delete('blob');
-  const { blob, close: closeBlob } = await openBlobUrl(blobUrl, url);
+  const { blob, close: closeBlob } = await openBlobUrl(blobUrl, url, opts);
   let consensus: PostgresConsensus;
   try {
     consensus = await PostgresConsensus.open(parsed.toString());
@@ -154,22 +168,28 @@ async function openPostgres(url: string): Promise<Location> {
   return makeLocation(url, blob, consensus, [closeBlob, () => consensus.close()]);
 }
 
-async function openFile(url: string): Promise<Location> {
+async function openFile(url: string, opts: LocationOptions): Promise<Location> {
   const dir = fileUrlDir(url);
   // FileBlob.open creates <dir>/blob and so <dir>, before SQLite needs <dir> to exist.
-  const blob = await FileBlob.open(path.join(dir, 'blob'));
-  const consensus = await SqliteConsensus.open(path.join(dir, 'consensus.sqlite'));
+  const blob = await FileBlob.open(path.join(dir, 'blob'), { dirMode: opts.dirMode, fileMode: opts.fileMode });
+  let consensus: SqliteConsensus;
+  try {
+    consensus = await SqliteConsensus.open(path.join(dir, 'consensus.sqlite'), { fileMode: opts.fileMode });
+  } catch (err) {
+    await blob.close();
+    throw err;
+  }
   return makeLocation(url, blob, consensus, [() => blob.close(), () => consensus.close()]);
 }
 
 /** Opens the Location named by `url`; see the module comment for the accepted forms. */
-export async function openLocation(url: string): Promise<Location> {
+export async function openLocation(url: string, opts: LocationOptions = {}): Promise<Location> {
   if (url.startsWith('mem://')) {
     const { pair, shared } = memPair(url.slice('mem://'.length));
     const closers: Closer[] = shared ? [] : [() => pair.blob.close(), () => pair.consensus.close()];
     return makeLocation(url, pair.blob, pair.consensus, closers);
   }
-  if (url.startsWith('file:')) return openFile(url);
-  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return openPostgres(url);
+  if (url.startsWith('file:')) return openFile(url, opts);
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return openPostgres(url, opts);
   throw new Error(`Unsupported location URL ${JSON.stringify(url)}: expected ${ACCEPTED_FORMS}`);
 }

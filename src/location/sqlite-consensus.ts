@@ -16,6 +16,9 @@
  * - Fault mapping: a failure before COMMIT rolls the transaction back, so it is a
  *   DeterminateError. A failed COMMIT is indeterminate (the WAL frame may be on disk),
  *   unless the transaction is visibly still open and we roll it back ourselves.
+ * - A database file this store creates is 0600 (owner only), and so are the `-wal`
+ *   and `-shm` files SQLite creates beside it; option `fileMode` overrides that. An
+ *   existing file keeps its mode.
  *
  * Example:
  * ```ts
@@ -38,10 +41,14 @@ import {
   type VersionedData,
 } from './consensus.js';
 import { DeterminateError, IndeterminateError, LocationUsageError, describeError as describe } from './errors.js';
+import { checkMode } from './file-blob.js';
+import { DEFAULT_DATABASE_FILE_MODE, createFileIfMissing } from './private-file.js';
 
 export interface SqliteConsensusOptions {
   /** How long a connection waits for another one's write lock. Default 10 s. */
   busyTimeoutMs?: number;
+  /** Mode of the database file if this open creates it. Default 0o600 (owner only). */
+  fileMode?: number;
 }
 
 interface Row {
@@ -74,12 +81,18 @@ export class SqliteConsensus implements Consensus {
 
   /** Opens (creating if needed) the database file at `path`. */
   static async open(path: string, options: SqliteConsensusOptions = {}): Promise<SqliteConsensus> {
+    const fileMode = checkMode(options.fileMode ?? DEFAULT_DATABASE_FILE_MODE, 'SqliteConsensus option fileMode');
+    const busyTimeoutMs = options.busyTimeoutMs ?? 10_000;
+    if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
+      throw new LocationUsageError(`SqliteConsensus option busyTimeoutMs must be a safe integer >= 0, got ${String(busyTimeoutMs)}`);
+    }
     let db: Database.Database | undefined;
     try {
+      if (path !== ':memory:' && path !== '') await createFileIfMissing(path, fileMode);
       db = new Database(path);
       // Busy timeout first: switching to WAL and creating the table may themselves
       // have to wait for another process that is doing the same.
-      db.pragma(`busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? 10_000)}`);
+      db.pragma(`busy_timeout = ${busyTimeoutMs}`);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       db.exec(SCHEMA);

@@ -18,12 +18,20 @@
  * await client.close();
  * ```
  */
-import type { Location } from '../location/location.js';
+import type { Location, LocationOptions } from '../location/location.js';
 import { openLocation } from '../location/location.js';
+import {
+  checkCodecs,
+  checkOpaque,
+  invalidArgument,
+  optionalBoolean,
+  optionalString,
+  optionsObject,
+} from './argument-checks.js';
 import type { ShardCodecs } from './codec.js';
 import { resolveConfig, type PersistConfig } from './config.js';
 import { compactShard } from './compaction.js';
-import { HandleExpired } from './errors.js';
+import { HandleExpired, InvalidArgument } from './errors.js';
 import { gcShard } from './gc.js';
 import { Machine } from './machine.js';
 import { Opaque } from './opaque.js';
@@ -43,6 +51,8 @@ import { WriteHandle } from './write-handle.js';
 
 export interface PersistClientOptions {
   config?: Partial<PersistConfig>;
+  /** How a `file:` location URL creates directories and files (default owner-only). */
+  location?: LocationOptions;
 }
 
 export interface OpenWriterOptions {
@@ -75,8 +85,21 @@ export class PersistClient {
 
   /** Opens a client on a location URL (or an already opened Location, which the client will not close). */
   static async open(location: string | Location, opts: PersistClientOptions = {}): Promise<PersistClient> {
-    const cfg = resolveConfig(opts.config);
-    if (typeof location === 'string') return new PersistClient(await openLocation(location), cfg, true);
+    const given = optionsObject(opts, 'PersistClient.open options');
+    const cfg = resolveConfig(given.config);
+    if (typeof location === 'string') {
+      if (!LOCATION_SCHEMES.some((scheme) => location.startsWith(scheme))) {
+        // Only the scheme is echoed: the rest of a mistyped URL may hold a password.
+        const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:/.exec(location)?.[0];
+        throw new InvalidArgument(
+          `PersistClient.open location must be a URL starting with ${LOCATION_SCHEMES.join(', ')} (or an opened Location), ` +
+            `got a string ${scheme === undefined ? 'with no URL scheme' : `with scheme ${JSON.stringify(scheme)}`}`,
+        );
+      }
+      const locationOpts = optionsObject(given.location, 'PersistClient.open option location');
+      return new PersistClient(await openLocation(location, locationOpts), cfg, true);
+    }
+    checkLocation(location);
     return new PersistClient(location, cfg, false);
   }
 
@@ -105,8 +128,12 @@ export class PersistClient {
 
   /** Opens a writer, creating the shard if it does not exist. */
   async openWriter<K, V>(shardId: ShardId, codecs: ShardCodecs<K, V>, opts: OpenWriterOptions = {}): Promise<WriteHandle<K, V>> {
+    assertShardId(shardId);
+    checkCodecs(codecs);
+    const given = optionsObject(opts, 'openWriter options');
+    const purpose = optionalString(given.purpose, 'openWriter option purpose') ?? 'writer';
     const ctx = await this.context(shardId, codecs);
-    const writer = new WriteHandle(ctx, opts.purpose ?? 'writer', (w) =>
+    const writer = new WriteHandle(ctx, purpose, (w) =>
       this.writers.delete(w as WriteHandle<unknown, unknown>),
     );
     this.writers.add(writer as WriteHandle<unknown, unknown>);
@@ -119,9 +146,13 @@ export class PersistClient {
     codecs: ShardCodecs<K, V>,
     opts: OpenReaderOptions = {},
   ): Promise<ReadHandle<K, V>> {
+    assertShardId(shardId);
+    checkCodecs(codecs);
+    const given = optionsObject(opts, 'openLeasedReader options');
+    const purpose = optionalString(given.purpose, 'openLeasedReader option purpose') ?? 'reader';
+    const useCriticalSince = optionalBoolean(given.useCriticalSince, 'openLeasedReader option useCriticalSince') ?? false;
     const ctx = await this.context(shardId, codecs);
     const readerId = newLeasedReaderId();
-    const purpose = opts.purpose ?? 'reader';
     const { result } = await ctx.machine.apply(
       'register_leased_reader',
       (s) =>
@@ -130,7 +161,7 @@ export class PersistClient {
           purpose,
           leaseDurationMs: this.cfg.readerLeaseDurationMs,
           nowMs: Date.now(),
-          useCriticalSince: opts.useCriticalSince ?? false,
+          useCriticalSince,
         }),
       { confirmNoop: false },
     );
@@ -147,12 +178,20 @@ export class PersistClient {
     codecs: ShardCodecs<K, V>,
     opts: OpenCriticalSinceOptions = {},
   ): Promise<SinceHandle<K, V>> {
-    const readerId = opts.readerId ?? CONTROLLER_CRITICAL_SINCE;
+    assertShardId(shardId);
+    checkCodecs(codecs);
+    const given = optionsObject(opts, 'openCriticalSince options');
+    const readerId = given.readerId === undefined ? CONTROLLER_CRITICAL_SINCE : given.readerId;
     assertCriticalReaderId(readerId);
+    const purpose = optionalString(given.purpose, 'openCriticalSince option purpose') ?? 'critical since';
+    const defaultOpaque = checkOpaque(
+      given.defaultOpaque === undefined ? Opaque.u64(0) : given.defaultOpaque,
+      'openCriticalSince option defaultOpaque',
+    );
     const ctx = await this.context(shardId, codecs);
     const { result } = await ctx.machine.apply(
       'register_critical_reader',
-      (s) => registerCriticalReader(s, readerId, opts.purpose ?? 'critical since', opts.defaultOpaque ?? Opaque.u64(0)),
+      (s) => registerCriticalReader(s, readerId, purpose, defaultOpaque),
       { confirmNoop: true },
     );
     return new SinceHandle(ctx, readerId, result.since, result.opaque);
@@ -163,6 +202,8 @@ export class PersistClient {
    * and returns its id.
    */
   async registerSchema<K, V>(shardId: ShardId, codecs: ShardCodecs<K, V>): Promise<number> {
+    assertShardId(shardId);
+    checkCodecs(codecs);
     return registerCodecSchemas(await this.context(shardId, codecs));
   }
 
@@ -210,5 +251,27 @@ export class PersistClient {
     await Promise.all([...this.machines.values()].map((m) => m.close()));
     this.closed = true;
     if (this.ownsLocation) await this.location.close();
+  }
+}
+
+/** The URL forms openLocation accepts (location/location.ts). */
+const LOCATION_SCHEMES = ['mem://', 'file:', 'postgres://', 'postgresql://'] as const;
+
+const BLOB_METHODS = ['get', 'set', 'delete', 'listKeysAndMetadata', 'restore', 'close'] as const;
+const CONSENSUS_METHODS = ['head', 'compareAndSet', 'scan', 'truncate', 'listKeys', 'close'] as const;
+
+/** An opened Location: a Blob and a Consensus (checked by shape: test wrappers are Locations too). */
+function checkLocation(v: unknown): asserts v is Location {
+  const allowed = 'a location URL string (mem://, file:<dir>, postgres://…?blob=…) or an opened Location';
+  if (typeof v !== 'object' || v === null) throw invalidArgument('PersistClient.open location', allowed, v);
+  const { blob, consensus } = v as Partial<Location>;
+  const hasAll = (o: unknown, methods: readonly string[]) =>
+    typeof o === 'object' && o !== null && methods.every((m) => typeof (o as Record<string, unknown>)[m] === 'function');
+  if (!hasAll(blob, BLOB_METHODS) || !hasAll(consensus, CONSENSUS_METHODS)) {
+    throw invalidArgument(
+      'PersistClient.open location',
+      `${allowed}, whose blob has ${BLOB_METHODS.join('/')} and consensus ${CONSENSUS_METHODS.join('/')} methods`,
+      v,
+    );
   }
 }

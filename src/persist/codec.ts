@@ -28,6 +28,9 @@ export interface ShardCodecs<K, V> {
   readonly val: Codec<V>;
 }
 
+import { describeValue } from './describe-value.js';
+import { InvalidArgument } from './errors.js';
+
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 const EMPTY = new Uint8Array(0);
@@ -35,7 +38,7 @@ const EMPTY = new Uint8Array(0);
 const stringCodec: Codec<string> = {
   name: 'string',
   encode(value) {
-    if (typeof value !== 'string') throw new TypeError(`string codec: expected a string, got ${typeof value}`);
+    if (typeof value !== 'string') throw new InvalidArgument(`Codecs.string: a value must be a string, got ${describeValue(value)}`);
     return textEncoder.encode(value);
   },
   decode: (bytes) => textDecoder.decode(bytes),
@@ -44,7 +47,9 @@ const stringCodec: Codec<string> = {
 const bytesCodec: Codec<Uint8Array> = {
   name: 'bytes',
   encode(value) {
-    if (!(value instanceof Uint8Array)) throw new TypeError('bytes codec: expected a Uint8Array');
+    if (!(value instanceof Uint8Array)) {
+      throw new InvalidArgument(`Codecs.bytes: a value must be a Uint8Array, got ${describeValue(value)}`);
+    }
     return value;
   },
   decode: (bytes) => bytes,
@@ -54,7 +59,9 @@ const bytesCodec: Codec<Uint8Array> = {
 const unitCodec: Codec<null> = {
   name: 'unit',
   encode(value) {
-    if (value !== null && value !== undefined) throw new TypeError('unit codec: expected null');
+    if (value !== null && value !== undefined) {
+      throw new InvalidArgument(`Codecs.unit: the value must be null, got ${describeValue(value)}`);
+    }
     return EMPTY;
   },
   decode(bytes) {
@@ -70,20 +77,50 @@ const unitCodec: Codec<null> = {
 function jsonCodec<T = unknown>(name = 'json'): Codec<T> {
   return {
     name,
-    encode: (value) => textEncoder.encode(canonicalJson(value)),
+    encode: (value) => textEncoder.encode(canonicalJson(value, name)),
     decode: (bytes) => JSON.parse(textDecoder.decode(bytes)) as T,
   };
 }
 
-function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => {
-    if (v && typeof v === 'object' && !Array.isArray(v)) {
-      const sorted: Record<string, unknown> = {};
-      for (const key of Object.keys(v).sort()) sorted[key] = (v as Record<string, unknown>)[key];
-      return sorted;
+/**
+ * Values JSON cannot carry are refused rather than changed: a bigint (JSON.stringify
+ * throws a TypeError), NaN and ±Infinity (they would come back as null), a cycle,
+ * and a top-level undefined, function or symbol (no JSON at all). Object keys are
+ * sorted, so equal values encode to equal bytes.
+ */
+function canonicalJson(value: unknown, name: string): string {
+  const text = JSON.stringify(canonical(value, name, 'a value', new Set()));
+  if (text === undefined) throw refuse(name, 'a value', value);
+  return text;
+}
+
+function refuse(name: string, where: string, v: unknown, why = ''): InvalidArgument {
+  return new InvalidArgument(
+    `Codecs.json (${name}): cannot encode ${where} ${describeValue(v)}${why}; JSON holds null, booleans, finite ` +
+      'numbers, strings, arrays and plain objects (encode a bigint as a string or a number first)',
+  );
+}
+
+/** `v` as JSON.stringify would see it (after toJSON), with object keys sorted. */
+function canonical(v: unknown, name: string, where: string, ancestors: Set<object>): unknown {
+  if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function') {
+    v = (v as { toJSON(): unknown }).toJSON();
+  }
+  if (typeof v === 'bigint') throw refuse(name, where, v);
+  if (typeof v === 'number' && !Number.isFinite(v)) throw refuse(name, where, v);
+  if (v === null || typeof v !== 'object') return v;
+  if (ancestors.has(v)) throw refuse(name, where, v, ' that contains itself (a cycle)');
+  ancestors.add(v);
+  try {
+    if (Array.isArray(v)) return v.map((item, i) => canonical(item, name, `item ${i}, which is`, ancestors));
+    const sorted: Record<string, unknown> = {};
+    for (const key of Object.keys(v).sort()) {
+      sorted[key] = canonical((v as Record<string, unknown>)[key], name, `field ${JSON.stringify(key)}, which is`, ancestors);
     }
-    return v;
-  });
+    return sorted;
+  } finally {
+    ancestors.delete(v);
+  }
 }
 
 export const Codecs = {

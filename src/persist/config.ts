@@ -5,6 +5,8 @@
  */
 import { pino, type Logger } from 'pino';
 import { hostname } from 'node:os';
+import { checkBoolean, checkNumber, invalidArgument, optionsObject } from './argument-checks.js';
+import { InvalidArgument } from './errors.js';
 
 export interface RetryParams {
   initialMs: number;
@@ -60,6 +62,80 @@ export function defaultConfig(): PersistConfig {
   };
 }
 
+/**
+ * The defaults with `overrides` on top, every field checked: a `NaN`, a string or a
+ * negative number where a count or duration belongs would otherwise surface much
+ * later (`storageRetry.attempts: NaN` retried forever). `listenPoll` and
+ * `storageRetry` may be given in part; the missing fields keep their defaults.
+ * Unknown fields are refused, so a misspelt option does not silently do nothing.
+ */
 export function resolveConfig(overrides: Partial<PersistConfig> | undefined): PersistConfig {
-  return { ...defaultConfig(), ...(overrides ?? {}) };
+  // An explicit `undefined` means "the default", as an omitted field does.
+  const given = Object.fromEntries(
+    Object.entries(optionsObject(overrides, 'PersistClient option config')).filter(([, v]) => v !== undefined),
+  ) as Partial<PersistConfig>;
+  for (const key of Object.keys(given)) {
+    if (!(key in CHECKS)) {
+      throw new InvalidArgument(
+        `PersistClient option config.${key} is not a persist config field; the fields are ${Object.keys(CHECKS).join(', ')}`,
+      );
+    }
+  }
+  const defaults = defaultConfig();
+  const cfg: PersistConfig = {
+    ...defaults,
+    ...given,
+    listenPoll: { ...defaults.listenPoll, ...nested(given.listenPoll, 'listenPoll') },
+    storageRetry: { ...defaults.storageRetry, ...nested(given.storageRetry, 'storageRetry') },
+  };
+  for (const [key, check] of Object.entries(CHECKS)) check(cfg[key as keyof PersistConfig], `config.${key}`);
+  return cfg;
 }
+
+function nested<T extends object>(v: T | undefined, field: string): Partial<T> {
+  return optionsObject(v, `PersistClient option config.${field}`);
+}
+
+const count = (min: number) => (v: unknown, what: string) => void checkNumber(v, what, { min });
+const durationMs = (v: unknown, what: string) => void checkNumber(v, what, { min: 0, fractional: true });
+
+function checkRetry(v: unknown, what: string, withAttempts: boolean): void {
+  const r = v as RetryParams & { attempts?: number };
+  if (withAttempts) checkNumber(r.attempts, `${what}.attempts`, { min: 1 });
+  checkNumber(r.initialMs, `${what}.initialMs`, { min: 0, fractional: true });
+  checkNumber(r.multiplier, `${what}.multiplier`, { min: 1, fractional: true });
+  checkNumber(r.clampMs, `${what}.clampMs`, { min: 0, fractional: true });
+  for (const key of Object.keys(r)) {
+    if (!['initialMs', 'multiplier', 'clampMs', ...(withAttempts ? ['attempts'] : [])].includes(key)) {
+      throw new InvalidArgument(`${what}.${key} is not a field of ${what}`);
+    }
+  }
+}
+
+const LOGGER_METHODS = ['debug', 'info', 'warn', 'error'] as const;
+
+/** One check per config field (also the list of the fields). */
+const CHECKS: Record<keyof PersistConfig, (v: unknown, what: string) => void> = {
+  rollupThreshold: count(1),
+  gcMinVersions: count(1),
+  readerLeaseDurationMs: (v, what) => void checkNumber(v, what, { min: 0, minExclusive: true, fractional: true }),
+  writerLeaseDurationMs: (v, what) => void checkNumber(v, what, { min: 0, minExclusive: true, fractional: true }),
+  readerSinceDowngradeIntervalMs: durationMs,
+  criticalDowngradeIntervalMs: durationMs,
+  blobTargetSizeBytes: count(1),
+  inlineWritesSingleMaxBytes: count(0),
+  inlineWritesTotalMaxBytes: count(0),
+  listenPoll: (v, what) => checkRetry(v, what, false),
+  storageRetry: (v, what) => checkRetry(v, what, true),
+  compaction: (v, what) => void checkBoolean(v, what),
+  awaitMaintenance: (v, what) => void checkBoolean(v, what),
+  hostname: (v, what) => {
+    if (typeof v !== 'string') throw invalidArgument(what, 'a string', v);
+  },
+  logger: (v, what) => {
+    const l = v as Record<string, unknown> | null;
+    if (typeof l !== 'object' || l === null || LOGGER_METHODS.some((m) => typeof l[m] !== 'function')) {
+      throw invalidArgument(what, `a pino Logger (an object with ${LOGGER_METHODS.join(', ')} methods)`, v);
+    }
+  },
+};

@@ -55,6 +55,12 @@ export class ReadBelowSince extends InvalidUsage {
 }
 /** A handle used after `expire()`. */
 export class HandleExpired extends InvalidUsage {}
+/**
+ * An argument or option of the wrong kind or out of range (a string where a number
+ * belongs, `NaN`, a missing codec…). The message names the argument, what it got
+ * and what is allowed.
+ */
+export class InvalidArgument extends InvalidUsage {}
 
 /** A leased reader missed its heartbeats and was expired by another process. */
 export class LeaseExpired extends Error {

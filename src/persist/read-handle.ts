@@ -206,6 +206,8 @@ export class ReadHandle<K, V> implements ListenReader<K, V> {
    */
   async snapshot(asOf: number, opts: ReadOptions = {}): Promise<SnapshotParts> {
     this.checkLive('snapshot');
+    // Before asOf is compared with anything: a symbol or bigint would throw a TypeError there.
+    assertTimestamp(asOf, 'asOf');
     if (this.consumedByListen) throw new HandleExpired('this reader was handed to a listen; snapshot through a new reader');
     // Everything below a known upper is sealed: a cached state whose upper is past
     // asOf already answers exactly, without a round trip to Consensus.
@@ -250,6 +252,7 @@ export class ReadHandle<K, V> implements ListenReader<K, V> {
    */
   async listen(asOf: number): Promise<Listen<K, V>> {
     this.checkLive('listen');
+    assertTimestamp(asOf, 'asOf');
     const state = (await this.ctx.machine.refresh()) ?? this.ctx.machine.state;
     this.checkAsOf(asOf, state);
     this.consumedByListen = true;

@@ -7,7 +7,8 @@
  * naming the wrong thing.
  */
 import { randomUUID } from 'node:crypto';
-import { InvalidUsage } from './errors.js';
+import { describeValue } from './describe-value.js';
+import { InvalidArgument } from './errors.js';
 
 export type ShardId = string;
 export type WriterId = string;
@@ -28,8 +29,8 @@ export function isShardId(s: unknown): s is ShardId {
 
 export function assertShardId(s: unknown, what = 'shard id'): asserts s is ShardId {
   if (!isShardId(s)) {
-    throw new InvalidUsage(
-      `${what} must look like "s" followed by a lowercase uuid (e.g. from newShardId()), got ${JSON.stringify(s)}`,
+    throw new InvalidArgument(
+      `${what} must look like "s" followed by a lowercase uuid (e.g. from newShardId()), got ${describeValue(s)}`,
     );
   }
 }
@@ -44,8 +45,8 @@ export function newLeasedReaderId(): LeasedReaderId {
 
 export function assertCriticalReaderId(s: unknown): asserts s is CriticalReaderId {
   if (typeof s !== 'string' || !CRITICAL_ID.test(s)) {
-    throw new InvalidUsage(
-      `critical reader id must look like "c" followed by a lowercase uuid (e.g. CONTROLLER_CRITICAL_SINCE), got ${JSON.stringify(s)}`,
+    throw new InvalidArgument(
+      `critical reader id must look like "c" followed by a lowercase uuid (e.g. CONTROLLER_CRITICAL_SINCE), got ${describeValue(s)}`,
     );
   }
 }

@@ -9,6 +9,7 @@
  * Example: a shard with upper 5 holds updates at times 0..4; appending `[5, 8)` moves
  * it to 8; appending `[8, Infinity)` closes it.
  */
+import { describeValue } from './describe-value.js';
 import { InvalidTimestamp } from './errors.js';
 
 export type Timestamp = number;
@@ -25,7 +26,7 @@ export function isTimestamp(t: unknown): t is Timestamp {
 export function assertTimestamp(t: unknown, what = 'timestamp'): asserts t is Timestamp {
   if (!isTimestamp(t)) {
     throw new InvalidTimestamp(
-      `${what} must be a non-negative safe integer (0 ≤ t ≤ ${Number.MAX_SAFE_INTEGER}), got ${describe(t)}`,
+      `${what} must be a non-negative safe integer (0 ≤ t ≤ ${Number.MAX_SAFE_INTEGER}), got ${describeValue(t)}`,
     );
   }
 }
@@ -34,14 +35,14 @@ export function assertFrontier(f: unknown, what = 'frontier'): asserts f is Fron
   if (f === Infinity) return;
   if (!isTimestamp(f)) {
     throw new InvalidTimestamp(
-      `${what} must be a non-negative safe integer or Infinity (closed), got ${describe(f)}`,
+      `${what} must be a non-negative safe integer or Infinity (closed), got ${describeValue(f)}`,
     );
   }
 }
 
 export function assertDiff(d: unknown, what = 'diff'): asserts d is Diff {
   if (typeof d !== 'number' || !Number.isSafeInteger(d)) {
-    throw new InvalidTimestamp(`${what} must be a safe integer, got ${describe(d)}`);
+    throw new InvalidTimestamp(`${what} must be a safe integer, got ${describeValue(d)}`);
   }
 }
 
@@ -56,10 +57,4 @@ export function stepForward(t: Timestamp): Timestamp {
 /** Whether `f` is the closed (empty) frontier: nothing more can be written below it. */
 export function isClosed(f: Frontier): boolean {
   return f === Infinity;
-}
-
-function describe(v: unknown): string {
-  if (typeof v === 'bigint') return `${v}n (a bigint; pass a number)`;
-  if (typeof v === 'string') return JSON.stringify(v) + ' (a string)';
-  return String(v);
 }

@@ -50,7 +50,7 @@ import { registerCodecSchemas, type ShardContext } from './shard-handle-context.
 import { compareAndAppend, expireWriter } from './state-commands.js';
 import { mayHaveHappenedError, withStorageRetry } from './storage-retry.js';
 import { assertFrontier } from './time.js';
-import type { Update } from './update.js';
+import { checkUpdates, type Update } from './update.js';
 import { newWriterId, type WriterId } from './shard-id.js';
 
 export type UpperOutcome = { ok: true } | { ok: false; current: number };
@@ -103,6 +103,11 @@ export class WriteHandle<K, V> {
 
   get shardId(): string {
     return this.ctx.shardId;
+  }
+
+  /** Whether `expire()` was called: the handle can no longer write. */
+  get isExpired(): boolean {
+    return this.expired;
   }
 
   /** This handle's cached upper: possibly stale, never ahead of the true upper. */
@@ -158,8 +163,9 @@ export class WriteHandle<K, V> {
   /** Builds (uploads) a batch of `updates`, all with `lower <= t < upper`. */
   async batch(updates: Iterable<Update<K, V>>, lower: number, upper: number): Promise<Batch> {
     assertFrontier(upper, 'batch upper');
+    const rows = checkUpdates(updates);
     const b = await this.builder(lower);
-    for (const [k, v, t, d] of updates) await b.add(k, v, t, d);
+    for (const [k, v, t, d] of rows) await b.add(k, v, t, d);
     return b.finish(upper);
   }
 
@@ -178,7 +184,7 @@ export class WriteHandle<K, V> {
     newUpper: number,
   ): Promise<UpperOutcome> {
     this.checkLive();
-    const rows = Array.isArray(updates) ? (updates as Update<K, V>[]) : [...updates];
+    const rows = checkUpdates(updates);
     checkInterval(expectedUpper, newUpper, rows.length > 0);
     // Nothing to upload: an empty append is metadata only and needs no schema.
     if (rows.length === 0) return this.compareAndAppendBatch([], expectedUpper, newUpper);

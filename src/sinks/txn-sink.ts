@@ -49,13 +49,15 @@
  */
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { TimestampOracle } from '../coord/timestamp-oracle.js';
+import { invalidArgument, optionalBoolean, optionsObject } from '../persist/argument-checks.js';
+import { describeValue } from '../persist/describe-value.js';
 import { InvalidUsage } from '../persist/errors.js';
 import type { ShardId } from '../persist/shard-id.js';
 import { assertTimestamp, stepForward } from '../persist/time.js';
 import { yieldMacrotask } from '../persist/wait.js';
 import { Tidy } from '../txn/tidy.js';
 import type { Txn, TxnApply } from '../txn/txn.js';
-import type { TxnsHandle } from '../txn/txns-handle.js';
+import { TxnsHandle } from '../txn/txns-handle.js';
 
 /** One write of a transaction: `diff` copies of `(key, val)` in data shard `dataId`. */
 export type SinkWrite<K, V> = readonly [dataId: ShardId, key: K, val: V, diff: number];
@@ -79,17 +81,21 @@ export interface TxnSinkOptions {
   tidyOnComplete?: boolean;
 }
 
-export function txnSink<K, V>(handle: TxnsHandle<K, V>, options: TxnSinkOptions = {}): OperatorFunction<SinkTxn<K, V>, TxnAck> {
-  if (!handle || typeof handle.begin !== 'function') {
-    throw new InvalidUsage('txnSink: the first argument must be a TxnsHandle (from TxnsHandle.open)');
+export function txnSink<K, V>(handle: TxnsHandle<K, V>, opts: TxnSinkOptions = {}): OperatorFunction<SinkTxn<K, V>, TxnAck> {
+  if (!(handle instanceof TxnsHandle)) {
+    throw invalidArgument('txnSink: the first argument', 'a TxnsHandle (from TxnsHandle.open)', handle);
   }
-  const ackMode = options.ack ?? 'apply';
+  const options = optionsObject(opts, 'txnSink options');
+  const ackMode = options.ack === undefined ? 'apply' : options.ack;
   if (ackMode !== 'apply' && ackMode !== 'commit') {
-    throw new InvalidUsage(`txnSink: ack must be 'apply' or 'commit', not ${JSON.stringify(ackMode)}`);
+    throw new InvalidUsage(`txnSink: ack must be 'apply' or 'commit', got ${describeValue(ackMode)}`);
   }
   if (options.firstTs !== undefined) assertTimestamp(options.firstTs, 'txnSink firstTs');
   const oracle = options.oracle;
-  const tidyOnComplete = options.tidyOnComplete ?? true;
+  if (oracle !== undefined && (typeof oracle !== 'object' || oracle === null || typeof oracle.writeTs !== 'function')) {
+    throw invalidArgument('txnSink option oracle', 'a TimestampOracle (or omitted)', oracle);
+  }
+  const tidyOnComplete = optionalBoolean(options.tidyOnComplete, 'txnSink option tidyOnComplete') ?? true;
 
   return (source) =>
     new Observable<TxnAck>((subscriber) => {

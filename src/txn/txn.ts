@@ -36,6 +36,7 @@
 import type { Batch, TransmittableBatch } from '../persist/batch.js';
 import { mayHaveLanded } from '../persist/blob-deletion.js';
 import { InvalidUsage } from '../persist/errors.js';
+import { invalidArgument } from '../persist/argument-checks.js';
 import { assertShardId, type ShardId } from '../persist/shard-id.js';
 import { assertDiff } from '../persist/time.js';
 import { Tidy } from './tidy.js';
@@ -93,12 +94,16 @@ export class Txn<K, V> {
   writeBatch(dataId: ShardId, batch: TransmittableBatch): void {
     this.checkOpen('write to');
     assertShardId(dataId, 'writeBatch data shard id');
+    if (!(batch instanceof Uint8Array)) {
+      throw invalidArgument('writeBatch batch', 'a transmittable batch (the Uint8Array of batch.intoTransmittable())', batch);
+    }
     this.shard(dataId).staged.push(batch);
   }
 
   /** Moves every write, staged batch and tidy of `other` into this transaction. */
   merge(other: Txn<K, V>): void {
     this.checkOpen('merge into');
+    if (!(other instanceof Txn)) throw invalidArgument('merge other', 'a Txn (from txns.begin())', other);
     other.checkOpen('merge');
     for (const [id, o] of other.writes) {
       const w = this.shard(id);
@@ -117,6 +122,7 @@ export class Txn<K, V> {
   /** Adds tidy work (retractions of applied batches) to be written at this transaction's commit time. */
   tidy(tidy: Tidy): void {
     this.checkOpen('add a tidy to');
+    if (!(tidy instanceof Tidy)) throw invalidArgument('tidy', 'a Tidy (from an apply)', tidy);
     this.tidyWork.merge(tidy);
   }
 

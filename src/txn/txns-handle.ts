@@ -5,9 +5,12 @@
  * it, retried on an upper mismatch, and each consumes its timestamp: afterwards the
  * txns upper is `ts + 1` even if nothing was written.
  * - `register(ts, writers)`: the shards join the txns set; commits to them are
- *   allowed at times `> ts`. Idempotent.
+ *   allowed at times `> ts`. Idempotent. A data shard belongs to one txns shard:
+ *   registering it with a second one throws RegisteredWithAnotherTxnsShard before
+ *   anything is written (the durable claim is in data-shard-claim.ts).
  * - `forget(ts, ids)` / `forgetAll(ts)`: the shards leave the set (after every
- *   commit to them is applied) and may be written directly again. Idempotent.
+ *   commit to them is applied) and may be written directly again, or registered
+ *   with another txns shard (the claim is released). Idempotent.
  * - `begin()` → {@link Txn} → `commitAt(txns, ts)`: pointers to uploaded batches are
  *   written at `ts`; the commit advances the *logical* upper of every registered
  *   shard to `ts + 1` at once.
@@ -20,6 +23,9 @@
  * A taken timestamp is a value, `{ ok: false, current }`, where `current` is the
  * least time that would work. Misuse (committing to a shard that is not registered,
  * or not through the handle that registered it) throws before anything is written.
+ *
+ * Every entry checks its arguments first and throws an InvalidUsage (nothing
+ * written, no timestamp consumed) for a bad one.
  *
  * Operations on one handle are serialized; run several handles (even in several
  * processes) on one txns shard for concurrency.
@@ -36,7 +42,8 @@
  */
 import type { Logger } from 'pino';
 import type { Batch } from '../persist/batch.js';
-import type { PersistClient } from '../persist/client.js';
+import { arrayOf, checkCodecs, checkOpaque, invalidArgument, optionalBoolean, optionalNumber, optionsObject } from '../persist/argument-checks.js';
+import { PersistClient } from '../persist/client.js';
 import type { ShardCodecs } from '../persist/codec.js';
 import { HandleExpired, InvariantViolation } from '../persist/errors.js';
 import { Opaque } from '../persist/opaque.js';
@@ -45,8 +52,9 @@ import type { SinceHandle } from '../persist/since-handle.js';
 import { assertTimestamp } from '../persist/time.js';
 import type { Update } from '../persist/update.js';
 import { Mutex } from '../persist/wait.js';
-import type { WriteHandle } from '../persist/write-handle.js';
+import { WriteHandle } from '../persist/write-handle.js';
 import { ApplyWriter, applyCaa, cads, emptyCaa, smallCaa, withSchemas } from './caa.js';
+import { claim, release, touch, type ClaimStore } from './data-shard-claim.js';
 import { intervalContains } from './data-times.js';
 import { NotRegistered, NotRegisteredWithHandle } from './errors.js';
 import { parseIdBatch as parseRaw, wrapIdBatch } from './id-batch.js';
@@ -111,17 +119,34 @@ export class TxnsHandle<K, V> {
    * Opens a handle on the txns shard, creating and initializing it if needed: the
    * txns upper is made `> initTs`. Safe for many concurrent openers.
    */
-  static async open<K, V>(client: PersistClient, opts: TxnsHandleOptions<K, V>): Promise<TxnsHandle<K, V>> {
-    assertShardId(opts.txnsId, 'txnsId');
-    const initTs = opts.initTs ?? 0;
-    assertTimestamp(initTs, 'initTs');
-    const spill = opts.spillThresholdBytes ?? 16 * 1024 * 1024;
-    if (!(spill > 0)) throw new RangeError(`spillThresholdBytes must be positive, got ${spill}`);
-    const codec = opts.txnsCodec ?? TxnsCodecDefault;
+  static async open<K, V>(client: PersistClient, options: TxnsHandleOptions<K, V>): Promise<TxnsHandle<K, V>> {
+    if (!(client instanceof PersistClient)) {
+      throw invalidArgument('TxnsHandle.open client', 'a PersistClient (from PersistClient.open)', client);
+    }
+    if (options === undefined) throw invalidArgument('TxnsHandle.open options', 'an object with txnsId and codecs', options);
+    const opts = optionsObject(options, 'TxnsHandle.open options');
+    assertShardId(opts.txnsId, 'TxnsHandle.open option txnsId');
+    checkCodecs(opts.codecs, 'TxnsHandle.open option codecs');
+    // Omitted options take their defaults; null is not "omitted" and is refused.
+    const initTs = opts.initTs === undefined ? 0 : opts.initTs;
+    assertTimestamp(initTs, 'TxnsHandle.open option initTs');
+    const spill =
+      optionalNumber(opts.spillThresholdBytes, 'TxnsHandle.open option spillThresholdBytes', { min: 1 }) ?? 16 * 1024 * 1024;
+    if (opts.metrics !== undefined && !(opts.metrics instanceof TxnMetrics)) {
+      throw invalidArgument('TxnsHandle.open option metrics', 'a TxnMetrics (e.g. TxnMetrics.forRegistry(registry))', opts.metrics);
+    }
+    if (opts.opaque !== undefined) checkOpaque(opts.opaque, 'TxnsHandle.open option opaque');
+    const useCriticalSince = optionalBoolean(opts.useCriticalSince, 'TxnsHandle.open option useCriticalSince') ?? true;
+    const ensureSchemaMatch = optionalBoolean(opts.applyEnsureSchemaMatch, 'TxnsHandle.open option applyEnsureSchemaMatch') ?? true;
+    const codec = opts.txnsCodec === undefined ? TxnsCodecDefault : opts.txnsCodec;
+    if (typeof codec !== 'object' || codec === null || typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
+      throw invalidArgument('TxnsHandle.open option txnsCodec', 'a TxnsCodec ({ codecs, encode, decode }) or omitted', codec);
+    }
+    checkCodecs(codec.codecs, 'TxnsHandle.open option txnsCodec.codecs');
     const txnsWrite = await client.openWriter(opts.txnsId, codec.codecs, { purpose: 'commit txns' });
     const txnsRead = await client.openLeasedReader(opts.txnsId, codec.codecs, {
       purpose: 'commit txns',
-      useCriticalSince: opts.useCriticalSince ?? true,
+      useCriticalSince,
     });
     const txnsSince = await client.openCriticalSince(opts.txnsId, codec.codecs, {
       readerId: CONTROLLER_CRITICAL_SINCE,
@@ -131,7 +156,7 @@ export class TxnsHandle<K, V> {
     const cache = await TxnsCache.init(initTs, txnsRead, txnsWrite, codec);
     return new TxnsHandle(
       client,
-      opts.codecs,
+      opts.codecs as ShardCodecs<K, V>,
       opts.metrics ?? TxnMetrics.forRegistry(),
       cache,
       txnsWrite,
@@ -140,7 +165,7 @@ export class TxnsHandle<K, V> {
       txnsSince.opaque(),
       codec,
       spill,
-      opts.applyEnsureSchemaMatch ?? true,
+      ensureSchemaMatch,
     );
   }
 
@@ -164,13 +189,36 @@ export class TxnsHandle<K, V> {
    * Registers the writers' shards at `registerTs`. Shards already registered are
    * skipped; the timestamp is consumed either way. The handle takes over the
    * writers: commits to these shards go through them.
+   *
+   * Each shard is first claimed for this txns shard (data-shard-claim.ts); a shard
+   * another txns shard owns fails the whole call with RegisteredWithAnotherTxnsShard
+   * before the txns shard is written. Claims made for earlier shards of the same call
+   * stay (registering them again, or `forget`, deals with them).
    */
   register(registerTs: number, writers: WriteHandle<K, V>[]): Promise<RegisterOutcome> {
     assertTimestamp(registerTs, 'registerTs');
-    return this.exclusive(() => this.metrics.register.run(() => this.registerInner(registerTs, writers), (r) => !r.ok));
+    const list = this.checkRegisterWriters(writers);
+    return this.exclusive(() => this.metrics.register.run(() => this.registerInner(registerTs, list), (r) => !r.ok));
+  }
+
+  /** @internal The checks of `register`'s writers (group commit runs them before taking a timestamp). */
+  checkRegisterWriters(writers: Iterable<WriteHandle<K, V>>): WriteHandle<K, V>[] {
+    const list = arrayOf(writers, 'register writers');
+    list.forEach((w, i) => {
+      if (!(w instanceof WriteHandle)) {
+        throw invalidArgument(`register writers[${i}]`, 'a WriteHandle (from client.openWriter)', w);
+      }
+      if (w.isExpired) throw new HandleExpired(`register writers[${i}] (of data shard ${w.shardId}) was expired; open a new writer`);
+      if (w.shardId === this.txnsId) {
+        throw invalidArgument(`register writers[${i}]`, 'a writer of a data shard, not of the txns shard itself', w.shardId);
+      }
+    });
+    return list as WriteHandle<K, V>[];
   }
 
   private async registerInner(registerTs: number, writers: WriteHandle<K, V>[]): Promise<RegisterOutcome> {
+    const dataIds = [...new Set(writers.map((w) => w.shardId))];
+    for (const id of dataIds) await claim(this.claims, id, this.txnsId);
     for (const w of writers) await w.ensureSchema();
     let upper = this.txnsWrite.sharedUpper();
     for (;;) {
@@ -183,6 +231,10 @@ export class TxnsHandle<K, V> {
       this.metrics.register.retry();
       upper = res.current;
     }
+    // After the commit, a new claim version: a forget racing us through another
+    // handle then either sees the shard registered or fails its release (see
+    // data-shard-claim.ts).
+    for (const id of dataIds) await touch(this.claims, id, this.txnsId);
     for (const w of writers) {
       const prev = this.dataWriteForCommit.get(w.shardId);
       if (prev && prev !== w && (prev.schemaIdIfKnown ?? -1) > (w.schemaIdIfKnown ?? -1)) {
@@ -201,13 +253,21 @@ export class TxnsHandle<K, V> {
 
   /**
    * Forgets the shards at `forgetTs`, after applying every commit to them. Shards
-   * not registered are skipped; the timestamp is consumed either way.
+   * not registered are skipped; the timestamp is consumed either way. Afterwards
+   * each shard's claim (if it names this txns shard, registered or not) is released,
+   * so the shard may join another txns shard.
    */
   forget(forgetTs: number, dataIds: Iterable<ShardId>): Promise<RegisterOutcome> {
     assertTimestamp(forgetTs, 'forgetTs');
-    const ids = [...new Set(dataIds)];
-    for (const id of ids) assertShardId(id, 'forget data shard id');
+    const ids = this.checkForgetIds(dataIds);
     return this.exclusive(() => this.metrics.forget.run(() => this.forgetInner(forgetTs, ids), (r) => !r.ok));
+  }
+
+  /** @internal The checks of `forget`'s shard ids; returns them without duplicates. */
+  checkForgetIds(dataIds: Iterable<ShardId>): ShardId[] {
+    const ids = [...new Set(arrayOf(dataIds, 'forget dataIds'))];
+    ids.forEach((id, i) => assertShardId(id, `forget dataIds[${i}]`));
+    return ids;
   }
 
   private async forgetInner(forgetTs: number, ids: ShardId[]): Promise<RegisterOutcome> {
@@ -229,6 +289,7 @@ export class TxnsHandle<K, V> {
     // Applied before dropping the commit writers: the fill may open writers itself.
     const tidy = await this.meteredApplyLe(forgetTs);
     for (const id of ids) await this.dropCommitWriter(id);
+    await this.releaseClaims(ids);
     return { ok: true, tidy };
   }
 
@@ -257,7 +318,22 @@ export class TxnsHandle<K, V> {
     }
     for (const id of registered) await this.dropCommitWriter(id);
     const tidy = await this.meteredApplyLe(forgetTs);
+    await this.releaseClaims(registered);
     return { ok: true, forgotten: registered, tidy };
+  }
+
+  /** Releases this txns shard's claims on `ids`, except of shards registered again meanwhile. */
+  private async releaseClaims(ids: ShardId[]): Promise<void> {
+    for (const id of ids) {
+      await release(this.claims, id, this.txnsId, async () => {
+        const upper = await this.cache.updateGe(await this.txnsWrite.fetchRecentUpper());
+        return this.cache.registeredAtProgress(id, upper);
+      });
+    }
+  }
+
+  private get claims(): ClaimStore {
+    return { consensus: this.client.location.consensus, cfg: this.client.cfg };
   }
 
   /**

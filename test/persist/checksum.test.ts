@@ -13,7 +13,7 @@ import {
   encodeDiff,
   encodeRollupState,
 } from '../../src/persist/state-codec.js';
-import { STRING_UNIT, expectReject, rows, sorted } from '../support/persist.js';
+import { STRING_UNIT, rows, sorted } from '../support/persist.js';
 import {
   bitPositions,
   flipBit,

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
+import { InvalidArgument } from '../../src/persist/errors.js';
 import { Codecs } from '../../src/persist/index.js';
 import { consolidatePartData } from '../../src/persist/consolidate.js';
 import { decodePartData, encodePartData, type PartData } from '../../src/persist/part.js';
@@ -22,6 +23,25 @@ describe('persist: codecs and parts', () => {
     const json = Codecs.json<Record<string, number>>();
     expect(Buffer.from(json.encode({ a: 1, b: 2 })).equals(Buffer.from(json.encode({ b: 2, a: 1 })))).to.equal(true);
     expect(json.decode(json.encode({ b: 2, a: 1 }))).to.deep.equal({ a: 1, b: 2 });
+  });
+
+  it('json refuses what JSON cannot carry with an InvalidArgument instead of a TypeError or a changed value', () => {
+    const json = Codecs.json('rows');
+    expect(() => json.encode({ n: 5n })).to.throw(InvalidArgument, /Codecs.json \(rows\): cannot encode field "n", which is a bigint 5n/);
+    expect(() => json.encode([1, NaN])).to.throw(InvalidArgument, /NaN/);
+    expect(() => json.encode(Infinity)).to.throw(InvalidArgument, /cannot encode a value Infinity/);
+    expect(() => json.encode(undefined)).to.throw(InvalidArgument, /cannot encode a value undefined/);
+    const cycle: Record<string, unknown> = {};
+    cycle.self = cycle;
+    expect(() => json.encode(cycle)).to.throw(InvalidArgument, /field "self", which is an object that contains itself/);
+    // Dates still go through their toJSON.
+    expect(json.decode(json.encode({ at: new Date(0) }))).to.deep.equal({ at: '1970-01-01T00:00:00.000Z' });
+  });
+
+  it('string, bytes and unit refuse values of the wrong kind with an InvalidArgument naming the kind', () => {
+    expect(() => Codecs.string.encode(5 as never)).to.throw(InvalidArgument, 'Codecs.string: a value must be a string, got 5');
+    expect(() => Codecs.bytes.encode('x' as never)).to.throw(InvalidArgument, /got a string "x"/);
+    expect(() => Codecs.unit.encode({} as never)).to.throw(InvalidArgument, /got an object/);
   });
 
   it('unit encodes null as no bytes and refuses anything else', () => {

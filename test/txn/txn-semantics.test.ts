@@ -6,6 +6,7 @@
  */
 import { expect } from 'chai';
 import { PersistClient } from '../../src/persist/client.js';
+import { InvalidUsage } from '../../src/persist/errors.js';
 import { Opaque } from '../../src/persist/opaque.js';
 import { newShardId } from '../../src/persist/shard-id.js';
 import { Fenced, NotRegistered, NotRegisteredWithHandle } from '../../src/txn/errors.js';
@@ -302,7 +303,7 @@ describe('txn semantics', () => {
     const txn = txns.begin();
     await expectReject(txn.write('not-a-shard', 'x', null, 1), Error, /newShardId/);
     await expectReject(txn.write(d0, 'x', null, 1.5), Error, /diff/);
-    await expectReject(txn.write(d0, 42 as unknown as string, null, 1), TypeError, /string/);
+    await expectReject(txn.write(d0, 42 as unknown as string, null, 1), InvalidUsage, /Codecs.string: a value must be a string, got 42/);
     expect(() => txns.register(-1, [])).to.throw(/registerTs/);
   });
 });
