@@ -35,14 +35,15 @@ export async function gcShard(machine: Machine): Promise<GcReport> {
   // Cheap check first: most GC passes find no rollup past the earliest live version
   // and need not read (let alone replay) every version.
   const first = await withStorageRetry(cfg, `reading state of ${shardId}`, () => consensus.scan(shardId, 0, 1));
-  const versions = r !== undefined && first[0] !== undefined && r > first[0].seqno ? await machine.scanAll() : first;
+  const versions =
+    r !== undefined && first[0] !== undefined && r > first[0].seqno ? await machine.versions.scanAll() : first;
   const s0 = versions[0]?.seqno;
   if (r === undefined || s0 === undefined || r <= s0) {
     await machine.apply('gc_noop', (s) => finishGc(s, 0, state.seqno), { confirmNoop: false });
     return { truncatedBelow: s0 ?? 0, deletedParts: 0, deletedRollups: 0 };
   }
   const truncateAt = r;
-  const loaded = await machine.loadVersions(versions);
+  const loaded = await machine.versions.loadVersions(versions, machine.state);
   if (!loaded) return { truncatedBelow: s0, deletedParts: 0, deletedRollups: 0 };
   const { before, after } = partKeysAround(loaded.first, loaded.diffs, truncateAt);
   let deletedParts = 0;

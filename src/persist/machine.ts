@@ -1,13 +1,13 @@
 /**
  * Machine: one process's view of one shard's state, and the only way to change it.
  *
- * State lives in Consensus as a chain of versions: version `n` holds the diff from
- * state `n-1` to state `n` (state-codec.ts), and full copies of some versions
- * (rollups) live in Blob. To change state, the machine runs a command (a pure
- * function, state-commands.ts) on its cached state and writes the resulting diff with
- * `compareAndSet(shard, expected = seqno, new = seqno + 1)`. On a mismatch another
- * process got there first: the machine reads the newer diffs and runs the command
- * again. So every state change is linearized by Consensus.
+ * State lives in Consensus as a chain of versions, each the diff from the one
+ * before, with full copies (rollups) in Blob; state-versions.ts reads and writes that
+ * chain. To change state, the machine runs a command (a pure function,
+ * state-commands.ts) on its cached state and writes the resulting version with a
+ * compare-and-set that expects the cached seqno. On a mismatch another process got
+ * there first: the machine reads the newer versions and runs the command again. So
+ * every state change is linearized by Consensus.
  *
  * In-process, commands on one shard run one at a time (a mutex), so handles sharing a
  * client do not make each other retry; waiters (listens, snapshots at future times)
@@ -32,29 +32,16 @@
  * const { result } = await machine.apply('register_schema', (s) => registerSchema(s, 'string', 'unit'));
  * ```
  */
-import { randomUUID } from 'node:crypto';
 import type { Blob } from '../location/blob.js';
-import type { Consensus, VersionedData } from '../location/consensus.js';
+import type { Consensus } from '../location/consensus.js';
 import type { PersistConfig } from './config.js';
 import { deleteUnreferenced, type WriteOutcome } from './blob-deletion.js';
-import { ClientClosed, CodecMismatch, InvariantViolation, PersistStorageError, StoredFormatError } from './errors.js';
+import { ClientClosed, CodecMismatch, InvariantViolation, PersistStorageError } from './errors.js';
 import { addRollup, type CmdOutcome } from './state-commands.js';
-import {
-  Field,
-  applyDiff,
-  computeDiff,
-  decodeDiff,
-  decodeRollup,
-  decodeRollupState,
-  encodeDiff,
-  encodeRollupState,
-  type StateDiff,
-} from './state-codec.js';
-import { initialState, type ShardState } from './state.js';
-import { mayHaveHappenedError, withStorageRetry, withStorageRetryOutcome } from './storage-retry.js';
+import type { ShardState } from './state.js';
+import { StateVersions } from './state-versions.js';
+import { mayHaveHappenedError } from './storage-retry.js';
 import { Mutex, abortableWait } from './wait.js';
-
-const SCAN_LIMIT = 1000;
 
 /** Maintenance work a machine can run after commits; installed by the client. */
 export interface Maintenance {
@@ -89,6 +76,8 @@ export class Machine {
   /** Waits reject from now on (the client is closing); commands still run until `closed`. */
   private waitsClosed = false;
   private closed = false;
+  /** The shard's stored versions and rollups (GC reads them through this too). */
+  readonly versions: StateVersions;
 
   constructor(
     readonly shardId: string,
@@ -96,7 +85,9 @@ export class Machine {
     readonly consensus: Consensus,
     readonly cfg: PersistConfig,
     private readonly maintenance: Maintenance,
-  ) {}
+  ) {
+    this.versions = new StateVersions({ shardId, blob, consensus, cfg });
+  }
 
   /** The cached state (may be behind other processes, never ahead of Consensus). */
   get state(): ShardState {
@@ -121,7 +112,9 @@ export class Machine {
   async open(keyCodec: string, valCodec: string): Promise<ShardState> {
     let state = this.cached ?? (await this.refresh());
     while (!state) {
-      state = await this.createInitialState(keyCodec, valCodec);
+      // Cache our first state; after a lost race refresh already cached what it read.
+      state = await this.versions.createInitial(keyCodec, valCodec, () => this.refresh());
+      this.setState(state);
     }
     if (state.meta.keyCodec !== keyCodec || state.meta.valCodec !== valCodec) {
       throw new CodecMismatch(
@@ -130,55 +123,6 @@ export class Machine {
       );
     }
     return state;
-  }
-
-  private async createInitialState(keyCodec: string, valCodec: string): Promise<ShardState | undefined> {
-    const rollupKey = `${this.shardId}/v1/${randomUUID()}`;
-    const base = initialState(this.shardId, keyCodec, valCodec, this.cfg.hostname);
-    const first: ShardState = { ...base, seqno: 1, rollups: new Map([[1, rollupKey]]) };
-    await withStorageRetry(this.cfg, `writing the first rollup of ${this.shardId}`, () =>
-      this.blob.set(rollupKey, encodeRollupState(first)),
-    );
-    // Version 1 records only where the first state's rollup lives (the one entry it
-    // adds to the empty initial state): a rebuild always starts from a rollup, so
-    // this is the one diff that is never applied.
-    const diff = computeDiff(base, first);
-    const res = await this.casWithRetry(undefined, { seqno: 1, data: encodeDiff(diff) }, 'creating shard state');
-    if (res === 'committed') {
-      this.setState(first);
-      return first;
-    }
-    // Someone else created it first, or our write may have landed after all (then the
-    // refreshed state names our rollup). Only a certain mismatch frees our rollup.
-    const uncertain = res === 'unknown';
-    let state: ShardState | undefined;
-    try {
-      state = await this.refresh();
-    } catch (err) {
-      throw uncertain ? mayHaveHappenedError(`creating shard state of ${this.shardId}`, err) : err;
-    }
-    if (state) await deleteUnreferenced(this.blob, this.cfg, [rollupKey], { uncertain, state });
-    return state;
-  }
-
-  private async casWithRetry(
-    expected: number | undefined,
-    next: VersionedData,
-    what: string,
-  ): Promise<'committed' | 'mismatch' | 'unknown'> {
-    try {
-      const { value, uncertain } = await withStorageRetryOutcome(
-        this.cfg,
-        `${what} (compare-and-set of ${this.shardId})`,
-        () => this.consensus.compareAndSet(this.shardId, expected, next),
-        { write: true },
-      );
-      // A mismatch after an attempt whose reply was lost may be our own write.
-      return value === 'mismatch' && uncertain ? 'unknown' : value;
-    } catch (err) {
-      if (err instanceof PersistStorageError && err.mayHaveHappened) return 'unknown';
-      throw err;
-    }
   }
 
   /** Reads versions newer than the cached state from Consensus. Concurrent callers share one read. */
@@ -192,89 +136,8 @@ export class Machine {
   }
 
   private async doRefresh(): Promise<ShardState | undefined> {
-    let state = this.cached;
-    if (!state) {
-      this.setState(await this.rebuild());
-      return this.cached;
-    }
-    for (;;) {
-      const from = state.seqno + 1;
-      const versions = await withStorageRetry(this.cfg, `reading state of ${this.shardId}`, () =>
-        this.consensus.scan(this.shardId, from, SCAN_LIMIT),
-      );
-      if (versions.length === 0) break;
-      if (versions[0]!.seqno !== from) {
-        // The versions we need were truncated by GC: start over from a rollup.
-        this.setState(await this.rebuild());
-        return this.cached;
-      }
-      for (const v of versions) {
-        state = applyVersion(state, v);
-      }
-      if (versions.length < SCAN_LIMIT) break;
-    }
-    this.setState(state);
+    this.setState(this.cached ? await this.versions.catchUp(this.cached) : await this.versions.rebuild());
     return this.cached;
-  }
-
-  /** Loads the state from the earliest live version's rollup and replays the diffs after it. */
-  private async rebuild(): Promise<ShardState | undefined> {
-    for (let attempt = 0; ; attempt++) {
-      const versions = await this.scanAll();
-      if (versions.length === 0) return undefined;
-      const state = await this.replay(versions);
-      if (state) return state;
-      // GC truncated and deleted the rollup while we read: read again.
-      if (attempt > 5) {
-        throw new StoredFormatError(`shard ${this.shardId}: the rollup of its earliest live version is missing`);
-      }
-    }
-  }
-
-  /** Every live version, oldest first. */
-  async scanAll(): Promise<VersionedData[]> {
-    const all: VersionedData[] = [];
-    let from = 0;
-    for (;;) {
-      const batch = await withStorageRetry(this.cfg, `reading state of ${this.shardId}`, () =>
-        this.consensus.scan(this.shardId, from, SCAN_LIMIT),
-      );
-      all.push(...batch);
-      if (batch.length < SCAN_LIMIT) return all;
-      from = batch[batch.length - 1]!.seqno + 1;
-    }
-  }
-
-  /**
-   * Loads the rollup of the first of `versions` (contiguous, oldest first) and
-   * decodes the diffs. Returns undefined when that rollup is gone (GC raced us).
-   */
-  async loadVersions(versions: VersionedData[]): Promise<{ first: ShardState; diffs: StateDiff[] } | undefined> {
-    const diffs = versions.map((v) => decodeDiff(v.data, `state version ${v.seqno} of ${this.shardId}`));
-    const s0 = versions[0]!.seqno;
-    const rollupKey = findRollupKey(diffs, s0) ?? this.cached?.rollups.get(s0);
-    if (!rollupKey) {
-      throw new StoredFormatError(`shard ${this.shardId}: no rollup is recorded for its earliest live version ${s0}`);
-    }
-    const bytes = await withStorageRetry(this.cfg, `reading rollup ${rollupKey}`, () => this.blob.get(rollupKey));
-    if (!bytes) return undefined;
-    const first = decodeRollupState(bytes, `rollup ${rollupKey}`);
-    if (first.seqno !== s0) {
-      throw new StoredFormatError(`rollup ${rollupKey} holds seqno ${first.seqno}, expected ${s0}`);
-    }
-    return { first, diffs };
-  }
-
-  /**
-   * Rebuilds the newest state of `versions` (contiguous, oldest first) from the
-   * first one's rollup. Undefined when that rollup is gone.
-   */
-  private async replay(versions: VersionedData[]): Promise<ShardState | undefined> {
-    const loaded = await this.loadVersions(versions);
-    if (!loaded) return undefined;
-    let state = loaded.first;
-    for (let i = 1; i < loaded.diffs.length; i++) state = applyDiff(state, loaded.diffs[i]!);
-    return state;
   }
 
   /**
@@ -322,9 +185,8 @@ export class Machine {
           walltimeMs: Date.now(),
           hostname: this.cfg.hostname,
         };
-        const data = encodeDiff(computeDiff(state, next));
         this.cfg.logger.debug({ shard: this.shardId, cmd: name, seqno: next.seqno, attempt }, 'state cas');
-        const res = await this.casWithRetry(state.seqno, { seqno: next.seqno, data }, name);
+        const res = await this.versions.compareAndSet(state, next, name);
         if (res === 'committed') {
           this.setState(next);
           return { result: out.result, state: next, changed: true, uncertain };
@@ -440,8 +302,7 @@ export class Machine {
   /** Writes a full copy of the current state to Blob and records it in state. */
   private async writeRollup(): Promise<void> {
     const state = this.state;
-    const key = `${this.shardId}/v${state.seqno}/${randomUUID()}`;
-    await withStorageRetry(this.cfg, `writing rollup ${key}`, () => this.blob.set(key, encodeRollupState(state)));
+    const key = await this.versions.writeRollup(state);
     const out = await this.apply('add_rollup', (s) => addRollup(s, state.seqno, key), { confirmNoop: false });
     // Not recorded: another rollup of this seqno won, or ours did and its reply was lost.
     if (!out.result) await deleteUnreferenced(this.blob, this.cfg, [key], out);
@@ -457,20 +318,4 @@ export class Machine {
     await this.flushMaintenance();
     this.closed = true;
   }
-}
-
-function findRollupKey(diffs: StateDiff[], seqno: number): string | undefined {
-  const want = String(seqno);
-  for (const d of diffs) {
-    for (const f of d.diffs) {
-      if (f.field === Field.ROLLUPS && f.key === want && f.to) {
-        return decodeRollup(f.to);
-      }
-    }
-  }
-  return undefined;
-}
-
-function applyVersion(state: ShardState, v: VersionedData): ShardState {
-  return applyDiff(state, decodeDiff(v.data, `state version ${v.seqno}`));
 }

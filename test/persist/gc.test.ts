@@ -120,8 +120,8 @@ describe('persist: garbage collection', function () {
       }
       await client.flushMaintenance();
       const machine = client.shardMachine(id);
-      const versions = await machine.scanAll();
-      const loaded = (await machine.loadVersions(versions))!;
+      const versions = await machine.versions.scanAll();
+      const loaded = (await machine.versions.loadVersions(versions))!;
       // Brute force: every state, all its part keys.
       const states = [loaded.first];
       for (const d of loaded.diffs.slice(1)) states.push(applyDiff(states[states.length - 1]!, d));
