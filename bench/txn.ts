@@ -47,14 +47,12 @@ import {
   newShardId,
   openLocation,
   type Blob,
-  type CaSResult,
   type Consensus,
   type Location,
-  type SeqNo,
   type ShardId,
-  type VersionedData,
   type WriteHandle,
 } from '../src/index.js';
+import type { CaSResult, SeqNo, VersionedData } from '../src/backend.js';
 import {
   UsageError,
   argChoices,

@@ -1,15 +1,158 @@
 /**
  * txnwal: atomic transactions across many durable, timestamped shards.
  *
- * This barrel is the public surface. Layers (each imports only from those below):
- * location (Blob, Consensus) → persist (shards, handles) → txn (txn-wal) →
- * sources (shard Observables) → operators (dataSubscribe and frontier-aware helpers)
- * → sinks (txnSink).
+ * This barrel is the public surface for users: an explicit list of what the README
+ * uses, not every helper of every layer. What storage-backend authors and tooling
+ * need (the Blob and Consensus backends, their argument checks, the durable oracles'
+ * row stores, byte helpers, the fault injector's parts) is in `txnwal/backend`
+ * (`src/backend.ts`). Layers (each imports only from those below): location (Blob,
+ * Consensus) → persist (shards, handles) → txn (txn-wal) → coord (oracles, group
+ * commit) → sources (shard Observables) → operators (dataSubscribe and frontier-aware
+ * helpers) → sinks (txnSink).
+ *
+ * Budget: at most 60 runtime values (test/index.test.ts counts them); types are free.
+ * Errors: every class a user may want to tell apart is here; the fine-grained
+ * InvalidUsage subclasses that only name which rule a call broke (UpdateBeyondUpper,
+ * InvalidRewrite, …) are in `txnwal/backend` — catch them as `InvalidUsage`.
+ * Handles users receive but never construct (WriteHandle, ReadHandle, Txn, …) are
+ * exported as types only.
+ *
+ * Example:
+ * ```ts
+ * import { PersistClient, TxnsHandle, Codecs, newShardId, dataSubscribe$ } from 'txnwal';
+ * ```
  */
-export * from './location/index.js';
-export * from './persist/index.js';
-export * from './txn/index.js';
-export * from './coord/index.js';
-export * from './sources/index.js';
-export * from './operators/index.js';
-export * from './sinks/index.js';
+
+// ---- location: where shards live ----
+export { openLocation, withFaultInjection, DeterminateError, IndeterminateError, LocationUsageError } from './location/index.js';
+export type {
+  Blob,
+  Consensus,
+  Location,
+  LocationOptions,
+  FaultInjectingLocation,
+  FaultInjectionOptions,
+  FaultKind,
+  StoreMethod,
+} from './location/index.js';
+
+// ---- persist: shards, handles, codecs, and their errors ----
+export {
+  PersistClient,
+  Codecs,
+  newShardId,
+  isShardId,
+  Opaque,
+  InvalidUsage,
+  InvalidArgument,
+  InvalidTimestamp,
+  InvalidBounds,
+  BatchConsumed,
+  CodecMismatch,
+  ReadBelowSince,
+  HandleExpired,
+  LeaseExpired,
+  InvariantViolation,
+  PersistStorageError,
+  StoredFormatError,
+  ClientClosed,
+} from './persist/index.js';
+export type {
+  Batch,
+  CadsOutcome,
+  Codec,
+  CompareAndAppendBatchOptions,
+  Listen,
+  ListenEvent,
+  OpenCriticalSinceOptions,
+  OpenReaderOptions,
+  OpenWriterOptions,
+  PersistClientOptions,
+  PersistConfig,
+  ReadHandle,
+  ReadOptions,
+  RetryParams,
+  ShardCodecs,
+  ShardId,
+  SinceHandle,
+  Subscribe,
+  TransmittableBatch,
+  TypedBatchBuilder,
+  Update,
+  UpperOutcome,
+  WriteHandle,
+} from './persist/index.js';
+
+// ---- txn: txn-wal ----
+export {
+  TxnsHandle,
+  TxnsRead,
+  TxnsCache,
+  Tidy,
+  TxnMetrics,
+  Fenced,
+  NotRegistered,
+  NotRegisteredWithHandle,
+  RegisteredWithAnotherTxnsShard,
+} from './txn/index.js';
+export type {
+  CommitOutcome,
+  DataListenNext,
+  DataRemapEntry,
+  DataRemapSubscription,
+  DataSnapshot,
+  ForgetAllOutcome,
+  RegisterOutcome,
+  Retraction,
+  Txn,
+  TxnApply,
+  TxnOpName,
+  TxnsCacheOptions,
+  TxnsCodec,
+  TxnsHandleOptions,
+} from './txn/index.js';
+
+// ---- coord: timestamp oracles and group commit ----
+export {
+  LogicalClock,
+  openTimestampOracle,
+  GroupCommitter,
+  UnknownCollection,
+  WriteInReadOnlyMode,
+  CommitterClosed,
+  OutsideLockedCollections,
+  GroupCommitFailed,
+  CommittedButUnconfirmed,
+  TimestampOracleClosed,
+  InvalidOracleConfig,
+} from './coord/index.js';
+export type {
+  GroupCommitOptions,
+  GroupCommitStats,
+  OpenTimestampOracleOptions,
+  ReadCollection,
+  ReadThenWriteFn,
+  ReadThenWriteResult,
+  SystemWriteOutcome,
+  TimestampOracle,
+  WriteRow,
+  WritesByCollection,
+  WriteTimestamp,
+} from './coord/index.js';
+
+// ---- RxJS: sources, operators, sinks ----
+export { shardListen$, shardSubscribe$ } from './sources/index.js';
+export type { ShardEvent, ShardSourceOptions } from './sources/index.js';
+export {
+  dataSubscribe,
+  dataSubscribe$,
+  consolidate,
+  materialize,
+  collectUntil,
+  IncompleteCollection,
+  mergeFrontiers,
+  toAsyncIterable,
+} from './operators/index.js';
+export type { DataSubscribeOperatorOptions, MaterializedView } from './operators/index.js';
+export { txnSink } from './sinks/index.js';
+export type { SinkTxn, SinkWrite, TxnAck, TxnSinkOptions } from './sinks/index.js';

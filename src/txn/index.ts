@@ -1,6 +1,6 @@
 export { DataSnapshot } from './data-snapshot.js';
 export { DataRemapSubscription, type DataRemapEntry } from './data-remap.js';
-export { Fenced, NotRegistered, NotRegisteredWithHandle } from './errors.js';
+export { Fenced, NotRegistered, NotRegisteredWithHandle, RegisteredWithAnotherTxnsShard } from './errors.js';
 export { parseIdBatch, wrapIdBatch } from './id-batch.js';
 export { TxnMetrics, TxnOpMetrics, type TxnOpName } from './metrics.js';
 export { Tidy, type Retraction } from './tidy.js';

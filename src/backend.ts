@@ -1,0 +1,107 @@
+/**
+ * `txnwal/backend`: the second entry point, for authors of storage backends and
+ * tooling. Users of the library need only the package root (`src/index.ts`).
+ *
+ * What is here:
+ * - the Blob and Consensus contracts and the backends that implement them (mem, file
+ *   blob, SQLite and Postgres consensus), with the argument checks every Consensus
+ *   implementation runs first (`checkCompareAndSetArgs`, `checkScanArgs`,
+ *   `checkSeqNo`, `checkTruncateTarget`) so that all backends refuse the same misuse
+ *   with the same LocationUsageError;
+ * - the storage error classes and `mayHaveHappened(err)`, which a backend uses to say
+ *   whether a failed call may have taken effect;
+ * - byte helpers (`bytesKey`, `plainBytes`, `bufferView`, `copyBytes`);
+ * - the fault injector's parts (`FaultInjector`, `FaultInjectingBlob`,
+ *   `FaultInjectingConsensus`, `seededRandom`) beside the root's `withFaultInjection`;
+ * - the durable timestamp oracles and the row-store contract they share;
+ * - the fine-grained InvalidUsage subclasses (each is an InvalidUsage, which the root
+ *   exports).
+ *
+ * A new Consensus backend passes the same conformance scenarios as the built-in ones
+ * (test/location/consensus-conformance.ts in the repository states them: linearizable
+ * compare-and-set per key, `scan` ascending from a seqno, idempotent `truncate` that
+ * never deletes the head).
+ *
+ * Example:
+ * ```ts
+ * import { MemConsensus, checkCompareAndSetArgs, type Consensus } from 'txnwal/backend';
+ * ```
+ */
+
+// ---- storage contracts and backends ----
+export {
+  SCAN_ALL,
+  checkCompareAndSetArgs,
+  checkScanArgs,
+  checkSeqNo,
+  checkTruncateTarget,
+  ExternalError,
+  DeterminateError,
+  IndeterminateError,
+  LocationUsageError,
+  mayHaveHappened,
+  describeError,
+  bytesKey,
+  plainBytes,
+  bufferView,
+  copyBytes,
+  MemBlob,
+  MemConsensus,
+  FileBlob,
+  DEFAULT_DIR_MODE,
+  DEFAULT_FILE_MODE,
+  SqliteConsensus,
+  PostgresConsensus,
+  openLocation,
+  fileUrlDir,
+  withFaultInjection,
+  FaultInjector,
+  FaultInjectingBlob,
+  FaultInjectingConsensus,
+  FAULT_KINDS,
+  READ_METHODS,
+  seededRandom,
+} from './location/index.js';
+export type {
+  Blob,
+  CaSResult,
+  Consensus,
+  Location,
+  LocationOptions,
+  SeqNo,
+  VersionedData,
+  MemBlobOptions,
+  FileBlobOptions,
+  SqliteConsensusOptions,
+  PostgresConsensusOptions,
+  FaultCall,
+  FaultCounts,
+  FaultInjectingLocation,
+  FaultInjectionOptions,
+  FaultKind,
+  FaultRates,
+  StoreMethod,
+  BlobMethod,
+  ConsensusMethod,
+} from './location/index.js';
+
+// ---- the fine-grained misuse errors of persist ----
+export {
+  InvalidEmptyTimeInterval,
+  UpdateNotBeyondLower,
+  UpdateBeyondUpper,
+  InvalidBatchBounds,
+  BatchNotFromThisShard,
+  InvalidRewrite,
+  IncompatibleVersion,
+} from './persist/index.js';
+
+// ---- durable timestamp oracles ----
+export {
+  DurableTimestampOracle,
+  SqliteTimestampOracle,
+  PostgresTimestampOracle,
+  DEFAULT_TIMELINE,
+  MAX_STORED_TIMESTAMP,
+} from './coord/index.js';
+export type { DurableOracleOptions, OracleStatementCounts, TimelineRowStore } from './coord/index.js';
