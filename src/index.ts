@@ -153,6 +153,6 @@ export {
   mergeFrontiers,
   toAsyncIterable,
 } from './operators/index.js';
-export type { DataSubscribeOperatorOptions, MaterializedView } from './operators/index.js';
+export type { DataSubscribeOptions, MaterializedView } from './operators/index.js';
 export { txnSink } from './sinks/index.js';
 export type { SinkTxn, SinkWrite, TxnAck, TxnSinkOptions } from './sinks/index.js';

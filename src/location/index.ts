@@ -2,15 +2,44 @@
  * The storage layer: Blob and Consensus, their backends, and Location URLs that open a
  * matching pair. Everything above this layer (persist, txn-wal) talks to storage only
  * through these interfaces and the error classes in `errors.ts`.
+ *
+ * An explicit list: what the layers above and the two public entry points use.
  */
-export * from './blob.js';
-export * from './bytes.js';
-export * from './consensus.js';
-export * from './errors.js';
-export * from './fault-injection.js';
-export * from './file-blob.js';
-export * from './location.js';
-export * from './mem-blob.js';
-export * from './mem-consensus.js';
-export * from './postgres-consensus.js';
-export * from './sqlite-consensus.js';
+export type { Blob } from './blob.js';
+export { bufferView, bytesKey, copyBytes, plainBytes } from './bytes.js';
+export {
+  SCAN_ALL,
+  checkCompareAndSetArgs,
+  checkScanArgs,
+  checkSeqNo,
+  checkTruncateTarget,
+  type CaSResult,
+  type Consensus,
+  type SeqNo,
+  type VersionedData,
+} from './consensus.js';
+export { DeterminateError, ExternalError, IndeterminateError, LocationUsageError, describeError, mayHaveHappened } from './errors.js';
+export {
+  FAULT_KINDS,
+  FaultInjectingBlob,
+  FaultInjectingConsensus,
+  FaultInjector,
+  READ_METHODS,
+  seededRandom,
+  withFaultInjection,
+  type BlobMethod,
+  type ConsensusMethod,
+  type FaultCall,
+  type FaultCounts,
+  type FaultInjectingLocation,
+  type FaultInjectionOptions,
+  type FaultKind,
+  type FaultRates,
+  type StoreMethod,
+} from './fault-injection.js';
+export { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, FileBlob, type FileBlobOptions } from './file-blob.js';
+export { fileUrlDir, openLocation, type Location, type LocationOptions } from './location.js';
+export { MemBlob, type MemBlobOptions } from './mem-blob.js';
+export { MemConsensus } from './mem-consensus.js';
+export { PostgresConsensus, type PostgresConsensusOptions } from './postgres-consensus.js';
+export { SqliteConsensus, type SqliteConsensusOptions } from './sqlite-consensus.js';
