@@ -29,6 +29,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileUrlDir } from '../location/location.js';
+import { redactUrl } from '../location/redact-url.js';
 import type { Timestamp } from '../persist/time.js';
 import { resolveDurableOptions, type DurableOracleOptions } from './durable-oracle.js';
 import { LogicalClock } from './logical-clock.js';
@@ -72,7 +73,7 @@ export async function openTimestampOracle(
       parsed = new URL(url);
     } catch (err) {
       throw new InvalidOracleConfig(
-        `openTimestampOracle: ${JSON.stringify(url)} is not a valid Postgres URL (${(err as Error).message}); ` +
+        `openTimestampOracle: ${JSON.stringify(redactUrl(url))} is not a valid Postgres URL (${(err as Error).message}); ` +
           'expected postgres://user:password@host:port/database',
       );
     }
@@ -81,7 +82,7 @@ export async function openTimestampOracle(
     return PostgresTimestampOracle.open(parsed.toString(), options);
   }
   throw new InvalidOracleConfig(
-    `openTimestampOracle: unsupported location URL ${JSON.stringify(url)}; expected ${ACCEPTED_FORMS}`,
+    `openTimestampOracle: unsupported location URL ${JSON.stringify(redactUrl(url))}; expected ${ACCEPTED_FORMS}`,
   );
 }
 

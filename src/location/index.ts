@@ -12,4 +12,5 @@ export * from './location.js';
 export * from './mem-blob.js';
 export * from './mem-consensus.js';
 export * from './postgres-consensus.js';
+export * from './redact-url.js';
 export * from './sqlite-consensus.js';

@@ -18,6 +18,10 @@
  * Closing a Location closes both stores, except stores shared through a `mem://<name>`
  * registry entry: those stay open and keep their data for the next open.
  *
+ * Secrets: a location shows its URL only through {@link redactUrl} (`location.url`,
+ * `util.inspect`, every error message here), so a Postgres password never leaves the
+ * driver's connection settings.
+ *
  * Example:
  * ```ts
  * const a = await openLocation('mem://demo');
@@ -34,12 +38,13 @@ import { FileBlob } from './file-blob.js';
 import { MemBlob } from './mem-blob.js';
 import { MemConsensus } from './mem-consensus.js';
 import { PostgresConsensus } from './postgres-consensus.js';
+import { redactUrl } from './redact-url.js';
 import { SqliteConsensus } from './sqlite-consensus.js';
 
 export interface Location {
   readonly blob: Blob;
   readonly consensus: Consensus;
-  /** The URL this location was opened from, as given. */
+  /** The URL this location was opened from, with any password replaced by `***` ({@link redactUrl}). */
   readonly url: string;
   /** Closes both stores (a no-op for stores shared through `mem://<name>`). Idempotent. */
   close(): Promise<void>;
@@ -85,22 +90,23 @@ export function fileUrlDir(url: string, fail: (problem: string) => Error = (m) =
   if (url.startsWith('file://')) {
     if (!url.startsWith('file:///')) {
       throw fail(
-        `Location URL ${JSON.stringify(url)}: file:// URLs need an absolute path (file:///var/lib/txnwal); ` +
+        `Location URL ${JSON.stringify(redactUrl(url))}: file:// URLs need an absolute path (file:///var/lib/txnwal); ` +
           'for a relative directory use file:<dir>',
       );
     }
     return fileURLToPath(url);
   }
   const dir = url.slice('file:'.length);
-  if (dir === '') throw fail(`Location URL ${JSON.stringify(url)}: file: needs a directory, e.g. file:./data`);
+  if (dir === '') throw fail(`Location URL ${JSON.stringify(redactUrl(url))}: file: needs a directory, e.g. file:./data`);
   return path.resolve(dir);
 }
 
 /** One store's share of closing a Location. */
 type Closer = () => Promise<void>;
 
-function makeLocation(url: string, blob: Blob, consensus: Consensus, closers: Closer[]): Location {
+function makeLocation(givenUrl: string, blob: Blob, consensus: Consensus, closers: Closer[]): Location {
   let closing: Promise<void> | undefined;
+  const url = redactUrl(givenUrl);
   return {
     blob,
     consensus,
@@ -126,7 +132,7 @@ async function openBlobUrl(blobUrl: string, outerUrl: string): Promise<{ blob: B
     return { blob, close: () => blob.close() };
   }
   throw new Error(
-    `Location URL ${JSON.stringify(outerUrl)}: unsupported blob ${JSON.stringify(blobUrl)}; ` +
+    `Location URL ${JSON.stringify(redactUrl(outerUrl))}: unsupported blob ${JSON.stringify(redactUrl(blobUrl))}; ` +
       'the blob parameter accepts file:<dir>, file:///<absolute dir>, mem:// or mem://<name>',
   );
 }
@@ -171,5 +177,5 @@ export async function openLocation(url: string): Promise<Location> {
   }
   if (url.startsWith('file:')) return openFile(url);
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return openPostgres(url);
-  throw new Error(`Unsupported location URL ${JSON.stringify(url)}: expected ${ACCEPTED_FORMS}`);
+  throw new Error(`Unsupported location URL ${JSON.stringify(redactUrl(url))}: expected ${ACCEPTED_FORMS}`);
 }
