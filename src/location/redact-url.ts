@@ -25,7 +25,7 @@
  */
 
 /** `scheme://user:` then the password, greedily up to the last `@`. */
-const USERINFO_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*):[^@]+@/gi;
+const USERINFO_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*):.+@/gi;
 
 /** `password=…` and `sslpassword=…` as query or key/value parameters. */
 const PASSWORD_PARAM = /(password=)[^&#\s]*/gi;
