@@ -138,6 +138,7 @@ export async function freshTestDatabaseUrl(): Promise<string> {
  * condition on pg_stat_activity) when given. Returns how many it terminated.
  */
 export async function terminateBackends(admin: pg.Client, where = 'true'): Promise<number> {
+  await clearStatsSnapshot(admin);
   const r = await admin.query(
     `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
      WHERE datname = current_database() AND pid <> pg_backend_pid() AND (${where})`,
@@ -161,9 +162,19 @@ export async function runDropChild(
   return JSON.parse(stdout.trim()) as { failures: Record<string, number>; unexpected: string[]; afterwards: string };
 }
 
+/**
+ * Inside a transaction, pg_stat_activity answers from a snapshot taken at its first use
+ * in that transaction; an admin connection that holds a lock (BEGIN; LOCK …) and polls
+ * must drop that snapshot before each look, or it never sees a backend start waiting.
+ */
+async function clearStatsSnapshot(admin: pg.Client): Promise<void> {
+  await admin.query('SELECT pg_stat_clear_snapshot()');
+}
+
 /** Waits until a backend of this database waits on a lock, running a statement that matches `like`. */
 export async function waitUntilBlocked(admin: pg.Client, like: string): Promise<void> {
   for (;;) {
+    await clearStatsSnapshot(admin);
     const r = await admin.query(
       `SELECT 1 FROM pg_stat_activity
        WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE $1`,
