@@ -10,7 +10,8 @@
  *   with the same LocationUsageError;
  * - the storage error classes and `mayHaveHappened(err)`, which a backend uses to say
  *   whether a failed call may have taken effect;
- * - byte helpers (`bytesKey`, `plainBytes`, `bufferView`, `copyBytes`);
+ * - byte helpers (`bytesKey`, `plainBytes`, `bufferView`, `copyBytes`) and `redactUrl`,
+ *   which a backend uses before it puts a URL into a message;
  * - the fault injector's parts (`FaultInjector`, `FaultInjectingBlob`,
  *   `FaultInjectingConsensus`, `seededRandom`) beside the root's `withFaultInjection`;
  * - the durable timestamp oracles and the row-store contract they share;
@@ -52,6 +53,7 @@ export {
   DEFAULT_FILE_MODE,
   SqliteConsensus,
   PostgresConsensus,
+  redactUrl,
   openLocation,
   fileUrlDir,
   withFaultInjection,

@@ -31,6 +31,7 @@ import { DEFAULT_DIR_MODE } from '../location/file-blob.js';
 import { fileUrlDir } from '../location/location.js';
 import { makeDirectory } from '../location/make-directory.js';
 import { describeValue } from '../persist/describe-value.js';
+import { redactUrl } from '../location/redact-url.js';
 import type { Timestamp } from '../persist/time.js';
 import { resolveDurableOptions, type DurableOracleOptions } from './durable-oracle.js';
 import { LogicalClock } from './logical-clock.js';
@@ -87,7 +88,7 @@ export async function openTimestampOracle(
       parsed = new URL(url);
     } catch (err) {
       throw new InvalidOracleConfig(
-        `openTimestampOracle: ${JSON.stringify(url)} is not a valid Postgres URL (${(err as Error).message}); ` +
+        `openTimestampOracle: ${JSON.stringify(redactUrl(url))} is not a valid Postgres URL (${(err as Error).message}); ` +
           'expected postgres://user:password@host:port/database',
       );
     }
@@ -96,7 +97,7 @@ export async function openTimestampOracle(
     return PostgresTimestampOracle.open(parsed.toString(), options);
   }
   throw new InvalidOracleConfig(
-    `openTimestampOracle: unsupported location URL ${JSON.stringify(url)}; expected ${ACCEPTED_FORMS}`,
+    `openTimestampOracle: unsupported location URL ${JSON.stringify(redactUrl(url))}; expected ${ACCEPTED_FORMS}`,
   );
 }
 

@@ -16,9 +16,12 @@
  *   refuses to step past `Number.MAX_SAFE_INTEGER`).
  * - `readTs` is batched (batched-read-ts.ts): N concurrent callers cost at most two
  *   round trips, and each still sees every `applyWrite` that finished before its call.
- * - Faults: no connection, a failed read, or an ordinary statement error (rolled back)
- *   did nothing: `DeterminateError`. A write that failed any other way (connection lost
- *   mid-statement, server shutdown) may have committed: `IndeterminateError`.
+ * - Connections, faults and close are postgres-pool.ts's: no connection, a failed read,
+ *   or an ordinary statement error (rolled back) did nothing: `DeterminateError`. A
+ *   write that failed any other way (connection lost mid-statement, server shutdown)
+ *   may have committed: `IndeterminateError`. A dropped connection fails only the call
+ *   using it, never the process, and the pool replaces it, so the oracle survives a
+ *   server restart. The URL's password is never shown (`redactUrl`).
  *
  * Example:
  * ```ts
@@ -29,9 +32,9 @@
  * await oracle.close();
  * ```
  */
-import pg from 'pg';
-import { DeterminateError, IndeterminateError, describeError as describe } from '../location/errors.js';
-import { createTableRacing, isRolledBackStatementError, openPool, redact } from '../location/postgres-consensus.js';
+import type { QueryResult } from 'pg';
+import { DeterminateError, describeError as describe } from '../location/errors.js';
+import { PostgresPool, type Statement } from '../location/postgres-pool.js';
 import type { Timestamp } from '../persist/time.js';
 import {
   DurableTimestampOracle,
@@ -49,6 +52,8 @@ export interface PostgresTimestampOracleOptions extends DurableOracleOptions {
   poolMax?: number;
   /** How long to wait for a new connection before failing (determinately). Default 5000. */
   connectTimeoutMs?: number;
+  /** How long close() lets statements in flight finish before cutting them off. Default 1000. */
+  closeGraceMs?: number;
 }
 
 const CREATE_TABLE = `
@@ -93,18 +98,17 @@ const SQL = {
   },
 } as const;
 
-type Statement = (typeof SQL)[keyof typeof SQL];
-
 class PostgresTimelineRow implements TimelineRowStore {
   readonly name: string;
-  private closed = false;
+  // Private (#) so that util.inspect of the oracle never reaches the pool.
+  readonly #pool: PostgresPool;
 
   constructor(
-    private readonly pool: pg.Pool,
-    url: string,
+    pool: PostgresPool,
     private readonly timeline: string,
   ) {
-    this.name = `PostgresTimestampOracle(${redact(url)})`;
+    this.#pool = pool;
+    this.name = `PostgresTimestampOracle(${pool.server})`;
   }
 
   async ensureRow(initialTs: Timestamp): Promise<void> {
@@ -131,49 +135,20 @@ class PostgresTimelineRow implements TimelineRowStore {
     await this.run('write', 'applyWrite', SQL.raiseTo, [String(ts)]);
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.pool.end();
+  /** Settles calls in flight (see postgres-pool.ts) and closes every connection. Idempotent. */
+  close(): Promise<void> {
+    return this.#pool.close();
   }
 
-  private column(result: pg.QueryResult, column: 'read_ts' | 'write_ts'): Timestamp | undefined {
+  private column(result: QueryResult, column: 'read_ts' | 'write_ts'): Timestamp | undefined {
     const row = result.rows[0] as Record<string, unknown> | undefined;
     return row === undefined ? undefined : storedTimestamp(row[column], `${this.name} ${column}`);
   }
 
   /** Runs one statement with the timeline as `$1` and `values` after it. */
-  private async run(
-    kind: 'read' | 'write',
-    op: string,
-    statement: Statement,
-    values: unknown[],
-  ): Promise<pg.QueryResult> {
-    // A batched readTs queued before close() runs after it: report misuse, not a fault.
-    if (this.closed) throw new TimestampOracleClosed('PostgresTimestampOracle', op);
+  private run(kind: 'read' | 'write', op: string, statement: Statement, values: unknown[]): Promise<QueryResult> {
     const what = `${this.name}: ${op} on timeline ${JSON.stringify(this.timeline)}`;
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw new DeterminateError(`${what} failed to connect: ${describe(err)}`, { cause: err });
-    }
-    try {
-      const result = await client.query({
-        name: statement.name,
-        text: statement.text,
-        values: [this.timeline, ...values],
-      });
-      client.release();
-      return result;
-    } catch (err) {
-      const rolledBack = isRolledBackStatementError(err);
-      // A connection that failed other than by a statement error is suspect: drop it.
-      client.release(rolledBack ? undefined : err instanceof Error ? err : new Error(String(err)));
-      const message = `${what} failed: ${describe(err)}`;
-      if (kind === 'read' || rolledBack) throw new DeterminateError(message, { cause: err });
-      throw new IndeterminateError(message, { cause: err });
-    }
+    return this.#pool.run(kind, op, what, statement, [this.timeline, ...values]);
   }
 }
 
@@ -188,17 +163,27 @@ export class PostgresTimestampOracle extends DurableTimestampOracle {
    */
   static async open(url: string, options: PostgresTimestampOracleOptions = {}): Promise<PostgresTimestampOracle> {
     const { timeline, now, initialTs } = resolveDurableOptions(options);
-    const pool = openPool(url, { poolMax: options.poolMax ?? 10, connectTimeoutMs: options.connectTimeoutMs });
-    const row = new PostgresTimelineRow(pool, url, timeline);
+    // A batched readTs queued before close() runs after it: report misuse, not a fault.
+    const pool = new PostgresPool(
+      url,
+      { poolMax: options.poolMax ?? 10, connectTimeoutMs: options.connectTimeoutMs, closeGraceMs: options.closeGraceMs },
+      (op) => new TimestampOracleClosed('PostgresTimestampOracle', op),
+    );
+    const row = new PostgresTimelineRow(pool, timeline);
     try {
-      await createTableRacing(pool, CREATE_TABLE);
-      await row.ensureRow(initialTs);
+      await pool.createTableRacing('create table timestamp_oracle', CREATE_TABLE);
     } catch (err) {
-      await pool.end().catch(() => undefined);
-      if (err instanceof DeterminateError || err instanceof IndeterminateError) throw err;
-      throw new DeterminateError(`PostgresTimestampOracle: cannot open ${redact(url)}: ${describe(err)}`, {
+      await pool.close();
+      // CREATE TABLE IF NOT EXISTS changes nothing worth knowing about, landed or not.
+      throw new DeterminateError(`PostgresTimestampOracle: cannot open ${pool.server}: ${describe(err)}`, {
         cause: err,
       });
+    }
+    try {
+      await row.ensureRow(initialTs);
+    } catch (err) {
+      await pool.close();
+      throw err;
     }
     return new PostgresTimestampOracle(row, { timeline, now });
   }

@@ -42,4 +42,5 @@ export { fileUrlDir, openLocation, type Location, type LocationOptions } from '.
 export { MemBlob, type MemBlobOptions } from './mem-blob.js';
 export { MemConsensus } from './mem-consensus.js';
 export { PostgresConsensus, type PostgresConsensusOptions } from './postgres-consensus.js';
+export { redactUrl } from './redact-url.js';
 export { SqliteConsensus, type SqliteConsensusOptions } from './sqlite-consensus.js';

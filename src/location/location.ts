@@ -24,6 +24,10 @@
  * Closing a Location closes both stores, except stores shared through a `mem://<name>`
  * registry entry: those stay open and keep their data for the next open.
  *
+ * Secrets: a location shows its URL only through {@link redactUrl} (`location.url`,
+ * `util.inspect`, every error message here), so a Postgres password never leaves the
+ * driver's connection settings.
+ *
  * Example:
  * ```ts
  * const a = await openLocation('mem://demo');
@@ -36,16 +40,18 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Blob } from './blob.js';
 import type { Consensus } from './consensus.js';
+import { LocationUsageError } from './errors.js';
 import { FileBlob } from './file-blob.js';
 import { MemBlob } from './mem-blob.js';
 import { MemConsensus } from './mem-consensus.js';
 import { PostgresConsensus } from './postgres-consensus.js';
+import { redactUrl } from './redact-url.js';
 import { SqliteConsensus } from './sqlite-consensus.js';
 
 export interface Location {
   readonly blob: Blob;
   readonly consensus: Consensus;
-  /** The URL this location was opened from, as given. */
+  /** The URL this location was opened from, with any password replaced by `***` ({@link redactUrl}). */
   readonly url: string;
   /** Closes both stores (a no-op for stores shared through `mem://<name>`). Idempotent. */
   close(): Promise<void>;
@@ -87,18 +93,18 @@ function memPair(name: string): { pair: MemPair; shared: boolean } {
  * @internal The directory named by a `file:` URL: `file:<dir>` verbatim, `file://…`
  * as a file URL. `fail` builds the error for a malformed one (other layers raise their own types).
  */
-export function fileUrlDir(url: string, fail: (problem: string) => Error = (m) => new Error(m)): string {
+export function fileUrlDir(url: string, fail: (problem: string) => Error = (m) => new LocationUsageError(m)): string {
   if (url.startsWith('file://')) {
     if (!url.startsWith('file:///')) {
       throw fail(
-        `Location URL ${JSON.stringify(url)}: file:// URLs need an absolute path (file:///var/lib/txnwal); ` +
+        `Location URL ${JSON.stringify(redactUrl(url))}: file:// URLs need an absolute path (file:///var/lib/txnwal); ` +
           'for a relative directory use file:<dir>',
       );
     }
     return fileURLToPath(url);
   }
   const dir = url.slice('file:'.length);
-  if (dir === '') throw fail(`Location URL ${JSON.stringify(url)}: file: needs a directory, e.g. file:./data`);
+  if (dir === '') throw fail(`Location URL ${JSON.stringify(redactUrl(url))}: file: needs a directory, e.g. file:./data`);
   return path.resolve(dir);
 }
 
@@ -113,8 +119,9 @@ export interface LocationOptions {
 /** One store's share of closing a Location. */
 type Closer = () => Promise<void>;
 
-function makeLocation(url: string, blob: Blob, consensus: Consensus, closers: Closer[]): Location {
+function makeLocation(givenUrl: string, blob: Blob, consensus: Consensus, closers: Closer[]): Location {
   let closing: Promise<void> | undefined;
+  const url = redactUrl(givenUrl);
   return {
     blob,
     consensus,
@@ -139,8 +146,8 @@ async function openBlobUrl(blobUrl: string, outerUrl: string, opts: LocationOpti
     const blob = await FileBlob.open(fileUrlDir(blobUrl), { dirMode: opts.dirMode, fileMode: opts.fileMode });
     return { blob, close: () => blob.close() };
   }
-  throw new Error(
-    `Location URL ${JSON.stringify(outerUrl)}: unsupported blob ${JSON.stringify(blobUrl)}; ` +
+  throw new LocationUsageError(
+    `Location URL ${JSON.stringify(redactUrl(outerUrl))}: unsupported blob ${JSON.stringify(redactUrl(blobUrl))}; ` +
       'the blob parameter accepts file:<dir>, file:///<absolute dir>, mem:// or mem://<name>',
   );
 }
@@ -150,11 +157,11 @@ async function openPostgres(url: string, opts: LocationOptions): Promise<Locatio
   try {
     parsed = new URL(url);
   } catch (err) {
-    throw new Error(`Location URL is not a valid Postgres URL: ${(err as Error).message}`);
+    throw new LocationUsageError(`Location URL is not a valid Postgres URL: ${(err as Error).message}`);
   }
   const blobUrl = parsed.searchParams.get('blob');
   if (blobUrl === null || blobUrl === '') {
-    throw new Error(`Postgres location URL has no blob store: ${BLOB_PARAM_HELP}`);
+    throw new LocationUsageError(`Postgres location URL has no blob store: ${BLOB_PARAM_HELP}`);
   }
   parsed.searchParams.delete('blob');
   const { blob, close: closeBlob } = await openBlobUrl(blobUrl, url, opts);
@@ -191,5 +198,5 @@ export async function openLocation(url: string, opts: LocationOptions = {}): Pro
   }
   if (url.startsWith('file:')) return openFile(url, opts);
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return openPostgres(url, opts);
-  throw new Error(`Unsupported location URL ${JSON.stringify(url)}: expected ${ACCEPTED_FORMS}`);
+  throw new LocationUsageError(`Unsupported location URL ${JSON.stringify(redactUrl(url))}: expected ${ACCEPTED_FORMS}`);
 }

@@ -21,11 +21,13 @@
  *   Sequential jumps are fine.
  * - bigint columns arrive as strings from pg and are converted to numbers; values
  *   outside the safe-integer range are never written (checked on the way in).
- * - Fault mapping: failing to get a connection means nothing was sent:
- *   DeterminateError. A read that fails is a DeterminateError. A write that fails with
- *   an ordinary server ERROR was rolled back: DeterminateError. A write that fails
- *   any other way (connection lost, server shut down or crashed mid-statement, an
- *   I/O error) may have committed: IndeterminateError.
+ * - Connections, fault mapping and close are postgres-pool.ts's: a dropped connection
+ *   fails only the call using it (never the process), as a DeterminateError when
+ *   nothing can have been written (no connection, a read, a statement error the server
+ *   rolled back) and an IndeterminateError otherwise; the pool replaces dead
+ *   connections by itself, so the store survives a server restart.
+ * - The URL (and its password) is never shown: messages, `toString()` and
+ *   `util.inspect` name the server by `redactUrl(url)`.
  *
  * Example:
  * ```ts
@@ -35,7 +37,7 @@
  * await c.close();
  * ```
  */
-import pg from 'pg';
+import type { QueryResult } from 'pg';
 import { bufferView, plainBytes } from './bytes.js';
 import {
   checkCompareAndSetArgs,
@@ -47,13 +49,16 @@ import {
   type SeqNo,
   type VersionedData,
 } from './consensus.js';
-import { DeterminateError, IndeterminateError, LocationUsageError, describeError as describe } from './errors.js';
+import { DeterminateError, LocationUsageError, describeError as describe } from './errors.js';
+import { PostgresPool, type Statement } from './postgres-pool.js';
 
 export interface PostgresConsensusOptions {
   /** Most connections the pool opens. Default 50. */
   poolMax?: number;
   /** How long to wait for a new connection before failing (determinately). Default 5000. */
   connectTimeoutMs?: number;
+  /** How long close() lets statements in flight finish before cutting them off. Default 1000. */
+  closeGraceMs?: number;
 }
 
 interface Row {
@@ -124,53 +129,29 @@ const SQL = {
   },
 } as const;
 
-type Statement = (typeof SQL)[keyof typeof SQL];
-
 function toVersion(row: Row): VersionedData {
   return { seqno: Number(row.sequence_number), data: plainBytes(row.data) };
 }
 
-/**
- * True when the server reported an ordinary statement error: the statement's implicit
- * transaction was rolled back and the session lives on. SQLSTATE classes 08
- * (connection), 57P (shutdown), 58 (system/I-O) and XX (internal), and FATAL/PANIC
- * severities, can arrive after the commit already happened, so they do not count.
- */
-/** @internal Shared with the Postgres timestamp oracle. */
-export function isRolledBackStatementError(err: unknown): boolean {
-  if (!(err instanceof pg.DatabaseError)) return false;
-  const code = err.code ?? '';
-  if (/^(08|57P|58|XX)/.test(code)) return false;
-  return err.severity !== 'FATAL' && err.severity !== 'PANIC';
-}
-
-/** @internal A connection pool set up the way every Postgres store here wants it. */
-export function openPool(url: string, opts: { poolMax: number; connectTimeoutMs?: number }): pg.Pool {
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: opts.poolMax,
-    connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
-    // Detects connections that died silently (a dropped NAT entry, a dead host).
-    keepAlive: true,
-  });
-  // An idle pooled connection can fail (server restart); the pool then drops it.
-  // Without a listener that 'error' event would crash the process.
-  pool.on('error', () => undefined);
-  return pool;
-}
-
 export class PostgresConsensus implements Consensus {
-  private closed = false;
+  // Private (#) so that util.inspect of a location or client never reaches the pool.
+  readonly #pool: PostgresPool;
 
-  private constructor(private readonly pool: pg.Pool) {}
+  private constructor(pool: PostgresPool) {
+    this.#pool = pool;
+  }
 
   static async open(url: string, options: PostgresConsensusOptions = {}): Promise<PostgresConsensus> {
-    const pool = openPool(url, { poolMax: options.poolMax ?? 50, connectTimeoutMs: options.connectTimeoutMs });
+    const pool = new PostgresPool(
+      url,
+      { poolMax: options.poolMax ?? 50, connectTimeoutMs: options.connectTimeoutMs, closeGraceMs: options.closeGraceMs },
+      (_op, what) => new LocationUsageError(`${what}: the store is closed`),
+    );
     try {
-      await createTableRacing(pool, CREATE_TABLE);
+      await pool.createTableRacing('create table consensus', CREATE_TABLE);
     } catch (err) {
-      await pool.end().catch(() => undefined);
-      throw new DeterminateError(`PostgresConsensus: cannot open ${redact(url)}: ${describe(err)}`, { cause: err });
+      await pool.close();
+      throw new DeterminateError(`PostgresConsensus: cannot open ${pool.server}: ${describe(err)}`, { cause: err });
     }
     return new PostgresConsensus(pool);
   }
@@ -219,72 +200,28 @@ export class PostgresConsensus implements Consensus {
     return (result.rows as { shard: string }[]).map((r) => r.shard).sort();
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.pool.end();
+  /** Settles calls in flight (see postgres-pool.ts) and closes every connection. Idempotent. */
+  close(): Promise<void> {
+    return this.#pool.close();
   }
 
-  private async run(
+  /** What util.inspect and String() show: the server without its password. */
+  toString(): string {
+    return `PostgresConsensus(${this.#pool.server})`;
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+
+  private run(
     kind: 'read' | 'write',
     op: string,
     key: string | undefined,
     statement: Statement,
     values: unknown[],
-  ): Promise<pg.QueryResult> {
-    if (this.closed) throw new LocationUsageError('PostgresConsensus: used after close');
+  ): Promise<QueryResult> {
     const what = key === undefined ? op : `${op} ${JSON.stringify(key)}`;
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      // No connection, so the statement was never sent.
-      throw new DeterminateError(`PostgresConsensus: ${what} failed to connect: ${describe(err)}`, { cause: err });
-    }
-    try {
-      const result = await client.query({ name: statement.name, text: statement.text, values });
-      client.release();
-      return result;
-    } catch (err) {
-      const rolledBack = isRolledBackStatementError(err);
-      // A connection that failed other than by a statement error is suspect: drop it.
-      client.release(rolledBack ? undefined : err instanceof Error ? err : new Error(String(err)));
-      const message = `PostgresConsensus: ${what} failed: ${describe(err)}`;
-      if (kind === 'read' || rolledBack) throw new DeterminateError(message, { cause: err });
-      throw new IndeterminateError(message, { cause: err });
-    }
-  }
-}
-
-/**
- * @internal Runs a `CREATE TABLE IF NOT EXISTS`, tolerating the race between several
- * processes opening a fresh database at once: IF NOT EXISTS checks the catalog before
- * inserting into it, so the loser fails on the catalog's unique indexes instead, as
- * 23505 (unique_violation), 42P07 (duplicate_table) or 42710 (duplicate_object: 'type
- * "consensus" already exists', from the table's row type). By the time it fails the
- * winner has committed, so one more attempt finds the table; a few attempts also
- * cover a winner that rolled back.
- */
-export async function createTableRacing(pool: pg.Pool, createTableSql: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await pool.query(createTableSql);
-      return;
-    } catch (err) {
-      const code = err instanceof pg.DatabaseError ? err.code : undefined;
-      const lostRace = code === '23505' || code === '42P07' || code === '42710';
-      if (!lostRace || attempt >= 5) throw err;
-    }
-  }
-}
-
-/** @internal `url` without its password, for error messages. */
-export function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '<unparseable url>';
+    return this.#pool.run(kind, op, `PostgresConsensus: ${what}`, statement, values);
   }
 }

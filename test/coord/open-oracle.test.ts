@@ -5,9 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { access, mkdtemp, readdir, rm } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import util from 'node:util';
 import { expect } from 'chai';
 import { LogicalClock } from '../../src/coord/logical-clock.js';
 import { ORACLE_FILE_NAME, SharedClockHandle, openTimestampOracle } from '../../src/coord/open-oracle.js';
@@ -125,6 +127,28 @@ describe('openTimestampOracle', function () {
         expect(err, String(url)).to.be.instanceOf(InvalidOracleConfig);
         expect(err, String(url)).to.be.instanceOf(InvalidUsage);
         expect(err.message, String(url)).to.match(message);
+      }
+    });
+
+    it('keeps the Postgres password out of its errors: mistyped scheme, unparseable URL, unreachable server', async function () {
+      const secret = 'hunter2';
+      const port = await new Promise<number>((resolve) => {
+        const srv = net.createServer().listen(0, '127.0.0.1', () => {
+          const { port } = srv.address() as net.AddressInfo;
+          srv.close(() => resolve(port));
+        });
+      });
+      const cases: [string, RegExp][] = [
+        [`postgress://u:${secret}@127.0.0.1:${port}/db`, /unsupported location URL "postgress:\/\/u:\*\*\*@127\.0\.0\.1/],
+        [`postgres://u:${secret}@[broken/db`, /"postgres:\/\/u:\*\*\*@\[broken\/db" is not a valid Postgres URL/],
+        [`postgres://u:${secret}@127.0.0.1:${port}/db?blob=mem://`, /cannot open postgres:\/\/u:\*\*\*@127\.0\.0\.1/],
+      ];
+      for (const [url, message] of cases) {
+        const err = await rejection(openTimestampOracle(url, { connectTimeoutMs: 1000 }));
+        expect(err.message, url).to.match(message);
+        for (const shown of [err.message, String(err), err.stack ?? '', util.inspect(err, { depth: Infinity })]) {
+          expect(shown, url).to.not.include(secret);
+        }
       }
     });
   });

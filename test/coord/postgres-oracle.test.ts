@@ -2,15 +2,27 @@
  * PostgresTimestampOracle against the oracle conformance suite, on a database of its
  * own (see test/support/postgres.ts), plus Postgres specifics: opening a fresh
  * database from many pools at once, several pools racing writeTs on one timeline,
- * readTs batching over real round trips, and the error for an unreachable server.
+ * readTs batching over real round trips, the error for an unreachable server, and the
+ * connection scenarios of the shared pool (test/location/postgres-pool.test.ts): dropped
+ * connections, a server restart, close() with calls in flight, and the password kept
+ * out of messages and inspect output.
  */
 import net from 'node:net';
+import util from 'node:util';
 import { expect } from 'chai';
 import pg from 'pg';
 import { PostgresTimestampOracle } from '../../src/coord/postgres-oracle.js';
-import { DeterminateError } from '../../src/location/errors.js';
+import { TimestampOracleClosed } from '../../src/coord/oracle-errors.js';
+import { DeterminateError, IndeterminateError } from '../../src/location/errors.js';
+import { observe, rejection } from '../support/async.js';
 import { expectReject } from '../support/persist.js';
-import { freshTestDatabaseUrl } from '../support/postgres.js';
+import {
+  freshTestDatabaseUrl,
+  restartTestPostgres,
+  runDropChild,
+  terminateBackends,
+  waitUntilBlocked,
+} from '../support/postgres.js';
 import { describeOracleConformance, expectBatchedReadTs } from './timestamp-oracle-conformance.js';
 
 describe('PostgresTimestampOracle', function () {
@@ -102,6 +114,102 @@ describe('PostgresTimestampOracle', function () {
       const err = await expectReject(PostgresTimestampOracle.open(bad.toString(), { connectTimeoutMs: 1000 }), DeterminateError);
       const password = new URL(url).password;
       if (password) expect(err.message).to.not.include(password);
+    });
+  });
+
+  describe('PostgresTimestampOracle connections', function () {
+    let admin: pg.Client;
+
+    beforeEach(async function () {
+      admin = new pg.Client({ connectionString: url });
+      // A restart terminates this connection too; that must not fail the test run.
+      admin.on('error', () => undefined);
+      await admin.connect();
+    });
+
+    afterEach(async function () {
+      await admin.end();
+    });
+
+    /** Holds the row lock of `timeline` from the admin connection, so writes to it block. */
+    async function lockTimeline(timeline: string): Promise<void> {
+      await admin.query('BEGIN');
+      await admin.query('SELECT 1 FROM timestamp_oracle WHERE timeline = $1 FOR UPDATE', [timeline]);
+    }
+
+    it('the process survives its connections being terminated again and again under load', async function () {
+      this.timeout(120_000);
+      const report = await runDropChild('oracle', url);
+      expect(report.unexpected).to.deep.equal([]);
+      expect(Object.keys(report.failures).length).to.be.greaterThan(0);
+      expect(report.afterwards).to.equal('ok');
+    });
+
+    it('a writeTs whose connection is terminated mid-statement is indeterminate, and the next one works', async function () {
+      const timeline = `killed-${Math.random()}`;
+      const o = await PostgresTimestampOracle.open(url, { timeline, now: () => 0 });
+      try {
+        expect((await o.writeTs()).timestamp).to.equal(1);
+        await lockTimeline(timeline);
+        const writeTs = observe(o.writeTs());
+        await waitUntilBlocked(admin, '%SET write_ts%');
+        expect(await terminateBackends(admin, "wait_event_type = 'Lock'")).to.equal(1);
+        expect(await rejection(writeTs.promise)).to.be.instanceOf(IndeterminateError);
+        await admin.query('ROLLBACK');
+        // The terminated UPDATE waited on the lock, so it never committed: 2 is next.
+        expect((await o.writeTs()).timestamp).to.equal(2);
+      } finally {
+        await o.close();
+      }
+    });
+
+    it('close() settles a writeTs stuck in the server (indeterminate) and rejects later calls', async function () {
+      this.timeout(10_000);
+      const timeline = `close-${Math.random()}`;
+      const o = await PostgresTimestampOracle.open(url, { timeline, closeGraceMs: 50 });
+      await lockTimeline(timeline);
+      const writeTs = observe(o.writeTs());
+      await waitUntilBlocked(admin, '%SET write_ts%');
+      await o.close();
+      const err = await rejection(writeTs.promise);
+      expect(err).to.be.instanceOf(IndeterminateError);
+      expect(err.message).to.include('closed while the statement was in flight');
+      await admin.query('ROLLBACK');
+      expect(await rejection(o.readTs())).to.be.instanceOf(TimestampOracleClosed);
+    });
+
+    it('keeps working across a server restart without being reopened', async function () {
+      this.timeout(60_000);
+      const o = await PostgresTimestampOracle.open(url, { timeline: `restart-${Math.random()}`, now: () => 0 });
+      try {
+        expect((await o.writeTs()).timestamp).to.equal(1);
+        await admin.end();
+        if (!(await restartTestPostgres())) this.skip();
+        expect((await o.writeTs()).timestamp).to.equal(2);
+        await o.applyWrite(2);
+        expect(await o.readTs()).to.equal(2);
+      } finally {
+        admin = new pg.Client({ connectionString: url });
+        admin.on('error', () => undefined);
+        await admin.connect();
+        await o.close();
+      }
+    });
+
+    it('never shows the password: not in its name, messages, util.inspect or String()', async function () {
+      const password = new URL(url).password;
+      expect(password).to.not.equal('');
+      const o = await PostgresTimestampOracle.open(url, { timeline: `secret-${Math.random()}` });
+      try {
+        for (const shown of [util.inspect(o, { depth: Infinity, showHidden: true }), String(o)]) {
+          expect(shown).to.not.include(password);
+        }
+        expect(util.inspect(o, { depth: Infinity })).to.include('***');
+      } finally {
+        await o.close();
+      }
+      const err = await rejection(o.writeTs());
+      expect(`${err.message} ${String(err)} ${err.stack}`).to.not.include(password);
     });
   });
 });

@@ -23,7 +23,8 @@ async function expectOpenError(url: string, ...fragments: string[]): Promise<Err
     const loc = await openLocation(url);
     await loc.close();
   } catch (err) {
-    expect(err).to.be.instanceOf(Error);
+    // Misuse of a location URL is the location layer's typed misuse error.
+    expect(err, String(err)).to.be.instanceOf(LocationUsageError);
     for (const f of fragments) expect((err as Error).message).to.include(f);
     return err as Error;
   }

