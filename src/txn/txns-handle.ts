@@ -55,7 +55,7 @@ import { Mutex } from '../persist/wait.js';
 import { WriteHandle } from '../persist/write-handle.js';
 import { ApplyWriter, withSchemas } from './apply-writer.js';
 import { applyCaa, emptyCaa } from './data-append.js';
-import { smallCaa } from './txns-append.js';
+import { appendAtTs, type TxnsAppender } from './txns-append.js';
 import { cads } from './txns-since.js';
 import { claim, release, touch, type ClaimStore } from './data-shard-claim.js';
 import { intervalContains } from './data-times.js';
@@ -102,6 +102,7 @@ export class TxnsHandle<K, V> {
   /** Writers for spilling writes of shards this handle has no commit writer for. */
   private readonly spillWriters = new Map<ShardId, WriteHandle<K, V>>();
   private closed = false;
+  private readonly port: TxnsAppender;
 
   private constructor(
     readonly client: PersistClient,
@@ -116,6 +117,7 @@ export class TxnsHandle<K, V> {
     private readonly ensureSchemaMatch: boolean,
   ) {
     this.log = client.cfg.logger;
+    this.port = { txnsWrite, txnsCodec: codec, cache, log: this.log };
   }
 
   /**
@@ -223,17 +225,11 @@ export class TxnsHandle<K, V> {
     const dataIds = [...new Set(writers.map((w) => w.shardId))];
     for (const id of dataIds) await claim(this.claims, id, this.txnsId);
     for (const w of writers) await w.ensureSchema();
-    let upper = this.txnsWrite.sharedUpper();
-    for (;;) {
-      upper = await this.cache.updateGe(upper);
-      const ids = [...new Set(writers.map((w) => w.shardId))].filter((id) => !this.cache.registeredAtProgress(id, upper));
-      if (registerTs < upper) return { ok: false, current: upper };
-      const rows = ids.map((id) => this.row(registerEntry(id, registerTs), registerTs, 1));
-      const res = await smallCaa(`txns register ${ids.join(',')}`, this.log, this.txnsWrite, rows, upper, registerTs + 1);
-      if (res.ok) break;
-      this.metrics.register.retry();
-      upper = res.current;
-    }
+    const res = await appendAtTs(this.port, registerTs, this.metrics.register, async (upper) => {
+      const ids = dataIds.filter((id) => !this.cache.registeredAtProgress(id, upper));
+      return { name: `txns register ${ids.join(',')}`, entries: ids.map((id) => [registerEntry(id, registerTs), 1]), landed: undefined };
+    });
+    if (!res.ok) return res;
     // After the commit, a new claim version: a forget racing us through another
     // handle then either sees the shard registered or fails its release (see
     // data-shard-claim.ts).
@@ -274,21 +270,15 @@ export class TxnsHandle<K, V> {
   }
 
   private async forgetInner(forgetTs: number, ids: ShardId[]): Promise<RegisterOutcome> {
-    let upper = this.txnsWrite.sharedUpper();
-    for (;;) {
-      upper = await this.cache.updateGe(upper);
+    const res = await appendAtTs(this.port, forgetTs, this.metrics.forget, async (upper) => {
       const registered = ids.filter((id) => this.cache.registeredAtProgress(id, upper));
-      if (forgetTs < upper) return { ok: false, current: upper };
       // Every write to a shard must be physically applied before it leaves the set.
       const wanted = new Set(registered);
       const latest = this.cache.state.unappliedBatchList().reverse().find((b) => wanted.has(b.dataId));
       if (latest) await this.meteredApplyLe(latest.ts);
-      const rows = registered.map((id) => this.row(registerEntry(id, forgetTs), forgetTs, -1));
-      const res = await smallCaa(`txns forget ${registered.join(',')}`, this.log, this.txnsWrite, rows, upper, forgetTs + 1);
-      if (res.ok) break;
-      this.metrics.forget.retry();
-      upper = res.current;
-    }
+      return { name: `txns forget ${registered.join(',')}`, entries: forgetEntries(registered, forgetTs), landed: undefined };
+    });
+    if (!res.ok) return res;
     // Applied before dropping the commit writers: the fill may open writers itself.
     const tidy = await this.meteredApplyLe(forgetTs);
     for (const id of ids) await this.dropCommitWriter(id);
@@ -303,22 +293,16 @@ export class TxnsHandle<K, V> {
   }
 
   private async forgetAllInner(forgetTs: number): Promise<ForgetAllOutcome> {
-    let upper = this.txnsWrite.sharedUpper();
-    let registered: ShardId[];
-    for (;;) {
-      upper = await this.cache.updateGe(upper);
-      registered = this.cache.allRegisteredAtProgress(upper);
-      if (forgetTs < upper) return { ok: false, current: upper };
+    const res = await appendAtTs(this.port, forgetTs, this.metrics.forgetAll, async (upper) => {
+      const registered = this.cache.allRegisteredAtProgress(upper);
       // The latest unapplied batch of any shard, from the unapplied batches themselves.
       const list = this.cache.state.unappliedBatchList();
       const latest = list[list.length - 1];
       if (latest) await this.meteredApplyLe(latest.ts);
-      const rows = registered.map((id) => this.row(registerEntry(id, forgetTs), forgetTs, -1));
-      const res = await smallCaa('txns forget all', this.log, this.txnsWrite, rows, upper, forgetTs + 1);
-      if (res.ok) break;
-      this.metrics.forgetAll.retry();
-      upper = res.current;
-    }
+      return { name: 'txns forget all', entries: forgetEntries(registered, forgetTs), landed: registered };
+    });
+    if (!res.ok) return res;
+    const registered = res.landed;
     for (const id of registered) await this.dropCommitWriter(id);
     const tidy = await this.meteredApplyLe(forgetTs);
     await this.releaseClaims(registered);
@@ -446,10 +430,7 @@ export class TxnsHandle<K, V> {
   }
 
   private async commitInner(txn: Txn<K, V>, commitTs: number): Promise<CommitOutcome> {
-    let upper = this.txnsWrite.sharedUpper();
-    for (;;) {
-      upper = await this.cache.updateGe(upper);
-      if (commitTs < upper) return { ok: false, current: upper };
+    const res = await appendAtTs(this.port, commitTs, this.metrics.commit, async (upper) => {
       const writers = new Map<ShardId, WriteHandle<K, V>>();
       for (const dataId of txn.writes.keys()) {
         if (!this.cache.registeredAtProgress(dataId, upper)) {
@@ -475,51 +456,43 @@ export class TxnsHandle<K, V> {
       }
       txn.resetBuffered();
 
-      const rows: Update<string, Uint8Array>[] = [];
+      const entries: [TxnsEntry, number][] = [];
       const raws = new Map<ShardId, Uint8Array[]>();
       let bytes = 0;
-      let count = 0;
       for (const [dataId, w] of txn.writes) {
         const list: Uint8Array[] = [];
         for (const b of w.batches.splice(0)) {
           b.rewriteTs(commitTs, commitTs + 1);
           const raw = wrapIdBatch(b.intoTransmittable());
           list.push(raw);
-          rows.push(this.row(appendEntry(dataId, commitTs, raw), commitTs, 1));
+          entries.push([appendEntry(dataId, commitTs, raw), 1]);
           bytes += raw.byteLength;
-          count++;
         }
         raws.set(dataId, list);
       }
-      const isEmpty = rows.length === 0;
+      const count = entries.length;
       for (const r of this.cache.filterRetractions(upper, txn.tidyRetractions.retractions.values())) {
-        rows.push(this.row(appendEntry(r.dataId, r.ts, r.raw), commitTs, -1));
+        entries.push([appendEntry(r.dataId, r.ts, r.raw), -1]);
       }
-
-      let res: { ok: true } | { ok: false; current: number };
-      try {
-        res = await smallCaa(`txns commit`, this.log, this.txnsWrite, rows, upper, commitTs + 1);
-      } catch (err) {
-        // The batches go back into the txn; if the commit may have landed, the txn
-        // keeps them (never deleting what that commit may reference) and refuses reuse.
-        this.restash(txn, writers, raws);
-        txn.commitFailed(commitTs, err);
-        throw err;
-      }
-      if (res.ok) {
-        this.metrics.batchCommitCount.inc(count);
-        this.metrics.batchCommitBytes.inc(bytes);
-        txn.markCommitted(commitTs);
-        return { ok: true, apply: new TxnApply(commitTs, isEmpty) };
-      }
-      this.metrics.commit.retry();
-      if (!(upper < res.current)) {
-        throw new InvariantViolation(`txns commit mismatch reported upper ${res.current}, not past the expected ${upper}`);
-      }
-      // The batches go back into the txn, to be re-timestamped (in metadata only) next time.
-      this.restash(txn, writers, raws);
-      upper = res.current;
-    }
+      return {
+        name: 'txns commit',
+        entries,
+        landed: { count, bytes },
+        // The batches go back into the txn, to be re-timestamped (in metadata only) next time.
+        onMismatch: () => this.restash(txn, writers, raws),
+        // If the commit may have landed, the txn keeps them (never deleting what that
+        // commit may reference) and refuses reuse.
+        onThrow: (err) => {
+          this.restash(txn, writers, raws);
+          txn.commitFailed(commitTs, err);
+        },
+      };
+    });
+    if (!res.ok) return res;
+    this.metrics.batchCommitCount.inc(res.landed.count);
+    this.metrics.batchCommitBytes.inc(res.landed.bytes);
+    txn.markCommitted(commitTs);
+    return { ok: true, apply: new TxnApply(commitTs, res.landed.count === 0) };
   }
 
   private restash(txn: Txn<K, V>, writers: Map<ShardId, WriteHandle<K, V>>, raws: Map<ShardId, Uint8Array[]>): void {
@@ -581,11 +554,6 @@ export class TxnsHandle<K, V> {
     await w.expire();
   }
 
-  private row(entry: TxnsEntry, ts: number, diff: number): Update<string, Uint8Array> {
-    const [k, v] = this.codec.encode(entry);
-    return [k, v, ts, diff];
-  }
-
   private updateGauges(): void {
     const s = this.cache.state;
     this.metrics.dataShardCount.set(s.datas.size);
@@ -620,4 +588,9 @@ export class TxnsHandle<K, V> {
       await this.cache.expire().catch(() => undefined);
     });
   }
+}
+
+/** The rows that take `ids` out of the txns set at `forgetTs`. */
+function forgetEntries(ids: ShardId[], forgetTs: number): [TxnsEntry, number][] {
+  return ids.map((id) => [registerEntry(id, forgetTs), -1]);
 }
