@@ -53,8 +53,8 @@ import { assertTimestamp } from '../persist/time.js';
 import type { Update } from '../persist/update.js';
 import { Mutex } from '../persist/wait.js';
 import { WriteHandle } from '../persist/write-handle.js';
-import { ApplyWriter, withSchemas } from './apply-writer.js';
 import { applyCaa, emptyCaa } from './data-append.js';
+import { DataWriters } from './data-writers.js';
 import { appendAtTs, type TxnsAppender } from './txns-append.js';
 import { cads } from './txns-since.js';
 import { claim, release, touch, type ClaimStore } from './data-shard-claim.js';
@@ -95,12 +95,7 @@ type TxnsWriter = WriteHandle<string, Uint8Array>;
 export class TxnsHandle<K, V> {
   private readonly lock = new Mutex();
   private readonly log: Logger;
-  /** Writers for shards registered through this handle: commits encode with their schema. */
-  private readonly dataWriteForCommit = new Map<ShardId, WriteHandle<K, V>>();
-  /** Writers opened by apply, whose schema follows the batches. */
-  private readonly dataWriteForApply = new Map<ShardId, ApplyWriter<K, V>>();
-  /** Writers for spilling writes of shards this handle has no commit writer for. */
-  private readonly spillWriters = new Map<ShardId, WriteHandle<K, V>>();
+  private readonly dataWriters: DataWriters<K, V>;
   private closed = false;
   private readonly port: TxnsAppender;
 
@@ -117,6 +112,7 @@ export class TxnsHandle<K, V> {
     private readonly ensureSchemaMatch: boolean,
   ) {
     this.log = client.cfg.logger;
+    this.dataWriters = new DataWriters(client, dataCodecs, this.log);
     this.port = { txnsWrite, txnsCodec: codec, cache, log: this.log };
   }
 
@@ -234,19 +230,7 @@ export class TxnsHandle<K, V> {
     // handle then either sees the shard registered or fails its release (see
     // data-shard-claim.ts).
     for (const id of dataIds) await touch(this.claims, id, this.txnsId);
-    for (const w of writers) {
-      const prev = this.dataWriteForCommit.get(w.shardId);
-      if (prev && prev !== w && (prev.schemaIdIfKnown ?? -1) > (w.schemaIdIfKnown ?? -1)) {
-        this.log.warn(
-          { shard: w.shardId, kept: prev.schemaIdIfKnown, offered: w.schemaIdIfKnown },
-          'register: kept the commit writer with the newer schema',
-        );
-        await w.expire();
-        continue;
-      }
-      this.dataWriteForCommit.set(w.shardId, w);
-      if (prev && prev !== w) await prev.expire();
-    }
+    for (const w of writers) await this.dataWriters.adoptCommitWriter(w);
     return { ok: true, tidy: await this.meteredApplyLe(registerTs) };
   }
 
@@ -281,7 +265,7 @@ export class TxnsHandle<K, V> {
     if (!res.ok) return res;
     // Applied before dropping the commit writers: the fill may open writers itself.
     const tidy = await this.meteredApplyLe(forgetTs);
-    for (const id of ids) await this.dropCommitWriter(id);
+    for (const id of ids) await this.dataWriters.dropCommitWriter(id);
     await this.releaseClaims(ids);
     return { ok: true, tidy };
   }
@@ -303,7 +287,7 @@ export class TxnsHandle<K, V> {
     });
     if (!res.ok) return res;
     const registered = res.landed;
-    for (const id of registered) await this.dropCommitWriter(id);
+    for (const id of registered) await this.dataWriters.dropCommitWriter(id);
     const tidy = await this.meteredApplyLe(forgetTs);
     await this.releaseClaims(registered);
     return { ok: true, forgotten: registered, tidy };
@@ -352,9 +336,8 @@ export class TxnsHandle<K, V> {
     }
     const perShard = await Promise.all(
       [...byShard].map(async ([dataId, work]) => {
-        const apply = await this.takeApplyWriter(dataId);
         const retractions: Retraction[] = [];
-        try {
+        await this.dataWriters.withApplyWriter(dataId, async (apply) => {
           for (const u of work) {
             if (u.kind === 'register-forget') {
               await emptyCaa(`data ${dataId} register/forget fill`, apply.writer, u.ts, this.log);
@@ -364,9 +347,7 @@ export class TxnsHandle<K, V> {
               for (const raw of u.raws) retractions.push({ raw, ts: tsBytes, dataId });
             }
           }
-        } finally {
-          this.dataWriteForApply.set(dataId, apply);
-        }
+        });
         return retractions;
       }),
     );
@@ -382,14 +363,9 @@ export class TxnsHandle<K, V> {
         const tidy = await this.applyLeInner(ts);
         const shards = [...this.cache.state.datas].filter(([, t]) => intervalContains(t.lastReg(), ts)).map(([id]) => id);
         await Promise.all(
-          shards.map(async (dataId) => {
-            const apply = await this.takeApplyWriter(dataId);
-            try {
-              await emptyCaa(`data ${dataId} eager upper`, apply.writer, ts, this.log);
-            } finally {
-              this.dataWriteForApply.set(dataId, apply);
-            }
-          }),
+          shards.map((dataId) =>
+            this.dataWriters.withApplyWriter(dataId, (apply) => emptyCaa(`data ${dataId} eager upper`, apply.writer, ts, this.log)),
+          ),
         );
         return tidy;
       }),
@@ -439,7 +415,7 @@ export class TxnsHandle<K, V> {
               `register it first with txns.register(ts, [writer]) at a ts below ${commitTs}`,
           );
         }
-        const w = this.dataWriteForCommit.get(dataId);
+        const w = this.dataWriters.commitWriter(dataId);
         if (!w) {
           throw new NotRegisteredWithHandle(
             `cannot commit to data shard ${dataId}: it is registered, but not through this TxnsHandle; ` +
@@ -507,7 +483,7 @@ export class TxnsHandle<K, V> {
    * `[0, 1)`; commit re-timestamps it. Uses the commit writer when this handle has one.
    */
   async buildUnstampedBatch(dataId: ShardId, w: TxnWrite, writer?: WriteHandle<K, V>): Promise<Batch> {
-    writer ??= this.dataWriteForCommit.get(dataId) ?? (await this.spillWriter(dataId));
+    writer ??= await this.dataWriters.batchWriter(dataId);
     const builder = await writer.builder(0);
     for (let i = 0; i < w.diffs.length; i++) await builder.addEncoded(w.keys[i]!, w.vals[i]!, 0, w.diffs[i]!);
     w.keys = [];
@@ -516,42 +492,12 @@ export class TxnsHandle<K, V> {
     return builder.finish(1);
   }
 
-  private async spillWriter(dataId: ShardId): Promise<WriteHandle<K, V>> {
-    let w = this.spillWriters.get(dataId);
-    if (!w) {
-      w = await this.client.openWriter(dataId, this.dataCodecs, { purpose: 'txn spill' });
-      this.spillWriters.set(dataId, w);
-    }
-    return w;
-  }
-
   /**
    * @internal Hands the handle a commit writer for a shard registered elsewhere
    * (tests that commit to one shard from many handles). Keeps an existing one.
    */
-  async insertCommitWriter(writer: WriteHandle<K, V>): Promise<void> {
-    if (this.dataWriteForCommit.has(writer.shardId)) await writer.expire();
-    else this.dataWriteForCommit.set(writer.shardId, writer);
-  }
-
-  private async takeApplyWriter(dataId: ShardId): Promise<ApplyWriter<K, V>> {
-    const existing = this.dataWriteForApply.get(dataId);
-    if (existing) {
-      this.dataWriteForApply.delete(dataId);
-      return existing;
-    }
-    // Open with the shard's newest registered schema (a registered shard has one).
-    const latest = await this.client.latestSchema(dataId);
-    const codecs = latest ? withSchemas(this.dataCodecs, latest.keySchema, latest.valSchema) : this.dataCodecs;
-    const writer = await this.client.openWriter(dataId, codecs, { purpose: 'txn data apply' });
-    return new ApplyWriter(this.client, writer, codecs);
-  }
-
-  private async dropCommitWriter(dataId: ShardId): Promise<void> {
-    const w = this.dataWriteForCommit.get(dataId);
-    if (!w) return;
-    this.dataWriteForCommit.delete(dataId);
-    await w.expire();
+  insertCommitWriter(writer: WriteHandle<K, V>): Promise<void> {
+    return this.dataWriters.insertCommitWriter(writer);
   }
 
   private updateGauges(): void {
@@ -578,13 +524,8 @@ export class TxnsHandle<K, V> {
     if (this.closed) return;
     await this.lock.run(async () => {
       this.closed = true;
-      const writers: { expire(): Promise<void> }[] = [
-        ...this.dataWriteForCommit.values(),
-        ...[...this.dataWriteForApply.values()].map((a) => a.writer),
-        ...this.spillWriters.values(),
-        this.txnsWrite,
-      ];
-      for (const w of writers) await w.expire().catch(() => undefined);
+      await this.dataWriters.expireAll();
+      await this.txnsWrite.expire().catch(() => undefined);
       await this.cache.expire().catch(() => undefined);
     });
   }
