@@ -329,7 +329,6 @@ export class TxnsHandle<K, V> {
     return this.exclusive(() => applyLeLocked(this.port, ts));
   }
 
-
   /** `applyLe(ts)`, then also moves every shard registered at `ts` to a physical upper `> ts`. */
   applyEagerLe(ts: number): Promise<Tidy> {
     assertTimestamp(ts, 'applyEagerLe ts');
