@@ -23,6 +23,14 @@
  * write its data twice), and `discard()` keeps its batches, which that commit may
  * reference (blob-deletion.ts). `txns.applyLe(ts)` settles whether it happened.
  *
+ * The commit lives here, beside the Txn (as `commit_at` lives beside Materialize's
+ * Txn in txn_write.rs), and reaches the handle only through its TxnsPort
+ * (txns-port.ts): one `appendAtTs` (txns-append.ts) under the handle's lock. Each
+ * attempt checks that every shard is registered through this handle, uploads what
+ * is still buffered, re-timestamps every batch to `ts` and writes a pointer row per
+ * batch plus the tidy's retractions. An attempt that did not land puts its batches
+ * back, so the Txn still holds all it held.
+ *
  * Example:
  * ```ts
  * const txn = txns.begin();
@@ -33,61 +41,62 @@
  * if (res.ok) tidy.merge(await res.apply.apply(txns));
  * ```
  */
-import type { Batch, TransmittableBatch } from '../persist/batch.js';
+import type { TransmittableBatch } from '../persist/batch.js';
 import { mayHaveLanded } from '../persist/blob-deletion.js';
 import { InvalidUsage } from '../persist/errors.js';
 import { invalidArgument } from '../persist/argument-checks.js';
 import { assertShardId, type ShardId } from '../persist/shard-id.js';
-import { assertDiff } from '../persist/time.js';
+import { assertDiff, assertTimestamp } from '../persist/time.js';
+import type { WriteHandle } from '../persist/write-handle.js';
+import { NotRegistered, NotRegisteredWithHandle } from './errors.js';
+import { parseIdBatch, wrapIdBatch } from './id-batch.js';
 import { Tidy } from './tidy.js';
+import { TxnApply } from './txn-apply.js';
+import { TxnWrite } from './txn-write.js';
+import { appendAtTs, type TxnsAppendAttempt } from './txns-append.js';
+import { appendEntry, type TxnsEntry } from './txns-codec.js';
 import type { TxnsHandle } from './txns-handle.js';
+import type { TxnsPort } from './txns-port.js';
+
+/** A commit's outcome carries a TxnApply, so callers of commitAt find it here too. */
+export { TxnApply } from './txn-apply.js';
 
 /** Rough per-row memory cost beyond the key and value bytes, for the spill threshold. */
 const ROW_OVERHEAD_BYTES = 96;
 
-/** @internal The buffered contents for one data shard. */
-export class TxnWrite {
-  keys: Uint8Array[] = [];
-  vals: Uint8Array[] = [];
-  diffs: number[] = [];
-  /** Batches the caller built (`writeBatch`), as transmittable bytes. */
-  staged: TransmittableBatch[] = [];
-  /** Batches already uploaded: spilled writes, or carried over from a failed attempt. */
-  batches: Batch[] = [];
-
-  get isEmpty(): boolean {
-    return this.diffs.length === 0 && this.staged.length === 0 && this.batches.length === 0;
-  }
-}
-
 export type CommitOutcome = { ok: true; apply: TxnApply } | { ok: false; current: number };
 
+/** What a landed commit attempt wrote: its batches, counted for the metrics. */
+interface CommittedBatches {
+  count: number;
+  bytes: number;
+}
+
 export class Txn<K, V> {
-  /** @internal */
-  readonly writes = new Map<ShardId, TxnWrite>();
+  private readonly writes = new Map<ShardId, TxnWrite>();
   private tidyWork = new Tidy();
   private bufferedBytes = 0;
   private committedAt: number | undefined;
   /** The time of a commit attempt that may have landed (its error said so). */
   private mayHaveCommittedAt: number | undefined;
 
-  /** @internal Created by `TxnsHandle.begin()`. */
-  constructor(private readonly handle: TxnsHandle<K, V>) {}
+  /** @internal Created by `TxnsHandle.begin()`, which hands over the handle's port. */
+  constructor(
+    private readonly owner: TxnsHandle<K, V>,
+    private readonly port: TxnsPort<K, V>,
+  ) {}
 
   /** Buffers an update of `dataId`; its time is the commit time. Spills to Blob past the threshold. */
   async write(dataId: ShardId, key: K, val: V, diff: number): Promise<void> {
     this.checkOpen('write to');
     assertShardId(dataId, 'write data shard id');
     assertDiff(diff, 'write diff');
-    const { key: kc, val: vc } = this.handle.dataCodecs;
+    const { key: kc, val: vc } = this.port.dataCodecs;
     const k = kc.encode(key);
     const v = vc.encode(val);
-    const w = this.shard(dataId);
-    w.keys.push(k);
-    w.vals.push(v);
-    w.diffs.push(diff);
+    this.shard(dataId).add(k, v, diff);
     this.bufferedBytes += k.byteLength + v.byteLength + ROW_OVERHEAD_BYTES;
-    if (this.bufferedBytes >= this.handle.spillThresholdBytes) await this.spill();
+    if (this.bufferedBytes >= this.port.spillThresholdBytes) await this.spill();
   }
 
   /** Stages a batch built for `dataId` (e.g. by another process); it is re-timestamped to the commit time. */
@@ -105,14 +114,7 @@ export class Txn<K, V> {
     this.checkOpen('merge into');
     if (!(other instanceof Txn)) throw invalidArgument('merge other', 'a Txn (from txns.begin())', other);
     other.checkOpen('merge');
-    for (const [id, o] of other.writes) {
-      const w = this.shard(id);
-      w.keys.push(...o.keys);
-      w.vals.push(...o.vals);
-      w.diffs.push(...o.diffs);
-      w.staged.push(...o.staged);
-      w.batches.push(...o.batches);
-    }
+    for (const [id, o] of other.writes) this.shard(id).takeFrom(o);
     other.writes.clear();
     this.bufferedBytes += other.bufferedBytes;
     other.bufferedBytes = 0;
@@ -136,10 +138,12 @@ export class Txn<K, V> {
   /** Commits at `commitTs`; see the module docs for the outcomes. */
   commitAt(handle: TxnsHandle<K, V>, commitTs: number): Promise<CommitOutcome> {
     this.checkOpen('commit');
-    if (handle !== this.handle) {
+    if (handle !== this.owner) {
       throw new InvalidUsage('a Txn must be committed through the TxnsHandle whose begin() created it');
     }
-    return handle.commitTxn(this, commitTs);
+    assertTimestamp(commitTs, 'commitTs');
+    const port = this.port;
+    return port.exclusive(() => port.metrics.commit.run(() => this.commitLocked(commitTs), (r) => !r.ok));
   }
 
   /**
@@ -150,7 +154,7 @@ export class Txn<K, V> {
     if (this.committedAt !== undefined) return;
     const keep = this.mayHaveCommittedAt !== undefined;
     for (const w of this.writes.values()) {
-      for (const b of w.batches.splice(0)) {
+      for (const b of w.takeBatches()) {
         if (keep) b.markConsumed('kept, because a commit of its Txn may have landed');
         else await b.delete();
       }
@@ -166,35 +170,97 @@ export class Txn<K, V> {
     return true;
   }
 
-  /** @internal */
-  get tidyRetractions(): Tidy {
-    return this.tidyWork;
-  }
-
-  /** @internal Called by the handle once the commit succeeded. */
-  markCommitted(ts: number): void {
-    this.committedAt = ts;
+  private async commitLocked(commitTs: number): Promise<CommitOutcome> {
+    const port = this.port;
+    const res = await appendAtTs(port, commitTs, port.metrics.commit, (upper) => this.commitAttempt(commitTs, upper));
+    if (!res.ok) return res;
+    port.metrics.batchCommitCount.inc(res.landed.count);
+    port.metrics.batchCommitBytes.inc(res.landed.bytes);
+    this.committedAt = commitTs;
     this.writes.clear();
     this.bufferedBytes = 0;
     this.tidyWork = new Tidy();
+    return { ok: true, apply: new TxnApply(commitTs, res.landed.count === 0) };
   }
 
-  /**
-   * @internal Called by the handle when a commit attempt at `ts` threw `err`: if the
-   * error says the commit may have landed, the Txn stops accepting use and keeps its batches.
-   */
-  commitFailed(ts: number, err: unknown): void {
-    if (mayHaveLanded(err)) this.mayHaveCommittedAt = ts;
-  }
-
-  /** @internal Buffered rows were turned into batches. */
-  resetBuffered(): void {
+  /** One attempt at `commitTs` against the txns shard at `upper`. */
+  private async commitAttempt(commitTs: number, upper: number): Promise<TxnsAppendAttempt<CommittedBatches>> {
+    const writers = this.commitWriters(commitTs, upper);
+    // Buffered rows become batches held by the txn, so nothing is lost if we fail below.
+    for (const [dataId, w] of this.writes) {
+      const writer = writers.get(dataId)!;
+      await w.uploadBuffered(writer);
+      w.adoptStaged(writer);
+    }
     this.bufferedBytes = 0;
+
+    const entries: [TxnsEntry, number][] = [];
+    const raws = new Map<ShardId, Uint8Array[]>();
+    let bytes = 0;
+    for (const [dataId, w] of this.writes) {
+      const list: Uint8Array[] = [];
+      for (const b of w.takeBatches()) {
+        b.rewriteTs(commitTs, commitTs + 1);
+        const raw = wrapIdBatch(b.intoTransmittable());
+        list.push(raw);
+        entries.push([appendEntry(dataId, commitTs, raw), 1]);
+        bytes += raw.byteLength;
+      }
+      raws.set(dataId, list);
+    }
+    const count = entries.length;
+    for (const r of this.port.cache.filterRetractions(upper, this.tidyWork.retractions.values())) {
+      entries.push([appendEntry(r.dataId, r.ts, r.raw), -1]);
+    }
+    return {
+      name: 'txns commit',
+      entries,
+      landed: { count, bytes },
+      // The batches go back into the txn, to be re-timestamped (in metadata only) next time.
+      onMismatch: () => this.restash(writers, raws),
+      // If the commit may have landed, the txn keeps them (never deleting what that
+      // commit may reference) and refuses reuse.
+      onThrow: (err) => {
+        this.restash(writers, raws);
+        if (mayHaveLanded(err)) this.mayHaveCommittedAt = commitTs;
+      },
+    };
   }
 
+  /** The commit writer of every shard written, refusing shards not registered (through this handle) at `upper`. */
+  private commitWriters(commitTs: number, upper: number): Map<ShardId, WriteHandle<K, V>> {
+    const writers = new Map<ShardId, WriteHandle<K, V>>();
+    for (const dataId of this.writes.keys()) {
+      if (!this.port.cache.registeredAtProgress(dataId, upper)) {
+        throw new NotRegistered(
+          `cannot commit to data shard ${dataId} at ${commitTs}: it is not registered in txns shard ${this.port.txnsId}; ` +
+            `register it first with txns.register(ts, [writer]) at a ts below ${commitTs}`,
+        );
+      }
+      const w = this.port.dataWriters.commitWriter(dataId);
+      if (!w) {
+        throw new NotRegisteredWithHandle(
+          `cannot commit to data shard ${dataId}: it is registered, but not through this TxnsHandle; ` +
+            'register it through this handle too (registering again is a no-op that hands the handle a writer)',
+        );
+      }
+      writers.set(dataId, w);
+    }
+    return writers;
+  }
+
+  /** Puts the batches of an attempt that did not land back into the txn. */
+  private restash(writers: Map<ShardId, WriteHandle<K, V>>, raws: Map<ShardId, Uint8Array[]>): void {
+    for (const [dataId, list] of raws) {
+      const w = this.writes.get(dataId)!;
+      for (const raw of list) w.batches.push(writers.get(dataId)!.batchFromTransmittable(parseIdBatch(raw)));
+    }
+  }
+
+  /** Uploads every shard's buffered rows, through its commit writer where the handle has one. */
   private async spill(): Promise<void> {
     for (const [dataId, w] of this.writes) {
-      if (w.diffs.length > 0) w.batches.push(await this.handle.buildUnstampedBatch(dataId, w));
+      if (w.diffs.length > 0) await w.uploadBuffered(await this.port.dataWriters.batchWriter(dataId));
     }
     this.bufferedBytes = 0;
   }
@@ -220,28 +286,5 @@ export class Txn<K, V> {
           'did, and begin() a new Txn for anything else',
       );
     }
-  }
-}
-
-/** The result of a successful commit: apply it to make it readable. */
-export class TxnApply {
-  constructor(
-    readonly commitTs: number,
-    private readonly empty: boolean,
-  ) {}
-
-  /** True when the commit wrote no data (only tidy work, or nothing): its apply may be skipped. */
-  isEmpty(): boolean {
-    return this.empty;
-  }
-
-  /** Applies everything committed up to this commit (`txns.applyLe(commitTs)`); returns the tidy. */
-  apply<K, V>(handle: TxnsHandle<K, V>): Promise<Tidy> {
-    return handle.applyLe(this.commitTs);
-  }
-
-  /** Like `apply`, and also advances every registered data shard's physical upper past the commit. */
-  applyEager<K, V>(handle: TxnsHandle<K, V>): Promise<Tidy> {
-    return handle.applyEagerLe(this.commitTs);
   }
 }

@@ -28,7 +28,7 @@ import type { ShardId } from '../persist/shard-id.js';
 import { isClosed } from '../persist/time.js';
 import type { WriteHandle } from '../persist/write-handle.js';
 import { Mutex } from '../persist/wait.js';
-import { emptyCaa } from './caa.js';
+import { emptyCaa } from './data-append.js';
 import type { DataSnapshot } from './data-snapshot.js';
 import type { Retraction } from './tidy.js';
 import { TxnsCodecDefault, type TxnsCodec } from './txns-codec.js';

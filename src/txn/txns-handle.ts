@@ -30,6 +30,13 @@
  * Operations on one handle are serialized; run several handles (even in several
  * processes) on one txns shard for concurrency.
  *
+ * Where the pieces live: every write to the txns shard goes through one
+ * compare-and-append-at-ts loop (`appendAtTs`, txns-append.ts); a Txn commits itself
+ * (txn.ts) and apply has its own module (txn-apply.ts), both through the handle's
+ * TxnsPort (txns-port.ts); the data-shard writers are in DataWriters
+ * (data-writers.ts). The handle keeps the lock, registration (with the claims),
+ * forget, compaction and the argument checks.
+ *
  * Worked example (txns upper in brackets):
  * ```
  * open(initTs 0)                     [1]
@@ -40,8 +47,6 @@
  * forget(5, [d1])                    [6]   d1 may be written directly from 6
  * ```
  */
-import type { Logger } from 'pino';
-import type { Batch } from '../persist/batch.js';
 import { arrayOf, checkCodecs, checkOpaque, invalidArgument, optionalBoolean, optionalNumber, optionsObject } from '../persist/argument-checks.js';
 import { PersistClient } from '../persist/client.js';
 import type { ShardCodecs } from '../persist/codec.js';
@@ -50,20 +55,19 @@ import { Opaque } from '../persist/opaque.js';
 import { CONTROLLER_CRITICAL_SINCE, assertShardId, type ShardId } from '../persist/shard-id.js';
 import type { SinceHandle } from '../persist/since-handle.js';
 import { assertTimestamp } from '../persist/time.js';
-import type { Update } from '../persist/update.js';
 import { Mutex } from '../persist/wait.js';
 import { WriteHandle } from '../persist/write-handle.js';
-import { ApplyWriter, applyCaa, cads, emptyCaa, smallCaa, withSchemas } from './caa.js';
 import { claim, release, touch, type ClaimStore } from './data-shard-claim.js';
-import { intervalContains } from './data-times.js';
-import { NotRegistered, NotRegisteredWithHandle } from './errors.js';
-import { parseIdBatch as parseRaw, wrapIdBatch } from './id-batch.js';
+import { DataWriters } from './data-writers.js';
 import { TxnMetrics } from './metrics.js';
-import { Tidy, type Retraction } from './tidy.js';
-import { TxnApply, Txn, type CommitOutcome, type TxnWrite } from './txn.js';
+import type { Tidy } from './tidy.js';
+import { applyEagerLeLocked, applyLeLocked } from './txn-apply.js';
+import { Txn } from './txn.js';
+import { appendAtTs } from './txns-append.js';
 import { TxnsCache } from './txns-cache.js';
-import { TxnsCodecDefault, appendEntry, registerEntry, type TxnsCodec, type TxnsEntry } from './txns-codec.js';
-import { encodeTs } from './timestamp-bytes.js';
+import { TxnsCodecDefault, registerEntry, type TxnsCodec, type TxnsEntry } from './txns-codec.js';
+import type { TxnsPort } from './txns-port.js';
+import { cads } from './txns-since.js';
 
 export interface TxnsHandleOptions<K, V> {
   /** The txns shard (one per environment, the same across restarts). */
@@ -91,14 +95,9 @@ type TxnsWriter = WriteHandle<string, Uint8Array>;
 
 export class TxnsHandle<K, V> {
   private readonly lock = new Mutex();
-  private readonly log: Logger;
-  /** Writers for shards registered through this handle: commits encode with their schema. */
-  private readonly dataWriteForCommit = new Map<ShardId, WriteHandle<K, V>>();
-  /** Writers opened by apply, whose schema follows the batches. */
-  private readonly dataWriteForApply = new Map<ShardId, ApplyWriter<K, V>>();
-  /** Writers for spilling writes of shards this handle has no commit writer for. */
-  private readonly spillWriters = new Map<ShardId, WriteHandle<K, V>>();
   private closed = false;
+  /** What Txns and apply work through (txns-port.ts); built once, shared by every Txn this handle begins. */
+  private readonly port: TxnsPort<K, V>;
 
   private constructor(
     readonly client: PersistClient,
@@ -108,11 +107,24 @@ export class TxnsHandle<K, V> {
     private readonly txnsWrite: TxnsWriter,
     private readonly txnsSince: SinceHandle<string, Uint8Array>,
     private readonly opaque: Opaque,
-    private readonly codec: TxnsCodec,
+    txnsCodec: TxnsCodec,
     readonly spillThresholdBytes: number,
-    private readonly ensureSchemaMatch: boolean,
+    applyEnsureSchemaMatch: boolean,
   ) {
-    this.log = client.cfg.logger;
+    const log = client.cfg.logger;
+    this.port = {
+      txnsId: txnsWrite.shardId,
+      txnsWrite,
+      txnsCodec,
+      cache,
+      log,
+      dataCodecs,
+      dataWriters: new DataWriters(client, dataCodecs, log),
+      metrics,
+      spillThresholdBytes,
+      applyEnsureSchemaMatch,
+      exclusive: (fn) => this.exclusive(fn),
+    };
   }
 
   /**
@@ -182,7 +194,7 @@ export class TxnsHandle<K, V> {
   /** A new, empty transaction. */
   begin(): Txn<K, V> {
     this.checkOpen();
-    return new Txn(this);
+    return new Txn(this, this.port);
   }
 
   /**
@@ -220,35 +232,17 @@ export class TxnsHandle<K, V> {
     const dataIds = [...new Set(writers.map((w) => w.shardId))];
     for (const id of dataIds) await claim(this.claims, id, this.txnsId);
     for (const w of writers) await w.ensureSchema();
-    let upper = this.txnsWrite.sharedUpper();
-    for (;;) {
-      upper = await this.cache.updateGe(upper);
-      const ids = [...new Set(writers.map((w) => w.shardId))].filter((id) => !this.cache.registeredAtProgress(id, upper));
-      if (registerTs < upper) return { ok: false, current: upper };
-      const rows = ids.map((id) => this.row(registerEntry(id, registerTs), registerTs, 1));
-      const res = await smallCaa(`txns register ${ids.join(',')}`, this.log, this.txnsWrite, rows, upper, registerTs + 1);
-      if (res.ok) break;
-      this.metrics.register.retry();
-      upper = res.current;
-    }
+    const res = await appendAtTs(this.port, registerTs, this.metrics.register, async (upper) => {
+      const ids = dataIds.filter((id) => !this.cache.registeredAtProgress(id, upper));
+      return { name: `txns register ${ids.join(',')}`, entries: ids.map((id) => [registerEntry(id, registerTs), 1]), landed: undefined };
+    });
+    if (!res.ok) return res;
     // After the commit, a new claim version: a forget racing us through another
     // handle then either sees the shard registered or fails its release (see
     // data-shard-claim.ts).
     for (const id of dataIds) await touch(this.claims, id, this.txnsId);
-    for (const w of writers) {
-      const prev = this.dataWriteForCommit.get(w.shardId);
-      if (prev && prev !== w && (prev.schemaIdIfKnown ?? -1) > (w.schemaIdIfKnown ?? -1)) {
-        this.log.warn(
-          { shard: w.shardId, kept: prev.schemaIdIfKnown, offered: w.schemaIdIfKnown },
-          'register: kept the commit writer with the newer schema',
-        );
-        await w.expire();
-        continue;
-      }
-      this.dataWriteForCommit.set(w.shardId, w);
-      if (prev && prev !== w) await prev.expire();
-    }
-    return { ok: true, tidy: await this.meteredApplyLe(registerTs) };
+    for (const w of writers) await this.port.dataWriters.adoptCommitWriter(w);
+    return { ok: true, tidy: await applyLeLocked(this.port, registerTs) };
   }
 
   /**
@@ -271,24 +265,18 @@ export class TxnsHandle<K, V> {
   }
 
   private async forgetInner(forgetTs: number, ids: ShardId[]): Promise<RegisterOutcome> {
-    let upper = this.txnsWrite.sharedUpper();
-    for (;;) {
-      upper = await this.cache.updateGe(upper);
+    const res = await appendAtTs(this.port, forgetTs, this.metrics.forget, async (upper) => {
       const registered = ids.filter((id) => this.cache.registeredAtProgress(id, upper));
-      if (forgetTs < upper) return { ok: false, current: upper };
       // Every write to a shard must be physically applied before it leaves the set.
       const wanted = new Set(registered);
       const latest = this.cache.state.unappliedBatchList().reverse().find((b) => wanted.has(b.dataId));
-      if (latest) await this.meteredApplyLe(latest.ts);
-      const rows = registered.map((id) => this.row(registerEntry(id, forgetTs), forgetTs, -1));
-      const res = await smallCaa(`txns forget ${registered.join(',')}`, this.log, this.txnsWrite, rows, upper, forgetTs + 1);
-      if (res.ok) break;
-      this.metrics.forget.retry();
-      upper = res.current;
-    }
+      if (latest) await applyLeLocked(this.port, latest.ts);
+      return { name: `txns forget ${registered.join(',')}`, entries: forgetEntries(registered, forgetTs), landed: undefined };
+    });
+    if (!res.ok) return res;
     // Applied before dropping the commit writers: the fill may open writers itself.
-    const tidy = await this.meteredApplyLe(forgetTs);
-    for (const id of ids) await this.dropCommitWriter(id);
+    const tidy = await applyLeLocked(this.port, forgetTs);
+    for (const id of ids) await this.port.dataWriters.dropCommitWriter(id);
     await this.releaseClaims(ids);
     return { ok: true, tidy };
   }
@@ -300,24 +288,18 @@ export class TxnsHandle<K, V> {
   }
 
   private async forgetAllInner(forgetTs: number): Promise<ForgetAllOutcome> {
-    let upper = this.txnsWrite.sharedUpper();
-    let registered: ShardId[];
-    for (;;) {
-      upper = await this.cache.updateGe(upper);
-      registered = this.cache.allRegisteredAtProgress(upper);
-      if (forgetTs < upper) return { ok: false, current: upper };
+    const res = await appendAtTs(this.port, forgetTs, this.metrics.forgetAll, async (upper) => {
+      const registered = this.cache.allRegisteredAtProgress(upper);
       // The latest unapplied batch of any shard, from the unapplied batches themselves.
       const list = this.cache.state.unappliedBatchList();
       const latest = list[list.length - 1];
-      if (latest) await this.meteredApplyLe(latest.ts);
-      const rows = registered.map((id) => this.row(registerEntry(id, forgetTs), forgetTs, -1));
-      const res = await smallCaa('txns forget all', this.log, this.txnsWrite, rows, upper, forgetTs + 1);
-      if (res.ok) break;
-      this.metrics.forgetAll.retry();
-      upper = res.current;
-    }
-    for (const id of registered) await this.dropCommitWriter(id);
-    const tidy = await this.meteredApplyLe(forgetTs);
+      if (latest) await applyLeLocked(this.port, latest.ts);
+      return { name: 'txns forget all', entries: forgetEntries(registered, forgetTs), landed: registered };
+    });
+    if (!res.ok) return res;
+    const registered = res.landed;
+    for (const id of registered) await this.port.dataWriters.dropCommitWriter(id);
+    const tidy = await applyLeLocked(this.port, forgetTs);
     await this.releaseClaims(registered);
     return { ok: true, forgotten: registered, tidy };
   }
@@ -344,69 +326,13 @@ export class TxnsHandle<K, V> {
    */
   applyLe(ts: number): Promise<Tidy> {
     assertTimestamp(ts, 'applyLe ts');
-    return this.exclusive(() => this.metrics.applyLe.run(() => this.applyLeInner(ts)));
-  }
-
-  /** The apply inside register / forget counts as an apply_le operation too, as in the reference. */
-  private meteredApplyLe(ts: number): Promise<Tidy> {
-    return this.metrics.applyLe.run(() => this.applyLeInner(ts));
-  }
-
-  private async applyLeInner(ts: number): Promise<Tidy> {
-    this.log.debug({ txns: this.txnsId, ts }, 'apply_le');
-    await this.cache.updateGt(ts);
-    this.updateGauges();
-    const byShard = new Map<ShardId, ReturnType<TxnsCache['unapplied']>>();
-    for (const u of this.cache.unapplied()) {
-      if (u.ts > ts) break;
-      const list = byShard.get(u.dataId);
-      if (list) list.push(u);
-      else byShard.set(u.dataId, [u]);
-    }
-    const perShard = await Promise.all(
-      [...byShard].map(async ([dataId, work]) => {
-        const apply = await this.takeApplyWriter(dataId);
-        const retractions: Retraction[] = [];
-        try {
-          for (const u of work) {
-            if (u.kind === 'register-forget') {
-              await emptyCaa(`data ${dataId} register/forget fill`, apply.writer, u.ts, this.log);
-            } else {
-              await applyCaa(apply, u.raws, u.ts, this.log, this.ensureSchemaMatch);
-              const tsBytes = encodeTs(u.ts);
-              for (const raw of u.raws) retractions.push({ raw, ts: tsBytes, dataId });
-            }
-          }
-        } finally {
-          this.dataWriteForApply.set(dataId, apply);
-        }
-        return retractions;
-      }),
-    );
-    this.cache.markRegisterApplied(ts);
-    return Tidy.of(perShard.flat());
+    return this.exclusive(() => applyLeLocked(this.port, ts));
   }
 
   /** `applyLe(ts)`, then also moves every shard registered at `ts` to a physical upper `> ts`. */
   applyEagerLe(ts: number): Promise<Tidy> {
     assertTimestamp(ts, 'applyEagerLe ts');
-    return this.exclusive(() =>
-      this.metrics.applyEagerLe.run(async () => {
-        const tidy = await this.applyLeInner(ts);
-        const shards = [...this.cache.state.datas].filter(([, t]) => intervalContains(t.lastReg(), ts)).map(([id]) => id);
-        await Promise.all(
-          shards.map(async (dataId) => {
-            const apply = await this.takeApplyWriter(dataId);
-            try {
-              await emptyCaa(`data ${dataId} eager upper`, apply.writer, ts, this.log);
-            } finally {
-              this.dataWriteForApply.set(dataId, apply);
-            }
-          }),
-        );
-        return tidy;
-      }),
-    );
+    return this.exclusive(() => applyEagerLeLocked(this.port, ts));
   }
 
   /** Commits only `tidy` at `tidyTs`. */
@@ -436,161 +362,12 @@ export class TxnsHandle<K, V> {
     );
   }
 
-  /** @internal Used by `Txn.commitAt`. */
-  commitTxn(txn: Txn<K, V>, commitTs: number): Promise<CommitOutcome> {
-    assertTimestamp(commitTs, 'commitTs');
-    return this.exclusive(() => this.metrics.commit.run(() => this.commitInner(txn, commitTs), (r) => !r.ok));
-  }
-
-  private async commitInner(txn: Txn<K, V>, commitTs: number): Promise<CommitOutcome> {
-    let upper = this.txnsWrite.sharedUpper();
-    for (;;) {
-      upper = await this.cache.updateGe(upper);
-      if (commitTs < upper) return { ok: false, current: upper };
-      const writers = new Map<ShardId, WriteHandle<K, V>>();
-      for (const dataId of txn.writes.keys()) {
-        if (!this.cache.registeredAtProgress(dataId, upper)) {
-          throw new NotRegistered(
-            `cannot commit to data shard ${dataId} at ${commitTs}: it is not registered in txns shard ${this.txnsId}; ` +
-              `register it first with txns.register(ts, [writer]) at a ts below ${commitTs}`,
-          );
-        }
-        const w = this.dataWriteForCommit.get(dataId);
-        if (!w) {
-          throw new NotRegisteredWithHandle(
-            `cannot commit to data shard ${dataId}: it is registered, but not through this TxnsHandle; ` +
-              'register it through this handle too (registering again is a no-op that hands the handle a writer)',
-          );
-        }
-        writers.set(dataId, w);
-      }
-
-      // Buffered rows become batches held by the txn, so nothing is lost if we fail below.
-      for (const [dataId, w] of txn.writes) {
-        if (w.diffs.length > 0) w.batches.push(await this.buildUnstampedBatch(dataId, w, writers.get(dataId)));
-        for (const bytes of w.staged.splice(0)) w.batches.push(writers.get(dataId)!.batchFromTransmittable(bytes));
-      }
-      txn.resetBuffered();
-
-      const rows: Update<string, Uint8Array>[] = [];
-      const raws = new Map<ShardId, Uint8Array[]>();
-      let bytes = 0;
-      let count = 0;
-      for (const [dataId, w] of txn.writes) {
-        const list: Uint8Array[] = [];
-        for (const b of w.batches.splice(0)) {
-          b.rewriteTs(commitTs, commitTs + 1);
-          const raw = wrapIdBatch(b.intoTransmittable());
-          list.push(raw);
-          rows.push(this.row(appendEntry(dataId, commitTs, raw), commitTs, 1));
-          bytes += raw.byteLength;
-          count++;
-        }
-        raws.set(dataId, list);
-      }
-      const isEmpty = rows.length === 0;
-      for (const r of this.cache.filterRetractions(upper, txn.tidyRetractions.retractions.values())) {
-        rows.push(this.row(appendEntry(r.dataId, r.ts, r.raw), commitTs, -1));
-      }
-
-      let res: { ok: true } | { ok: false; current: number };
-      try {
-        res = await smallCaa(`txns commit`, this.log, this.txnsWrite, rows, upper, commitTs + 1);
-      } catch (err) {
-        // The batches go back into the txn; if the commit may have landed, the txn
-        // keeps them (never deleting what that commit may reference) and refuses reuse.
-        this.restash(txn, writers, raws);
-        txn.commitFailed(commitTs, err);
-        throw err;
-      }
-      if (res.ok) {
-        this.metrics.batchCommitCount.inc(count);
-        this.metrics.batchCommitBytes.inc(bytes);
-        txn.markCommitted(commitTs);
-        return { ok: true, apply: new TxnApply(commitTs, isEmpty) };
-      }
-      this.metrics.commit.retry();
-      if (!(upper < res.current)) {
-        throw new InvariantViolation(`txns commit mismatch reported upper ${res.current}, not past the expected ${upper}`);
-      }
-      // The batches go back into the txn, to be re-timestamped (in metadata only) next time.
-      this.restash(txn, writers, raws);
-      upper = res.current;
-    }
-  }
-
-  private restash(txn: Txn<K, V>, writers: Map<ShardId, WriteHandle<K, V>>, raws: Map<ShardId, Uint8Array[]>): void {
-    for (const [dataId, list] of raws) {
-      const w = txn.writes.get(dataId)!;
-      for (const raw of list) w.batches.push(writers.get(dataId)!.batchFromTransmittable(parseRaw(raw)));
-    }
-  }
-
-  /**
-   * @internal Uploads a shard's buffered rows as one batch at time 0, interval
-   * `[0, 1)`; commit re-timestamps it. Uses the commit writer when this handle has one.
-   */
-  async buildUnstampedBatch(dataId: ShardId, w: TxnWrite, writer?: WriteHandle<K, V>): Promise<Batch> {
-    writer ??= this.dataWriteForCommit.get(dataId) ?? (await this.spillWriter(dataId));
-    const builder = await writer.builder(0);
-    for (let i = 0; i < w.diffs.length; i++) await builder.addEncoded(w.keys[i]!, w.vals[i]!, 0, w.diffs[i]!);
-    w.keys = [];
-    w.vals = [];
-    w.diffs = [];
-    return builder.finish(1);
-  }
-
-  private async spillWriter(dataId: ShardId): Promise<WriteHandle<K, V>> {
-    let w = this.spillWriters.get(dataId);
-    if (!w) {
-      w = await this.client.openWriter(dataId, this.dataCodecs, { purpose: 'txn spill' });
-      this.spillWriters.set(dataId, w);
-    }
-    return w;
-  }
-
   /**
    * @internal Hands the handle a commit writer for a shard registered elsewhere
    * (tests that commit to one shard from many handles). Keeps an existing one.
    */
-  async insertCommitWriter(writer: WriteHandle<K, V>): Promise<void> {
-    if (this.dataWriteForCommit.has(writer.shardId)) await writer.expire();
-    else this.dataWriteForCommit.set(writer.shardId, writer);
-  }
-
-  private async takeApplyWriter(dataId: ShardId): Promise<ApplyWriter<K, V>> {
-    const existing = this.dataWriteForApply.get(dataId);
-    if (existing) {
-      this.dataWriteForApply.delete(dataId);
-      return existing;
-    }
-    // Open with the shard's newest registered schema (a registered shard has one).
-    const latest = await this.client.latestSchema(dataId);
-    const codecs = latest ? withSchemas(this.dataCodecs, latest.keySchema, latest.valSchema) : this.dataCodecs;
-    const writer = await this.client.openWriter(dataId, codecs, { purpose: 'txn data apply' });
-    return new ApplyWriter(this.client, writer, codecs);
-  }
-
-  private async dropCommitWriter(dataId: ShardId): Promise<void> {
-    const w = this.dataWriteForCommit.get(dataId);
-    if (!w) return;
-    this.dataWriteForCommit.delete(dataId);
-    await w.expire();
-  }
-
-  private row(entry: TxnsEntry, ts: number, diff: number): Update<string, Uint8Array> {
-    const [k, v] = this.codec.encode(entry);
-    return [k, v, ts, diff];
-  }
-
-  private updateGauges(): void {
-    const s = this.cache.state;
-    this.metrics.dataShardCount.set(s.datas.size);
-    this.metrics.batchUnappliedCount.set(s.unappliedBatches.size);
-    let bytes = 0;
-    for (const b of s.unappliedBatches.values()) bytes += b.raw.byteLength;
-    this.metrics.batchUnappliedBytes.set(bytes);
-    this.metrics.batchUnappliedMinTs.set(s.minUnappliedTs());
+  insertCommitWriter(writer: WriteHandle<K, V>): Promise<void> {
+    return this.port.dataWriters.insertCommitWriter(writer);
   }
 
   private exclusive<R>(fn: () => Promise<R>): Promise<R> {
@@ -607,14 +384,14 @@ export class TxnsHandle<K, V> {
     if (this.closed) return;
     await this.lock.run(async () => {
       this.closed = true;
-      const writers: { expire(): Promise<void> }[] = [
-        ...this.dataWriteForCommit.values(),
-        ...[...this.dataWriteForApply.values()].map((a) => a.writer),
-        ...this.spillWriters.values(),
-        this.txnsWrite,
-      ];
-      for (const w of writers) await w.expire().catch(() => undefined);
+      await this.port.dataWriters.expireAll();
+      await this.txnsWrite.expire().catch(() => undefined);
       await this.cache.expire().catch(() => undefined);
     });
   }
+}
+
+/** The rows that take `ids` out of the txns set at `forgetTs`. */
+function forgetEntries(ids: ShardId[], forgetTs: number): [TxnsEntry, number][] {
+  return ids.map((id) => [registerEntry(id, forgetTs), -1]);
 }

@@ -1,0 +1,64 @@
+/**
+ * TxnWrite, a Txn's contents for one data shard: buffered rows become one batch at
+ * `[0, 1)`, staged transmittable batches become batches of the commit writer, and
+ * merging moves everything over without dropping a row.
+ */
+import { expect } from 'chai';
+import type { PersistClient } from '../../src/persist/client.js';
+import { newShardId } from '../../src/persist/shard-id.js';
+import { TxnWrite } from '../../src/txn/txn-write.js';
+import { STRING_UNIT, memClient } from '../support/persist.js';
+import { writer } from '../support/txn.js';
+
+const enc = (s: string) => STRING_UNIT.key.encode(s);
+const UNIT = STRING_UNIT.val.encode(null);
+
+describe('txn: TxnWrite (a Txn contents for one shard)', () => {
+  let client: PersistClient;
+  beforeEach(async () => {
+    client = await memClient();
+  });
+  afterEach(() => client.close());
+
+  it('uploads buffered rows as one batch at [0, 1) and empties the buffer; nothing buffered uploads nothing', async () => {
+    const w = await writer(client, newShardId());
+    const t = new TxnWrite();
+    await t.uploadBuffered(w);
+    expect(t.batches).to.have.length(0);
+    t.add(enc('a'), UNIT, 1);
+    t.add(enc('b'), UNIT, -1);
+    expect(t.isEmpty).to.equal(false);
+    await t.uploadBuffered(w);
+    expect([t.keys.length, t.vals.length, t.diffs.length]).to.deep.equal([0, 0, 0]);
+    const [batch] = t.takeBatches();
+    expect(batch!.updateCount).to.equal(2);
+    expect([batch!.lower, batch!.upper]).to.deep.equal([0, 1]);
+    expect(t.isEmpty).to.equal(true);
+    await batch!.delete();
+  });
+
+  it('turns staged transmittable batches into batches of the writer', async () => {
+    const w = await writer(client, newShardId());
+    const builder = await w.builder(0);
+    await builder.add('x', null, 0, 1);
+    const built = await builder.finish(1);
+    const t = new TxnWrite();
+    t.staged.push(built.intoTransmittable());
+    t.adoptStaged(w);
+    expect(t.staged).to.have.length(0);
+    expect(t.batches.map((b) => b.updateCount)).to.deep.equal([1]);
+  });
+
+  it('takeFrom moves rows, staged and uploaded batches, leaving the other empty', () => {
+    const a = new TxnWrite();
+    const b = new TxnWrite();
+    a.add(enc('a'), UNIT, 1);
+    b.add(enc('b'), UNIT, 2);
+    b.staged.push(new Uint8Array([1]));
+    a.takeFrom(b);
+    expect(a.diffs).to.deep.equal([1, 2]);
+    expect(a.keys.map((k) => STRING_UNIT.key.decode(k))).to.deep.equal(['a', 'b']);
+    expect(a.staged).to.have.length(1);
+    expect(b.isEmpty).to.equal(true);
+  });
+});
