@@ -49,10 +49,13 @@ export class TxnWrite {
     if (this.diffs.length === 0) return;
     const builder = await writer.builder(0);
     for (let i = 0; i < this.diffs.length; i++) await builder.addEncoded(this.keys[i]!, this.vals[i]!, 0, this.diffs[i]!);
+    const batch = await builder.finish(1);
+    // Only once the batch exists do the rows leave the buffer: a failed upload keeps
+    // them, so a retried commit still carries them.
+    this.batches.push(batch);
     this.keys = [];
     this.vals = [];
     this.diffs = [];
-    this.batches.push(await builder.finish(1));
   }
 
   /** Turns the staged transmittable batches into batches of `writer`. */

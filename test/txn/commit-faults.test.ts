@@ -116,6 +116,24 @@ describe('txn: commits under storage faults', () => {
     }
   });
 
+  it('a commit whose batch upload failed keeps its buffered rows, so committing again writes them', async () => {
+    const txns = await openTxns(client, newShardId());
+    const d0 = await expectRegister(txns, 1);
+    const txn = txns.begin();
+    await txn.write(d0, 'kept', null, 1);
+    flaky.arm('set', { mode: 'before', count: 1_000 });
+    const err = (await expectReject(txn.commitAt(txns, 2), PersistStorageError)) as PersistStorageError;
+    expect(err.mayHaveHappened, 'no state write was attempted').to.equal(false);
+    flaky.disarm();
+    const res = await txn.commitAt(txns, 2);
+    if (!res.ok) throw new Error(`commit at 2 refused: upper ${res.current}`);
+    await res.apply.apply(txns);
+    const r = await reader(client, d0);
+    expect(await r.snapshotAndFetch(2)).to.deep.equal([['kept', null, 2, 1]]);
+    await r.expire();
+    await txns.close();
+  });
+
   it('a pending applyLe rejects when the client closes', async () => {
     const txns = await openTxns(client, newShardId());
     const pending = expectReject(txns.applyLe(10), ClientClosed);
