@@ -91,7 +91,7 @@ import {
   optionsObject,
 } from '../persist/argument-checks.js';
 import { describeValue } from '../persist/describe-value.js';
-import { InvalidArgument, InvalidUsage } from '../persist/errors.js';
+import { InvalidArgument, InvalidUsage, InvariantViolation } from '../persist/errors.js';
 import { assertShardId, type ShardId } from '../persist/shard-id.js';
 import type { Timestamp } from '../persist/time.js';
 import { abortableWait } from '../persist/wait.js';
@@ -112,6 +112,7 @@ import {
 } from './group-commit-errors.js';
 import { wallClockMillis, type NowFn, type TimestampOracle } from './timestamp-oracle.js';
 import { CommitNotRecorded, commitAtNextTimestamp, oracleTimestamps, type CommitAttempt, type TimestampSource } from './timestamp-source.js';
+import { assignLocks, type LockClaim } from './lock-assignment.js';
 import { WriteLocks, emptyGuard, type WriteLockGuard } from './write-locks.js';
 
 export interface GroupCommitOptions {
@@ -161,6 +162,12 @@ export interface GroupCommitStats {
 const ORACLE_METHODS = ['writeTs', 'peekWriteTs', 'readTs', 'applyWrite'] as const;
 
 type Ack = { resolve(ts: Timestamp): void; reject(err: unknown): void };
+
+/** Read-then-write writes brought their locks, blind writes take theirs, system writes need none. */
+function lockClaim<K, V>(w: PendingWrite<K, V>): LockClaim {
+  if (w.locks) return { kind: 'brought', collections: w.locks.ids };
+  return w.kind === 'user' ? { kind: 'take', collections: w.writes.keys() } : { kind: 'none' };
+}
 
 /** A group's Txn: the collections it writes and the rows it skipped (dropped collections). */
 interface BuiltTxn<K, V> {
@@ -546,32 +553,20 @@ export class GroupCommitter<K, V> {
     const drained = this.pending.splice(0);
     if (drained.length === 0) return;
 
+    const { accepted, take, deferred } = assignLocks(drained, lockClaim, (id) => this.locks.isFree(id));
     const group = emptyGuard(this.locks);
-    const accepted: PendingWrite<K, V>[] = [];
-    const blind: PendingWrite<K, V>[] = [];
-    // Writes that brought their locks go first, so blind writes can share them;
-    // system writes need none.
     for (const w of drained) {
-      if (w.locks) {
-        group.absorb(w.locks);
-        w.locks = undefined;
-        accepted.push(w);
-      } else if (w.kind === 'user') {
-        blind.push(w);
-      } else {
-        accepted.push(w);
-      }
+      if (!w.locks) continue;
+      group.absorb(w.locks);
+      w.locks = undefined;
     }
-    for (const w of blind) {
-      const missing = [...w.writes.keys()].filter((id) => !group.covers(id));
-      const got = missing.length === 0 ? undefined : this.locks.tryAcquire(missing);
-      if (missing.length === 0 || got) {
-        if (got) group.absorb(got);
-        accepted.push(w);
-      } else {
-        this.defer(w, missing);
-      }
+    if (take.length > 0) {
+      // Nothing ran since assignLocks looked, so everything it chose is still free.
+      const taken = this.locks.tryAcquire(take);
+      if (!taken) throw new InvariantViolation(`group commit: write locks on ${take.join(', ')} were free a moment ago but could not be taken`);
+      group.absorb(taken);
     }
+    for (const { write, missing } of deferred) this.defer(write, missing);
     if (accepted.length === 0) return;
 
     let committed: LandedGroup;
