@@ -15,10 +15,12 @@
  *     commit advances the logical upper of every registered collection, written or
  *     not. If the timestamp was taken (another process wrote the txns shard), the
  *     oracle is told (`applyWrite(current - 1)`) and the same Txn is committed again
- *     at a fresh timestamp: nothing is lost or written twice;
- *  5. `oracle.applyWrite(ts)`, then applies the commit to the data shards, keeping
- *     the tidy for the next commit; callers are acknowledged after the commit or
- *     after the apply (option `ack`); locks and permit are released last.
+ *     at a fresh timestamp: nothing is lost or written twice. Once it lands,
+ *     `oracle.applyWrite(ts)`. (This is {@link commitAtNextTimestamp}, the loop
+ *     `register` and `forget` use too.);
+ *  5. applies the commit to the data shards, keeping the tidy for the next commit;
+ *     callers are acknowledged after the commit or after the apply (option `ack`);
+ *     locks and permit are released last.
  *
  * Write locks (per collection, {@link WriteLocks}):
  * - Blind writes (`submitWrite`) take locks at group-commit time, all-or-nothing per
@@ -47,7 +49,10 @@
  *   resolves at once; `leaveReadOnly()` commits the buffer. `close()` in read-only
  *   mode drops the buffer.
  * - A failed commit rejects every write of its group with {@link GroupCommitFailed}
- *   and writes nothing (a Txn is one compare-and-append); the committer goes on.
+ *   and writes nothing (a Txn is one compare-and-append); the committer goes on. A
+ *   commit that landed but whose later step failed (telling the oracle, or the
+ *   apply) rejects them with {@link CommittedButUnconfirmed}; so does a `register` or
+ *   `forget` the oracle could not be told about.
  * - `close()` stops accepting work and then *finishes* everything already accepted:
  *   pending and deferred writes, and read-then-write operations already started or
  *   waiting for locks, are committed (or fail as above) before it resolves. So an
@@ -86,14 +91,14 @@ import {
   optionsObject,
 } from '../persist/argument-checks.js';
 import { describeValue } from '../persist/describe-value.js';
-import { InvalidArgument, InvalidUsage } from '../persist/errors.js';
+import { InvalidArgument, InvalidUsage, InvariantViolation } from '../persist/errors.js';
 import { assertShardId, type ShardId } from '../persist/shard-id.js';
 import type { Timestamp } from '../persist/time.js';
-import { sleep } from '../persist/wait.js';
+import { abortableWait } from '../persist/wait.js';
 import type { WriteHandle } from '../persist/write-handle.js';
 import { NotRegistered } from '../txn/errors.js';
 import { Tidy } from '../txn/tidy.js';
-import type { Txn, TxnApply } from '../txn/txn.js';
+import type { CommitOutcome, Txn, TxnApply } from '../txn/txn.js';
 import { TxnsHandle } from '../txn/txns-handle.js';
 import { checkWrites, mergeWrites, type CheckedWrites, type WritesByCollection } from './collection-writes.js';
 import { commitNotifier, type CommitNotifier, type CommitPermit, type CommitWaiter } from './commit-notifier.js';
@@ -106,6 +111,8 @@ import {
   WriteInReadOnlyMode,
 } from './group-commit-errors.js';
 import { wallClockMillis, type NowFn, type TimestampOracle } from './timestamp-oracle.js';
+import { CommitNotRecorded, commitAtNextTimestamp, oracleTimestamps, type CommitAttempt, type TimestampSource } from './timestamp-source.js';
+import { assignLocks, type LockClaim } from './lock-assignment.js';
 import { WriteLocks, emptyGuard, type WriteLockGuard } from './write-locks.js';
 
 export interface GroupCommitOptions {
@@ -156,6 +163,26 @@ const ORACLE_METHODS = ['writeTs', 'peekWriteTs', 'readTs', 'applyWrite'] as con
 
 type Ack = { resolve(ts: Timestamp): void; reject(err: unknown): void };
 
+/** Read-then-write writes brought their locks, blind writes take theirs, system writes need none. */
+function lockClaim<K, V>(w: PendingWrite<K, V>): LockClaim {
+  if (w.locks) return { kind: 'brought', collections: w.locks.ids };
+  return w.kind === 'user' ? { kind: 'take', collections: w.writes.keys() } : { kind: 'none' };
+}
+
+/** A group's Txn: the collections it writes and the rows it skipped (dropped collections). */
+interface BuiltTxn<K, V> {
+  txn: Txn<K, V>;
+  included: ShardId[];
+  droppedRows: number;
+}
+
+/** A group commit that landed; `oracleFailure` when the oracle could not be told. */
+interface LandedGroup {
+  ts: Timestamp;
+  apply: TxnApply;
+  oracleFailure?: { err: unknown };
+}
+
 interface PendingWrite<K, V> {
   kind: 'user' | 'internal' | 'background';
   writes: CheckedWrites<K, V>;
@@ -174,6 +201,7 @@ export class GroupCommitter<K, V> {
   private readonly now: NowFn;
   private readonly maxWaitForNowMs: number;
   private readonly compactEvery: number;
+  private readonly timestamps: TimestampSource;
 
   private pending: PendingWrite<K, V>[] = [];
   /** System writes received in read-only mode. */
@@ -215,6 +243,7 @@ export class GroupCommitter<K, V> {
     this.now = opts.now ?? wallClockMillis;
     this.readOnly = optionalBoolean(opts.readOnly, 'GroupCommitter option readOnly') ?? false;
     this.log = txns.client.cfg.logger;
+    this.timestamps = oracleTimestamps(oracle);
     ({ notifier: this.notifier, waiter: this.waiter } = commitNotifier());
     this.loopDone = this.loop();
   }
@@ -481,22 +510,18 @@ export class GroupCommitter<K, V> {
     }
   }
 
-  /** Runs `op` at a fresh oracle timestamp, moving past taken ones; tells the oracle once it landed. */
-  private async atOracleTs(
-    op: (ts: Timestamp) => Promise<{ ok: true; tidy: Tidy } | { ok: false; current: number }>,
-  ): Promise<Timestamp> {
-    let ts = (await this.oracle.writeTs()).timestamp;
-    for (;;) {
+  /** Runs `op` (a register or forget, which applies itself) at the next oracle timestamp; tells the oracle once it landed. */
+  private async atOracleTs(op: (ts: Timestamp) => Promise<CommitAttempt<{ ok: true; tidy: Tidy }>>): Promise<Timestamp> {
+    const { ts } = await commitAtNextTimestamp(this.timestamps, async (ts) => {
       const res = await op(ts);
       if (res.ok) {
+        // Kept before the oracle is told: it is ours even if telling the oracle fails.
         this.tidy.merge(res.tidy);
         this.appliedThrough = Math.max(this.appliedThrough, ts);
-        await this.oracle.applyWrite(ts);
-        return ts;
       }
-      await this.oracle.applyWrite(res.current - 1);
-      ts = (await this.oracle.writeTs()).timestamp;
-    }
+      return res;
+    });
+    return ts;
   }
 
   // ---------- the committer loop ----------
@@ -528,35 +553,23 @@ export class GroupCommitter<K, V> {
     const drained = this.pending.splice(0);
     if (drained.length === 0) return;
 
+    const { accepted, take, deferred } = assignLocks(drained, lockClaim, (id) => this.locks.isFree(id));
     const group = emptyGuard(this.locks);
-    const accepted: PendingWrite<K, V>[] = [];
-    const blind: PendingWrite<K, V>[] = [];
-    // Writes that brought their locks go first, so blind writes can share them;
-    // system writes need none.
     for (const w of drained) {
-      if (w.locks) {
-        group.absorb(w.locks);
-        w.locks = undefined;
-        accepted.push(w);
-      } else if (w.kind === 'user') {
-        blind.push(w);
-      } else {
-        accepted.push(w);
-      }
+      if (!w.locks) continue;
+      group.absorb(w.locks);
+      w.locks = undefined;
     }
-    for (const w of blind) {
-      const missing = [...w.writes.keys()].filter((id) => !group.covers(id));
-      const got = missing.length === 0 ? undefined : this.locks.tryAcquire(missing);
-      if (missing.length === 0 || got) {
-        if (got) group.absorb(got);
-        accepted.push(w);
-      } else {
-        this.defer(w, missing);
-      }
+    if (take.length > 0) {
+      // Nothing ran since assignLocks looked, so everything it chose is still free.
+      const taken = this.locks.tryAcquire(take);
+      if (!taken) throw new InvariantViolation(`group commit: write locks on ${take.join(', ')} were free a moment ago but could not be taken`);
+      group.absorb(taken);
     }
+    for (const { write, missing } of deferred) this.defer(write, missing);
     if (accepted.length === 0) return;
 
-    let committed: { ts: Timestamp; apply: TxnApply };
+    let committed: LandedGroup;
     try {
       committed = await this.commitGroup(accepted);
     } catch (err) {
@@ -571,12 +584,10 @@ export class GroupCommitter<K, V> {
     this.counters.groupCommits++;
 
     let failed: { step: 'oracle' | 'apply'; err: unknown } | undefined;
-    try {
-      await this.oracle.applyWrite(ts);
-    } catch (err) {
+    if (committed.oracleFailure) {
       // Reads of read-then-write operations must still see this commit.
       this.minReadTs = Math.max(this.minReadTs, ts);
-      failed = { step: 'oracle', err };
+      failed = { step: 'oracle', err: committed.oracleFailure.err };
     }
     const acknowledge = () => {
       for (const w of accepted) {
@@ -623,59 +634,73 @@ export class GroupCommitter<K, V> {
       if (!(ahead > 0)) return;
       // Capped: after a big step back of the wall clock we re-check at least every
       // cap instead of sleeping for the whole (possibly bogus) gap.
-      const wake = new AbortController();
-      this.wakeWait = () => wake.abort();
-      await sleep(Math.min(ahead, this.maxWaitForNowMs), wake.signal).catch(() => undefined);
-      this.wakeWait = undefined;
+      await abortableWait({
+        timeoutMs: Math.min(ahead, this.maxWaitForNowMs),
+        register: (wake) => {
+          this.wakeWait = wake;
+          return () => {
+            if (this.wakeWait === wake) this.wakeWait = undefined;
+          };
+        },
+      });
     }
   }
 
-  /** Commits `accepted` as one Txn; throws GroupCommitFailed with nothing written on failure. */
-  private async commitGroup(accepted: PendingWrite<K, V>[]): Promise<{ ts: Timestamp; apply: TxnApply }> {
+  /**
+   * Commits `accepted` as one Txn at the next oracle timestamp and tells the oracle.
+   * Throws GroupCommitFailed if the commit did not land (its `mayHaveHappened` says
+   * whether it may have); a commit that landed but the oracle did not hear of is
+   * returned, with the oracle's error.
+   */
+  private async commitGroup(accepted: PendingWrite<K, V>[]): Promise<LandedGroup> {
     const merged = mergeWrites(accepted.map((w) => w.writes));
-    let ts: Timestamp | undefined;
-    let built: { txn: Txn<K, V>; included: ShardId[]; droppedRows: number } | undefined;
+    const attempt: { ts?: Timestamp; built?: BuiltTxn<K, V> } = {};
     try {
-      ts = (await this.oracle.writeTs()).timestamp;
-      built = await this.buildTxn(merged);
-      for (;;) {
-        let res;
-        try {
-          res = await built.txn.commitAt(this.txns, ts);
-        } catch (err) {
-          // Forgotten by someone this handle had not heard of yet: the commit checked
-          // the latest txns state, so skip what is unregistered now and try again.
-          if (err instanceof NotRegistered && built.included.some((id) => !this.isRegistered(id))) {
-            this.tidy.merge(built.txn.takeTidy());
-            await built.txn.discard();
-            built = undefined;
-            built = await this.buildTxn(merged);
-            continue;
-          }
-          throw err;
-        }
-        if (res.ok) {
-          this.counters.droppedRows += built.droppedRows;
-          return { ts, apply: res.apply };
-        }
-        // Someone else wrote the txns shard at or past ts: move the oracle past it and
-        // commit the same Txn (its batches are only re-timestamped) at a fresh time.
-        this.counters.lostRaces++;
-        await this.oracle.applyWrite(res.current - 1);
-        ts = (await this.oracle.writeTs()).timestamp;
-      }
+      const { ts, landed } = await commitAtNextTimestamp(this.timestamps, async (ts) => {
+        attempt.ts = ts;
+        attempt.built ??= await this.buildTxn(merged);
+        const res = await this.commitBuilt(attempt, merged, ts);
+        if (res.ok) this.counters.droppedRows += attempt.built.droppedRows;
+        // Someone else wrote the txns shard at or past ts: the loop moves the oracle past
+        // it and this commits the same Txn (its batches are only re-timestamped) again.
+        else this.counters.lostRaces++;
+        return res;
+      });
+      return { ts, apply: landed.apply };
     } catch (err) {
-      if (built) {
-        this.tidy.merge(built.txn.takeTidy());
-        // The Txn keeps the batches a commit that may have landed references.
-        await built.txn.discard().catch(() => undefined);
+      if (err instanceof CommitNotRecorded) {
+        const landed = err.landed as { apply: TxnApply };
+        return { ts: err.commitTs, apply: landed.apply, oracleFailure: { err: err.cause } };
       }
-      throw new GroupCommitFailed(ts, accepted.length, err);
+      if (attempt.built) {
+        this.tidy.merge(attempt.built.txn.takeTidy());
+        // The Txn keeps the batches a commit that may have landed references.
+        await attempt.built.txn.discard().catch(() => undefined);
+      }
+      throw new GroupCommitFailed(attempt.ts, accepted.length, err);
+    }
+  }
+
+  /** Commits `attempt.built` at `ts`, rebuilding it without collections forgotten meanwhile. */
+  private async commitBuilt(attempt: { built?: BuiltTxn<K, V> }, merged: CheckedWrites<K, V>, ts: Timestamp): Promise<CommitOutcome> {
+    for (;;) {
+      const built = attempt.built!;
+      try {
+        return await built.txn.commitAt(this.txns, ts);
+      } catch (err) {
+        // Forgotten by someone this handle had not heard of yet: the commit checked
+        // the latest txns state, so skip what is unregistered now and try again.
+        if (!(err instanceof NotRegistered) || built.included.every((id) => this.isRegistered(id))) throw err;
+        this.tidy.merge(built.txn.takeTidy());
+        await built.txn.discard();
+        attempt.built = undefined;
+        attempt.built = await this.buildTxn(merged);
+      }
     }
   }
 
   /** A Txn with every row of registered collections and the tidy so far; dropped collections are skipped. */
-  private async buildTxn(merged: CheckedWrites<K, V>): Promise<{ txn: Txn<K, V>; included: ShardId[]; droppedRows: number }> {
+  private async buildTxn(merged: CheckedWrites<K, V>): Promise<BuiltTxn<K, V>> {
     const txn = this.txns.begin();
     txn.tidy(this.tidy);
     this.tidy = new Tidy();

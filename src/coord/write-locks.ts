@@ -112,6 +112,11 @@ export class WriteLocks {
     return this.held.has(id);
   }
 
+  /** Whether `tryAcquire` could take `id` now: nobody holds it and no queued `acquire` reserves it. */
+  isFree(id: ShardId): boolean {
+    return !this.held.has(id) && !this.queue.some((w) => w.ids.has(id));
+  }
+
   /** How many `acquire` calls are waiting. */
   get waiting(): number {
     return this.queue.length;

@@ -7,9 +7,9 @@
  * increasing timestamps: by default each at the first free txns timestamp (a taken
  * timestamp is retried at the `current` the commit reports), or at timestamps from
  * a {@link TimestampOracle} when one is given (the oracle is told about every
- * commit, and moved past a timestamp another writer took). After a commit it
- * applies it, carries the resulting tidy into the next commit, and emits
- * `{ commitTs }`.
+ * commit, and moved past a timestamp another writer took): the one loop of
+ * `coord/timestamp-source.ts`. After a commit it applies it, carries the resulting
+ * tidy into the next commit, and emits `{ commitTs }`.
  *
  * Guarantees:
  * - **Atomic and in order.** A transaction is committed whole at one timestamp or
@@ -23,7 +23,9 @@
  *   happen (a taken timestamp). A storage failure that may have committed stops the
  *   sink with a `PersistStorageError` (`mayHaveHappened: true`) instead of
  *   retrying; the transaction's batches are then kept, since the txns shard may
- *   point at them.
+ *   point at them. If the commit landed but telling the oracle failed, the sink stops
+ *   with a `CommittedButUnconfirmed` naming the commit's timestamp (it is durable;
+ *   any later apply applies it).
  * - **Source errors.** Transactions received before the error are still committed
  *   and acknowledged, then the error is passed on.
  * - **Unsubscribing.** A commit already in progress runs to the end (it cannot be
@@ -49,11 +51,12 @@
  */
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { TimestampOracle } from '../coord/timestamp-oracle.js';
+import { commitAtNextTimestamp, nextFreeTxnsTime, oracleTimestamps } from '../coord/timestamp-source.js';
 import { invalidArgument, optionalBoolean, optionsObject } from '../persist/argument-checks.js';
 import { describeValue } from '../persist/describe-value.js';
 import { InvalidUsage } from '../persist/errors.js';
 import type { ShardId } from '../persist/shard-id.js';
-import { assertTimestamp, stepForward } from '../persist/time.js';
+import { assertTimestamp } from '../persist/time.js';
 import { yieldMacrotask } from '../persist/wait.js';
 import { Tidy } from '../txn/tidy.js';
 import type { Txn, TxnApply } from '../txn/txn.js';
@@ -105,32 +108,10 @@ export function txnSink<K, V>(handle: TxnsHandle<K, V>, opts: TxnSinkOptions = {
       let sourceDone = false;
       let sourceError: { err: unknown } | undefined;
       let failed = false;
-      let nextTs = options.firstTs ?? 0;
       let tidy = new Tidy();
-
-      const pickTs = async (): Promise<number> => (oracle ? (await oracle.writeTs()).timestamp : nextTs);
-      const taken = async (current: number): Promise<void> => {
-        // Another writer holds timestamps below `current`: move past them.
-        if (oracle) await oracle.applyWrite(current - 1);
-        else nextTs = current;
-      };
-      const committed = async (ts: number): Promise<void> => {
-        if (oracle) await oracle.applyWrite(ts);
-        else nextTs = stepForward(ts);
-      };
-
-      /** Commits `txn` at the next free timestamp, moving past taken ones; returns its time. */
-      const commitWithRetry = async (txn: Txn<K, V>): Promise<{ ts: number; apply: TxnApply }> => {
-        for (;;) {
-          const ts = await pickTs();
-          const outcome = await txn.commitAt(handle, ts);
-          if (outcome.ok) {
-            await committed(ts);
-            return { ts, apply: outcome.apply };
-          }
-          await taken(outcome.current);
-        }
-      };
+      // Per subscription: without an oracle, what it learns is about this sink's commits.
+      const timestamps = oracle ? oracleTimestamps(oracle) : nextFreeTxnsTime(options.firstTs ?? 0);
+      const commitAtNext = (txn: Txn<K, V>) => commitAtNextTimestamp(timestamps, (ts) => txn.commitAt(handle, ts));
 
       /** Commits one transaction with the tidy carried so far; returns its time and how to apply it. */
       const commit = async (writes: SinkTxn<K, V>, index: number): Promise<{ commitTs: number; apply: () => Promise<void> }> => {
@@ -150,9 +131,9 @@ export function txnSink<K, V>(handle: TxnsHandle<K, V>, opts: TxnSinkOptions = {
           throw err;
         }
         txn.tidy(tidy);
-        let done: { ts: number; apply: TxnApply };
+        let done: { ts: number; landed: { apply: TxnApply } };
         try {
-          done = await commitWithRetry(txn);
+          done = await commitAtNext(txn);
         } catch (err) {
           // The Txn keeps the batches a commit that may have landed references.
           await txn.discard();
@@ -162,7 +143,7 @@ export function txnSink<K, V>(handle: TxnsHandle<K, V>, opts: TxnSinkOptions = {
         return {
           commitTs: done.ts,
           apply: async () => {
-            tidy.merge(await done.apply.apply(handle));
+            tidy.merge(await done.landed.apply.apply(handle));
           },
         };
       };
@@ -171,7 +152,7 @@ export function txnSink<K, V>(handle: TxnsHandle<K, V>, opts: TxnSinkOptions = {
         if (!tidyOnComplete || tidy.retractions.size === 0) return;
         const txn = handle.begin();
         txn.tidy(tidy);
-        await commitWithRetry(txn);
+        await commitAtNext(txn);
         tidy = new Tidy();
       };
 

@@ -24,6 +24,19 @@ describe('coord: write locks', () => {
     expect(locks.tryAcquire([C])).to.not.equal(undefined);
   });
 
+  it('isFree says what tryAcquire would take: neither held nor reserved by a queued acquire', async () => {
+    const locks = new WriteLocks();
+    const gA = locks.tryAcquire([A])!;
+    const queued = locks.acquire([A, B]);
+    expect([A, B, C].map((id) => locks.isFree(id))).to.deep.equal([false, false, true]);
+    expect(locks.tryAcquire([B])).to.equal(undefined);
+    gA.release();
+    const gAB = await queued;
+    expect(locks.isFree(B)).to.equal(false);
+    gAB.release();
+    expect([A, B].map((id) => locks.isFree(id))).to.deep.equal([true, true]);
+  });
+
   it('acquire waits until the whole set is free, holding nothing meanwhile, then takes it at once', async () => {
     const locks = new WriteLocks();
     const gA = locks.tryAcquire([A])!;

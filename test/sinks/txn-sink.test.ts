@@ -5,7 +5,9 @@
  */
 import { expect } from 'chai';
 import { Observable, Subject, from, lastValueFrom, toArray } from 'rxjs';
+import { CommittedButUnconfirmed } from '../../src/coord/group-commit-errors.js';
 import { LogicalClock } from '../../src/coord/logical-clock.js';
+import type { TimestampOracle } from '../../src/coord/timestamp-oracle.js';
 import type { PersistClient } from '../../src/persist/client.js';
 import { InvalidUsage } from '../../src/persist/errors.js';
 import { newShardId, type ShardId } from '../../src/persist/shard-id.js';
@@ -151,6 +153,29 @@ describe('sinks/txnSink', () => {
     await rec.until(() => rec.completed);
     expect(rec.events[1]!.commitTs).to.equal(2_001);
     expect(await oracle.readTs()).to.be.at.least(2_001);
+  });
+
+  it('when telling the oracle fails after a commit landed, the sink stops with CommittedButUnconfirmed: the write is durable', async () => {
+    const clock = new LogicalClock({ now: () => 1_000 });
+    const oracleDown = new Error('oracle unavailable');
+    const oracle: TimestampOracle = {
+      writeTs: () => clock.writeTs(),
+      peekWriteTs: () => clock.peekWriteTs(),
+      readTs: () => clock.readTs(),
+      applyWrite: () => Promise.reject(oracleDown),
+      close: () => clock.close(),
+    };
+    const rec = new Recorder(from([[[d0, 'durable', null, 1]], [[d0, 'never', null, 1]]] as T[]).pipe(txnSink(txns, { oracle })));
+    await rec.until(() => rec.error !== undefined).catch(() => undefined);
+    expect(rec.events, 'not acknowledged').to.deep.equal([]);
+    expect(rec.error).to.be.instanceOf(CommittedButUnconfirmed);
+    const err = rec.error as CommittedButUnconfirmed;
+    expect(err.commitTs).to.equal(1_000);
+    expect(err.cause).to.equal(oracleDown);
+    // Durable at 1,000: any later apply makes it readable.
+    await txns.applyLe(err.commitTs);
+    log.record([d0, 'durable', err.commitTs, 1]);
+    log.assertEq(d0, err.commitTs, err.commitTs + 1, await rowsAt(log, d0, err.commitTs));
   });
 
   it('carries tidies forward and commits the last one on completion: nothing is left untidied', async () => {
