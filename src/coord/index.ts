@@ -1,11 +1,15 @@
 /**
  * The coordination layer: timestamp oracles (who picks commit timestamps, and the
  * latest time safe to read at) and, built on them, group commit.
+ *
+ * An explicit list: what the layers above and the two public entry points use.
+ * Internal pieces (write locks, the commit notifier, lock assignment, the
+ * commit-at-next-timestamp loop) are imported from their files by coord and sinks.
  */
-export * from './timestamp-oracle.js';
-export * from './logical-clock.js';
+export { wallClockMillis, type NowFn, type TimestampOracle, type WriteTimestamp } from './timestamp-oracle.js';
+export { LogicalClock, type LogicalClockOptions } from './logical-clock.js';
 export { TimestampOracleClosed, InvalidOracleConfig, MAX_TIMELINE_LENGTH } from './oracle-errors.js';
-export * from './batched-read-ts.js';
+export { BatchedReadTs } from './batched-read-ts.js';
 export {
   DurableTimestampOracle,
   DEFAULT_TIMELINE,
@@ -14,11 +18,9 @@ export {
   type OracleStatementCounts,
   type TimelineRowStore,
 } from './durable-oracle.js';
-export * from './sqlite-oracle.js';
-export * from './postgres-oracle.js';
-export * from './open-oracle.js';
-export { WriteLocks, WriteLockGuard } from './write-locks.js';
-export { commitNotifier, CommitNotifier, CommitWaiter, CommitPermit } from './commit-notifier.js';
+export { SqliteTimestampOracle, type SqliteTimestampOracleOptions } from './sqlite-oracle.js';
+export { PostgresTimestampOracle, type PostgresTimestampOracleOptions } from './postgres-oracle.js';
+export { ORACLE_FILE_NAME, SharedClockHandle, openTimestampOracle, type OpenTimestampOracleOptions } from './open-oracle.js';
 export { type WriteRow, type WritesByCollection } from './collection-writes.js';
 export {
   UnknownCollection,
@@ -28,6 +30,7 @@ export {
   GroupCommitFailed,
   CommittedButUnconfirmed,
 } from './group-commit-errors.js';
+export { CommitNotRecorded } from './timestamp-source.js';
 export {
   GroupCommitter,
   type GroupCommitOptions,
