@@ -27,13 +27,14 @@
  *   write; writes in one group share the group's locks (they commit at one time, so
  *   they cannot conflict). A write that cannot get its locks is deferred, and goes
  *   back into the queue when one of the locks it missed is released (an optimistic
- *   retry: it may be deferred again).
- * - Read-then-write operations (`readThenWrite`) take their locks exclusively up
- *   front, waiting in line, then read at `oracle.readTs()`, compute their writes and
- *   hand them, locks included, to the next group commit. The function runs exactly
- *   once: it is never retried optimistically. Nobody else writes those collections
- *   between the read and the write, because locks are released only after the
- *   oracle has been told the commit's timestamp is applied.
+ *   retry: it may be deferred again). Who gets which locks in a round is
+ *   {@link assignLocks} (lock-assignment.ts).
+ * - Read-then-write operations (`readThenWrite`, read-then-write.ts) take their
+ *   locks exclusively up front, waiting in line, then read at `oracle.readTs()`,
+ *   compute their writes and hand them, locks included, to the next group commit.
+ *   The function runs exactly once: it is never retried optimistically. Nobody else
+ *   writes those collections between the read and the write, because locks are
+ *   released only after the oracle has been told the commit's timestamp is applied.
  * - System writes (`submitInternal`, `submitBackground`) take no locks.
  * Locks are per process: several processes sharing a txns shard must not write the
  * same collections if they rely on read-then-write isolation.
@@ -106,13 +107,13 @@ import {
   CommittedButUnconfirmed,
   CommitterClosed,
   GroupCommitFailed,
-  OutsideLockedCollections,
   UnknownCollection,
   WriteInReadOnlyMode,
 } from './group-commit-errors.js';
+import { assignLocks, type LockClaim } from './lock-assignment.js';
+import { readThenWrite, type ReadThenWriteFn, type ReadThenWriteHost, type ReadThenWriteResult } from './read-then-write.js';
 import { wallClockMillis, type NowFn, type TimestampOracle } from './timestamp-oracle.js';
 import { CommitNotRecorded, commitAtNextTimestamp, oracleTimestamps, type CommitAttempt, type TimestampSource } from './timestamp-source.js';
-import { assignLocks, type LockClaim } from './lock-assignment.js';
 import { WriteLocks, emptyGuard, type WriteLockGuard } from './write-locks.js';
 
 export interface GroupCommitOptions {
@@ -126,21 +127,6 @@ export interface GroupCommitOptions {
   maxWaitForNowMs?: number;
   /** Call `txns.compactTo(commitTs)` after every this many group commits (default 0: never). */
   compactEvery?: number;
-}
-
-/** What a read-then-write function may read: the collection's contents at the read timestamp. */
-export type ReadCollection<K, V> = (collection: ShardId) => Promise<[key: K, val: V, diff: number][]>;
-
-/** Computes the writes of a read-then-write operation; `undefined` means "write nothing". */
-export type ReadThenWriteFn<K, V> = (
-  readTs: Timestamp,
-  read: ReadCollection<K, V>,
-) => Promise<WritesByCollection<K, V> | undefined | void>;
-
-export interface ReadThenWriteResult {
-  readTs: Timestamp;
-  /** The commit's timestamp; undefined when the function wrote nothing. */
-  commitTs: Timestamp | undefined;
 }
 
 export type SystemWriteOutcome = { buffered: false; commitTs: Timestamp } | { buffered: true };
@@ -319,7 +305,7 @@ export class GroupCommitter<K, V> {
     if (given.signal !== undefined && !(given.signal instanceof AbortSignal)) {
       throw invalidArgument('readThenWrite option signal', 'an AbortSignal (or omitted)', given.signal);
     }
-    return this.track(this.runReadThenWrite(ids, fn, opts.signal));
+    return this.track(readThenWrite(this.readThenWriteHost(), ids, fn, given.signal));
   }
 
   /**
@@ -464,50 +450,21 @@ export class GroupCommitter<K, V> {
     for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
-  private async runReadThenWrite(ids: ShardId[], fn: ReadThenWriteFn<K, V>, signal: AbortSignal | undefined): Promise<ReadThenWriteResult> {
-    const guard = await this.locks.acquire(ids, { signal });
-    let handedOff = false;
-    try {
-      const readTs = Math.max(await this.oracle.readTs(), this.minReadTs);
-      const read: ReadCollection<K, V> = (id) => {
-        if (!guard.covers(id)) return Promise.reject(new OutsideLockedCollections('read', id, ids));
-        return this.readCollection(id, readTs, signal);
-      };
-      const returned = await fn(readTs, read);
-      if (returned === undefined) return { readTs, commitTs: undefined };
-      const writes = checkWrites(returned, this.txns.dataCodecs);
-      for (const id of writes.keys()) {
-        if (!guard.covers(id)) throw new OutsideLockedCollections('write', id, ids);
-      }
-      if (writes.size === 0) return { readTs, commitTs: undefined };
-      // The locks travel with the write and are released by its group commit.
-      handedOff = true;
-      const commitTs = await this.enqueue({ kind: 'user', writes, locks: guard });
-      return { readTs, commitTs };
-    } finally {
-      if (!handedOff) guard.release();
-    }
-  }
-
-  /** `id`'s contents at `readTs`, consolidated. */
-  private async readCollection(id: ShardId, readTs: Timestamp, signal: AbortSignal | undefined): Promise<[K, V, number][]> {
-    const cache = this.txns.readCache();
-    // Waits without holding the handle: the commit that made readTs readable is landed.
-    await cache.updateGt(readTs, { signal });
-    if (readTs > this.appliedThrough) {
-      // Make sure whatever is committed at or below readTs is applied (a failed apply,
-      // or another process's commit), or the read below would wait for it forever.
-      this.tidy.merge(await this.txns.applyLe(readTs));
-      this.appliedThrough = Math.max(this.appliedThrough, readTs);
-    }
-    const snapshot = cache.dataSnapshot(id, readTs);
-    const reader = await this.txns.client.openLeasedReader(id, this.txns.dataCodecs, { purpose: 'group commit read-then-write' });
-    try {
-      const rows = await snapshot.snapshotAndFetch(reader, { signal });
-      return rows.map(([k, v, , d]) => [k, v, d]);
-    } finally {
-      await reader.expire();
-    }
+  /** What a read-then-write operation uses of this committer. */
+  private readThenWriteHost(): ReadThenWriteHost<K, V> {
+    return {
+      txns: this.txns,
+      locks: this.locks,
+      readTs: async () => Math.max(await this.oracle.readTs(), this.minReadTs),
+      applyThrough: async (ts) => {
+        if (ts <= this.appliedThrough) return;
+        // Whatever is committed at or below ts may not be applied (a failed apply, or
+        // another process's commit), and a read at ts would wait for it forever.
+        this.tidy.merge(await this.txns.applyLe(ts));
+        this.appliedThrough = Math.max(this.appliedThrough, ts);
+      },
+      submitLocked: (writes, locks) => this.enqueue({ kind: 'user', writes, locks }),
+    };
   }
 
   /** Runs `op` (a register or forget, which applies itself) at the next oracle timestamp; tells the oracle once it landed. */

@@ -35,8 +35,6 @@ export {
   GroupCommitter,
   type GroupCommitOptions,
   type GroupCommitStats,
-  type ReadCollection,
-  type ReadThenWriteFn,
-  type ReadThenWriteResult,
   type SystemWriteOutcome,
 } from './group-commit.js';
+export { type ReadCollection, type ReadThenWriteFn, type ReadThenWriteResult } from './read-then-write.js';

@@ -7,7 +7,8 @@ import type { CaSResult, Consensus, SeqNo, VersionedData } from '../../src/locat
 import { DeterminateError } from '../../src/location/errors.js';
 import { openLocation, type Location } from '../../src/location/location.js';
 import { LogicalClock } from '../../src/coord/logical-clock.js';
-import { GroupCommitter, type GroupCommitOptions, type ReadThenWriteResult } from '../../src/coord/group-commit.js';
+import { GroupCommitter, type GroupCommitOptions } from '../../src/coord/group-commit.js';
+import type { ReadThenWriteResult } from '../../src/coord/read-then-write.js';
 import type { WritesByCollection } from '../../src/coord/collection-writes.js';
 import { PersistClient } from '../../src/persist/client.js';
 import { newShardId, type ShardId } from '../../src/persist/shard-id.js';
