@@ -6,14 +6,12 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import type { CaSResult, Consensus, SeqNo, VersionedData } from '../../src/location/consensus.js';
-import { IndeterminateError } from '../../src/location/errors.js';
-import { openLocation, type Location } from '../../src/location/location.js';
 import { PersistClient } from '../../src/persist/client.js';
 import { newShardId } from '../../src/persist/shard-id.js';
 import { claimKey, claimOwner } from '../../src/txn/data-shard-claim.js';
 import { RegisteredWithAnotherTxnsShard } from '../../src/txn/errors.js';
 import { TxnsCodecDefault } from '../../src/txn/txns-codec.js';
+import { FlakyLocation } from '../support/flaky-location.js';
 import { expectReject } from '../support/persist.js';
 import { CommitLog, expectCommitAt, openTxns, writer } from '../support/txn.js';
 
@@ -26,37 +24,6 @@ async function txnsUpper(client: PersistClient, txnsId: string): Promise<number>
     return await w.fetchRecentUpper();
   } finally {
     await w.expire();
-  }
-}
-
-/** A Consensus whose next compare-and-set on a claim key lands but loses its reply. */
-class LoseClaimReply implements Consensus {
-  armed = 0;
-  lost = 0;
-  constructor(private readonly inner: Consensus) {}
-  head(key: string) {
-    return this.inner.head(key);
-  }
-  async compareAndSet(key: string, expected: SeqNo | undefined, next: VersionedData): Promise<CaSResult> {
-    const res = await this.inner.compareAndSet(key, expected, next);
-    if (this.armed > 0 && key.startsWith('txns-claim/')) {
-      this.armed--;
-      this.lost++;
-      throw new IndeterminateError('connection lost after the claim was written');
-    }
-    return res;
-  }
-  scan(key: string, from: SeqNo, limit: number) {
-    return this.inner.scan(key, from, limit);
-  }
-  truncate(key: string, seqno: SeqNo) {
-    return this.inner.truncate(key, seqno);
-  }
-  listKeys() {
-    return this.inner.listKeys();
-  }
-  close() {
-    return this.inner.close();
   }
 }
 
@@ -166,25 +133,26 @@ describe('txn: a data shard belongs to one txns shard', () => {
   });
 
   it('a claim write whose reply was lost is recognised as ours on retry', async () => {
-    const base: Location = await openLocation('mem://');
-    const consensus = new LoseClaimReply(base.consensus);
-    const client = await PersistClient.open(
-      { ...base, consensus, close: () => base.close() },
-      { config: { ...FAST, storageRetry: { attempts: 3, initialMs: 1, multiplier: 1, clampMs: 1 } } },
-    );
+    const flaky = await FlakyLocation.mem();
+    const client = await PersistClient.open(flaky, {
+      config: { ...FAST, storageRetry: { attempts: 3, initialMs: 1, multiplier: 1, clampMs: 1 } },
+    });
+    const onClaim = (key: string) => key.startsWith('txns-claim/');
+    const store = { consensus: flaky.consensus, cfg: client.cfg };
     try {
       const a = await openTxns(client);
       const d = newShardId();
-      consensus.armed = 2; // the claim before the commit, and the touch after it
+      // The claim before the commit, and the touch after it, both land and lose their replies.
+      flaky.arm('compareAndSet', { mode: 'after', count: 2, when: onClaim });
       expect((await a.register(1, [await writer(client, d)])).ok).to.equal(true);
-      expect(consensus.lost).to.equal(2);
-      expect(await claimOwner({ consensus, cfg: client.cfg }, d)).to.equal(a.txnsId);
-      consensus.armed = 1; // the release
+      expect(flaky.fired.get('compareAndSet')).to.equal(2);
+      expect(await claimOwner(store, d)).to.equal(a.txnsId);
+      flaky.arm('compareAndSet', { mode: 'after', when: onClaim }); // the release
       expect((await a.forget(2, [d])).ok).to.equal(true);
-      expect(await claimOwner({ consensus, cfg: client.cfg }, d)).to.equal(undefined);
+      expect(flaky.fired.get('compareAndSet')).to.equal(3);
+      expect(await claimOwner(store, d)).to.equal(undefined);
     } finally {
       await client.close();
-      await base.close();
     }
   });
 });
