@@ -38,7 +38,10 @@ export class LocationUsageError extends Error {
   }
 }
 
-/** @internal The message of `err` (or its string form), for wrapping it in another error's message. */
+/**
+ * The message of `err` (or its string form), for wrapping it in another error's message.
+ * Public: `txnwal/backend` exports it for backend authors.
+ */
 export function describeError(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

@@ -90,8 +90,9 @@ function memPair(name: string): { pair: MemPair; shared: boolean } {
 }
 
 /**
- * @internal The directory named by a `file:` URL: `file:<dir>` verbatim, `file://…`
- * as a file URL. `fail` builds the error for a malformed one (other layers raise their own types).
+ * The directory named by a `file:` URL: `file:<dir>` verbatim, `file://…` as a file
+ * URL. `fail` builds the error for a malformed one (other layers raise their own types).
+ * Public: `txnwal/backend` exports it for backend authors.
  */
 export function fileUrlDir(url: string, fail: (problem: string) => Error = (m) => new LocationUsageError(m)): string {
   if (url.startsWith('file://')) {

@@ -50,7 +50,10 @@ export interface SnapshotParts {
   release(): void;
 }
 
-export class ReadHandle<K, V> implements ListenReader<K, V> {
+// Not `implements ListenReader`: the members a Listen uses are internal, stripped from
+// the published declarations, where such a clause would then fail to type-check.
+// The `satisfies` in listen() checks the same contract.
+export class ReadHandle<K, V> {
   private sinceValue: number;
   private expired = false;
   private leaseLost = false;
@@ -256,7 +259,7 @@ export class ReadHandle<K, V> implements ListenReader<K, V> {
     const state = (await this.ctx.machine.refresh()) ?? this.ctx.machine.state;
     this.checkAsOf(asOf, state);
     this.consumedByListen = true;
-    return new Listen(this, asOf);
+    return new Listen(this satisfies ListenReader<K, V>, asOf);
   }
 
   /** A snapshot at `asOf` followed by a listen from `asOf`. */
