@@ -6,6 +6,11 @@
  * early (`break`, `return`, a thrown error) unsubscribes the source, which releases
  * its readers. A source error is thrown from the pending `next()`.
  *
+ * The result is typed as a plain `AsyncIterable`, not ix's `AsyncIterableX`: ix stays
+ * an implementation detail, and the published declarations do not pull in ix's,
+ * which need the DOM lib (a Node consumer that checks its libraries would fail on
+ * them). For ix's operators, wrap it: `AsyncIterableX.from(toAsyncIterable(s))`.
+ *
  * Example:
  * ```ts
  * for await (const ev of toAsyncIterable(dataSubscribe$(client, txnsId, id, { codecs, asOf: 0 }))) {
@@ -13,9 +18,9 @@
  * }
  * ```
  */
-import { from, type AsyncIterableX } from 'ix/asynciterable';
+import { from } from 'ix/asynciterable';
 import type { Observable } from 'rxjs';
 
-export function toAsyncIterable<T>(source: Observable<T>): AsyncIterableX<T> {
+export function toAsyncIterable<T>(source: Observable<T>): AsyncIterable<T> {
   return from(source);
 }
