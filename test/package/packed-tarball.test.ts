@@ -190,6 +190,7 @@ describe('the packed package, installed in a fresh project', function () {
   let typecheck: ChildResult;
 
   before(async function () {
+    const started = Date.now();
     work = await mkdtemp(path.join(os.tmpdir(), 'txnwal-pack-'));
 
     // 1. A clean checkout, packed: only prepack can put dist/ into the tarball.
@@ -200,6 +201,7 @@ describe('the packed package, installed in a fresh project', function () {
     expect(pack.code, describeChild('npm pack', pack)).to.equal(0);
     const [report] = JSON.parse(pack.stdout) as [{ filename: string; files: PackedFile[] }];
     packed = report.files.map((f) => f.path).sort();
+    const packedAt = Date.now();
 
     // 2. The tarball extracted as node_modules/txnwal, its production closure linked beside it.
     consumer = path.join(work, 'consumer');
@@ -219,7 +221,13 @@ describe('the packed package, installed in a fresh project', function () {
     await writeFile(path.join(consumer, 'esm.mts'), ESM_CONSUMER);
     await writeFile(path.join(consumer, 'cjs.cts'), CJS_CONSUMER);
     const tsc = path.join(repoModules, 'typescript', 'bin', 'tsc');
+    const installedAt = Date.now();
     typecheck = await runChild(process.execPath, [tsc, '-p', consumer], { cwd: consumer, timeoutMs: 75_000 });
+    const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+    console.log(
+      `      npm pack (with the build) ${seconds(packedAt - started)}, install ${seconds(installedAt - packedAt)}, ` +
+        `consumer tsc ${seconds(Date.now() - installedAt)}; ${packed.length} files, ${closure.length} linked dependencies`,
+    );
   });
   after(() => (work ? rm(work, { recursive: true, force: true }) : undefined));
 
