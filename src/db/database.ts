@@ -193,9 +193,15 @@ export class Database {
     if (!opening) {
       opening = this.openCollection(name, codecs);
       this.opened.set(name, opening);
-      opening.then(
-        (c) => this.ready.set(name, c),
-        () => this.opened.delete(name),
+      const mine = opening;
+      // Only while still current: a drop meanwhile forgot this open.
+      mine.then(
+        (c) => {
+          if (this.opened.get(name) === mine) this.ready.set(name, c);
+        },
+        () => {
+          if (this.opened.get(name) === mine) this.opened.delete(name);
+        },
       );
     }
     const coll = await opening;

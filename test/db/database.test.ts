@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { expect } from 'chai';
-import { Observable, filter, firstValueFrom, from, lastValueFrom, map, repeat, retry, take, tap, toArray } from 'rxjs';
+import { Observable, filter, firstValueFrom, from, lastValueFrom, map, repeat, retry, share, take, tap, toArray } from 'rxjs';
 import { Codecs, CodecMismatch, InvalidArgument, InvalidTimestamp, ReadBelowSince, materialize, type ShardEvent } from '../../src/index.js';
 import {
   CollectionCodecMismatch,
@@ -23,6 +23,7 @@ import { createEntry } from '../../src/db/catalog.js';
 import type { CollectionEvent } from '../../src/operators/index.js';
 import { Recorder } from '../support/rx.js';
 import { expectReject } from '../support/persist.js';
+import { freshTestDatabaseUrl } from '../support/postgres.js';
 
 const STRING_UNIT = { key: Codecs.string, val: Codecs.unit };
 const QUICK = { persist: { config: { listenPoll: { initialMs: 1, multiplier: 2, clampMs: 20 } } } };
@@ -171,6 +172,35 @@ describe('db/Database', () => {
       ),
     );
     expect(runs).to.deep.equal([['a', 'b'], ['a', 'b']]);
+  });
+
+  it('share(): subscribers of one shared stream see one pipeline; once all left, the next subscriber starts a fresh one', async () => {
+    db = await openDatabase('mem://', QUICK);
+    await db.collection('items', STRING_UNIT);
+    const shared$ = db.subscribe$<string, null>('items').pipe(share());
+    const first = await db.write({ items: [['a', null, 1]] });
+    const [x, y] = await Promise.all([viewPast(shared$, first.commitTs), viewPast(shared$, first.commitTs)]);
+    expect(x.toArray()).to.deep.equal([['a', null, 1]]);
+    expect(y.upper).to.equal(x.upper);
+    // Both left (firstValueFrom unsubscribed): share() resubscribes the cold source, at a new now.
+    const second = await db.write({ items: [['b', null, 1]] });
+    const z = await viewPast(shared$, second.commitTs);
+    expect(z.toArray()).to.have.deep.members([['a', null, 1], ['b', null, 1]]);
+  });
+
+  it('runs on Postgres consensus (with its durable oracle) and reopens there', async function () {
+    this.timeout(120_000);
+    const url = `${await freshTestDatabaseUrl()}?blob=mem://db-on-postgres-${Date.now()}`;
+    db = await openDatabase(url, QUICK);
+    const txnsId = db.txnsId;
+    await db.collection('accounts', STRING_UNIT);
+    await db.write({ accounts: [['alice', null, 7]] });
+    await db.close();
+    db = await openDatabase(url, QUICK);
+    expect(db.txnsId).to.equal(txnsId);
+    await db.collection('accounts');
+    const { commitTs } = await db.write({ accounts: [['alice', null, -2]] });
+    expect((await db.snapshot('accounts', commitTs)).collections.accounts).to.deep.equal([['alice', null, 5]]);
   });
 
   it('sink() commits a stream of writes in order, one ack each', async () => {
