@@ -70,6 +70,7 @@ import { CollectionCodecMismatch, CollectionNotFound, CollectionReadBelowSince, 
 type Bytes = Uint8Array;
 /** Data shards hold encoded keys and values (collection.ts). */
 const BYTES: ShardCodecs<Bytes, Bytes> = { key: Codecs.bytes, val: Codecs.bytes };
+const ORACLE_METHODS = ['writeTs', 'peekWriteTs', 'readTs', 'applyWrite', 'close'] as const;
 
 export interface OpenDatabaseOptions {
   /**
@@ -129,11 +130,17 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
     throw invalidArgument('openDatabase url', "a location URL string (e.g. 'file:./data', 'mem://', 'postgres://…')", url);
   }
   const opts = optionsObject(options, 'openDatabase options');
-  const ack = opts.ack ?? 'readable';
+  // Omitted takes the default; null is not "omitted" and is refused.
+  const ack = opts.ack === undefined ? 'readable' : opts.ack;
   if (ack !== 'readable' && ack !== 'durable') {
     throw invalidArgument('openDatabase option ack', "'readable' or 'durable' (or omitted)", ack);
   }
   const groupOpts = optionsObject(opts.groupCommit, 'openDatabase option groupCommit');
+  const given = opts.oracle as Partial<Record<keyof TimestampOracle, unknown>> | undefined;
+  // Checked before anything is opened or written (GroupCommitter.open would check it only after).
+  if (given !== undefined && (typeof given !== 'object' || given === null || ORACLE_METHODS.some((m) => typeof given[m] !== 'function'))) {
+    throw invalidArgument('openDatabase option oracle', `a TimestampOracle (with ${ORACLE_METHODS.join(', ')} methods) or omitted`, given);
+  }
   const cleanups: (() => Promise<void>)[] = [];
   try {
     const client = await PersistClient.open(url, opts.persist);
@@ -397,7 +404,8 @@ export class Database {
   /** Checks every row and encodes it with its collection's codecs, keyed by data shard. */
   private encodeWrites(writes: CollectionWrites): Map<ShardId, [Bytes, Bytes, number][]> {
     const isMap = writes instanceof Map;
-    if (!isMap && (typeof writes !== 'object' || writes === null || Array.isArray(writes))) {
+    const proto: unknown = typeof writes === 'object' && writes !== null ? Object.getPrototypeOf(writes) : undefined;
+    if (!isMap && proto !== Object.prototype && proto !== null) {
       throw invalidArgument('db.write writes', "an object of rows per collection name (e.g. { accounts: [['alice', null, 1]] })", writes);
     }
     const entries = isMap ? [...writes.entries()] : Object.entries(writes);
