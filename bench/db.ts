@@ -163,6 +163,8 @@ async function main(): Promise<number> {
           for (let round = 0; round < ROUNDS; round++) {
             base.push(await baselineRound(url, n, round));
             front.push(await dbRound(url, n, round));
+            const [b, d] = [base.at(-1)!, front.at(-1)!];
+            log(`  [${backend}] ${fmtInt(n)} submitters, round ${round + 1}: baseline ${fmtRate(b.writes / b.seconds)}/s, db.write ${fmtRate(d.writes / d.seconds)}/s`);
           }
           const cell = { backend, submitters: n, baseline: merge(base), db: merge(front) };
           cells.push(cell);

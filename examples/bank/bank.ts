@@ -267,6 +267,9 @@ export async function runTransfers(
       const { commitTs } = await bank.db.write(generator!.next());
       stats.commits++;
       stats.lastCommitTs = Math.max(stats.lastCommitTs, commitTs);
+      // On SQLite a commit can complete without leaving the microtask queue: let
+      // timers (the run's deadline) and the reader have their turn between writes.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   });
   try {
