@@ -1,6 +1,6 @@
 /**
  * A tour of the persist API on the embedded default location, `file:<dir>`
- * (SQLite consensus + file blob). Run it with `npm run demo [-- <dir>]`; the
+ * (SQLite consensus + file blob). Run it with `npm run demo:persist [-- <dir>]` (`--help` for usage); the
  * directory defaults to ./.txnwal-data. Run it again and it reopens the same shard
  * and continues from where the last run stopped.
  *
@@ -28,10 +28,25 @@ import {
   type ShardId,
   type Update,
 } from '../src/index.js';
+import { DEFAULT_DATA_DIR, cliArgs } from './cli.js';
 
 type Fruit = Update<string, null>;
 
-const dir = path.resolve(process.argv[2] ?? './.txnwal-data');
+const { positionals } = cliArgs(
+  `
+usage: npm run demo:persist [-- <dir>]
+
+A narrated tour of the persist API (one shard: appends, a mismatch, a snapshot, a
+listen) on the file: location <dir> (default ${DEFAULT_DATA_DIR}); a second run
+reopens the same shard.
+`,
+  { allowPositionals: true },
+);
+if (positionals.length > 1) {
+  console.error(`expected at most one directory, got ${positionals.length} arguments (see --help)`);
+  process.exit(1);
+}
+const dir = path.resolve(positionals[0] ?? DEFAULT_DATA_DIR);
 const stateFile = path.join(dir, 'persist-demo.json');
 const codecs = { key: Codecs.string, val: Codecs.unit };
 

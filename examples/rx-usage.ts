@@ -23,6 +23,18 @@ import {
   txnSink,
   type SinkTxn,
 } from '../src/index.js';
+import { cliArgs } from './cli.js';
+
+cliArgs(
+  `
+usage: npm run example:rx
+
+The RxJS surface of the layers below the front door in one short program on mem://:
+txnSink, dataSubscribe$, collectUntil, materialize, mergeFrontiers, consolidate,
+toAsyncIterable and shardSubscribe$. It takes no options.
+`,
+  {},
+);
 
 const codecs = { key: Codecs.string, val: Codecs.unit };
 const client = await PersistClient.open('mem://');

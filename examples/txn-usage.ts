@@ -35,6 +35,22 @@ import {
   type ShardId,
   type Update,
 } from '../src/index.js';
+import { cliArgs } from './cli.js';
+
+const { positionals } = cliArgs(
+  `
+usage: npm run example:txn [-- <dir>]
+
+The txn-wal layer end to end: register two data shards, commit across them, apply,
+tidy, and read both at one time. <dir> is a file: location to use (kept); without
+it, a fresh temp dir (removed at the end).
+`,
+  { allowPositionals: true },
+);
+if (positionals.length > 1) {
+  console.error(`expected at most one directory, got ${positionals.length} arguments (see --help)`);
+  process.exit(1);
+}
 
 const codecs = { key: Codecs.string, val: Codecs.unit };
 
@@ -61,8 +77,8 @@ async function readAt(client: PersistClient, txnsId: ShardId, dataId: ShardId, a
 }
 
 async function main(): Promise<void> {
-  const ownDir = !process.argv[2];
-  const dir = ownDir ? await mkdtemp(path.join(os.tmpdir(), 'txnwal-example-')) : path.resolve(process.argv[2]!);
+  const ownDir = !positionals[0];
+  const dir = ownDir ? await mkdtemp(path.join(os.tmpdir(), 'txnwal-example-')) : path.resolve(positionals[0]!);
   const client = await PersistClient.open(`file:${dir}`);
   say(`opened file:${dir}`);
   let txns: TxnsHandle<string, null> | undefined;

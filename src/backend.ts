@@ -98,6 +98,9 @@ export {
   IncompatibleVersion,
 } from './persist/index.js';
 
+// ---- the fine-grained errors of the front door (each is a class the root exports: InvalidUsage, CodecMismatch, ReadBelowSince) ----
+export { DatabaseClosed, InvalidCollectionName, CollectionCodecMismatch, CollectionReadBelowSince } from './db/index.js';
+
 // ---- durable timestamp oracles ----
 export {
   DurableTimestampOracle,

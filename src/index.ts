@@ -19,7 +19,8 @@
  *
  * Example:
  * ```ts
- * import { PersistClient, TxnsHandle, Codecs, newShardId, dataSubscribe$ } from 'txnwal';
+ * import { openDatabase, Codecs } from 'txnwal';                  // the front door
+ * import { PersistClient, TxnsHandle, newShardId, dataSubscribe$ } from 'txnwal';  // the layers below
  * ```
  */
 
@@ -151,8 +152,24 @@ export {
   collectUntil,
   IncompleteCollection,
   mergeFrontiers,
+  mergeCollections,
+  forCollection,
   toAsyncIterable,
 } from './operators/index.js';
-export type { DataSubscribeOptions, MaterializedView } from './operators/index.js';
+export type { CollectionEvent, DataSubscribeOptions, MaterializedView } from './operators/index.js';
 export { txnSink } from './sinks/index.js';
 export type { SinkTxn, SinkWrite, TxnAck, TxnSinkOptions } from './sinks/index.js';
+
+// ---- db: the front door ----
+export { openDatabase, CollectionNotFound } from './db/index.js';
+export type {
+  Collection,
+  CollectionInfo,
+  CollectionRef,
+  CollectionRow,
+  CollectionWrites,
+  Database,
+  DatabaseReadOptions,
+  DatabaseSnapshot,
+  OpenDatabaseOptions,
+} from './db/index.js';

@@ -1,43 +1,36 @@
 /**
- * The bank: accounts spread over several data shards, money moved by atomic
- * transactions, balances maintained incrementally by a reactive pipeline.
+ * The bank: accounts spread over several collections (branches), money moved by
+ * atomic transactions, balances maintained incrementally by a reactive pipeline.
+ * Built on the front door (`openDatabase`): collections by name, `db.write`,
+ * `db.subscribe$`.
  *
- * Model. Each account is a row `(account, null)` in the data shard of its branch;
- * its balance is the row's diff (a Z-set weight), so depositing 10 is the update
- * `['alice', null, ts, +10]` and a transfer of 7 from alice (branch 0) to bob
- * (branch 2) is ONE transaction with two writes:
- * `[[branch0, 'alice', null, -7], [branch2, 'bob', null, +7]]`.
+ * Model. Each account is a row `(account, null)` in the collection of its branch
+ * (`branch0`, `branch1`, …); its balance is the row's diff (a Z-set weight), so
+ * depositing 10 is the row `['alice', null, +10]` and a transfer of 7 from alice
+ * (branch 0) to bob (branch 2) is ONE write to two collections:
+ * `{ branch0: [['alice', null, -7]], branch2: [['bob', null, +7]] }`.
  *
  * Invariant the pipeline checks at every frontier: the total over all branches is
  * the money deposited at opening, because every transfer is committed atomically
- * across shards and the reader sees all branches at one logical time
- * (`dataSubscribe` per branch for logical progress, `mergeFrontiers` to read them
- * at the least common frontier).
+ * across collections and `db.subscribe$([...branches])` shows them all at one
+ * logical time (each row tagged with its branch).
  *
- * Layout on a `file:` location: `<dir>/bank.json` names the txns shard and the
- * branch shards, so a second run reopens the same bank and carries on.
+ * Layout: everything is in the database's own catalog. The `bank` collection holds
+ * one row, the bank's shape (`{ branches, accountsPerBranch, openingBalance }`),
+ * written in the same transaction as the opening deposits, so a bank is either
+ * fully opened or not at all, and a second run finds it and carries on.
  */
-import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { Observable, Subject, filter, map, scan, type Subscription } from 'rxjs';
-import {
-  Codecs,
-  PersistClient,
-  TxnsHandle,
-  dataSubscribe$,
-  isShardId,
-  mergeFrontiers,
-  newShardId,
-  txnSink,
-  type ShardEvent,
-  type ShardId,
-  type SinkTxn,
-  type TxnAck,
-} from '../../src/index.js';
+import { Observable, filter, map, scan, type Subscription } from 'rxjs';
+import { Codecs, openDatabase, type CollectionEvent, type CollectionWrites, type Database } from '../../src/index.js';
 
 export const ACCOUNT_CODECS = { key: Codecs.string, val: Codecs.unit };
-type Txn = SinkTxn<string, null>;
+/** The bank's shape, the key of the one row of the `bank` collection. */
+interface BankShape {
+  branches: number;
+  accountsPerBranch: number;
+  openingBalance: number;
+}
+const SHAPE_CODECS = { key: Codecs.json<BankShape>('bank-shape'), val: Codecs.unit };
 
 export interface BankOptions {
   branches?: number;
@@ -46,9 +39,9 @@ export interface BankOptions {
 }
 
 export interface Bank {
-  client: PersistClient;
-  txns: TxnsHandle<string, null>;
-  branches: ShardId[];
+  db: Database;
+  /** The branches' collection names. */
+  branches: string[];
   /** account → index of its branch. */
   accounts: Map<string, number>;
   /** What the total must always be. */
@@ -58,82 +51,51 @@ export interface Bank {
   close(): Promise<void>;
 }
 
-interface SavedBank {
-  txnsId: ShardId;
-  branches: ShardId[];
-  accountsPerBranch: number;
-  openingBalance: number;
-}
-
 function accountName(branch: number, i: number): string {
   return `b${branch}-acct${String(i).padStart(3, '0')}`;
 }
 
 /**
- * Opens the bank on `location` (`file:<dir>` reopens the one saved there), creating
- * the branches, registering them with the txns shard and depositing the opening
- * balances in one transaction when it is new.
+ * Opens the bank in the database at `location` (a `file:` location reopens the one
+ * there), creating its collections and depositing the opening balances in one
+ * transaction when it is new.
  */
 export async function openBank(location: string, opts: BankOptions = {}): Promise<Bank> {
-  const client = await PersistClient.open(location);
-  const savePath = location.startsWith('file:') ? path.join(path.resolve(location.slice('file:'.length)), 'bank.json') : undefined;
-  let saved: SavedBank | undefined;
-  if (savePath && existsSync(savePath)) {
-    saved = JSON.parse(await readFile(savePath, 'utf8')) as SavedBank;
-    if (!isShardId(saved.txnsId) || !saved.branches.every(isShardId)) {
-      throw new Error(`${savePath} does not describe a bank; delete it to start a new one`);
+  const db = await openDatabase(location);
+  try {
+    await db.collection('bank', SHAPE_CODECS);
+    const saved = (await db.snapshot('bank')).collections.bank!.map(([shape]) => shape as BankShape);
+    if (saved.length > 1) throw new Error(`the database at ${location} holds ${saved.length} bank shapes; it is not a bank`);
+    const shape: BankShape = saved[0] ?? {
+      branches: opts.branches ?? 4,
+      accountsPerBranch: opts.accountsPerBranch ?? 25,
+      openingBalance: opts.openingBalance ?? 1000,
+    };
+    const branches = Array.from({ length: shape.branches }, (_, b) => `branch${b}`);
+    for (const name of branches) await db.collection(name, ACCOUNT_CODECS);
+    const accounts = new Map<string, number>();
+    branches.forEach((_, b) => {
+      for (let i = 0; i < shape.accountsPerBranch; i++) accounts.set(accountName(b, i), b);
+    });
+    const reopened = saved.length === 1;
+    if (!reopened) {
+      // The shape and every deposit, atomically: a crash leaves no half-opened bank.
+      const opening: Record<string, [unknown, null, number][]> = { bank: [[shape, null, 1]] };
+      for (const [name, b] of accounts) (opening[branches[b]!] ??= []).push([name, null, shape.openingBalance]);
+      await db.write(opening);
     }
+    return {
+      db,
+      branches,
+      accounts,
+      expectedTotal: accounts.size * shape.openingBalance,
+      reopened,
+      close: () => db.close(),
+    };
+  } catch (err) {
+    await db.close();
+    throw err;
   }
-  const reopened = saved !== undefined;
-  const layout: SavedBank = saved ?? {
-    txnsId: newShardId(),
-    branches: Array.from({ length: opts.branches ?? 4 }, () => newShardId()),
-    accountsPerBranch: opts.accountsPerBranch ?? 25,
-    openingBalance: opts.openingBalance ?? 1000,
-  };
-  const txns = await TxnsHandle.open(client, { txnsId: layout.txnsId, codecs: ACCOUNT_CODECS });
-  const accounts = new Map<string, number>();
-  layout.branches.forEach((_, b) => {
-    for (let i = 0; i < layout.accountsPerBranch; i++) accounts.set(accountName(b, i), b);
-  });
-
-  // Registering is idempotent, so a reopened bank does it too: it hands this
-  // handle a writer for each branch.
-  const writers = await Promise.all(layout.branches.map((id) => client.openWriter(id, ACCOUNT_CODECS)));
-  for (let ts = txns.readCache().progressExclusive; ; ) {
-    const res = await txns.register(ts, writers);
-    if (res.ok) break;
-    ts = res.current;
-  }
-  if (!reopened) {
-    const deposits: Txn = [...accounts].map(([name, b]) => [layout.branches[b]!, name, null, layout.openingBalance] as const);
-    await new Promise<void>((resolve, reject) =>
-      new Observable<Txn>((s) => {
-        s.next(deposits);
-        s.complete();
-      })
-        .pipe(txnSink(txns))
-        .subscribe({ error: reject, complete: resolve }),
-    );
-    if (savePath) await writeFile(savePath, JSON.stringify(layout, null, 2));
-  }
-  return {
-    client,
-    txns,
-    branches: layout.branches,
-    accounts,
-    expectedTotal: accounts.size * layout.openingBalance,
-    reopened,
-    close: async () => {
-      await txns.close();
-      await client.close();
-    },
-  };
-}
-
-/** The latest time the bank can be read as of (everything committed so far). */
-export function latestReadTs(bank: Bank): number {
-  return Math.max(0, bank.txns.readCache().progressExclusive - 1);
 }
 
 /** The bank as the pipeline sees it at one frontier. */
@@ -148,27 +110,26 @@ export interface BankState {
 }
 
 /**
- * Balances and totals, maintained incrementally from every branch's
- * `dataSubscribe$` read at one common frontier; one state per frontier.
+ * Balances and totals, maintained incrementally from one `db.subscribe$` over every
+ * branch (read as of `asOf`, by default now); one state per frontier.
  */
-export function bankState$(bank: Bank, asOf: number): Observable<BankState> {
-  const branchOf = bank.accounts;
-  const streams = bank.branches.map((id) => dataSubscribe$(bank.client, bank.txns.txnsId, id, { codecs: ACCOUNT_CODECS, asOf }));
+export function bankState$(bank: Bank, asOf?: number): Observable<BankState> {
+  const branchIndex = new Map(bank.branches.map((name, b) => [name, b]));
   const initial = {
-    frontier: asOf,
+    frontier: 0,
     total: 0,
     perBranch: bank.branches.map(() => 0),
     balances: new Map<string, number>(),
     updatesSeen: 0,
     atFrontier: false,
   };
-  return mergeFrontiers(streams).pipe(
-    scan((s, ev: ShardEvent<string, null>) => {
+  return bank.db.subscribe$(bank.branches, { asOf }).pipe(
+    scan((s, ev: CollectionEvent) => {
       if (ev.kind === 'updates') {
+        const b = branchIndex.get(ev.collection)!;
         for (const [account, , , diff] of ev.updates) {
-          const b = branchOf.get(account);
-          if (b === undefined) throw new Error(`unknown account ${account} in the bank's shards`);
-          s.balances.set(account, (s.balances.get(account) ?? 0) + diff);
+          if (bank.accounts.get(account as string) !== b) throw new Error(`account ${String(account)} is not in ${ev.collection}`);
+          s.balances.set(account as string, (s.balances.get(account as string) ?? 0) + diff);
           s.perBranch[b]! += diff;
           s.total += diff;
           s.updatesSeen++;
@@ -201,9 +162,10 @@ export class TransferGenerator {
     this.names = [...bank.accounts.keys()];
   }
 
-  /** 1 to 3 transfers, as one transaction. */
-  next(): Txn {
-    const writes: [ShardId, string, null, number][] = [];
+  /** 1 to 3 transfers, as one write (one transaction). */
+  next(): CollectionWrites {
+    const writes: Record<string, [string, null, number][]> = {};
+    const add = (account: string, diff: number) => (writes[this.bank.branches[this.bank.accounts.get(account)!]!] ??= []).push([account, null, diff]);
     const n = 1 + this.rand(3);
     for (let i = 0; i < n; i++) {
       const from = this.names[this.rand(this.names.length)]!;
@@ -213,8 +175,8 @@ export class TransferGenerator {
       const amount = 1 + this.rand(Math.min(have, 50));
       this.balances.set(from, have - amount);
       this.balances.set(to, (this.balances.get(to) ?? 0) + amount);
-      writes.push([this.bank.branches[this.bank.accounts.get(from)!]!, from, null, -amount]);
-      writes.push([this.bank.branches[this.bank.accounts.get(to)!]!, to, null, amount]);
+      add(from, -amount);
+      add(to, amount);
     }
     return writes;
   }
@@ -240,10 +202,10 @@ export interface RunStats {
 }
 
 /**
- * Runs transfers for `seconds` with `inFlight` transactions outstanding at a time,
- * while the pipeline checks the total at every frontier. `onState` sees every
- * state (for status lines); resolves once the reader has caught up with the last
- * commit.
+ * Runs transfers for `seconds` with `inFlight` writes outstanding at a time (group
+ * commit merges the ones that meet), while the pipeline checks the total at every
+ * frontier. `onState` sees every state (for status lines); resolves once the reader
+ * has caught up with the last commit.
  */
 export async function runTransfers(
   bank: Bank,
@@ -257,7 +219,6 @@ export async function runTransfers(
   },
 ): Promise<RunStats> {
   const stats: RunStats = { commits: 0, lastCommitTs: -1, frontier: 0, total: 0, statesChecked: 0, violations: 0 };
-  const asOf = latestReadTs(bank);
   let generator: TransferGenerator | undefined;
   let firstState: (() => void) | undefined;
   const ready = new Promise<void>((r) => (firstState = r));
@@ -266,7 +227,7 @@ export async function runTransfers(
   let stopping = false;
   let readerError: unknown;
 
-  const reader: Subscription = bankState$(bank, asOf).subscribe({
+  const reader: Subscription = bankState$(bank).subscribe({
     next: (s) => {
       stats.frontier = s.frontier;
       stats.total = s.total;
@@ -289,37 +250,38 @@ export async function runTransfers(
   await ready;
   if (readerError) throw readerError;
 
-  // A closed loop: each ack lets one more transaction in, so at most `inFlight` wait.
-  const requests = new Subject<Txn>();
-  const sinkDone = new Promise<void>((resolve, reject) => {
-    requests.pipe(txnSink(bank.txns)).subscribe({
-      next: (ack: TxnAck) => {
-        stats.commits++;
-        stats.lastCommitTs = ack.commitTs;
-        if (!stopping) requests.next(generator!.next());
-      },
-      error: reject,
-      complete: resolve,
-    });
-  });
-  for (let i = 0; i < (opts.inFlight ?? 4); i++) requests.next(generator!.next());
-  await new Promise<void>((resolve) => {
+  const stop = new Promise<void>((resolve) => {
     const timer = setTimeout(finish, opts.seconds * 1000);
     function finish(): void {
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', finish);
+      stopping = true;
       resolve();
     }
     if (opts.signal?.aborted) finish();
     else opts.signal?.addEventListener('abort', finish, { once: true });
   });
-  stopping = true;
-  requests.complete();
-  await sinkDone;
-  if (stats.frontier > stats.lastCommitTs) caughtUp!();
-  await done;
-  reader.unsubscribe();
+  // A closed loop per slot: each acknowledged write lets the next one in.
+  const writers = Array.from({ length: opts.inFlight ?? 4 }, async () => {
+    while (!stopping) {
+      const { commitTs } = await bank.db.write(generator!.next());
+      stats.commits++;
+      stats.lastCommitTs = Math.max(stats.lastCommitTs, commitTs);
+      // On SQLite a commit can complete without leaving the microtask queue: let
+      // timers (the run's deadline) and the reader have their turn between writes.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  });
+  try {
+    await stop;
+    await Promise.all(writers);
+    if (stats.frontier > stats.lastCommitTs) caughtUp!();
+    await done;
+  } finally {
+    // Also when a write failed: the reader must not outlive the run.
+    stopping = true;
+    reader.unsubscribe();
+  }
   if (readerError) throw readerError;
   return stats;
 }
-

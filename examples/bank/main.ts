@@ -1,37 +1,44 @@
 /**
  * `npm run demo`: the bank on the embedded default location.
  *
- *   npm run demo [-- --dir ./.txnwal-data --seconds 10 --in-flight 4 --seed 1]
+ *   npm run demo [-- --dir ./.txnwal-data --seconds 10 --in-flight 4 --seed 1]   (--help for usage)
  *
- * Opens (or reopens) a bank of 4 branches × 25 accounts in `<dir>` (file: location:
- * SQLite consensus + file blob), commits random transfers through `txnSink` for
- * `--seconds`, and follows every branch with a `dataSubscribe$` pipeline that keeps
- * balances and the total incrementally, checking at every frontier that the total
- * is what was deposited. A status line shows commits/s, the frontier, the total and
- * whether the invariant held. Exits 0 if it always held, 1 otherwise.
+ * Opens (or reopens) the database in `<dir>` (file: location: SQLite consensus +
+ * file blob) and in it a bank of 4 branch collections × 25 accounts, commits random
+ * transfers with `db.write` for `--seconds`, and follows every branch with one
+ * `db.subscribe$` pipeline that keeps balances and the total incrementally,
+ * checking at every frontier that the total is what was deposited. A status line shows commits/s, the frontier, the total and
+ * whether the invariant held. Exits 0 if it always held, 1 otherwise (or on a
+ * bad option).
  */
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { DEFAULT_DATA_DIR, cliArgs, positiveNumber } from '../cli.js';
 import { openBank, runTransfers } from './bank.js';
 
-const { values } = parseArgs({
+const USAGE = `
+usage: npm run demo [-- --dir <dir>] [--seconds 10] [--in-flight 4] [--seed <n>]
+
+The bank: random atomic transfers between accounts in 4 branch collections, and a
+live reader checking at every frontier that the total is what was deposited.
+  --dir <dir>        the database (a file: location), default ${DEFAULT_DATA_DIR}; reopened if it exists
+  --seconds <s>      how long to transfer (default 10)
+  --in-flight <n>    writes outstanding at a time (default 4)
+  --seed <n>         seed of the transfer generator (default: from the clock)
+Exits 0 if the invariant always held, 1 otherwise (or on a bad option).
+`;
+
+const { values } = cliArgs(USAGE, {
   options: {
-    dir: { type: 'string', default: './.txnwal-data' },
+    dir: { type: 'string', default: DEFAULT_DATA_DIR },
     seconds: { type: 'string', default: '10' },
     'in-flight': { type: 'string', default: '4' },
-    seed: { type: 'string', default: String(Date.now() % 100_000) },
+    seed: { type: 'string', default: String((Date.now() % 100_000) + 1) },
   },
 });
-const seconds = Number(values.seconds);
-const inFlight = Number(values['in-flight']);
-const seed = Number(values.seed);
-for (const [name, v] of [['--seconds', seconds], ['--in-flight', inFlight], ['--seed', seed]] as const) {
-  if (!Number.isFinite(v) || v <= 0) {
-    console.error(`${name} must be a positive number, got ${JSON.stringify(values[name.slice(2) as 'seconds'])}`);
-    process.exit(2);
-  }
-}
-const dir = path.resolve(values.dir!);
+const seconds = positiveNumber(values.seconds, '--seconds');
+const inFlight = positiveNumber(values['in-flight'], '--in-flight');
+const seed = positiveNumber(values.seed, '--seed');
+const dir = path.resolve(values.dir);
 const tty = process.stdout.isTTY;
 
 const bank = await openBank(`file:${dir}`);

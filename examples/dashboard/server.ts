@@ -1,10 +1,10 @@
 /**
  * The bank dashboard: live balances in a browser, pushed over Server-Sent Events.
  *
- * What it shows. The same bank as `examples/bank` (accounts over several data
- * shards, random transfers committed atomically through `txnSink`), read by ONE
- * `bankState$` pipeline — `dataSubscribe$` per branch, `mergeFrontiers` to see all
- * branches at one logical time — whose consistent states are streamed to every
+ * What it shows. The same bank as `examples/bank` (accounts over several
+ * collections of one database, random transfers committed atomically with
+ * `db.write`), read by ONE `bankState$` pipeline — `db.subscribe$` over every
+ * branch, at one logical time — whose consistent states are streamed to every
  * open page. The page shows the frontier, the total, whether it still equals what
  * was deposited (the invariant atomic transactions guarantee), the per-branch
  * totals and every account's balance, updating in place.
@@ -29,7 +29,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { asyncScheduler, defer, finalize, map, shareReplay, throttleTime, type Observable, type Subscription } from 'rxjs';
-import { bankState$, latestReadTs, openBank, runTransfers, type Bank, type BankOptions, type BankState } from '../bank/bank.js';
+import { bankState$, openBank, runTransfers, type Bank, type BankOptions, type BankState } from '../bank/bank.js';
 
 /** One `data:` payload of `/events`: the bank at one frontier. */
 export interface DashboardEvent {
@@ -98,10 +98,10 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
   // One pipeline for all clients: reading the shards once is the point of a shared
   // subscription, and the replayed latest state lets a new page render at once.
   // refCount stops it when the last page goes away; the next page starts a fresh
-  // one as of then (defer picks the as-of at subscription time).
+  // one as of then (db.subscribe$ picks the as-of at subscription time).
   const states$: Observable<DashboardEvent> = defer(() => {
     pipelineSubscribed = true;
-    return bankState$(bank, latestReadTs(bank));
+    return bankState$(bank);
   }).pipe(
     // The wire shape, built once per state and shared by every client.
     map((s) => toEvent(s, bank.expectedTotal, commits)),

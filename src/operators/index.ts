@@ -6,3 +6,5 @@ export { materialize, MaterializedView } from './materialize.js';
 export { rowIdentity, valueIdentity } from './row-identity.js';
 export { toAsyncIterable } from './to-async-iterable.js';
 export { mergeFrontiers } from './merge-frontiers.js';
+export { mergeCollections, type CollectionEvent } from './merge-collections.js';
+export { forCollection } from './for-collection.js';

@@ -9,12 +9,15 @@
  * progress events `p` and `q` has `p <= ts < q`) and anything folded at a merged
  * progress event — a total over several shards, say — is a consistent state.
  * Together with txn-wal's atomic multi-shard commits and `dataSubscribe`'s logical
- * progress, this is how a reader sees several collections at the same time.
+ * progress, this is how a reader sees several collections at the same time. To keep
+ * which input each update came from, use {@link mergeCollections}; both are the one
+ * frontier merge, `mergeAtLeastFrontier` (merge-collections.ts).
  *
  * Invariants:
  * - The output's updates are exactly the inputs' updates (unchanged), each emitted
- *   once, in time windows; progress strictly increases and is the minimum of the
- *   inputs' latest progress (an input that has not reported yet holds it at none).
+ *   once, in time windows (one updates event per window, in arrival order);
+ *   progress strictly increases and is the minimum of the inputs' latest progress
+ *   (an input that has not reported yet holds it at none).
  * - A completed input no longer holds the frontier back. The output completes when
  *   every input has (flushing anything still held), errors as soon as any input
  *   errors, and unsubscribing unsubscribes every input.
@@ -27,56 +30,11 @@
  * ```
  */
 import { Observable } from 'rxjs';
-import type { Update } from '../persist/update.js';
 import type { ShardEvent } from '../sources/shard-source.js';
-import { operatorObserver } from './operator-observer.js';
+import { mergeAtLeastFrontier } from './merge-collections.js';
 
 export function mergeFrontiers<K, V>(inputs: readonly Observable<ShardEvent<K, V>>[]): Observable<ShardEvent<K, V>> {
-  return new Observable<ShardEvent<K, V>>((subscriber) => {
-    if (inputs.length === 0) {
-      subscriber.complete();
-      return;
-    }
-    const progress = inputs.map(() => -Infinity);
-    const done = inputs.map(() => false);
-    let held: Update<K, V>[] = [];
-    let emitted = -Infinity;
-
-    const release = (frontier: number): void => {
-      if (frontier <= emitted) return;
-      const ready: Update<K, V>[] = [];
-      const later: Update<K, V>[] = [];
-      for (const u of held) (u[2] < frontier ? ready : later).push(u);
-      held = later;
-      if (ready.length > 0) subscriber.next({ kind: 'updates', updates: ready });
-      emitted = frontier;
-      subscriber.next({ kind: 'progress', upper: frontier });
-    };
-
-    const subs = inputs.map((input, i) =>
-      input.subscribe(
-        operatorObserver<ShardEvent<K, V>>(subscriber, {
-          next: (ev) => {
-            if (ev.kind === 'updates') {
-              for (const u of ev.updates) held.push(u);
-              return;
-            }
-            progress[i] = Math.max(progress[i]!, ev.upper);
-            release(Math.min(...progress));
-          },
-          complete: () => {
-            // A finished input holds nothing back any more.
-            done[i] = true;
-            progress[i] = Infinity;
-            if (!done.every(Boolean)) return release(Math.min(...progress));
-            if (held.length > 0) subscriber.next({ kind: 'updates', updates: held.splice(0) });
-            subscriber.complete();
-          },
-        }),
-      ),
-    );
-    return () => {
-      for (const s of subs) s.unsubscribe();
-    };
-  });
+  return new Observable<ShardEvent<K, V>>((subscriber) =>
+    mergeAtLeastFrontier(inputs, subscriber, (ready) => subscriber.next({ kind: 'updates', updates: ready.map((h) => h.update) })),
+  );
 }

@@ -1,0 +1,448 @@
+/**
+ * openDatabase / Database: the front door. One URL opens everything a program
+ * needs to commit atomically across named collections and follow them live.
+ *
+ * A Database owns, for its location:
+ * - a {@link PersistClient} (the location's Blob and Consensus);
+ * - the database's txns shard, named in the catalog (catalog.ts), and one
+ *   {@link TxnsHandle} on it over byte-valued data shards (collection.ts says why);
+ * - the timestamp oracle: the location's durable one (`openTimestampOracle(url)`,
+ *   so every process on the location shares one timeline), unless one is passed;
+ * - a {@link GroupCommitter}: concurrent `write`s become one commit each round;
+ * - one {@link TxnsRead} shared by every subscription and snapshot.
+ *
+ * Rules:
+ * - `collection(name, { key, val })` creates the collection in the catalog or opens
+ *   it, and registers its shard with the txns shard through this database (an
+ *   idempotent step that also repairs a creator that crashed in between). Opening
+ *   it with codecs of other names throws {@link CollectionCodecMismatch}; codecs
+ *   may be left out for collections whose codecs are built in (string, bytes,
+ *   unit, json).
+ * - `write({ name: rows, … })` is atomic across the names: one group commit, one
+ *   timestamp. It resolves once durable and readable (`ack: 'readable'`, the
+ *   default: a `subscribe$` or `snapshot` started afterwards sees it) or once
+ *   durable (`ack: 'durable'`). Every name must be open in this database
+ *   ({@link CollectionNotFound}); bad rows are refused before anything is written.
+ * - `subscribe$(name | names, { asOf })` is cold: each subscription picks its own
+ *   `asOf`, by default the oracle's read time *when it subscribes*, and opens its
+ *   own readers, so `retry()`, `repeat()`, `share()` and late subscribers work. One
+ *   name gives that collection's events; several give one stream at their least
+ *   common frontier ({@link mergeCollections}), each updates event naming its
+ *   collection, so no progress event ever shows half a transaction.
+ * - A read below a collection's since fails with {@link CollectionReadBelowSince},
+ *   which says from which time it is readable.
+ * - `close()` refuses new work, finishes every write already accepted, ends every
+ *   open subscription (they complete), and releases readers, writers, timers, the
+ *   oracle (unless passed in) and the location: the process can then exit.
+ *
+ * Worked example:
+ * ```ts
+ * const db = await openDatabase('file:./data');
+ * await db.collection('accounts', { key: Codecs.string, val: Codecs.unit });
+ * await db.collection('audit', { key: Codecs.json(), val: Codecs.unit });
+ * const { commitTs } = await db.write({ accounts: [['alice', null, 10]], audit: [[{ by: 'alice' }, null, 1]] });
+ * const snap = await db.snapshot(['accounts', 'audit'], commitTs);
+ * snap.collections.accounts;   // [['alice', null, 10]]
+ * await db.close();
+ * ```
+ */
+import { Observable, Subject, catchError, concatMap, defer, from, lastValueFrom, map, switchMap, takeUntil, type OperatorFunction } from 'rxjs';
+import { GroupCommitter, type GroupCommitOptions } from '../coord/group-commit.js';
+import { openTimestampOracle } from '../coord/open-oracle.js';
+import type { TimestampOracle } from '../coord/timestamp-oracle.js';
+import { arrayOf, checkCodecs, invalidArgument, optionsObject } from '../persist/argument-checks.js';
+import { PersistClient, type PersistClientOptions } from '../persist/client.js';
+import { Codecs, type ShardCodecs } from '../persist/codec.js';
+import { InvalidArgument, InvalidUsage, ReadBelowSince } from '../persist/errors.js';
+import type { ShardId } from '../persist/shard-id.js';
+import { assertDiff, assertTimestamp, type Timestamp } from '../persist/time.js';
+import type { Update } from '../persist/update.js';
+import { TxnsHandle } from '../txn/txns-handle.js';
+import { TxnsRead } from '../txn/txns-read.js';
+import { collectUntil } from '../operators/collect-until.js';
+import { dataSubscribe$ } from '../operators/data-subscribe.js';
+import { mergeCollections, type CollectionEvent } from '../operators/merge-collections.js';
+import type { ShardEvent } from '../sources/shard-source.js';
+import { createEntry, dropEntry, listEntries, readEntry, txnsShard, type CatalogStore } from './catalog.js';
+import { Collection, builtInCodec, checkCollectionName } from './collection.js';
+import { CollectionCodecMismatch, CollectionNotFound, CollectionReadBelowSince, DatabaseClosed } from './errors.js';
+
+type Bytes = Uint8Array;
+/** Data shards hold encoded keys and values (collection.ts). */
+const BYTES: ShardCodecs<Bytes, Bytes> = { key: Codecs.bytes, val: Codecs.bytes };
+const ORACLE_METHODS = ['writeTs', 'peekWriteTs', 'readTs', 'applyWrite', 'close'] as const;
+
+export interface OpenDatabaseOptions {
+  /**
+   * When `write` resolves: once the commit is durable and applied, so reads started
+   * afterwards see it (`'readable'`, the default), or once durable (`'durable'`).
+   */
+  ack?: 'readable' | 'durable';
+  /** The timestamp oracle (not owned: close it yourself). Default: the location's durable one. */
+  oracle?: TimestampOracle;
+  /** Options of the PersistClient (config overrides, file modes). */
+  persist?: PersistClientOptions;
+  /** Group commit tuning: `maxWaitForNowMs`, `compactEvery`, `now`. */
+  groupCommit?: Pick<GroupCommitOptions, 'maxWaitForNowMs' | 'compactEvery' | 'now'>;
+}
+
+/** One row of a write: `diff` copies of `(key, val)` added (negative: removed). */
+export type CollectionRow<K = unknown, V = unknown> = readonly [key: K, val: V, diff: number];
+
+/** Rows per collection name, as a plain object or a Map. */
+export type CollectionWrites =
+  | Readonly<Record<string, Iterable<CollectionRow<any, any>>>>
+  | ReadonlyMap<string, Iterable<CollectionRow<any, any>>>;
+
+/** A collection given by name or by its handle. */
+export type CollectionRef<K = unknown, V = unknown> = string | Collection<K, V>;
+
+export interface DatabaseReadOptions {
+  /** The time to read as of (default: the oracle's read time when the subscription starts). */
+  asOf?: Timestamp;
+  /** Complete once progress reaches this (default: never). */
+  until?: Timestamp;
+}
+
+/** A consistent read of several collections at one time. */
+export interface DatabaseSnapshot {
+  /** The time read as of: the contents include every write at or before it. */
+  asOf: Timestamp;
+  /** Per collection name, its rows `[key, val, diff]` (consolidated; diffs never 0). */
+  collections: Record<string, [unknown, unknown, number][]>;
+}
+
+/** What `collections()` lists per collection: its catalog entry. */
+export interface CollectionInfo {
+  name: string;
+  shardId: ShardId;
+  keyCodec: string;
+  valCodec: string;
+}
+
+/**
+ * Opens the database at `url` (`mem://`, `mem://<name>`, `file:<dir>`,
+ * `postgres://…`): creates its txns shard the first time, or finds the one in the
+ * catalog. See the module doc.
+ */
+export async function openDatabase(url: string, options: OpenDatabaseOptions = {}): Promise<Database> {
+  if (typeof url !== 'string') {
+    throw invalidArgument('openDatabase url', "a location URL string (e.g. 'file:./data', 'mem://', 'postgres://…')", url);
+  }
+  const opts = optionsObject(options, 'openDatabase options');
+  // Omitted takes the default; null is not "omitted" and is refused.
+  const ack = opts.ack === undefined ? 'readable' : opts.ack;
+  if (ack !== 'readable' && ack !== 'durable') {
+    throw invalidArgument('openDatabase option ack', "'readable' or 'durable' (or omitted)", ack);
+  }
+  const groupOpts = optionsObject(opts.groupCommit, 'openDatabase option groupCommit');
+  const given = opts.oracle as Partial<Record<keyof TimestampOracle, unknown>> | undefined;
+  // Checked before anything is opened or written (GroupCommitter.open would check it only after).
+  if (given !== undefined && (typeof given !== 'object' || given === null || ORACLE_METHODS.some((m) => typeof given[m] !== 'function'))) {
+    throw invalidArgument('openDatabase option oracle', `a TimestampOracle (with ${ORACLE_METHODS.join(', ')} methods) or omitted`, given);
+  }
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    const client = await PersistClient.open(url, opts.persist);
+    cleanups.push(() => client.close());
+    const store: CatalogStore = { consensus: client.location.consensus, cfg: client.cfg };
+    const txnsId = await txnsShard(store);
+    const txns = await TxnsHandle.open(client, { txnsId, codecs: BYTES });
+    cleanups.push(() => txns.close());
+    const oracle = opts.oracle ?? (await openTimestampOracle(url));
+    if (opts.oracle === undefined) cleanups.push(() => oracle.close());
+    const committer = await GroupCommitter.open(txns, oracle, { ...groupOpts, ack: ack === 'readable' ? 'apply' : 'commit' });
+    cleanups.push(() => committer.close());
+    const txnsRead = await TxnsRead.shared(client, txnsId);
+    return new Database(client, store, txns, oracle, opts.oracle === undefined, committer, txnsRead);
+  } catch (err) {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    throw err;
+  }
+}
+
+export class Database {
+  /** Collections opened here, by name (a promise, so concurrent opens of one name share the work). */
+  private readonly opened = new Map<string, Promise<Collection<any, any>>>();
+  /** Settled opens, for the synchronous checks of write and subscribe$. */
+  private readonly ready = new Map<string, Collection<any, any>>();
+  private readonly closing$ = new Subject<void>();
+  private closed: Promise<void> | undefined;
+
+  /** @internal Built by {@link openDatabase}. */
+  constructor(
+    /** The client on the database's location, for the lower layers' APIs. */
+    readonly client: PersistClient,
+    private readonly store: CatalogStore,
+    private readonly txns: TxnsHandle<Bytes, Bytes>,
+    /** The timestamp oracle commits and default read times come from. */
+    readonly oracle: TimestampOracle,
+    private readonly ownsOracle: boolean,
+    private readonly committer: GroupCommitter<Bytes, Bytes>,
+    private readonly txnsRead: TxnsRead,
+  ) {}
+
+  /** The database's txns shard. */
+  get txnsId(): ShardId {
+    return this.txns.txnsId;
+  }
+
+  /**
+   * Creates the collection `name` or opens the existing one. `codecs` may be left
+   * out when the collection exists and its codecs are built in. Throws
+   * {@link CollectionCodecMismatch} if it exists with codecs of other names.
+   */
+  async collection<K, V>(name: string, codecs?: ShardCodecs<K, V>): Promise<Collection<K, V>> {
+    this.checkOpen('open a collection');
+    checkCollectionName(name);
+    if (codecs !== undefined) checkCodecs(codecs, `db.collection(${JSON.stringify(name)}) codecs`);
+    let opening = this.opened.get(name);
+    if (!opening) {
+      opening = this.openCollection(name, codecs);
+      this.opened.set(name, opening);
+      const mine = opening;
+      // Only while still current: a drop meanwhile forgot this open.
+      mine.then(
+        (c) => {
+          if (this.opened.get(name) === mine) this.ready.set(name, c);
+        },
+        () => {
+          if (this.opened.get(name) === mine) this.opened.delete(name);
+        },
+      );
+    }
+    const coll = await opening;
+    if (codecs !== undefined && (codecs.key.name !== coll.codecs.key.name || codecs.val.name !== coll.codecs.val.name)) {
+      throw new CollectionCodecMismatch(name, codecNames(coll.codecs), codecNames(codecs));
+    }
+    return coll as Collection<K, V>;
+  }
+
+  private async openCollection<K, V>(name: string, given: ShardCodecs<K, V> | undefined): Promise<Collection<K, V>> {
+    const entry = given
+      ? (await createEntry(this.store, name, { keyCodec: given.key.name, valCodec: given.val.name })).entry
+      : await readEntry(this.store, name);
+    if (!entry) throw new CollectionNotFound(name, this.openNames(), `create it with db.collection(${JSON.stringify(name)}, { key, val })`);
+    let codecs = given;
+    if (!codecs) {
+      const key = builtInCodec(entry.keyCodec);
+      const val = builtInCodec(entry.valCodec);
+      if (!key || !val) {
+        throw new InvalidUsage(
+          `collection ${JSON.stringify(name)} uses codecs { key: ${JSON.stringify(entry.keyCodec)}, val: ${JSON.stringify(entry.valCodec)} }, ` +
+            `which are not built in; pass them: db.collection(${JSON.stringify(name)}, { key, val })`,
+        );
+      }
+      codecs = { key, val } as ShardCodecs<K, V>;
+    }
+    const stored = { key: entry.keyCodec, val: entry.valCodec };
+    if (stored.key !== codecs.key.name || stored.val !== codecs.val.name) throw new CollectionCodecMismatch(name, stored, codecNames(codecs));
+    // Idempotent, and needed in every process: a handle commits only to shards
+    // registered through it. It also registers a shard whose creator crashed
+    // between writing the catalog entry and registering.
+    const writer = await this.client.openWriter(entry.shardId, BYTES, { purpose: `db collection ${name}` });
+    await this.committer.register([writer]);
+    return new Collection(name, entry.shardId, codecs);
+  }
+
+  /** Every collection in the catalog (not only those open here), sorted by name. */
+  async collections(): Promise<CollectionInfo[]> {
+    this.checkOpen('list collections');
+    return (await listEntries(this.store)).map((e) => ({ name: e.name, shardId: e.shardId, keyCodec: e.keyCodec, valCodec: e.valCodec }));
+  }
+
+  /**
+   * Drops the collection `name`: removes it from the catalog, then forgets its shard
+   * in the txns shard (after every write to it was applied). Writes to it still
+   * waiting are skipped. Resolves with whether there was such a collection.
+   */
+  async drop(name: string): Promise<boolean> {
+    this.checkOpen('drop a collection');
+    checkCollectionName(name);
+    // Writes and reads here stop seeing it at once.
+    this.opened.delete(name);
+    this.ready.delete(name);
+    const entry = await dropEntry(this.store, name);
+    if (!entry) return false;
+    await this.committer.forget([entry.shardId]);
+    return true;
+  }
+
+  /**
+   * Commits `writes` (rows per collection name) atomically, at one timestamp, and
+   * resolves with it once durable and (with `ack: 'readable'`) readable.
+   */
+  write(writes: CollectionWrites): Promise<{ commitTs: Timestamp }> {
+    try {
+      this.checkOpen('write');
+      return this.committer.submitWrite(this.encodeWrites(writes));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * The Observable form of `write`, for pipelines: each value is one `write`,
+   * committed in input order (each after the previous one resolved), one
+   * `{ commitTs }` per value.
+   */
+  sink(): OperatorFunction<CollectionWrites, { commitTs: Timestamp }> {
+    return (source) => source.pipe(concatMap((writes) => this.write(writes)));
+  }
+
+  /** One collection's events (single name) or several collections' at one frontier (array of names). */
+  subscribe$<K = unknown, V = unknown>(collection: CollectionRef<K, V>, opts?: DatabaseReadOptions): Observable<ShardEvent<K, V>>;
+  subscribe$(collections: readonly CollectionRef<any, any>[], opts?: DatabaseReadOptions): Observable<CollectionEvent>;
+  subscribe$(target: CollectionRef<any, any> | readonly CollectionRef<any, any>[], opts: DatabaseReadOptions = {}): Observable<unknown> {
+    this.checkOpen('subscribe');
+    const { asOf, until } = checkReadOptions('db.subscribe$', opts);
+    const many = Array.isArray(target);
+    const colls = this.resolve(many ? target : [target as CollectionRef], 'db.subscribe$');
+    return defer(() => from(asOf === undefined ? this.oracle.readTs() : Promise.resolve(asOf))).pipe(
+      switchMap((at): Observable<unknown> => {
+        if (!many) return this.collection$(colls[0]!, at, until);
+        const inputs: Record<string, Observable<ShardEvent<unknown, unknown>>> = {};
+        for (const c of colls) inputs[c.name] = this.collection$(c, at, until);
+        return mergeCollections(inputs);
+      }),
+      takeUntil(this.closing$),
+    );
+  }
+
+  /**
+   * One consistent read of `collections` as of `asOf` (default: the oracle's read
+   * time now): every write at or before it, nothing after.
+   */
+  async snapshot(collections: CollectionRef<any, any> | readonly CollectionRef<any, any>[], asOf?: Timestamp): Promise<DatabaseSnapshot> {
+    this.checkOpen('read a snapshot');
+    if (asOf !== undefined) assertTimestamp(asOf, 'db.snapshot asOf');
+    const colls = this.resolve(Array.isArray(collections) ? collections : [collections as CollectionRef], 'db.snapshot');
+    const at = asOf ?? (await this.oracle.readTs());
+    const results = await Promise.all(
+      colls.map((c) => lastValueFrom(this.collection$(c, at, at + 1).pipe(collectUntil<unknown, unknown>(at + 1), takeUntil(this.closing$)))),
+    );
+    const out: DatabaseSnapshot = { asOf: at, collections: {} };
+    colls.forEach((c, i) => (out.collections[c.name] = results[i]!.map(([k, v, , d]) => [k, v, d])));
+    return out;
+  }
+
+  /**
+   * Finishes every accepted write, ends every subscription (they complete) and
+   * releases everything the database holds. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      const steps: (() => Promise<void>)[] = [
+        () => this.committer.close(),
+        async () => {
+          this.closing$.next();
+          this.closing$.complete();
+        },
+        () => this.txnsRead.close(),
+        () => this.txns.close(),
+        ...(this.ownsOracle ? [() => this.oracle.close()] : []),
+        () => this.client.close(),
+      ];
+      // Every step runs even if one fails, so nothing is left holding the process.
+      let first: unknown;
+      for (const step of steps) {
+        await step().catch((err: unknown) => {
+          first ??= err;
+        });
+      }
+      if (first !== undefined) throw first;
+    })();
+    return this.closed;
+  }
+
+  // ---------- helpers ----------
+
+  private checkOpen(op: string): void {
+    if (this.closed) throw new DatabaseClosed(op);
+  }
+
+  private openNames(): string[] {
+    return [...this.ready.keys()].sort();
+  }
+
+  /** The open collections `refs` name; throws CollectionNotFound for one that is not open here. */
+  private resolve(refs: readonly CollectionRef<any, any>[], fn: string): Collection<any, any>[] {
+    const list = arrayOf(refs, `${fn} collections`);
+    if (list.length === 0) throw new InvalidArgument(`${fn}: name at least one collection`);
+    const seen = new Set<string>();
+    return list.map((ref) => {
+      const name = ref instanceof Collection ? ref.name : ref;
+      if (typeof name !== 'string') throw invalidArgument(`${fn} collection`, 'a collection name or a Collection', ref);
+      const coll = this.ready.get(name);
+      if (!coll) throw new CollectionNotFound(name, this.openNames());
+      if (ref instanceof Collection && ref.shardId !== coll.shardId) {
+        throw new InvalidUsage(`${fn}: the Collection handle for ${JSON.stringify(name)} is of a dropped collection; open it again with db.collection`);
+      }
+      if (seen.has(name)) throw new InvalidArgument(`${fn}: collection ${JSON.stringify(name)} is named twice`);
+      seen.add(name);
+      return coll;
+    });
+  }
+
+  /** One collection's decoded events with logical progress, read as of `asOf`. */
+  private collection$<K, V>(coll: Collection<K, V>, asOf: Timestamp, until: Timestamp | undefined): Observable<ShardEvent<K, V>> {
+    const { key, val } = coll.codecs;
+    return dataSubscribe$(this.client, this.txns.txnsId, coll.shardId, { codecs: BYTES, asOf, until, txnsRead: this.txnsRead }).pipe(
+      map((ev): ShardEvent<K, V> => {
+        if (ev.kind === 'progress') return ev;
+        return { kind: 'updates', updates: ev.updates.map(([k, v, t, d]): Update<K, V> => [key.decode(k), val.decode(v), t, d]) };
+      }),
+      catchError((err: unknown) => {
+        if (err instanceof ReadBelowSince && !(err instanceof CollectionReadBelowSince)) {
+          throw new CollectionReadBelowSince(coll.name, err.asOf, err.since);
+        }
+        throw err;
+      }),
+    );
+  }
+
+  /** Checks every row and encodes it with its collection's codecs, keyed by data shard. */
+  private encodeWrites(writes: CollectionWrites): Map<ShardId, [Bytes, Bytes, number][]> {
+    const isMap = writes instanceof Map;
+    const proto: unknown = typeof writes === 'object' && writes !== null ? Object.getPrototypeOf(writes) : undefined;
+    if (!isMap && proto !== Object.prototype && proto !== null) {
+      throw invalidArgument('db.write writes', "an object of rows per collection name (e.g. { accounts: [['alice', null, 1]] })", writes);
+    }
+    const entries = isMap ? [...writes.entries()] : Object.entries(writes);
+    const out = new Map<ShardId, [Bytes, Bytes, number][]>();
+    for (const [name, rows] of entries) {
+      const coll = this.ready.get(name);
+      if (!coll) throw new CollectionNotFound(name, this.openNames());
+      const { key, val } = coll.codecs;
+      const encoded: [Bytes, Bytes, number][] = [];
+      let i = 0;
+      for (const row of arrayOf(rows as Iterable<CollectionRow>, `rows written to ${JSON.stringify(name)}`)) {
+        const what = `row ${i} written to ${JSON.stringify(name)}`;
+        if (!Array.isArray(row) || row.length !== 3) throw invalidArgument(what, 'an array [key, val, diff]', row);
+        assertDiff(row[2], `diff of ${what}`);
+        try {
+          encoded.push([key.encode(row[0]), val.encode(row[1]), row[2]]);
+        } catch (err) {
+          if (err instanceof InvalidArgument) throw new InvalidArgument(`${what}: ${err.message}`);
+          throw err;
+        }
+        i++;
+      }
+      out.set(coll.shardId, encoded);
+    }
+    return out;
+  }
+}
+
+function codecNames(codecs: ShardCodecs<unknown, unknown>): { key: string; val: string } {
+  return { key: codecs.key.name, val: codecs.val.name };
+}
+
+function checkReadOptions(fn: string, opts: DatabaseReadOptions): DatabaseReadOptions {
+  const o = optionsObject(opts, `${fn} options`);
+  if (o.asOf !== undefined) assertTimestamp(o.asOf, `${fn} option asOf`);
+  if (o.until !== undefined && !(o.until === Infinity || (typeof o.until === 'number' && Number.isSafeInteger(o.until) && o.until >= 0))) {
+    throw invalidArgument(`${fn} option until`, 'a timestamp or Infinity (or omitted)', o.until);
+  }
+  return o;
+}
