@@ -12,6 +12,9 @@ import { KeyLocks, LockConflict } from '../../src/db/key-locks.js';
 import { ISOLATION_LEVELS, ReadWriteTransaction, type IsolationLevel } from '../../src/db/read-write-transaction.js';
 import { TransactionClosed, ValidationFailed } from '../../src/db/transaction-errors.js';
 import { TxnsTransactionHost } from '../../src/db/txns-transaction-host.js';
+import { transact } from '../../src/db/transact.js';
+import { TooManyConflicts } from '../../src/db/transaction-errors.js';
+import { xorshift32 } from '../support/rng.js';
 import { openLocation } from '../../src/location/location.js';
 import { PersistClient } from '../../src/persist/client.js';
 import { Codecs } from '../../src/persist/codec.js';
@@ -296,5 +299,78 @@ describe('db: read-write transactions', function () {
     expect(arr.since, 'the release compacted up to the oldest read time still open').to.equal(newest.readTs);
     newest.abort();
     expect(await (await ReadWriteTransaction.begin(p.host)).get(coll, 'k')).to.equal(5);
+  });
+  describe('transact', () => {
+    it('runs conflicting transfers again until they commit: balances never go negative and the total holds, across two processes', async () => {
+      const { ps, data } = await setup(2);
+      const accounts = ['a', 'b', 'c'];
+      await put(ps[0]!, data, { a: 30, b: 30, c: 30 });
+      let done = 0;
+      let refused = 0;
+      const worker = async (p: Proc, seed: number) => {
+        const next = xorshift32(seed);
+        const coll = p.host.collection(data);
+        for (let i = 0; i < 8; i++) {
+          const from = accounts[next() % 3]!;
+          const to = accounts[(accounts.indexOf(from) + 1 + (next() % 2)) % 3]!;
+          const amount = 1 + (next() % 25);
+          const { value } = await transact(
+            p.host,
+            async (tx) => {
+              const balance = (await tx.getForUpdate(coll, from))!;
+              if (balance < amount) return 'refused';
+              await tx.set(coll, from, balance - amount);
+              await tx.set(coll, to, (await tx.getForUpdate(coll, to))! + amount);
+              return 'done';
+            },
+            { maxAttempts: 200 },
+          );
+          if (value === 'done') done++;
+          else refused++;
+        }
+      };
+      await Promise.all([worker(ps[0]!, 1), worker(ps[0]!, 2), worker(ps[1]!, 3), worker(ps[1]!, 4)]);
+      expect(done + refused).to.equal(32);
+      const check = await ReadWriteTransaction.begin(ps[1]!.host);
+      const coll = ps[1]!.host.collection(data);
+      const balances = await Promise.all(accounts.map(async (k) => (await check.get(coll, k))!));
+      expect(balances.every((b) => b >= 0), `balances ${balances.join(', ')}`).to.equal(true);
+      expect(balances.reduce((x, y) => x + y, 0)).to.equal(90);
+      check.abort();
+    });
+
+    it('gives up after maxAttempts conflicts with TooManyConflicts, and passes other errors through without retrying', async () => {
+      const { ps, data } = await setup(2);
+      const [a, b] = ps as [Proc, Proc];
+      await put(a, data, { x: 0 });
+      let runs = 0;
+      const err = (await expectReject(
+        transact(
+          a.host,
+          async (tx) => {
+            runs++;
+            const x = (await tx.get(a.host.collection(data), 'x'))!;
+            await put(b, data, { x: x + 100 }); // another process always gets there first
+            await tx.set(a.host.collection(data), 'x', x + 1);
+          },
+          { maxAttempts: 3 },
+        ),
+        TooManyConflicts,
+        /conflicted 3 times/,
+      )) as TooManyConflicts;
+      expect(runs).to.equal(3);
+      expect(err.cause).to.be.instanceOf(ValidationFailed);
+      runs = 0;
+      await expectReject(
+        transact(a.host, async () => {
+          runs++;
+          throw new Error('business rule');
+        }),
+        Error,
+        /business rule/,
+      );
+      expect(runs).to.equal(1);
+      expect(a.host.locks.size).to.equal(0);
+    });
   });
 });
