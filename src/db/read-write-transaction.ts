@@ -30,10 +30,15 @@
  * - `'serializable'`: the read set is validated too: nothing read was written
  *   between the read and the commit timestamps, so the transaction is equivalent
  *   to one that ran entirely at its commit time.
- * - `'strict-serializable'`: serializable, with the read timestamp from the
- *   oracle's `readTs()` and the commit timestamp from its `writeTs()`, told to the
- *   oracle once the commit lands, so real-time order holds: a transaction that
- *   begins after another committed reads it.
+ * - `'strict-serializable'`: serializable, and the read timestamp is at least the
+ *   oracle's `readTs()`, so real-time order holds also for writes the oracle saw
+ *   complete that took another path (group commit, another txns shard user).
+ *
+ * Every level reads at the latest complete time of the txns shard (one Consensus
+ * read at begin), so a transaction always sees what was acknowledged before it
+ * began. Commit timestamps come from the host's oracle when it has one
+ * (`writeTs()`, told `applyWrite` once landed, so the oracle's readers see the
+ * commit), else they are the next free txns time.
  *
  * Locks are per process (say so to users): two processes never wait for each
  * other; they find out at validation, and the later committer fails.
@@ -58,7 +63,7 @@ import type { Timestamp } from '../persist/time.js';
 import { valueIdentity } from '../operators/row-identity.js';
 import type { TimestampOracle } from '../coord/timestamp-oracle.js';
 import { commitAtNextTimestamp, nextFreeTxnsTime, oracleTimestamps, type CommitAttempt } from '../coord/timestamp-source.js';
-import type { Arrangement } from './arrangement.js';
+import { ReadOutsideArrangement, type Arrangement } from './arrangement.js';
 import type { KeyLocks, LockHolder } from './key-locks.js';
 import { TransactionClosed, ValidationFailed, describeKey } from './transaction-errors.js';
 
@@ -81,8 +86,10 @@ export interface TransactionHost {
   readonly locks: KeyLocks;
   /** The timestamp oracle; needed for `'strict-serializable'`. */
   readonly oracle?: TimestampOracle | undefined;
-  /** A recent txns upper: every commit below it is in the txns shard (staleness costs a retry, never correctness). */
+  /** The txns upper as Consensus has it now: every commit below it has landed, in any process. */
   recentUpper(): Promise<Timestamp>;
+  /** The latest txns upper this process knows without asking Consensus (may be behind; never ahead). */
+  knownUpper(): Timestamp;
   /** Makes every commit below `upper` readable in the data shards (applies what another process left unapplied). */
   applyBelow(upper: Timestamp): Promise<void>;
   /** Commits `rows` atomically at `ts`, only if the txns upper is exactly `expectUpper`; once landed, applies them. */
@@ -273,8 +280,9 @@ export class ReadWriteTransaction {
         this.finish('committed');
         return { commitTs: this.currentReadTs };
       }
-      const source =
-        this.isolation === 'strict-serializable' ? oracleTimestamps(this.host.oracle!) : nextFreeTxnsTime(await this.host.recentUpper());
+      // With an oracle every commit takes its timestamp and tells it (so the oracle's
+      // readers see the commit); without one, the next free txns time.
+      const source = this.host.oracle ? oracleTimestamps(this.host.oracle) : nextFreeTxnsTime(this.host.knownUpper());
       const { ts } = await commitAtNextTimestamp(source, (ts) => this.commitAttempt(ts));
       this.finish('committed');
       return { commitTs: ts };
@@ -357,11 +365,30 @@ export class ReadWriteTransaction {
     if (t !== undefined) throw new ValidationFailed(collection.name, key, t, this.currentReadTs, 'write');
   }
 
-  /** The collection's arrangement, once the read timestamp is readable in it. */
+  /**
+   * The collection's arrangement, once the read timestamp is readable in it. An
+   * arrangement that starts above the read timestamp (its shard compacted past it
+   * before the process first read the collection) moves the read timestamp up if
+   * nothing was read or written yet; otherwise the transaction cannot read it at
+   * one time with the rest: ReadOutsideArrangement, which `transact` retries.
+   */
   private async readable<K, V>(collection: TransactionCollection<K, V>): Promise<Arrangement<K, V>> {
     const arr = await collection.arrangement();
+    if (this.currentReadTs < arr.since) {
+      if (!this.untouched()) throw new ReadOutsideArrangement(this.currentReadTs, arr.since, arr.frontier);
+      await this.refreshReadTs(arr.since);
+    }
+    // A process that committed at or below the read timestamp may have died before
+    // applying it: apply it, or the read would wait for it forever.
+    if (arr.frontier <= this.currentReadTs) await this.host.applyBelow(this.currentReadTs + 1);
     await arr.waitForFrontier(this.currentReadTs);
     return arr;
+  }
+
+  /** Nothing read or written yet (locks may be held). */
+  private untouched(): boolean {
+    for (const s of this.collections.values()) if (s.writes.size > 0 || s.reads.size > 0 || s.ranges.length > 0) return false;
+    return true;
   }
 
   private stateOf<K, V>(collection: TransactionCollection<K, V>): CollectionState {
@@ -391,9 +418,11 @@ export class ReadWriteTransaction {
 }
 
 /**
- * The latest complete time (every commit that has landed, in any process); under
- * strict serializable also at least the oracle's read timestamp, so a transaction
- * reads every write the oracle saw completed before it began.
+ * The latest complete time: every commit that has landed, in any process (one
+ * Consensus read, so a transaction always reads what was acknowledged before it
+ * began, at every level). Under strict serializable also at least the oracle's
+ * read timestamp, so it reads every write the oracle saw complete, whichever
+ * path it took.
  */
 async function readTsFor(host: TransactionHost, isolation: IsolationLevel): Promise<Timestamp> {
   const complete = Math.max(0, (await host.recentUpper()) - 1);

@@ -28,6 +28,7 @@
 import { InvalidUsage } from '../persist/errors.js';
 import type { Timestamp } from '../persist/time.js';
 import { sleep } from '../persist/wait.js';
+import { ReadOutsideArrangement } from './arrangement.js';
 import { LockConflict } from './key-locks.js';
 import { ReadWriteTransaction, type IsolationLevel, type TransactionHost } from './read-write-transaction.js';
 import { TooManyConflicts, ValidationFailed } from './transaction-errors.js';
@@ -45,9 +46,13 @@ export interface TransactOptions {
   signal?: AbortSignal;
 }
 
-/** Whether `err` is a conflict that running the transaction again can resolve. */
-export function isConflict(err: unknown): err is ValidationFailed | LockConflict {
-  return err instanceof ValidationFailed || err instanceof LockConflict;
+/**
+ * Whether `err` is a conflict that running the transaction again can resolve: a
+ * failed validation, a lock held by an older transaction, or a read timestamp a
+ * collection compacted past before this process first read it.
+ */
+export function isConflict(err: unknown): err is ValidationFailed | LockConflict | ReadOutsideArrangement {
+  return err instanceof ValidationFailed || err instanceof LockConflict || (err instanceof ReadOutsideArrangement && err.asOf < err.since);
 }
 
 export async function transact<R>(

@@ -5,7 +5,8 @@
  *
  * - Arrangements are opened on first use, reading the collection with
  *   `dataSubscribe$` as of the oldest pinned read timestamp (or the latest
- *   complete time), and shared by every transaction of the host. Each is compacted
+ *   complete time; or the shard's since, if other readers let it compact past
+ *   that), and shared by every transaction of the host. Each is compacted
  *   to the oldest read timestamp still pinned whenever a pin is released, so its
  *   memory is the live data plus the history open transactions can still read.
  * - Commits go through `txn.commitAt(…, { expectUpper })` and are applied at
@@ -28,6 +29,7 @@
 import type { Subscription } from 'rxjs';
 import type { TimestampOracle } from '../coord/timestamp-oracle.js';
 import type { CommitAttempt } from '../coord/timestamp-source.js';
+import { ReadBelowSince } from '../persist/errors.js';
 import { assertShardId, type ShardId } from '../persist/shard-id.js';
 import type { Timestamp } from '../persist/time.js';
 import { dataSubscribe$ } from '../operators/data-subscribe.js';
@@ -78,6 +80,13 @@ export class TxnsTransactionHost<K, V> implements TransactionHost {
 
   recentUpper(): Promise<Timestamp> {
     return this.txns.fetchRecentUpper();
+  }
+
+  knownUpper(): Timestamp {
+    // The arrangements follow every process's commits; the handle's cache its own.
+    let upper = this.txns.readCache().progressExclusive;
+    for (const { ready } of this.arranged.values()) if (ready) upper = Math.max(upper, ready.frontier);
+    return upper;
   }
 
   async applyBelow(upper: Timestamp): Promise<void> {
@@ -146,12 +155,27 @@ export class TxnsTransactionHost<K, V> implements TransactionHost {
     if (!a) {
       const entry: Arranged<K, V> = { arrangement: Promise.resolve(undefined as never) };
       entry.arrangement = (async () => {
-        const asOf = this.oldestPin() ?? Math.max(0, (await this.recentUpper()) - 1);
-        const arr = new Arrangement<K, V>({ asOf, compareKeys: this.opts.compareKeys });
-        const events$ = dataSubscribe$(this.txns.client, this.txns.txnsId, dataId, { codecs: this.txns.dataCodecs, asOf });
-        entry.subscription = arr.follow(events$);
-        entry.ready = arr;
-        return arr;
+        let asOf = this.oldestPin() ?? Math.max(0, (await this.recentUpper()) - 1);
+        for (;;) {
+          const arr = new Arrangement<K, V>({ asOf, compareKeys: this.opts.compareKeys });
+          const events$ = dataSubscribe$(this.txns.client, this.txns.txnsId, dataId, { codecs: this.txns.dataCodecs, asOf });
+          entry.subscription = arr.follow(events$);
+          try {
+            // The read at asOf waits for the commits below it to be applied; apply
+            // them, in case their committer died before it could.
+            await this.applyBelow(asOf + 1);
+            await arr.waitForFrontier(asOf);
+          } catch (err) {
+            // Other readers let the shard compact past the time we wanted: start at its since
+            // (transactions that have not read yet move their read timestamp up to it).
+            if (!(err instanceof ReadBelowSince) || err.since <= asOf) throw err;
+            entry.subscription.unsubscribe();
+            asOf = err.since;
+            continue;
+          }
+          entry.ready = arr;
+          return arr;
+        }
       })();
       this.arranged.set(dataId, (a = entry));
     }
