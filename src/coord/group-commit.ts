@@ -472,9 +472,11 @@ export class GroupCommitter<K, V> {
     const { ts } = await commitAtNextTimestamp(this.timestamps, async (ts) => {
       const res = await op(ts);
       if (res.ok) {
-        // Kept before the oracle is told: it is ours even if telling the oracle fails.
+        // Kept before the oracle is told: it is ours even if telling the oracle fails,
+        // and reads of read-then-write operations must still see it then (as for groups).
         this.tidy.merge(res.tidy);
         this.appliedThrough = Math.max(this.appliedThrough, ts);
+        this.minReadTs = Math.max(this.minReadTs, ts);
       }
       return res;
     });

@@ -135,15 +135,27 @@ export class Txn<K, V> {
     return t;
   }
 
-  /** Commits at `commitTs`; see the module docs for the outcomes. */
-  commitAt(handle: TxnsHandle<K, V>, commitTs: number): Promise<CommitOutcome> {
+  /**
+   * Commits at `commitTs`; see the module docs for the outcomes.
+   *
+   * `opts.expectUpper`: commit only if the txns upper is exactly that when the rows
+   * land, so nothing is committed between it and `commitTs` (a read-write
+   * transaction validated everything below it). Any later upper returns
+   * `{ ok: false, current }` at once; validate up to `current` and try again.
+   */
+  commitAt(handle: TxnsHandle<K, V>, commitTs: number, opts: { expectUpper?: number } = {}): Promise<CommitOutcome> {
     this.checkOpen('commit');
     if (handle !== this.owner) {
       throw new InvalidUsage('a Txn must be committed through the TxnsHandle whose begin() created it');
     }
     assertTimestamp(commitTs, 'commitTs');
+    const { expectUpper } = opts;
+    if (expectUpper !== undefined) {
+      assertTimestamp(expectUpper, 'expectUpper');
+      if (expectUpper > commitTs) throw new InvalidUsage(`commitAt(${commitTs}): expectUpper ${expectUpper} is past the commit time; it must be at most ${commitTs}`);
+    }
     const port = this.port;
-    return port.exclusive(() => port.metrics.commit.run(() => this.commitLocked(commitTs), (r) => !r.ok));
+    return port.exclusive(() => port.metrics.commit.run(() => this.commitLocked(commitTs, expectUpper), (r) => !r.ok));
   }
 
   /**
@@ -170,9 +182,9 @@ export class Txn<K, V> {
     return true;
   }
 
-  private async commitLocked(commitTs: number): Promise<CommitOutcome> {
+  private async commitLocked(commitTs: number, expectUpper: number | undefined): Promise<CommitOutcome> {
     const port = this.port;
-    const res = await appendAtTs(port, commitTs, port.metrics.commit, (upper) => this.commitAttempt(commitTs, upper));
+    const res = await appendAtTs(port, commitTs, port.metrics.commit, (upper) => this.commitAttempt(commitTs, upper), expectUpper);
     if (!res.ok) return res;
     port.metrics.batchCommitCount.inc(res.landed.count);
     port.metrics.batchCommitBytes.inc(res.landed.bytes);

@@ -11,6 +11,13 @@
  * 4. on a mismatch someone else wrote: count a retry, let the operation undo its
  *    preparation, and go to 1 with the upper the mismatch reported.
  *
+ * With `expectUpper` (a read-write transaction that validated its reads and writes
+ * against every commit below that upper), step 1 first waits for the cache to reach
+ * it, and any upper past it — at step 1 or in a mismatch — returns
+ * `{ ok: false, current }` instead of retrying: a commit in between could conflict,
+ * so the caller must validate again up to `current`. The rows then land with
+ * nothing committed between `expectUpper` and `ts`.
+ *
  * Invariant: a mismatch reports an upper past the one we expected (uppers only
  * grow); anything else is an InvariantViolation, never a silent loop.
  *
@@ -61,11 +68,12 @@ export async function appendAtTs<R>(
   ts: number,
   op: TxnOpMetrics,
   prepare: (upper: number) => Promise<TxnsAppendAttempt<R>>,
+  expectUpper?: number,
 ): Promise<AppendAtTsOutcome<R>> {
-  let upper = txns.txnsWrite.sharedUpper();
+  let upper = Math.max(txns.txnsWrite.sharedUpper(), expectUpper ?? 0);
   for (;;) {
     upper = await txns.cache.updateGe(upper);
-    if (ts < upper) return { ok: false, current: upper };
+    if (ts < upper || (expectUpper !== undefined && upper > expectUpper)) return { ok: false, current: upper };
     const attempt = await prepare(upper);
     const rows = attempt.entries.map(([entry, diff]): Update<string, Uint8Array> => {
       const [k, v] = txns.txnsCodec.encode(entry);
@@ -84,6 +92,7 @@ export async function appendAtTs<R>(
       throw new InvariantViolation(`${attempt.name} mismatch reported upper ${res.current}, not past the expected ${upper}`);
     }
     attempt.onMismatch?.();
+    if (expectUpper !== undefined) return { ok: false, current: res.current };
     upper = res.current;
   }
 }

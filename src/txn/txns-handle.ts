@@ -186,6 +186,15 @@ export class TxnsHandle<K, V> {
     return this.txnsWrite.shardId;
   }
 
+  /**
+   * The txns shard's upper as Consensus has it now (one state read): every commit,
+   * register and forget below it has landed, in any process.
+   */
+  fetchRecentUpper(): Promise<number> {
+    this.checkOpen();
+    return this.txnsWrite.fetchRecentUpper();
+  }
+
   /** The handle's cache of the txns shard. */
   readCache(): TxnsCache {
     return this.cache;

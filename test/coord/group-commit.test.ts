@@ -22,7 +22,7 @@ import { newShardId } from '../../src/persist/shard-id.js';
 import { sleep } from '../../src/persist/wait.js';
 import { observe } from '../support/async.js';
 import { expectReject } from '../support/persist.js';
-import { openTxns, outputRows, reader } from '../support/txn.js';
+import { openTxns, outputRows, reader, writer } from '../support/txn.js';
 import { FakeClock, assertLogged, holdLock, physicalUpper, readRows, rowsOf, setup, type Env } from './group-commit-support.js';
 
 describe('coord: group commit', function () {
@@ -397,6 +397,46 @@ describe('coord: group commit', function () {
         expect(readTs).to.be.at.least(err.commitTs);
         expect(await read(a)).to.deep.equal([['durable', null, 1]]);
         return undefined;
+      });
+      expect(r.readTs).to.be.at.least(err.commitTs);
+    } finally {
+      await gc.close();
+    }
+  });
+
+  it('when telling the oracle fails after a register lands, later reads still see the new collection', async () => {
+    const clock = new LogicalClock();
+    let failApply = false;
+    const oracle: TimestampOracle = {
+      writeTs: () => clock.writeTs(),
+      peekWriteTs: () => clock.peekWriteTs(),
+      readTs: () => clock.readTs(),
+      applyWrite: async (ts) => {
+        if (failApply) throw new Error('oracle unavailable');
+        return clock.applyWrite(ts);
+      },
+      close: () => clock.close(),
+    };
+    env = await setup({ collections: 1 });
+    await env.gc.close();
+    await clock.applyWrite(await env.oracle.peekWriteTs());
+    const gc = await GroupCommitter.open(env.txns, oracle);
+    try {
+      const added = newShardId();
+      failApply = true;
+      const err = (await expectReject(
+        gc.register([await writer(env.client, added)]),
+        CommittedButUnconfirmed,
+        /committed at/,
+      )) as CommittedButUnconfirmed;
+      expect(err.step).to.equal('oracle');
+      failApply = false;
+      // The oracle never heard of the register; a read below it would not find the collection.
+      expect(await clock.readTs()).to.be.below(err.commitTs);
+      const r = await gc.readThenWrite([added], async (readTs, read) => {
+        expect(readTs).to.be.at.least(err.commitTs);
+        expect(await read(added)).to.deep.equal([]);
+        return { [added]: rowsOf('first') };
       });
       expect(r.readTs).to.be.at.least(err.commitTs);
     } finally {

@@ -86,6 +86,38 @@ describe('txn: appendAtTs (the txns compare-and-append at one timestamp)', () =>
     expect(res).to.deep.equal({ ok: false, current: 9 });
   });
 
+  it('with expectUpper, a mismatch returns the new upper instead of retrying (the caller validates again)', async () => {
+    const other = await client.openWriter(txnsId, TxnsCodecDefault.codecs);
+    let undone = 0;
+    const uppers: number[] = [];
+    const res = await appendAtTs(
+      txns,
+      6,
+      metrics.commit,
+      async (upper) => {
+        uppers.push(upper);
+        expect((await other.compareAndAppend([], upper, upper + 2)).ok).to.equal(true);
+        return { name: 'test commit', entries: [], landed: 0, onMismatch: () => undone++ };
+      },
+      1,
+    );
+    expect(res).to.deep.equal({ ok: false, current: 3 });
+    expect(uppers, 'prepared once, not again at 3').to.deep.equal([1]);
+    expect(undone).to.equal(1);
+    expect(await txns.txnsWrite.fetchRecentUpper(), 'nothing of ours landed').to.equal(3);
+  });
+
+  it('with expectUpper, an upper already past it returns at once; one exactly at it writes [expectUpper, ts + 1)', async () => {
+    const other = await client.openWriter(txnsId, TxnsCodecDefault.codecs);
+    expect((await other.compareAndAppend([], 1, 4)).ok).to.equal(true);
+    let prepared = 0;
+    const attempt = async () => ({ name: 't', entries: [], landed: prepared++ });
+    expect(await appendAtTs(txns, 8, metrics.commit, attempt, 2)).to.deep.equal({ ok: false, current: 4 });
+    expect(prepared).to.equal(0);
+    expect(await appendAtTs(txns, 8, metrics.commit, attempt, 4)).to.deep.equal({ ok: true, landed: 0 });
+    expect(await txns.txnsWrite.fetchRecentUpper()).to.equal(9);
+  });
+
   it('hands a thrown append to the attempt, then rethrows it', async () => {
     const boom = new Error('boom');
     const failing: TxnsAppender = {
