@@ -89,6 +89,8 @@ export type {
 
 // ---- the fine-grained misuse errors of persist ----
 export {
+  InvalidTimestamp,
+  InvalidBounds,
   InvalidEmptyTimeInterval,
   UpdateNotBeyondLower,
   UpdateBeyondUpper,
@@ -100,6 +102,30 @@ export {
 
 // ---- the fine-grained errors of the front door (each is a class the root exports: InvalidUsage, CodecMismatch, ReadBelowSince) ----
 export { DatabaseClosed, InvalidCollectionName, CollectionCodecMismatch, CollectionReadBelowSince } from './db/index.js';
+
+// ---- read-write transactions below the front door: over any TxnsHandle ----
+export {
+  Arrangement,
+  ReadOutsideArrangement,
+  KeyLocks,
+  LockWaitEnded,
+  ReadWriteTransaction,
+  TransactionClosed,
+  TxnsTransactionHost,
+  transact,
+  isConflict,
+} from './db/index.js';
+export type {
+  ArrangementOptions,
+  ArrangedRow,
+  LockHolder,
+  TransactionCollection,
+  TransactionCollectionRef,
+  TransactionHost,
+  CommitRows,
+  TxnsTransactionHostOptions,
+  HostedCollectionOptions,
+} from './db/index.js';
 
 // ---- durable timestamp oracles ----
 export {

@@ -46,8 +46,6 @@ export {
   Opaque,
   InvalidUsage,
   InvalidArgument,
-  InvalidTimestamp,
-  InvalidBounds,
   BatchConsumed,
   CodecMismatch,
   ReadBelowSince,
@@ -161,8 +159,12 @@ export { txnSink } from './sinks/index.js';
 export type { SinkTxn, SinkWrite, TxnAck, TxnSinkOptions } from './sinks/index.js';
 
 // ---- db: the front door ----
-export { openDatabase, CollectionNotFound } from './db/index.js';
+export { openDatabase, CollectionNotFound, ValidationFailed, LockConflict, TooManyConflicts } from './db/index.js';
 export type {
+  IsolationLevel,
+  ReadWriteTransaction,
+  TransactionOptions,
+  TransactOptions,
   Collection,
   CollectionInfo,
   CollectionRef,

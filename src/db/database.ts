@@ -66,6 +66,9 @@ import type { ShardEvent } from '../sources/shard-source.js';
 import { createEntry, dropEntry, listEntries, readEntry, txnsShard, type CatalogStore } from './catalog.js';
 import { Collection, builtInCodec, checkCollectionName } from './collection.js';
 import { CollectionCodecMismatch, CollectionNotFound, CollectionReadBelowSince, DatabaseClosed } from './errors.js';
+import { ReadWriteTransaction, type TransactionCollection, type TransactionCollectionRef, type TransactionOptions } from './read-write-transaction.js';
+import { transact, type TransactOptions } from './transact.js';
+import { TxnsTransactionHost } from './txns-transaction-host.js';
 
 type Bytes = Uint8Array;
 /** Data shards hold encoded keys and values (collection.ts). */
@@ -168,6 +171,10 @@ export class Database {
   private readonly ready = new Map<string, Collection<any, any>>();
   private readonly closing$ = new Subject<void>();
   private closed: Promise<void> | undefined;
+  /** What read-write transactions run on; made at the first transaction. */
+  private transactionHost: TxnsTransactionHost<Bytes, Bytes> | undefined;
+  /** Each open collection as transactions see it, by data shard. */
+  private readonly transactionCollections = new Map<ShardId, TransactionCollection<unknown, unknown>>();
 
   /** @internal Built by {@link openDatabase}. */
   constructor(
@@ -275,7 +282,54 @@ export class Database {
   write(writes: CollectionWrites): Promise<{ commitTs: Timestamp }> {
     try {
       this.checkOpen('write');
-      return this.committer.submitWrite(this.encodeWrites(writes));
+      const keys = new Map<string, unknown[]>();
+      const encoded = this.encodeWrites(writes, keys);
+      // A key a read-write transaction of this process holds is written after it ends.
+      const locks = this.transactionHost?.locks;
+      if (!locks || locks.size === 0) return this.committer.submitWrite(encoded);
+      return (async () => {
+        for (const [name, ks] of keys) await locks.waitUnlocked(name, ks);
+        return this.committer.submitWrite(encoded);
+      })();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Begins a read-write transaction (read-write-transaction.ts): reads at one
+   * read timestamp, `getForUpdate` / `set` / `delete` / `add` lock keys in this
+   * process and validate them, `commit()` chooses the commit timestamp last and
+   * validates against every commit before it, in any process. Collections are
+   * named by name or by their Collection handle, and must be open here.
+   *
+   * ```ts
+   * const tx = await db.transaction({ isolation: 'serializable' });
+   * const balance = (await tx.getForUpdate('accounts', 'alice')) ?? 0;
+   * await tx.set('accounts', 'alice', balance + 10);
+   * await tx.commit();
+   * ```
+   */
+  transaction(options: TransactionOptions = {}): Promise<ReadWriteTransaction> {
+    try {
+      this.checkOpen('begin a transaction');
+      optionsObject(options, 'db.transaction options');
+      return ReadWriteTransaction.begin(this.transactions(), options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Runs `fn` in a read-write transaction and commits it, running it again on a
+   * conflict (transact.ts: jittered backoff, `maxAttempts`, TooManyConflicts).
+   */
+  transact<R>(fn: (tx: ReadWriteTransaction) => Promise<R>, options: TransactOptions = {}): Promise<{ value: R; commitTs: Timestamp; attempts: number }> {
+    try {
+      this.checkOpen('run a transaction');
+      if (typeof fn !== 'function') throw invalidArgument('db.transact fn', 'an async function (tx) => …', fn);
+      optionsObject(options, 'db.transact options');
+      return transact(this.transactions(), fn, options);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -338,6 +392,7 @@ export class Database {
           this.closing$.next();
           this.closing$.complete();
         },
+        async () => this.transactionHost?.close(),
         () => this.txnsRead.close(),
         () => this.txns.close(),
         ...(this.ownsOracle ? [() => this.oracle.close()] : []),
@@ -356,6 +411,33 @@ export class Database {
   }
 
   // ---------- helpers ----------
+
+  /** The transaction host, made on first use: this database's txns handle, oracle and readers. */
+  private transactions(): TxnsTransactionHost<Bytes, Bytes> {
+    this.transactionHost ??= new TxnsTransactionHost(this.txns, {
+      oracle: this.oracle,
+      resolve: (ref) => this.transactionCollection(ref),
+    });
+    return this.transactionHost;
+  }
+
+  /** A collection open here, as transactions see it: its name, its rows encoded for the shard, its decoded events. */
+  private transactionCollection(ref: TransactionCollectionRef<unknown, unknown>): TransactionCollection<unknown, unknown> {
+    const named = typeof ref === 'string' || ref instanceof Collection ? ref : undefined;
+    if (named === undefined) throw invalidArgument('transaction collection', 'a collection name or a Collection of this database', ref);
+    const coll = this.resolve([named], 'transaction')[0]!;
+    let hosted = this.transactionCollections.get(coll.shardId);
+    if (!hosted) {
+      const { key, val } = coll.codecs;
+      hosted = this.transactions().hosted<unknown, unknown>(coll.shardId, {
+        name: coll.name,
+        encode: (k, v) => [key.encode(k), val.encode(v)],
+        events$: (asOf) => this.collection$(coll, asOf, undefined).pipe(takeUntil(this.closing$)),
+      });
+      this.transactionCollections.set(coll.shardId, hosted);
+    }
+    return hosted;
+  }
 
   private checkOpen(op: string): void {
     if (this.closed) throw new DatabaseClosed(op);
@@ -401,8 +483,8 @@ export class Database {
     );
   }
 
-  /** Checks every row and encodes it with its collection's codecs, keyed by data shard. */
-  private encodeWrites(writes: CollectionWrites): Map<ShardId, [Bytes, Bytes, number][]> {
+  /** Checks every row and encodes it with its collection's codecs, keyed by data shard; `keys` gets each collection's keys. */
+  private encodeWrites(writes: CollectionWrites, keys?: Map<string, unknown[]>): Map<ShardId, [Bytes, Bytes, number][]> {
     const isMap = writes instanceof Map;
     const proto: unknown = typeof writes === 'object' && writes !== null ? Object.getPrototypeOf(writes) : undefined;
     if (!isMap && proto !== Object.prototype && proto !== null) {
@@ -415,6 +497,8 @@ export class Database {
       if (!coll) throw new CollectionNotFound(name, this.openNames());
       const { key, val } = coll.codecs;
       const encoded: [Bytes, Bytes, number][] = [];
+      const names: unknown[] = [];
+      keys?.set(name, names);
       let i = 0;
       for (const row of arrayOf(rows as Iterable<CollectionRow>, `rows written to ${JSON.stringify(name)}`)) {
         const what = `row ${i} written to ${JSON.stringify(name)}`;
@@ -422,6 +506,7 @@ export class Database {
         assertDiff(row[2], `diff of ${what}`);
         try {
           encoded.push([key.encode(row[0]), val.encode(row[1]), row[2]]);
+          if (keys) names.push(row[0]);
         } catch (err) {
           if (err instanceof InvalidArgument) throw new InvalidArgument(`${what}: ${err.message}`);
           throw err;
@@ -446,3 +531,4 @@ function checkReadOptions(fn: string, opts: DatabaseReadOptions): DatabaseReadOp
   }
   return o;
 }
+

@@ -22,3 +22,18 @@ export {
   CollectionCodecMismatch,
   CollectionReadBelowSince,
 } from './errors.js';
+export { Arrangement, ReadOutsideArrangement, defaultKeyOrder, type ArrangementOptions, type ArrangedRow } from './arrangement.js';
+export { KeyLocks, LockConflict, LockWaitEnded, type LockHolder } from './key-locks.js';
+export {
+  ReadWriteTransaction,
+  ISOLATION_LEVELS,
+  type IsolationLevel,
+  type TransactionOptions,
+  type TransactionCollection,
+  type TransactionCollectionRef,
+  type TransactionHost,
+  type CommitRows,
+} from './read-write-transaction.js';
+export { ValidationFailed, TransactionClosed, TooManyConflicts } from './transaction-errors.js';
+export { transact, isConflict, type TransactOptions } from './transact.js';
+export { TxnsTransactionHost, type TxnsTransactionHostOptions, type HostedCollectionOptions } from './txns-transaction-host.js';

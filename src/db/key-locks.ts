@@ -145,7 +145,8 @@ export class KeyLocks {
       if (!lock || lock.holder !== holder) continue;
       this.locks.delete(id);
       // Oldest first: the first waiter to run takes the key, the others wait again.
-      const waiters = lock.waiters.sort((a, b) => (a.holder?.age ?? -1) - (b.holder?.age ?? -1));
+      // A copy: each wake takes its waiter out of lock.waiters as it runs.
+      const waiters = [...lock.waiters].sort((a, b) => (a.holder?.age ?? -1) - (b.holder?.age ?? -1));
       for (const w of waiters) w.wake();
     }
   }

@@ -78,6 +78,15 @@ export interface TransactionCollection<K, V> {
   arrangement(): Promise<Arrangement<K, V>>;
 }
 
+/**
+ * What a transaction's methods take as a collection: the host's own, or what its
+ * `resolve` accepts (a database takes a collection's name or its Collection handle).
+ */
+export type TransactionCollectionRef<K, V> =
+  | TransactionCollection<K, V>
+  | { readonly name: string; readonly codecs: { key: { decode(b: Uint8Array): K }; val: { decode(b: Uint8Array): V } } }
+  | string;
+
 /** What one collection's rows at commit look like: `[key, val, diff]`. */
 export type CommitRows = Map<TransactionCollection<unknown, unknown>, [unknown, unknown, number][]>;
 
@@ -98,6 +107,8 @@ export interface TransactionHost {
   sealThrough(ts: Timestamp): Promise<void>;
   /** Keeps the arrangements readable at `ts` until the returned function is called. */
   pinReadTs(ts: Timestamp): () => void;
+  /** The host's collection for a reference (a name, a handle); without it, only the host's own collections are accepted. */
+  resolve?(ref: TransactionCollectionRef<unknown, unknown>): TransactionCollection<unknown, unknown>;
 }
 
 export interface TransactionOptions {
@@ -172,13 +183,15 @@ export class ReadWriteTransaction {
    * The value of `key`: the one row `(key, val)` with diff +1, or `undefined` if the
    * key has no rows. A key with other rows (a multiset) is an error; read it with `rows`.
    */
-  async get<K, V>(collection: TransactionCollection<K, V>, key: K): Promise<V | undefined> {
+  async get<K, V>(ref: TransactionCollectionRef<K, V>, key: K): Promise<V | undefined> {
+    const collection = this.collectionOf(ref);
     return singleValue(collection, key, await this.rows(collection, key));
   }
 
   /** Every `[val, diff]` row of `key` at the read timestamp, with this transaction's writes. */
-  async rows<K, V>(collection: TransactionCollection<K, V>, key: K): Promise<[V, number][]> {
+  async rows<K, V>(ref: TransactionCollectionRef<K, V>, key: K): Promise<[V, number][]> {
     this.checkOpen('read');
+    const collection = this.collectionOf(ref);
     const state = this.stateOf(collection);
     const id = valueIdentity(key);
     state.reads.set(id, key);
@@ -187,8 +200,9 @@ export class ReadWriteTransaction {
   }
 
   /** Every row with `from <= key < to`, in key order, at the read timestamp, with this transaction's writes. */
-  async scan<K, V>(collection: TransactionCollection<K, V>, range: { from?: K; to?: K } = {}): Promise<[K, V, number][]> {
+  async scan<K, V>(ref: TransactionCollectionRef<K, V>, range: { from?: K; to?: K } = {}): Promise<[K, V, number][]> {
     this.checkOpen('scan');
+    const collection = this.collectionOf(ref);
     const state = this.stateOf(collection);
     state.ranges.push(range);
     const arr = await this.readable(collection);
@@ -214,13 +228,15 @@ export class ReadWriteTransaction {
    * reads it as `get` does. Fails with {@link ValidationFailed} (the key stays
    * locked; `refreshReadTs()` and read again) or {@link LockConflict} (abort and retry).
    */
-  async getForUpdate<K, V>(collection: TransactionCollection<K, V>, key: K): Promise<V | undefined> {
+  async getForUpdate<K, V>(ref: TransactionCollectionRef<K, V>, key: K): Promise<V | undefined> {
+    const collection = this.collectionOf(ref);
     await this.lockAndValidate(collection, key);
     return this.get(collection, key);
   }
 
   /** Writes `key = val`: afterwards the key has exactly the row `(key, val)` with diff +1. Locks and validates the key. */
-  async set<K, V>(collection: TransactionCollection<K, V>, key: K, val: V): Promise<void> {
+  async set<K, V>(ref: TransactionCollectionRef<K, V>, key: K, val: V): Promise<void> {
+    const collection = this.collectionOf(ref);
     await this.lockAndValidate(collection, key);
     const w = this.writeOf(collection, key);
     w.base = { kind: 'set', val };
@@ -228,7 +244,8 @@ export class ReadWriteTransaction {
   }
 
   /** Removes every row of `key`. Locks and validates the key. */
-  async delete<K, V>(collection: TransactionCollection<K, V>, key: K): Promise<void> {
+  async delete<K, V>(ref: TransactionCollectionRef<K, V>, key: K): Promise<void> {
+    const collection = this.collectionOf(ref);
     await this.lockAndValidate(collection, key);
     const w = this.writeOf(collection, key);
     w.base = { kind: 'delete' };
@@ -236,8 +253,9 @@ export class ReadWriteTransaction {
   }
 
   /** Adds `diff` to the row `(key, val)` (multiset collections). Locks and validates the key. */
-  async add<K, V>(collection: TransactionCollection<K, V>, key: K, val: V, diff: number): Promise<void> {
+  async add<K, V>(ref: TransactionCollectionRef<K, V>, key: K, val: V, diff: number): Promise<void> {
     if (!Number.isSafeInteger(diff)) throw new InvalidUsage(`add(): diff must be a safe integer, got ${String(diff)}`);
+    const collection = this.collectionOf(ref);
     await this.lockAndValidate(collection, key);
     if (diff !== 0) this.writeOf(collection, key).adds.push([val, diff]);
   }
@@ -298,6 +316,12 @@ export class ReadWriteTransaction {
   }
 
   // ---- internals ----
+
+  private collectionOf<K, V>(ref: TransactionCollectionRef<K, V>): TransactionCollection<K, V> {
+    if (typeof ref === 'object' && ref !== null && typeof (ref as TransactionCollection<K, V>).arrangement === 'function') return ref as TransactionCollection<K, V>;
+    if (this.host.resolve) return this.host.resolve(ref as TransactionCollectionRef<unknown, unknown>) as TransactionCollection<K, V>;
+    throw new InvalidUsage(`not a collection of this transaction's host: ${describeKey(ref)}`);
+  }
 
   private async commitAttempt(ts: Timestamp): Promise<CommitAttempt<{ ok: true }>> {
     const involved = [...this.collections.values()].filter((s) => s.writes.size > 0 || (this.validatesReads && (s.reads.size > 0 || s.ranges.length > 0)));

@@ -26,26 +26,53 @@
  * await host.close();
  * ```
  */
-import type { Subscription } from 'rxjs';
+import type { Observable, Subscription } from 'rxjs';
 import type { TimestampOracle } from '../coord/timestamp-oracle.js';
 import type { CommitAttempt } from '../coord/timestamp-source.js';
-import { ReadBelowSince } from '../persist/errors.js';
+import { InvalidUsage, ReadBelowSince } from '../persist/errors.js';
 import { assertShardId, type ShardId } from '../persist/shard-id.js';
 import type { Timestamp } from '../persist/time.js';
 import { dataSubscribe$ } from '../operators/data-subscribe.js';
 import { Tidy } from '../txn/tidy.js';
 import type { TxnsHandle } from '../txn/txns-handle.js';
+import type { ShardEvent } from '../sources/shard-source.js';
 import { Arrangement, type ArrangementOptions } from './arrangement.js';
 import { KeyLocks } from './key-locks.js';
-import type { CommitRows, TransactionCollection, TransactionHost } from './read-write-transaction.js';
+import type { CommitRows, TransactionCollection, TransactionCollectionRef, TransactionHost } from './read-write-transaction.js';
 
-export interface TxnsTransactionHostOptions<K> {
+export interface TxnsTransactionHostOptions<K = unknown> {
   /** The timestamp oracle (required for strict serializable transactions). */
   oracle?: TimestampOracle;
   /** Shared with blind writers that must wait for transactions' key locks. Default: a new one. */
   locks?: KeyLocks;
   /** Key order for scans. */
   compareKeys?: ArrangementOptions<K>['compareKeys'];
+  /** Maps what transactions name (e.g. a collection name) to a collection of this host (made with `hosted`). */
+  resolve?: (ref: TransactionCollectionRef<unknown, unknown>) => TransactionCollection<unknown, unknown>;
+}
+
+/**
+ * How a collection maps onto the handle's data shards: its shard, how its rows
+ * become the handle's, and its decoded events (the default: the shard itself, in
+ * the handle's types, through `dataSubscribe$`).
+ */
+export interface HostedCollectionOptions<K, V, HK, HV> {
+  /** The name in locks and error messages (default: the shard id). */
+  name?: string;
+  /** A row in the handle's key and value types. */
+  encode(key: K, val: V): [HK, HV];
+  /** The collection's events read as of `asOf`, with logical progress. */
+  events$(asOf: Timestamp): Observable<ShardEvent<K, V>>;
+}
+
+/** A collection of this host: what transactions name, plus what the host needs to commit to it. */
+class HostedCollection<K, V, HK, HV> implements TransactionCollection<K, V> {
+  constructor(
+    readonly name: string,
+    readonly dataId: ShardId,
+    readonly options: HostedCollectionOptions<K, V, HK, HV>,
+    readonly arrangement: () => Promise<Arrangement<K, V>>,
+  ) {}
 }
 
 interface Arranged<K, V> {
@@ -55,27 +82,39 @@ interface Arranged<K, V> {
   subscription?: Subscription;
 }
 
-export class TxnsTransactionHost<K, V> implements TransactionHost {
+export class TxnsTransactionHost<HK, HV> implements TransactionHost {
   readonly locks: KeyLocks;
   readonly oracle: TimestampOracle | undefined;
-  private readonly arranged = new Map<ShardId, Arranged<K, V>>();
+  private readonly arranged = new Map<ShardId, Arranged<any, any>>();
   /** Pinned read timestamps, with counts. */
   private readonly pins = new Map<Timestamp, number>();
   private tidy = new Tidy();
   private closed = false;
 
   constructor(
-    readonly txns: TxnsHandle<K, V>,
-    private readonly opts: TxnsTransactionHostOptions<K> = {},
+    readonly txns: TxnsHandle<HK, HV>,
+    private readonly opts: TxnsTransactionHostOptions<unknown> = {},
   ) {
     this.locks = opts.locks ?? new KeyLocks();
     this.oracle = opts.oracle;
+    if (opts.resolve) this.resolve = opts.resolve;
   }
 
-  /** The collection that is data shard `dataId` (registered with the txns shard). */
-  collection(dataId: ShardId): TransactionCollection<K, V> {
+  resolve?: (ref: TransactionCollectionRef<unknown, unknown>) => TransactionCollection<unknown, unknown>;
+
+  /** The collection that is data shard `dataId` (registered with the txns shard), in the handle's own types. */
+  collection(dataId: ShardId): TransactionCollection<HK, HV> {
+    const { client, txnsId, dataCodecs: codecs } = this.txns;
+    return this.hosted(dataId, {
+      encode: (k, v) => [k, v],
+      events$: (asOf) => dataSubscribe$(client, txnsId, dataId, { codecs, asOf }),
+    });
+  }
+
+  /** A collection stored in data shard `dataId` with types of its own (e.g. encoded to bytes for the handle). */
+  hosted<K, V>(dataId: ShardId, options: HostedCollectionOptions<K, V, HK, HV>): TransactionCollection<K, V> {
     assertShardId(dataId, 'collection data shard id');
-    return { name: dataId, arrangement: () => this.arrangement(dataId) };
+    return new HostedCollection(options.name ?? dataId, dataId, options, () => this.arrangement(dataId, options));
   }
 
   recentUpper(): Promise<Timestamp> {
@@ -96,7 +135,12 @@ export class TxnsTransactionHost<K, V> implements TransactionHost {
   async commitExact(rows: CommitRows, ts: Timestamp, expectUpper: Timestamp): Promise<CommitAttempt<{ ok: true }>> {
     const txn = this.txns.begin();
     for (const [collection, rs] of rows) {
-      for (const [k, v, d] of rs) await txn.write(collection.name, k as K, v as V, d);
+      if (!(collection instanceof HostedCollection)) throw new InvalidUsage('a transaction wrote to a collection of another host');
+      const c = collection as HostedCollection<unknown, unknown, HK, HV>;
+      for (const [k, v, d] of rs) {
+        const [hk, hv] = c.options.encode(k, v);
+        await txn.write(c.dataId, hk, hv, d);
+      }
     }
     txn.tidy(this.takeTidy());
     const res = await txn.commitAt(this.txns, ts, { expectUpper });
@@ -149,16 +193,16 @@ export class TxnsTransactionHost<K, V> implements TransactionHost {
     return min;
   }
 
-  private arrangement(dataId: ShardId): Promise<Arrangement<K, V>> {
-    if (this.closed) return Promise.reject(new Error('the transaction host was closed'));
-    let a = this.arranged.get(dataId);
+  private arrangement<K, V>(dataId: ShardId, options: HostedCollectionOptions<K, V, HK, HV>): Promise<Arrangement<K, V>> {
+    if (this.closed) return Promise.reject(new InvalidUsage('the transaction host was closed; open the database again'));
+    let a = this.arranged.get(dataId) as Arranged<K, V> | undefined;
     if (!a) {
       const entry: Arranged<K, V> = { arrangement: Promise.resolve(undefined as never) };
       entry.arrangement = (async () => {
         let asOf = this.oldestPin() ?? Math.max(0, (await this.recentUpper()) - 1);
         for (;;) {
           const arr = new Arrangement<K, V>({ asOf, compareKeys: this.opts.compareKeys });
-          const events$ = dataSubscribe$(this.txns.client, this.txns.txnsId, dataId, { codecs: this.txns.dataCodecs, asOf });
+          const events$ = options.events$(asOf);
           entry.subscription = arr.follow(events$);
           try {
             // The read at asOf waits for the commits below it to be applied; apply

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { expect } from 'chai';
 import { Observable, filter, firstValueFrom, from, lastValueFrom, map, repeat, retry, share, take, tap, toArray } from 'rxjs';
-import { Codecs, CodecMismatch, InvalidArgument, InvalidTimestamp, ReadBelowSince, materialize, type ShardEvent } from '../../src/index.js';
+import { Codecs, CodecMismatch, InvalidArgument, ReadBelowSince, materialize, type ShardEvent } from '../../src/index.js';
+import { InvalidTimestamp } from '../../src/backend.js';
 import {
   CollectionCodecMismatch,
   CollectionNotFound,

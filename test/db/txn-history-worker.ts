@@ -15,7 +15,7 @@
  *   {"event":"done"}
  * The process never closes its client: a SIGKILL may come at any point.
  */
-import { writeSync } from 'node:fs';
+import { appendFileSync, writeSync } from 'node:fs';
 import { LogicalClock } from '../../src/coord/logical-clock.js';
 import { ReadWriteTransaction, type IsolationLevel } from '../../src/db/read-write-transaction.js';
 import { isConflict } from '../../src/db/transact.js';
@@ -66,8 +66,20 @@ async function main(): Promise<void> {
       await runOne(id);
     }
   };
+  // Where each transaction is, for a stuck worker's trace (TXNWAL_TRIAL_TRACE=<file>).
+  const where = new Map<string, string>();
+  const tracePath = process.env.TXNWAL_TRIAL_TRACE;
+  if (tracePath) {
+    setInterval(() => appendFileSync(tracePath, `${worker} ${new Date().toISOString()} ${JSON.stringify([...where])}\n`), 5000).unref();
+  }
+  const step = async <T>(id: string, name: string, p: Promise<T>): Promise<T> => {
+    where.set(id, name);
+    const v = await p;
+    where.set(id, `${name} done`);
+    return v;
+  };
   const runOne = async (id: string): Promise<void> => {
-    const tx = await ReadWriteTransaction.begin(host, { isolation });
+    const tx = await step(id, 'begin', ReadWriteTransaction.begin(host, { isolation }));
     const reads: Record<string, string | null> = {};
     const writes: Record<string, string> = {};
     try {
@@ -75,18 +87,20 @@ async function main(): Promise<void> {
       const first = HOT_KEYS[next() % HOT_KEYS.length]!;
       const second = HOT_KEYS[(HOT_KEYS.indexOf(first) + 1 + (next() % (HOT_KEYS.length - 1))) % HOT_KEYS.length]!;
       const keys = next() % 4 === 0 ? [first] : [first, second];
-      for (const k of keys) reads[k] = (await tx.get(coll, k)) ?? null;
+      for (const k of keys) reads[k] = (await step(id, `get ${k}`, tx.get(coll, k))) ?? null;
       const shape = next() % 6;
       const written = shape === 0 ? [] : shape === 1 ? keys : [keys[next() % keys.length]!];
       for (const k of written) {
-        await tx.set(coll, k, id);
+        await step(id, `set ${k}`, tx.set(coll, k, id));
         writes[k] = id;
       }
       emit({ event: 'attempt', id, readTs: tx.readTs, reads, writes });
-      const { commitTs } = await tx.commit();
+      const { commitTs } = await step(id, 'commit', tx.commit());
+      where.delete(id);
       emit({ event: 'committed', id, commitTs });
     } catch (err) {
       tx.abort();
+      where.delete(id);
       if (!isConflict(err)) throw err;
       // A conflict before commit() printed nothing of the attempt: say what it was.
       emit({ event: 'conflict', id, error: (err as Error).name, reads, writes });
