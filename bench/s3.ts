@@ -91,6 +91,7 @@ async function blobThroughput(url: string): Promise<string[][]> {
     region: opts.region,
     forcePathStyle: opts.forcePathStyle,
     maxAttempts: 3,
+    ...(opts.endpoint === undefined ? {} : { requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }),
     requestHandler: { connectionTimeout: 5_000, socketTimeout: 30_000 },
   });
   const bucket = opts.bucket;

@@ -147,6 +147,10 @@ export class S3Blob implements Blob {
       region: options.region,
       forcePathStyle: options.forcePathStyle ?? false,
       maxAttempts: settings.maxAttempts,
+      // The SDK's default CRC32 headers on every upload are refused by some
+      // S3-compatible stores; against a custom endpoint send them only where the API
+      // requires them. (Persist checksums its own parts and rollups either way.)
+      ...(options.endpoint === undefined ? {} : { requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }),
       requestHandler: {
         connectionTimeout: settings.connectTimeoutMs,
         // An inactivity timeout (socket idle), not a deadline for the whole transfer.

@@ -12,8 +12,58 @@
  * provider; a flag for this one process keeps the test process itself on defaults. A
  * separate process is also what a real store is: tests can SIGKILL it mid-request and
  * start it again on the same directory and port.
+ *
+ * One repair: s3rver writes an object in place and answers before the file is fully
+ * written, so a concurrent or immediately following GET can see a torn object, which
+ * S3 never shows (a PUT is atomic). The store's putObject (multipart completion goes
+ * through it too) is replaced here by one that streams into a temp file and renames it
+ * over the object once the bytes are written; listing skips the temp names (it only
+ * takes files ending in `._S3rver_object`).
  */
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import S3rver from 's3rver';
+import FilesystemStore from 's3rver/lib/stores/filesystem.js';
+
+interface StoredObject {
+  bucket: string;
+  key: string;
+  metadata: unknown;
+  content: Buffer | Readable;
+}
+
+FilesystemStore.prototype.putObject = async function (this: FilesystemStore, object: StoredObject) {
+  const objectPath = this.getResourcePath(object.bucket, object.key, 'object');
+  await mkdir(path.dirname(objectPath), { recursive: true });
+  const tmp = `${objectPath}.${randomBytes(6).toString('hex')}.tmp`;
+  const md5 = createHash('md5');
+  let size = 0;
+  const content = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content;
+  try {
+    await pipeline(
+      content,
+      new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          md5.update(chunk);
+          size += chunk.length;
+          callback(null, chunk);
+        },
+      }),
+      createWriteStream(tmp),
+    );
+    await rename(tmp, objectPath);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  const digest = md5.digest('hex');
+  await this.putMetadata(object.bucket, object.key, object.metadata, digest);
+  return { size, md5: digest };
+};
 
 const [dir, portArg, bucket] = process.argv.slice(2);
 if (dir === undefined || portArg === undefined || bucket === undefined) {

@@ -13,3 +13,12 @@ declare module 's3rver' {
     close(): Promise<void>;
   }
 }
+
+/** s3rver's file-system store: the test server patches its putObject (see s3-server-child.ts). */
+declare module 's3rver/lib/stores/filesystem.js' {
+  export default class FilesystemStore {
+    getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+    putMetadata(bucket: string, key: string, metadata: unknown, md5?: string): Promise<void>;
+    putObject(object: unknown): Promise<{ size: number; md5: string }>;
+  }
+}
