@@ -135,6 +135,9 @@ export class S3Blob implements Blob {
    */
   static async open(target: string | S3BlobOptions, overrides: Partial<S3BlobOptions> = {}): Promise<S3Blob> {
     const options = { ...(typeof target === 'string' ? parseS3Url(target) : target), ...overrides };
+    if (typeof options.bucket !== 'string' || options.bucket === '') {
+      throw new LocationUsageError(`S3Blob: option bucket must name a bucket, got ${JSON.stringify(options.bucket)}`);
+    }
     const settings = settingsOf(options);
     const prefix = normalizePrefix(options.prefix);
     const home = describeS3Home({ ...options, prefix });

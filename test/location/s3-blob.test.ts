@@ -5,7 +5,9 @@
  * bucket check at open, and credentials that never show in an error.
  */
 import { expect } from 'chai';
-import { inspect } from 'node:util';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { inspect, promisify } from 'node:util';
 import { DeterminateError, LocationUsageError } from '../../src/location/errors.js';
 import { S3Blob } from '../../src/location/s3-blob.js';
 import { expectBytes, patternBytes, utf8 } from '../support/bytes.js';
@@ -16,8 +18,8 @@ describe('S3Blob', function () {
   this.timeout(60_000);
 
   describeBlobConformance('S3Blob', async ({ tombstone }) => S3Blob.open(await freshTestS3Url(), { tombstone }));
-  // Multipart at 6 MiB: the conformance suite's 1 MiB value stays single-part, so run
-  // it again with everything above 1 KiB going up in parts.
+  // The suite's values stay below the 8 MiB multipart threshold, so run it again with
+  // everything above 1 KiB going up as a multipart upload.
   describeBlobConformance('S3Blob (multipart above 1 KiB)', async ({ tombstone }) =>
     S3Blob.open(await freshTestS3Url(), { tombstone, multipartThresholdBytes: 1024 }),
   );
@@ -129,6 +131,15 @@ describe('S3Blob', function () {
       process.env.AWS_SECRET_ACCESS_KEY = saved.secret;
     }
   });
+
+  for (const mode of ['close', 'leave-open'] as const) {
+    it(`a process that used an S3Blob exits on its own (${mode === 'close' ? 'after close()' : 'even without close()'})`, async () => {
+      const child = fileURLToPath(new URL('./s3-exit-child.ts', import.meta.url));
+      // execFile resolves only when the child exits; the mocha timeout catches a hang.
+      const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', child, await freshTestS3Url(), mode]);
+      expect(stdout).to.equal('finished\n');
+    });
+  }
 
   it('refuses use after close with a LocationUsageError', async () => {
     const blob = await S3Blob.open(await freshTestS3Url());
