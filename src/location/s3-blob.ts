@@ -56,6 +56,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import type { Blob } from './blob.js';
+import { plainBytes } from './bytes.js';
 import { DeterminateError, LocationUsageError } from './errors.js';
 import { AttemptLog, httpStatusOf, sanitizedCause, storageFault } from './s3-faults.js';
 import { describeS3Home, parseS3Url, type S3BlobOptions } from './s3-url.js';
@@ -400,33 +401,36 @@ export class S3Blob implements Blob {
 
 /**
  * Reads a response body into one array. With a known length the chunks are copied
- * straight into place (one allocation, no concatenation); a body that ends short
- * or runs long is an error rather than a torn value.
+ * straight into place as they arrive (one allocation, never zero-filled, no
+ * concatenation, so the peak is the value plus the socket's buffers); a body that
+ * ends short or runs long is an error rather than a torn value. Plain `data` events
+ * rather than `for await`: the async iterator costs a promise per chunk, a quarter
+ * of the time of a 1 MiB get on a local store.
  */
-async function readBody(body: Readable, length: number | undefined): Promise<Uint8Array> {
-  if (length === undefined) {
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    for await (const chunk of body) {
-      chunks.push(chunk as Uint8Array);
-      total += (chunk as Uint8Array).byteLength;
-    }
-    const out = new Uint8Array(total);
+function readBody(body: Readable, length: number | undefined): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    // Unpooled, so the array a caller keeps never pins a shared slab.
+    const out = length === undefined ? undefined : Buffer.allocUnsafeSlow(length);
     let at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.byteLength;
-    }
-    return out;
-  }
-  const out = new Uint8Array(length);
-  let at = 0;
-  for await (const chunk of body) {
-    const bytes = chunk as Uint8Array;
-    if (at + bytes.byteLength > length) throw new Error(`the body is longer than its Content-Length ${length}`);
-    out.set(bytes, at);
-    at += bytes.byteLength;
-  }
-  if (at !== length) throw new Error(`the body ended after ${at} of ${length} bytes`);
-  return out;
+    body.on('data', (chunk: Buffer) => {
+      if (out === undefined) {
+        chunks.push(chunk);
+      } else if (at + chunk.byteLength > out.byteLength) {
+        body.destroy(new Error(`the body is longer than its Content-Length ${out.byteLength}`));
+        return;
+      } else {
+        out.set(chunk, at);
+      }
+      at += chunk.byteLength;
+    });
+    body.once('error', reject);
+    // Settling twice is a no-op, so this only matters when no 'end' or 'error' came.
+    body.once('close', () => reject(new Error(`the connection closed after ${at} bytes of the body`)));
+    body.once('end', () => {
+      if (out === undefined) resolve(plainBytes(Buffer.concat(chunks, at)));
+      else if (at !== out.byteLength) reject(new Error(`the body ended after ${at} of ${out.byteLength} bytes`));
+      else resolve(plainBytes(out));
+    });
+  });
 }
