@@ -4,7 +4,7 @@
  *
  * What is here:
  * - the Blob and Consensus contracts and the backends that implement them (mem, file
- *   blob, SQLite and Postgres consensus), with the argument checks every Consensus
+ *   blob, S3 blob, SQLite and Postgres consensus), with the argument checks every Consensus
  *   implementation runs first (`checkCompareAndSetArgs`, `checkScanArgs`,
  *   `checkSeqNo`, `checkTruncateTarget`) so that all backends refuse the same misuse
  *   with the same LocationUsageError;
@@ -49,6 +49,8 @@ export {
   MemBlob,
   MemConsensus,
   FileBlob,
+  S3Blob,
+  parseS3Url,
   DEFAULT_DIR_MODE,
   DEFAULT_FILE_MODE,
   SqliteConsensus,
@@ -74,6 +76,7 @@ export type {
   VersionedData,
   MemBlobOptions,
   FileBlobOptions,
+  S3BlobOptions,
   SqliteConsensusOptions,
   PostgresConsensusOptions,
   FaultCall,

@@ -43,4 +43,6 @@ export { MemBlob, type MemBlobOptions } from './mem-blob.js';
 export { MemConsensus } from './mem-consensus.js';
 export { PostgresConsensus, type PostgresConsensusOptions } from './postgres-consensus.js';
 export { redactUrl } from './redact-url.js';
+export { S3Blob, type S3BlobOptions } from './s3-blob.js';
+export { parseS3Url } from './s3-url.js';
 export { SqliteConsensus, type SqliteConsensusOptions } from './sqlite-consensus.js';

@@ -13,7 +13,11 @@
  * - `postgres://…` or `postgresql://…`: consensus in Postgres; the blob store must be
  *   named by a `blob` query parameter holding a blob URL: `file:<dir>` (files directly
  *   in `<dir>`), `mem://` or `mem://<name>` (the blob of that named in-memory
- *   location). The parameter is removed before the URL reaches the Postgres driver.
+ *   location), or `s3://<bucket>/<prefix>?endpoint=…&region=…` (see `s3-url.ts`; its
+ *   parameters may follow unescaped: the outer URL's `endpoint`, `region`, … are handed
+ *   to it). These parameters are removed before the URL reaches the Postgres driver.
+ * - `file:<dir>?blob=s3://…`: SQLite consensus in `<dir>` as above, blobs in S3 (one
+ *   machine's consensus, object storage for the data).
  *
  * Files are private to the owner: the `file:` directories (and any missing parents)
  * are created 0700, blob files and the SQLite database (with its -wal/-shm) 0600.
@@ -34,6 +38,7 @@
  * const b = await openLocation('mem://demo');
  * a.consensus === b.consensus;   // true
  * await openLocation('postgres://u@db/txnwal?blob=file:/var/lib/txnwal/blob');
+ * await openLocation('postgres://u@db/txnwal?blob=s3://bucket/txnwal&region=eu-west-1');
  * ```
  */
 import path from 'node:path';
@@ -41,11 +46,14 @@ import { fileURLToPath } from 'node:url';
 import type { Blob } from './blob.js';
 import type { Consensus } from './consensus.js';
 import { LocationUsageError } from './errors.js';
-import { FileBlob } from './file-blob.js';
+import { DEFAULT_DIR_MODE, FileBlob, checkMode } from './file-blob.js';
+import { makeDirectory } from './make-directory.js';
 import { MemBlob } from './mem-blob.js';
 import { MemConsensus } from './mem-consensus.js';
 import { PostgresConsensus } from './postgres-consensus.js';
 import { redactUrl } from './redact-url.js';
+import { S3Blob } from './s3-blob.js';
+import { moveS3Params } from './s3-url.js';
 import { SqliteConsensus } from './sqlite-consensus.js';
 
 export interface Location {
@@ -59,11 +67,11 @@ export interface Location {
 
 const ACCEPTED_FORMS =
   'mem://, mem://<name>, file:<dir>, file:///<absolute dir>, ' +
-  'or postgres://…?blob=<blob url> (also postgresql://)';
+  'file:<dir>?blob=s3://<bucket>/<prefix>, or postgres://…?blob=<blob url> (also postgresql://)';
 
 const BLOB_PARAM_HELP =
   'add a "blob" query parameter naming the blob store, e.g. ' +
-  'postgres://user@host:5432/db?blob=file:/var/lib/txnwal/blob or ?blob=mem://<name>';
+  'postgres://user@host:5432/db?blob=file:/var/lib/txnwal/blob, ?blob=s3://bucket/prefix?region=us-east-1 or ?blob=mem://<name>';
 
 interface MemPair {
   blob: MemBlob;
@@ -147,9 +155,13 @@ async function openBlobUrl(blobUrl: string, outerUrl: string, opts: LocationOpti
     const blob = await FileBlob.open(fileUrlDir(blobUrl), { dirMode: opts.dirMode, fileMode: opts.fileMode });
     return { blob, close: () => blob.close() };
   }
+  if (blobUrl.startsWith('s3://')) {
+    const blob = await S3Blob.open(blobUrl);
+    return { blob, close: () => blob.close() };
+  }
   throw new LocationUsageError(
     `Location URL ${JSON.stringify(redactUrl(outerUrl))}: unsupported blob ${JSON.stringify(redactUrl(blobUrl))}; ` +
-      'the blob parameter accepts file:<dir>, file:///<absolute dir>, mem:// or mem://<name>',
+      'the blob parameter accepts file:<dir>, file:///<absolute dir>, s3://<bucket>/<prefix>, mem:// or mem://<name>',
   );
 }
 
@@ -160,11 +172,12 @@ async function openPostgres(url: string, opts: LocationOptions): Promise<Locatio
   } catch (err) {
     throw new LocationUsageError(`Location URL is not a valid Postgres URL: ${(err as Error).message}`);
   }
-  const blobUrl = parsed.searchParams.get('blob');
+  let blobUrl = parsed.searchParams.get('blob');
   if (blobUrl === null || blobUrl === '') {
     throw new LocationUsageError(`Postgres location URL has no blob store: ${BLOB_PARAM_HELP}`);
   }
   parsed.searchParams.delete('blob');
+  if (blobUrl.startsWith('s3://')) blobUrl = moveS3Params(blobUrl, parsed.searchParams);
   const { blob, close: closeBlob } = await openBlobUrl(blobUrl, url, opts);
   let consensus: PostgresConsensus;
   try {
@@ -176,10 +189,36 @@ async function openPostgres(url: string, opts: LocationOptions): Promise<Locatio
   return makeLocation(url, blob, consensus, [closeBlob, () => consensus.close()]);
 }
 
+/**
+ * `file:<dir>?blob=s3://…` → the `file:` part and the S3 blob URL; a `file:` URL without
+ * `?blob=` comes back whole (a `?` elsewhere is part of the directory name, as always).
+ */
+function splitFileBlob(url: string): { fileUrl: string; blobUrl?: string } {
+  const at = url.indexOf('?blob=');
+  if (at < 0) return { fileUrl: url };
+  const params = new URLSearchParams(url.slice(at + 1));
+  const blobUrl = params.get('blob') ?? '';
+  params.delete('blob');
+  if (!blobUrl.startsWith('s3://')) {
+    throw new LocationUsageError(
+      `Location URL ${JSON.stringify(redactUrl(url))}: a file: location keeps its blobs in <dir>/blob; its blob parameter ` +
+        'accepts only s3://<bucket>/<prefix>?… (object storage); drop ?blob=… to keep blobs in files',
+    );
+  }
+  return { fileUrl: url.slice(0, at), blobUrl: moveS3Params(blobUrl, params) };
+}
+
 async function openFile(url: string, opts: LocationOptions): Promise<Location> {
-  const dir = fileUrlDir(url);
-  // FileBlob.open creates <dir>/blob and so <dir>, before SQLite needs <dir> to exist.
-  const blob = await FileBlob.open(path.join(dir, 'blob'), { dirMode: opts.dirMode, fileMode: opts.fileMode });
+  const { fileUrl, blobUrl } = splitFileBlob(url);
+  const dir = fileUrlDir(fileUrl);
+  let blob: Blob;
+  if (blobUrl === undefined) {
+    // FileBlob.open creates <dir>/blob and so <dir>, before SQLite needs <dir> to exist.
+    blob = await FileBlob.open(path.join(dir, 'blob'), { dirMode: opts.dirMode, fileMode: opts.fileMode });
+  } else {
+    await makeDirectory(dir, checkMode(opts.dirMode ?? DEFAULT_DIR_MODE, 'Location option dirMode'));
+    blob = await S3Blob.open(blobUrl);
+  }
   let consensus: SqliteConsensus;
   try {
     consensus = await SqliteConsensus.open(path.join(dir, 'consensus.sqlite'), { fileMode: opts.fileMode });
@@ -199,5 +238,11 @@ export async function openLocation(url: string, opts: LocationOptions = {}): Pro
   }
   if (url.startsWith('file:')) return openFile(url, opts);
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return openPostgres(url, opts);
+  if (url.startsWith('s3://')) {
+    throw new LocationUsageError(
+      `Location URL ${JSON.stringify(redactUrl(url))} names only a blob store; pair it with a consensus store: ` +
+        'postgres://user@host/db?blob=s3://… (many machines), file:<dir>?blob=s3://… (one machine), or mem:// (in-process, for tests)',
+    );
+  }
   throw new LocationUsageError(`Unsupported location URL ${JSON.stringify(redactUrl(url))}: expected ${ACCEPTED_FORMS}`);
 }

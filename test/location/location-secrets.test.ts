@@ -38,10 +38,10 @@ async function closedPort(): Promise<number> {
 describe('openLocation keeps the Postgres password secret', function () {
   it('in the errors for a bad URL: unsupported blob, mistyped scheme, unparseable, password= parameter', async function () {
     const cases: [string, string][] = [
-      [`postgres://u:${SECRET}@127.0.0.1:1/db?blob=s3://bucket`, 'unsupported blob'],
+      [`postgres://u:${SECRET}@127.0.0.1:1/db?blob=gs://bucket`, 'unsupported blob'],
       [`postgress://u:${SECRET}@127.0.0.1:1/db?blob=mem://`, 'Unsupported location URL'],
       [`postgres://u:${SECRET}@[broken/db?blob=mem://`, 'not a valid Postgres URL'],
-      [`postgres://u@127.0.0.1:1/db?password=${SECRET}&blob=s3://bucket`, 'unsupported blob'],
+      [`postgres://u@127.0.0.1:1/db?password=${SECRET}&blob=gs://bucket`, 'unsupported blob'],
     ];
     for (const [url, fragment] of cases) {
       const err = await rejection(openLocation(url));

@@ -190,7 +190,7 @@ describe('openLocation', function () {
     });
 
     it('rejects an unsupported blob URL', async function () {
-      await expectOpenError('postgres://user@localhost:5432/db?blob=s3://bucket', 'unsupported blob', 's3://bucket');
+      await expectOpenError('postgres://user@localhost:5432/db?blob=gs://bucket', 'unsupported blob', 'gs://bucket', 's3://');
     });
 
     it('?blob=mem://<name> shares the blob of that named mem location', async function () {
