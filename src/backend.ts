@@ -63,6 +63,9 @@ export {
   FAULT_KINDS,
   READ_METHODS,
   seededRandom,
+  LocalStateChanges,
+  SocketStateChanges,
+  PostgresStateChanges,
 } from './location/index.js';
 export type {
   Blob,
@@ -85,6 +88,8 @@ export type {
   StoreMethod,
   BlobMethod,
   ConsensusMethod,
+  StateChanges,
+  StateChangeCallback,
 } from './location/index.js';
 
 // ---- the fine-grained misuse errors of persist ----

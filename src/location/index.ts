@@ -44,3 +44,6 @@ export { MemConsensus } from './mem-consensus.js';
 export { PostgresConsensus, type PostgresConsensusOptions } from './postgres-consensus.js';
 export { redactUrl } from './redact-url.js';
 export { SqliteConsensus, type SqliteConsensusOptions } from './sqlite-consensus.js';
+export { LocalStateChanges, Watchers, type StateChangeCallback, type StateChanges } from './state-changes.js';
+export { SocketStateChanges, wakeSocketPath, type SocketStateChangesOptions } from './socket-state-changes.js';
+export { PostgresStateChanges, STATE_CHANGES_CHANNEL, type PostgresStateChangesOptions } from './postgres-state-changes.js';
