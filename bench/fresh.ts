@@ -12,6 +12,11 @@
  * Against the baseline: `p50 − in-process p50`, what a second process adds at that
  * rate (a difference, not a ratio: the in-process p50 is about zero, even negative).
  *
+ * `reader loop stall` = the longest the reader's event loop was blocked during the
+ * rate (monitorEventLoopDelay): better-sqlite3 is synchronous, so the reader's own
+ * writes (since downgrades, lease heartbeats) block its loop while they wait for the
+ * writer's lock and for fsync; a long stall shows up as latency whatever woke it.
+ *
  * Then, with nothing written, each reader's CPU over TXNWAL_BENCH_FRESH_IDLE_S
  * seconds (process.cpuUsage, user + system, as % of one core): the cost of an idle,
  * live subscription (the fallback poll while the channel is up is one Consensus read
@@ -27,7 +32,7 @@
  * Postgres: TXNWAL_TEST_PG_URL, or an embedded server started (and stopped) here.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Subject, type Subscription } from 'rxjs';
@@ -123,11 +128,18 @@ async function child(role: 'writer' | 'reader' | 'both', url: string, txnsId: Sh
   const writer = role === 'reader' ? undefined : await openWriter(client, txnsId, dataId);
   const reader = role === 'writer' ? undefined : await openReader(client, txnsId, dataId);
   const reply = (v: unknown) => process.stdout.write(JSON.stringify(v) + '\n');
+  // How long the event loop was blocked (synchronous SQLite calls wait for locks and fsync).
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
   reply('ready');
   for await (const line of readline.createInterface({ input: process.stdin })) {
     const [cmd, ...args] = line.split(' ');
     if (cmd === 'run') reply(await writer!.run(Number(args[0]), Number(args[1]), Number(args[2])));
     else if (cmd === 'arrivals') reply(Object.fromEntries(reader!.arrivals));
+    else if (cmd === 'stall') {
+      reply(loop.max / 1e6);
+      loop.reset();
+    }
     else if (cmd === 'idle') {
       const cpu = process.cpuUsage();
       const wall = performance.now();
@@ -178,6 +190,8 @@ interface RateRow {
   setup: string;
   intervalMs: number;
   latencies: number[];
+  /** The longest the reader's event loop was blocked during the rate. */
+  stallMs: number;
 }
 
 /** Runs every rate on one setup; returns the rows and the child(ren) whose idle CPU is measured later. */
@@ -187,20 +201,24 @@ async function measure(setup: string, url: string, inProcess: boolean): Promise<
   const reader = inProcess ? writer : await startChild('reader', url, txnsId, dataId);
   let first = 0;
   const runRate = async (intervalMs: number, count: number) => {
+    await reader.ask('stall');
     const acks = (await writer.ask(`run ${intervalMs} ${count} ${first}`)) as number[];
     const keys = acks.map((_, i) => String(first + i));
     first += count;
     // The last arrival may trail its ack: ask until every key is there.
     for (;;) {
       const arrivals = (await reader.ask('arrivals')) as Record<string, number>;
-      if (keys.every((k) => k in arrivals)) return keys.map((k, i) => arrivals[k]! - acks[i]!);
+      if (keys.every((k) => k in arrivals)) {
+        const stallMs = (await reader.ask('stall')) as number;
+        return { latencies: keys.map((k, i) => arrivals[k]! - acks[i]!).sort((a, b) => a - b), stallMs };
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
   };
   await runRate(10, WARMUP);
   const rows: RateRow[] = [];
   for (const [i, intervalMs] of INTERVALS_MS.entries()) {
-    rows.push({ setup, intervalMs, latencies: (await runRate(intervalMs, SAMPLES[i] ?? 20)).sort((a, b) => a - b) });
+    rows.push({ setup, intervalMs, ...(await runRate(intervalMs, SAMPLES[i] ?? 20)) });
   }
   const stop = (c: Child) => void c.process.stdin!.write('exit\n');
   if (!inProcess) stop(writer);
@@ -273,7 +291,7 @@ async function main(): Promise<number> {
   log('\nlatency from the writer\'s ack to the reader\'s delivery (ms; negative: the reader had it first)');
   log(
     renderTable(
-      ['setup', 'commit every', 'samples', 'p50', 'p99', 'max', 'p50 − in-process p50'],
+      ['setup', 'commit every', 'samples', 'p50', 'p99', 'max', 'p50 − in-process p50', 'reader loop stall'],
       results.map((r) => {
         const base = baseline.get(r.intervalMs)!;
         return [
@@ -284,6 +302,7 @@ async function main(): Promise<number> {
           ms(quantile(r.latencies, 0.99)),
           ms(r.latencies.at(-1)!),
           ms(quantile(r.latencies, 0.5) - quantile(base.latencies, 0.5)),
+          ms(r.stallMs),
         ];
       }),
     ),

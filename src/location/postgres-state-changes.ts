@@ -34,6 +34,7 @@
  */
 import pg from 'pg';
 import type { SeqNo } from './consensus.js';
+import { Rejoin } from './rejoin.js';
 import { Watchers, parseHint, type StateChangeCallback, type StateChanges } from './state-changes.js';
 
 /** The NOTIFY channel PostgresConsensus announces committed versions on. */
@@ -44,8 +45,7 @@ export interface PostgresStateChangesOptions {
   connectTimeoutMs?: number;
 }
 
-const RETRY_INITIAL_MS = 50;
-const RETRY_CLAMP_MS = 2000;
+const RETRY = { initialMs: 50, clampMs: 2000 };
 
 /** The socket under a pg client (pg has no public handle for it), to unref it. */
 function socketOf(client: pg.Client): { unref?(): void } | undefined {
@@ -58,9 +58,8 @@ export class PostgresStateChanges implements StateChanges {
   readonly #watchers = new Watchers();
   #client: pg.Client | undefined;
   #closed = false;
-  #connecting: Promise<void> | undefined;
-  #retryTimer: NodeJS.Timeout | undefined;
-  #retryMs = RETRY_INITIAL_MS;
+  // Notifications sent while down are lost: once listening again, every watcher looks again.
+  readonly #rejoin = new Rejoin(() => this.#attempt(), () => this.#watchers.notifyAll(), RETRY);
 
   private constructor(url: string, options: PostgresStateChangesOptions) {
     this.#url = url;
@@ -70,7 +69,7 @@ export class PostgresStateChanges implements StateChanges {
   /** Opens the channel and makes one attempt to LISTEN; resolves either way (down and retrying if it failed). */
   static async open(url: string, options: PostgresStateChangesOptions = {}): Promise<PostgresStateChanges> {
     const changes = new PostgresStateChanges(url, options);
-    await changes.#connect();
+    await changes.#rejoin.now();
     return changes;
   }
 
@@ -89,8 +88,7 @@ export class PostgresStateChanges implements StateChanges {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#retryTimer);
-    await this.#connecting;
+    await this.#rejoin.stop();
     this.#watchers.close();
     const client = this.#client;
     this.#client = undefined;
@@ -99,17 +97,6 @@ export class PostgresStateChanges implements StateChanges {
 
   toString(): string {
     return 'PostgresStateChanges';
-  }
-
-  #connect(): Promise<void> {
-    this.#connecting ??= this.#attempt().then((ok) => {
-      this.#connecting = undefined;
-      if (ok) {
-        this.#retryMs = RETRY_INITIAL_MS;
-        this.#watchers.notifyAll();
-      } else this.#scheduleRetry();
-    });
-    return this.#connecting;
   }
 
   async #attempt(): Promise<boolean> {
@@ -149,17 +136,6 @@ export class PostgresStateChanges implements StateChanges {
     this.#client = undefined;
     void client.end().catch(() => undefined);
     this.#watchers.notifyAll();
-    this.#scheduleRetry();
-  }
-
-  #scheduleRetry(): void {
-    if (this.#closed || this.#retryTimer || this.#connecting) return;
-    const ms = this.#retryMs * (0.5 + Math.random());
-    this.#retryMs = Math.min(this.#retryMs * 2, RETRY_CLAMP_MS);
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined;
-      void this.#connect();
-    }, ms);
-    this.#retryTimer.unref();
+    void this.#rejoin.now();
   }
 }

@@ -65,6 +65,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { SeqNo } from './consensus.js';
 import { DEFAULT_DATABASE_FILE_MODE, createFileIfMissing } from './private-file.js';
+import { Rejoin } from './rejoin.js';
 import { Watchers, formatHint, parseHint, type StateChangeCallback, type StateChanges } from './state-changes.js';
 
 export interface SocketStateChangesOptions {
@@ -76,8 +77,7 @@ export interface SocketStateChangesOptions {
 const MAX_SOCKET_PATH_BYTES = 100;
 /** A client that falls this far behind on relayed hints is dropped (it rejoins and looks again). */
 const MAX_BUFFERED_BYTES = 1 << 20;
-const RETRY_INITIAL_MS = 10;
-const RETRY_CLAMP_MS = 1000;
+const RETRY = { initialMs: 10, clampMs: 1000 };
 
 /** The socket path for a data directory (see the module comment). */
 export function wakeSocketPath(dir: string): string {
@@ -103,9 +103,8 @@ export class SocketStateChanges implements StateChanges {
   private readonly watchers = new Watchers();
   private role: Role = { kind: 'down' };
   private closed = false;
-  private joining: Promise<void> | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private retryMs = RETRY_INITIAL_MS;
+  // Hints may have been missed while down: once joined, every watcher looks again.
+  private readonly rejoin = new Rejoin(() => this.tryJoin(), () => this.watchers.notifyAll(), RETRY);
 
   private constructor(
     readonly dir: string,
@@ -126,7 +125,7 @@ export class SocketStateChanges implements StateChanges {
     // Never block the event loop on another process's takeover: retry asynchronously.
     lock.pragma('busy_timeout = 0');
     const changes = new SocketStateChanges(dir, lock);
-    await changes.join();
+    await changes.rejoin.now();
     return changes;
   }
 
@@ -157,8 +156,7 @@ export class SocketStateChanges implements StateChanges {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.retryTimer);
-    await this.joining;
+    await this.rejoin.stop();
     const role = this.role;
     this.role = { kind: 'down' };
     this.watchers.close();
@@ -171,33 +169,6 @@ export class SocketStateChanges implements StateChanges {
   }
 
   // ---- joining and serving ----
-
-  /** One attempt to join or serve; schedules the next one if it fails. Never rejects. */
-  private join(): Promise<void> {
-    this.joining ??= this.tryJoin()
-      .catch(() => false)
-      .then((ok) => {
-        this.joining = undefined;
-        if (ok) {
-          this.retryMs = RETRY_INITIAL_MS;
-          // Hints may have been missed while down: every watcher looks again.
-          this.watchers.notifyAll();
-        } else this.scheduleRetry();
-      });
-    return this.joining;
-  }
-
-  private scheduleRetry(): void {
-    if (this.closed || this.retryTimer) return;
-    // Jitter spreads the clients of a server that just exited.
-    const ms = this.retryMs * (0.5 + Math.random());
-    this.retryMs = Math.min(this.retryMs * 2, RETRY_CLAMP_MS);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      void this.join();
-    }, ms);
-    this.retryTimer.unref();
-  }
 
   private async tryJoin(): Promise<boolean> {
     if (this.closed) return false;
@@ -268,7 +239,7 @@ export class SocketStateChanges implements StateChanges {
     }
     this.role = { kind: 'down' };
     this.watchers.notifyAll();
-    void this.join();
+    void this.rejoin.now();
   }
 
   private heard(line: string): void {
