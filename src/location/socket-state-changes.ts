@@ -23,6 +23,8 @@
  *   `<dir>/wake.sock` is longer than 100 bytes, the socket lives at
  *   `<os.tmpdir()>/txnwal-<sha256 of the real directory path>.sock` instead (same for
  *   every process on the directory). The lock file always stays in the directory.
+ * - Files: the lock file and the socket are 0600 (option `fileMode`, as for the
+ *   database), so only the owner can connect, also for a socket under os.tmpdir().
  * - Lifetime: the server, every socket and the retry timer are `unref`'d, so the
  *   channel never keeps a process alive; `close()` ends them all (the server's socket
  *   file is removed by Node when it stops listening). An idle channel does nothing: no
@@ -69,7 +71,7 @@ import { Rejoin } from './rejoin.js';
 import { Watchers, formatHint, parseHint, type StateChangeCallback, type StateChanges } from './state-changes.js';
 
 export interface SocketStateChangesOptions {
-  /** Mode of the lock file if this open creates it. Default 0o600. */
+  /** Mode of the lock file if this open creates it, and of the socket. Default 0o600 (owner only). */
   fileMode?: number;
 }
 
@@ -109,6 +111,7 @@ export class SocketStateChanges implements StateChanges {
   private constructor(
     readonly dir: string,
     private readonly lock: Database.Database,
+    private readonly fileMode: number,
   ) {
     this.socketPath = wakeSocketPath(dir);
   }
@@ -120,11 +123,12 @@ export class SocketStateChanges implements StateChanges {
    */
   static async open(dir: string, options: SocketStateChangesOptions = {}): Promise<SocketStateChanges> {
     const lockPath = path.join(dir, 'wake.lock');
-    await createFileIfMissing(lockPath, options.fileMode ?? DEFAULT_DATABASE_FILE_MODE);
+    const fileMode = options.fileMode ?? DEFAULT_DATABASE_FILE_MODE;
+    await createFileIfMissing(lockPath, fileMode);
     const lock = new Database(lockPath);
     // Never block the event loop on another process's takeover: retry asynchronously.
     lock.pragma('busy_timeout = 0');
-    const changes = new SocketStateChanges(dir, lock);
+    const changes = new SocketStateChanges(dir, lock, fileMode);
     await changes.rejoin.now();
     return changes;
   }
@@ -222,8 +226,17 @@ export class SocketStateChanges implements StateChanges {
         server.unref();
         server.removeAllListeners('error');
         server.on('error', () => this.lost(server));
-        this.role = { kind: 'server', server, clients };
-        resolve(true);
+        // Connecting needs write permission on the socket: owner only, whatever the umask.
+        fs.chmod(this.socketPath, this.fileMode).then(
+          () => {
+            this.role = { kind: 'server', server, clients };
+            resolve(true);
+          },
+          () => {
+            server.close();
+            resolve(false);
+          },
+        );
       });
     });
   }
