@@ -110,7 +110,7 @@ export class SocketStateChanges implements StateChanges {
 
   private constructor(
     readonly dir: string,
-    private readonly lock: Database.Database,
+    private readonly lock: Database.Database | undefined,
     private readonly fileMode: number,
   ) {
     this.socketPath = wakeSocketPath(dir);
@@ -118,16 +118,24 @@ export class SocketStateChanges implements StateChanges {
 
   /**
    * Opens the channel on `dir` (which must exist) and makes one attempt to join or
-   * serve. Resolves with the channel up if that worked, down (and retrying) if not;
-   * it rejects only when the lock file cannot be created.
+   * serve. Resolves with the channel up if that worked, down (and retrying) if not.
+   * Never rejects: without a lock file (say, a read-only directory) it only joins.
    */
   static async open(dir: string, options: SocketStateChangesOptions = {}): Promise<SocketStateChanges> {
     const lockPath = path.join(dir, 'wake.lock');
     const fileMode = options.fileMode ?? DEFAULT_DATABASE_FILE_MODE;
-    await createFileIfMissing(lockPath, fileMode);
-    const lock = new Database(lockPath);
-    // Never block the event loop on another process's takeover: retry asynchronously.
-    lock.pragma('busy_timeout = 0');
+    let lock: Database.Database | undefined;
+    try {
+      await createFileIfMissing(lockPath, fileMode);
+      lock = new Database(lockPath);
+      // Never block the event loop on another process's takeover: retry asynchronously.
+      lock.pragma('busy_timeout = 0');
+    } catch {
+      // No lock (a read-only directory, say): this process can join a server but never
+      // become one. The channel is a hint; its absence must not fail the location.
+      lock?.close();
+      lock = undefined;
+    }
     const changes = new SocketStateChanges(dir, lock, fileMode);
     await changes.rejoin.now();
     return changes;
@@ -169,7 +177,7 @@ export class SocketStateChanges implements StateChanges {
       for (const c of role.clients) c.destroy();
       await new Promise<void>((resolve) => role.server.close(() => resolve()));
     }
-    if (this.lock.open) this.lock.close();
+    if (this.lock?.open) this.lock.close();
   }
 
   // ---- joining and serving ----
@@ -179,6 +187,7 @@ export class SocketStateChanges implements StateChanges {
     const socket = await connect(this.socketPath);
     if (socket) return this.becomeClient(socket);
     // Nobody serves (no file, or a stale one): take over, under the lock.
+    if (!this.lock) return false;
     try {
       this.lock.exec('BEGIN IMMEDIATE');
     } catch {
@@ -272,6 +281,8 @@ function connect(socketPath: string): Promise<net.Socket | undefined> {
     const socket = net.connect(socketPath);
     socket.once('connect', () => {
       socket.removeAllListeners('error');
+      // Until the caller installs its own: an 'error' without a listener would be thrown.
+      socket.on('error', () => undefined);
       resolve(socket);
     });
     socket.once('error', () => {

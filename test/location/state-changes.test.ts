@@ -127,6 +127,21 @@ describe('location wake-up channels (StateChanges)', function () {
       expect((await stat(path.join(deep, 'wake.lock'))).mode & 0o777).to.equal(0o600);
     });
 
+    it('without a usable lock file it stays down (readers poll) but the location still opens and hints reach this process', async () => {
+      // A directory where the lock file should be: SQLite cannot open it as a database.
+      await import('node:fs/promises').then((fs) => fs.mkdir(path.join(dir, 'wake.lock')));
+      const location = await openLocation(`file:${dir}`);
+      try {
+        const changes = location.stateChanges as SocketStateChanges;
+        expect([changes.up, changes.serving]).to.deep.equal([false, false]);
+        const heard = nextHint(changes, 'k');
+        changes.publish('k', 2);
+        expect(await heard).to.equal(2);
+      } finally {
+        await location.close();
+      }
+    });
+
     it('close() releases everything: later publishes and watches do nothing, and the socket file is gone', async () => {
       const c = await channel();
       const path_ = c.socketPath;
