@@ -78,6 +78,13 @@ describe('wake-up hints that are lost, duplicated, delayed and reordered', funct
     expect(counts.dropped).to.be.greaterThan(0);
   });
 
+  it('a channel that is down: the reader polls from listenPoll.initialMs instead of waiting for clampMs', async () => {
+    // Every hint lost and the slow poll at ten minutes: only the fast poll of a down channel can pass.
+    const fastThenNever = { initialMs: 5, multiplier: 1, clampMs: 600_000 };
+    const counts = await scenario({ seed: 14, dropRate: 1, down: true }, fastThenNever, 30);
+    expect(counts.delivered).to.equal(0);
+  });
+
   it('duplicated and reordered hints with the fallback poll at ten minutes: hints alone bring every write', async () => {
     const counts = await scenario({ seed: 13, duplicateRate: 0.5, maxDelayMs: 10 }, TEN_MINUTES, 100);
     expect(counts.duplicated).to.be.greaterThan(0);

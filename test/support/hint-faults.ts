@@ -3,7 +3,7 @@
  * it drops a seeded fraction, delivers another fraction twice, and delays each by a
  * random 0..`maxDelayMs` (so hints also arrive reordered). Publishing goes straight
  * to the wrapped channel; `up` is the wrapped channel's (so readers keep their slow
- * fallback poll and have to survive the lost hints). Counts show the faults fired.
+ * fallback poll and have to survive the lost hints), or false with `down: true`. Counts show the faults fired.
  *
  * Example:
  * ```ts
@@ -20,6 +20,8 @@ export interface HintFaultOptions {
   dropRate?: number;
   duplicateRate?: number;
   maxDelayMs?: number;
+  /** Report the channel as down (`up` false), as while it reconnects. */
+  down?: boolean;
 }
 
 export interface HintFaultCounts {
@@ -48,7 +50,7 @@ export function withHintFaults(inner: Location, opts: HintFaultOptions): HintFau
   };
   const faulty: StateChanges = {
     get up() {
-      return channel.up;
+      return !opts.down && channel.up;
     },
     publish: (key, seqno) => channel.publish(key, seqno),
     watch(key, onChange: StateChangeCallback) {
