@@ -10,7 +10,9 @@
  *   other client. Each process also delivers its own hints to its own watchers at once.
  * - When the serving process exits (closed, crashed, SIGKILLed), its clients see the
  *   connection end, report "look again" to their watchers, and rejoin: the first to
- *   find nobody listening takes over and serves. A socket file left behind by a killed
+ *   find nobody listening takes over and serves. Hints published while a process is
+ *   down are kept (the latest seqno per key) and sent when it is back, so a reader
+ *   that stayed up does not miss a write made meanwhile. A socket file left behind by a killed
  *   server refuses connections (ECONNREFUSED); that is how a stale file is told from a
  *   live one.
  * - Taking over is serialised across processes by a lock: a write transaction
@@ -79,6 +81,8 @@ export interface SocketStateChangesOptions {
 const MAX_SOCKET_PATH_BYTES = 100;
 /** A client that falls this far behind on relayed hints is dropped (it rejoins and looks again). */
 const MAX_BUFFERED_BYTES = 1 << 20;
+/** Keys whose hints are kept while down (beyond that, hints for more keys are dropped: readers poll). */
+const MAX_UNSENT_KEYS = 10_000;
 const RETRY = { initialMs: 10, clampMs: 1000 };
 
 /** The socket path for a data directory (see the module comment). */
@@ -105,8 +109,9 @@ export class SocketStateChanges implements StateChanges {
   private readonly watchers = new Watchers();
   private role: Role = { kind: 'down' };
   private closed = false;
-  // Hints may have been missed while down: once joined, every watcher looks again.
-  private readonly rejoin = new Rejoin(() => this.tryJoin(), () => this.watchers.notifyAll(), RETRY);
+  /** The latest seqno per key published while down, sent once the channel is back. */
+  private readonly unsent = new Map<string, SeqNo>();
+  private readonly rejoin = new Rejoin(() => this.tryJoin(), () => this.rejoined(), RETRY);
 
   private constructor(
     readonly dir: string,
@@ -155,10 +160,30 @@ export class SocketStateChanges implements StateChanges {
     this.watchers.notify(key, seqno);
     // A key with a newline cannot be framed; its readers fall back to polling.
     if (key.includes('\n')) return;
-    const line = formatHint(key, seqno) + '\n';
+    if (this.role.kind === 'down') {
+      // Other processes may be up and waiting: tell them once we are back.
+      if (this.unsent.size < MAX_UNSENT_KEYS || this.unsent.has(key)) {
+        this.unsent.set(key, Math.max(seqno, this.unsent.get(key) ?? 0));
+      }
+      return;
+    }
+    this.sendHint(formatHint(key, seqno) + '\n');
+  }
+
+  private sendHint(line: string): void {
     const role = this.role;
     if (role.kind === 'client') role.socket.write(line);
     else if (role.kind === 'server') for (const c of role.clients) this.send(c, line);
+  }
+
+  /**
+   * Back up: hints may have been missed meanwhile, so every watcher here looks again,
+   * and the hints this process published while down go out now.
+   */
+  private rejoined(): void {
+    this.watchers.notifyAll();
+    for (const [key, seqno] of this.unsent) this.sendHint(formatHint(key, seqno) + '\n');
+    this.unsent.clear();
   }
 
   watch(key: string, onChange: StateChangeCallback): () => void {
@@ -225,7 +250,8 @@ export class SocketStateChanges implements StateChanges {
       c.on('error', () => undefined);
       c.on('close', () => clients.delete(c));
       readLines(c, (line) => {
-        this.heard(line);
+        // Only well-formed hints travel on; anything else is ignored, not relayed.
+        if (!this.heard(line)) return;
         for (const other of clients) if (other !== c) this.send(other, line + '\n');
       });
     });
@@ -264,9 +290,11 @@ export class SocketStateChanges implements StateChanges {
     void this.rejoin.now();
   }
 
-  private heard(line: string): void {
+  /** Hands a hint from the socket to the watchers; false if it was not a hint. */
+  private heard(line: string): boolean {
     const hint = parseHint(line);
     if (hint && !this.closed) this.watchers.notify(hint.key, hint.seqno);
+    return hint !== undefined;
   }
 
   private send(client: net.Socket, line: string): void {
@@ -292,12 +320,19 @@ function connect(socketPath: string): Promise<net.Socket | undefined> {
   });
 }
 
-/** Calls `onLine` for each complete `\n`-terminated line from `socket`. */
+/** Longest line a peer may send: a hint is a seqno and a key; anything longer is a broken peer. */
+const MAX_LINE_CHARS = 64 * 1024;
+
+/** Calls `onLine` for each complete `\n`-terminated line from `socket`; cuts off a peer whose line never ends. */
 function readLines(socket: net.Socket, onLine: (line: string) => void): void {
   let pending = '';
   socket.setEncoding('utf8');
   socket.on('data', (chunk: string) => {
     pending += chunk;
+    if (pending.length > MAX_LINE_CHARS && !pending.includes('\n')) {
+      socket.destroy();
+      return;
+    }
     let nl: number;
     while ((nl = pending.indexOf('\n')) >= 0) {
       onLine(pending.slice(0, nl));

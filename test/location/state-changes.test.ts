@@ -6,8 +6,10 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
@@ -139,6 +141,30 @@ describe('location wake-up channels (StateChanges)', function () {
         expect(await heard).to.equal(2);
       } finally {
         await location.close();
+      }
+    });
+
+    it('hints published while down go out once it is back: the latest seqno of each key', async () => {
+      // No lock file: the channel can join but never serve, so it stays down until a
+      // server (here a bare one speaking the line protocol) appears on its path.
+      await import('node:fs/promises').then((fs) => fs.mkdir(path.join(dir, 'wake.lock')));
+      const c = await channel();
+      expect(c.up).to.equal(false);
+      c.publish('k', 4);
+      c.publish('k', 5);
+      c.publish('j', 1);
+      const received: string[] = [];
+      const server = net.createServer((sock) => {
+        readline.createInterface({ input: sock }).on('line', (line) => received.push(line));
+      });
+      await new Promise<void>((resolve) => server.listen(c.socketPath, resolve));
+      try {
+        await waitFor(() => received.length >= 2, 10_000);
+        expect(c.up).to.equal(true);
+        expect(received).to.deep.equal(['5 k', '1 j']);
+      } finally {
+        await c.close();
+        await new Promise((resolve) => server.close(resolve));
       }
     });
 
