@@ -8,6 +8,10 @@
  *   implementation runs first (`checkCompareAndSetArgs`, `checkScanArgs`,
  *   `checkSeqNo`, `checkTruncateTarget`) so that all backends refuse the same misuse
  *   with the same LocationUsageError;
+ * - the wake-up channel contract (`StateChanges`: hints that a key has a new state,
+ *   never needed for correctness) and its backends (`LocalStateChanges`,
+ *   `SocketStateChanges` for `file:`, `PostgresStateChanges`); a custom Location may
+ *   leave `stateChanges` out, and its readers then only poll;
  * - the storage error classes and `mayHaveHappened(err)`, which a backend uses to say
  *   whether a failed call may have taken effect;
  * - byte helpers (`bytesKey`, `plainBytes`, `bufferView`, `copyBytes`) and `redactUrl`,
@@ -65,6 +69,9 @@ export {
   FAULT_KINDS,
   READ_METHODS,
   seededRandom,
+  LocalStateChanges,
+  SocketStateChanges,
+  PostgresStateChanges,
 } from './location/index.js';
 export type {
   Blob,
@@ -88,6 +95,8 @@ export type {
   StoreMethod,
   BlobMethod,
   ConsensusMethod,
+  StateChanges,
+  StateChangeCallback,
 } from './location/index.js';
 
 // ---- the fine-grained misuse errors of persist ----

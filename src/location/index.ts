@@ -46,3 +46,6 @@ export { redactUrl } from './redact-url.js';
 export { S3Blob, type S3BlobOptions } from './s3-blob.js';
 export { parseS3Url } from './s3-url.js';
 export { SqliteConsensus, type SqliteConsensusOptions } from './sqlite-consensus.js';
+export { LocalStateChanges, Watchers, type StateChangeCallback, type StateChanges } from './state-changes.js';
+export { SocketStateChanges, wakeSocketPath, type SocketStateChangesOptions } from './socket-state-changes.js';
+export { PostgresStateChanges, STATE_CHANGES_CHANNEL, type PostgresStateChangesOptions } from './postgres-state-changes.js';

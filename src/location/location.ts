@@ -25,7 +25,13 @@
  * fileMode: 0o640 }` for a group that backs the data up. Existing directories and
  * database files keep their modes.
  *
- * Closing a Location closes both stores, except stores shared through a `mem://<name>`
+ * Each location also opens its wake-up channel, `stateChanges` (state-changes.ts):
+ * in-process for `mem://` (shared by every open of one `mem://<name>`), a Unix socket
+ * in the directory for `file:` (socket-state-changes.ts), LISTEN/NOTIFY for Postgres
+ * (postgres-state-changes.ts). A channel that cannot come up does not fail the open:
+ * it is a hint, and readers poll while it is down.
+ *
+ * Closing a Location closes both stores and its channel, except stores shared through a `mem://<name>`
  * registry entry: those stay open and keep their data for the next open.
  *
  * Secrets: a location shows its URL only through {@link redactUrl} (`location.url`,
@@ -54,13 +60,21 @@ import { PostgresConsensus } from './postgres-consensus.js';
 import { redactUrl } from './redact-url.js';
 import { S3Blob } from './s3-blob.js';
 import { moveS3Params } from './s3-url.js';
+import { SocketStateChanges } from './socket-state-changes.js';
 import { SqliteConsensus } from './sqlite-consensus.js';
+import { LocalStateChanges, type StateChanges } from './state-changes.js';
+import { PostgresStateChanges } from './postgres-state-changes.js';
 
 export interface Location {
   readonly blob: Blob;
   readonly consensus: Consensus;
   /** The URL this location was opened from, with any password replaced by `***` ({@link redactUrl}). */
   readonly url: string;
+  /**
+   * The wake-up channel: hints that a key has a new state (state-changes.ts). Optional,
+   * so a hand-made Location (a test wrapper) may leave it out; its readers only poll.
+   */
+  readonly stateChanges?: StateChanges;
   /** Closes both stores (a no-op for stores shared through `mem://<name>`). Idempotent. */
   close(): Promise<void>;
 }
@@ -76,6 +90,7 @@ const BLOB_PARAM_HELP =
 interface MemPair {
   blob: MemBlob;
   consensus: MemConsensus;
+  stateChanges: LocalStateChanges;
 }
 
 const REGISTRY_KEY = Symbol.for('txnwal.location.memRegistry');
@@ -87,11 +102,12 @@ function memRegistry(): Map<string, MemPair> {
 
 /** The pair for `mem://<name>`, or a fresh private pair for an empty name. */
 function memPair(name: string): { pair: MemPair; shared: boolean } {
-  if (name === '') return { pair: { blob: new MemBlob(), consensus: new MemConsensus() }, shared: false };
+  const fresh = (): MemPair => ({ blob: new MemBlob(), consensus: new MemConsensus(), stateChanges: new LocalStateChanges() });
+  if (name === '') return { pair: fresh(), shared: false };
   const registry = memRegistry();
   let pair = registry.get(name);
   if (!pair) {
-    pair = { blob: new MemBlob(), consensus: new MemConsensus() };
+    pair = fresh();
     registry.set(name, pair);
   }
   return { pair, shared: true };
@@ -128,12 +144,19 @@ export interface LocationOptions {
 /** One store's share of closing a Location. */
 type Closer = () => Promise<void>;
 
-function makeLocation(givenUrl: string, blob: Blob, consensus: Consensus, closers: Closer[]): Location {
+function makeLocation(
+  givenUrl: string,
+  blob: Blob,
+  consensus: Consensus,
+  stateChanges: StateChanges,
+  closers: Closer[],
+): Location {
   let closing: Promise<void> | undefined;
   const url = redactUrl(givenUrl);
   return {
     blob,
     consensus,
+    stateChanges,
     url,
     close() {
       // Idempotent, and concurrent closes wait for the same work.
@@ -186,7 +209,8 @@ async function openPostgres(url: string, opts: LocationOptions): Promise<Locatio
     await closeBlob();
     throw err;
   }
-  return makeLocation(url, blob, consensus, [closeBlob, () => consensus.close()]);
+  const stateChanges = await PostgresStateChanges.open(parsed.toString());
+  return makeLocation(url, blob, consensus, stateChanges, [closeBlob, () => consensus.close(), () => stateChanges.close()]);
 }
 
 /**
@@ -220,21 +244,31 @@ async function openFile(url: string, opts: LocationOptions): Promise<Location> {
     blob = await S3Blob.open(blobUrl);
   }
   let consensus: SqliteConsensus;
+  let stateChanges: SocketStateChanges;
   try {
     consensus = await SqliteConsensus.open(path.join(dir, 'consensus.sqlite'), { fileMode: opts.fileMode });
   } catch (err) {
     await blob.close();
     throw err;
   }
-  return makeLocation(url, blob, consensus, [() => blob.close(), () => consensus.close()]);
+  try {
+    stateChanges = await SocketStateChanges.open(dir, { fileMode: opts.fileMode });
+  } catch (err) {
+    await Promise.allSettled([blob.close(), consensus.close()]);
+    throw err;
+  }
+  const closers = [() => blob.close(), () => consensus.close(), () => stateChanges.close()];
+  return makeLocation(url, blob, consensus, stateChanges, closers);
 }
 
 /** Opens the Location named by `url`; see the module comment for the accepted forms. */
 export async function openLocation(url: string, opts: LocationOptions = {}): Promise<Location> {
   if (url.startsWith('mem://')) {
     const { pair, shared } = memPair(url.slice('mem://'.length));
-    const closers: Closer[] = shared ? [] : [() => pair.blob.close(), () => pair.consensus.close()];
-    return makeLocation(url, pair.blob, pair.consensus, closers);
+    const closers: Closer[] = shared
+      ? []
+      : [() => pair.blob.close(), () => pair.consensus.close(), () => pair.stateChanges.close()];
+    return makeLocation(url, pair.blob, pair.consensus, pair.stateChanges, closers);
   }
   if (url.startsWith('file:')) return openFile(url, opts);
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return openPostgres(url, opts);

@@ -19,6 +19,11 @@
  *   does (head + 1, and one fixed initial seqno). Under READ COMMITTED, two concurrent
  *   CaS from one head to DIFFERENT seqnos (`5 → 6` racing `5 → 9`) can both commit.
  *   Sequential jumps are fine.
+ * - A committed CaS announces itself: the statement ends in
+ *   `pg_notify('txnwal_state_changes', '<seqno> <key>')` on the row it inserted, so
+ *   the hint is sent when, and only when, the new version commits, in the same round
+ *   trip (postgres-state-changes.ts listens). Option `notify: false` leaves it out
+ *   (benchmarks compare the two); so does a key too long for a NOTIFY payload.
  * - bigint columns arrive as strings from pg and are converted to numbers; values
  *   outside the safe-integer range are never written (checked on the way in).
  * - Connections, fault mapping and close are postgres-pool.ts's: a dropped connection
@@ -51,6 +56,7 @@ import {
 } from './consensus.js';
 import { DeterminateError, LocationUsageError, describeError as describe } from './errors.js';
 import { PostgresPool, type Statement } from './postgres-pool.js';
+import { STATE_CHANGES_CHANNEL } from './postgres-state-changes.js';
 
 export interface PostgresConsensusOptions {
   /** Most connections the pool opens. Default 50. */
@@ -59,7 +65,12 @@ export interface PostgresConsensusOptions {
   connectTimeoutMs?: number;
   /** How long close() lets statements in flight finish before cutting them off. Default 1000. */
   closeGraceMs?: number;
+  /** Announce each committed compare-and-set with NOTIFY (postgres-state-changes.ts). Default true. */
+  notify?: boolean;
 }
+
+/** NOTIFY payloads must stay under 8000 bytes; hints for longer keys are not sent (readers poll). */
+const MAX_NOTIFY_KEY_BYTES = 7000;
 
 interface Row {
   sequence_number: string;
@@ -74,31 +85,44 @@ const CREATE_TABLE = `
     PRIMARY KEY (shard, sequence_number)
   )`;
 
+/** The two CaS statements' inserts; `$1` key, `$2` new seqno, `$3` data, `$4` expected seqno. */
+const INSERT_FROM_NOTHING = `
+  INSERT INTO consensus (shard, sequence_number, data)
+  SELECT $1::text, $2::bigint, $3::bytea
+  WHERE NOT EXISTS (SELECT 1 FROM consensus WHERE shard = $1::text)
+  ON CONFLICT DO NOTHING`;
+
+const LAST_SEQ = `
+  last_seq AS (
+    SELECT sequence_number FROM consensus
+    WHERE shard = $1::text
+    ORDER BY sequence_number DESC
+    LIMIT 1
+    FOR UPDATE
+  )`;
+
+const INSERT_FROM_SEQNO = `
+  INSERT INTO consensus (shard, sequence_number, data)
+  SELECT $1::text, $2::bigint, $3::bytea
+  FROM last_seq
+  WHERE last_seq.sequence_number = $4::bigint
+  ON CONFLICT DO NOTHING`;
+
+/** Selects one row (and so rowCount 1) per inserted version, announcing it. */
+const NOTIFY_INSERTED = `
+  SELECT pg_notify('${STATE_CHANGES_CHANNEL}', inserted.sequence_number::text || ' ' || $1::text) FROM inserted`;
+
 /** Named statements: pg prepares each once per connection and reuses the plan. */
 const SQL = {
-  casFromNothing: {
-    name: 'txnwal_consensus_cas_from_nothing',
-    text: `
-      INSERT INTO consensus (shard, sequence_number, data)
-      SELECT $1::text, $2::bigint, $3::bytea
-      WHERE NOT EXISTS (SELECT 1 FROM consensus WHERE shard = $1::text)
-      ON CONFLICT DO NOTHING`,
+  casFromNothing: { name: 'txnwal_consensus_cas_from_nothing', text: INSERT_FROM_NOTHING },
+  casFromSeqNo: { name: 'txnwal_consensus_cas_from_seqno', text: `WITH ${LAST_SEQ} ${INSERT_FROM_SEQNO}` },
+  casFromNothingNotify: {
+    name: 'txnwal_consensus_cas_from_nothing_notify',
+    text: `WITH inserted AS (${INSERT_FROM_NOTHING} RETURNING sequence_number) ${NOTIFY_INSERTED}`,
   },
-  casFromSeqNo: {
-    name: 'txnwal_consensus_cas_from_seqno',
-    text: `
-      WITH last_seq AS (
-        SELECT sequence_number FROM consensus
-        WHERE shard = $1::text
-        ORDER BY sequence_number DESC
-        LIMIT 1
-        FOR UPDATE
-      )
-      INSERT INTO consensus (shard, sequence_number, data)
-      SELECT $1::text, $2::bigint, $3::bytea
-      FROM last_seq
-      WHERE last_seq.sequence_number = $4::bigint
-      ON CONFLICT DO NOTHING`,
+  casFromSeqNoNotify: {
+    name: 'txnwal_consensus_cas_from_seqno_notify',
+    text: `WITH ${LAST_SEQ}, inserted AS (${INSERT_FROM_SEQNO} RETURNING sequence_number) ${NOTIFY_INSERTED}`,
   },
   head: {
     name: 'txnwal_consensus_head',
@@ -136,9 +160,11 @@ function toVersion(row: Row): VersionedData {
 export class PostgresConsensus implements Consensus {
   // Private (#) so that util.inspect of a location or client never reaches the pool.
   readonly #pool: PostgresPool;
+  readonly #notify: boolean;
 
-  private constructor(pool: PostgresPool) {
+  private constructor(pool: PostgresPool, notify: boolean) {
     this.#pool = pool;
+    this.#notify = notify;
   }
 
   static async open(url: string, options: PostgresConsensusOptions = {}): Promise<PostgresConsensus> {
@@ -153,7 +179,7 @@ export class PostgresConsensus implements Consensus {
       await pool.close();
       throw new DeterminateError(`PostgresConsensus: cannot open ${pool.server}: ${describe(err)}`, { cause: err });
     }
-    return new PostgresConsensus(pool);
+    return new PostgresConsensus(pool, options.notify ?? true);
   }
 
   async head(key: string): Promise<VersionedData | undefined> {
@@ -164,10 +190,15 @@ export class PostgresConsensus implements Consensus {
   async compareAndSet(key: string, expected: SeqNo | undefined, next: VersionedData): Promise<CaSResult> {
     checkCompareAndSetArgs(expected, next);
     const data = bufferView(next.data);
+    const notify = this.#notify && Buffer.byteLength(key) <= MAX_NOTIFY_KEY_BYTES;
     const result =
       expected === undefined
-        ? await this.run('write', 'compareAndSet', key, SQL.casFromNothing, [key, String(next.seqno), data])
-        : await this.run('write', 'compareAndSet', key, SQL.casFromSeqNo, [
+        ? await this.run('write', 'compareAndSet', key, notify ? SQL.casFromNothingNotify : SQL.casFromNothing, [
+            key,
+            String(next.seqno),
+            data,
+          ])
+        : await this.run('write', 'compareAndSet', key, notify ? SQL.casFromSeqNoNotify : SQL.casFromSeqNo, [
             key,
             String(next.seqno),
             data,

@@ -99,6 +99,8 @@ export class PostgresPool {
       connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
       // Detects connections that died silently (a dropped NAT entry, a dead host).
       keepAlive: true,
+      // Idle connections do not keep the process alive (a program that forgets close() still exits).
+      allowExitOnIdle: true,
     });
     // pg reads the options it was given, enumerable or not; inspect shows only enumerable ones.
     Object.defineProperty(this.#pool.options, 'connectionString', { enumerable: false });

@@ -114,7 +114,7 @@ export class PersistClient {
           const report = await gcShard(machine);
           this.cfg.logger.debug({ shard: shardId, ...report }, 'gc');
         },
-      });
+      }, this.location.stateChanges);
       this.machines.set(shardId, m);
     }
     return m;

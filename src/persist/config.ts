@@ -30,7 +30,12 @@ export interface PersistConfig {
   inlineWritesSingleMaxBytes: number;
   /** …as long as all inline parts of the shard stay under this. */
   inlineWritesTotalMaxBytes: number;
-  /** How listeners and waiting snapshots poll Consensus for other processes' writes. */
+  /**
+   * How listeners and waiting snapshots poll Consensus for other processes' writes: the
+   * fallback behind the location's wake-up channel. While the channel is up a waiter
+   * polls every `clampMs` (only a lost hint needs it); while it is down, or for a
+   * location without one, from `initialMs` backing off by `multiplier` to `clampMs`.
+   */
   listenPoll: RetryParams;
   /** Retries of a failing Blob or Consensus call before giving up with a PersistStorageError. */
   storageRetry: RetryParams & { attempts: number };

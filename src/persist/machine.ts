@@ -11,8 +11,19 @@
  *
  * In-process, commands on one shard run one at a time (a mutex), so handles sharing a
  * client do not make each other retry; waiters (listens, snapshots at future times)
- * are woken as soon as a new state is committed here, and poll Consensus with backoff
- * for changes made by other processes.
+ * are woken as soon as a new state is committed here.
+ *
+ * Other processes' changes reach waiters through the location's wake-up channel
+ * (location/state-changes.ts): after every committed compare-and-set the machine
+ * publishes (shard, seqno), and a waiter that hears a hint about its shard refreshes
+ * from Consensus at once. A hint only decides *when* a waiter looks, never what it
+ * sees, so the poll stays as the fallback: while the channel is up a waiter polls
+ * every `listenPoll.clampMs` (in case a hint was lost); while it is down, or when the
+ * location has no channel, it polls as it always did, from `listenPoll.initialMs`
+ * backing off to `clampMs`. Invariant: a hint that arrives while a refresh that began
+ * before it is in flight is not consumed by that refresh (`hintsSeen` counts hints,
+ * `hintsCovered` the hints the last finished refresh began after), so a hint landing
+ * between "read Consensus" and "start waiting" still wakes the next wait.
  *
  * After a commit the machine runs maintenance in the background: compaction of the
  * spine, a rollup every `rollupThreshold` versions, and GC every `gcMinVersions`.
@@ -34,6 +45,7 @@
  */
 import type { Blob } from '../location/blob.js';
 import type { Consensus } from '../location/consensus.js';
+import type { StateChanges } from '../location/state-changes.js';
 import type { PersistConfig } from './config.js';
 import { deleteUnreferenced, type WriteOutcome } from './blob-deletion.js';
 import { ClientClosed, CodecMismatch, InvariantViolation, PersistStorageError } from './errors.js';
@@ -76,6 +88,12 @@ export class Machine {
   /** Waits reject from now on (the client is closing); commands still run until `closed`. */
   private waitsClosed = false;
   private closed = false;
+  /** Hints about this shard that named a newer seqno than the cached one (or "look again"). */
+  private hintsSeen = 0;
+  /** The hints the last finished refresh has accounted for. */
+  private hintsCovered = 0;
+  /** Stops this machine's watch on the channel (set while watching). */
+  private unwatch: (() => void) | undefined;
   /** The shard's stored versions and rollups (GC reads them through this too). */
   readonly versions: StateVersions;
 
@@ -85,6 +103,8 @@ export class Machine {
     readonly consensus: Consensus,
     readonly cfg: PersistConfig,
     private readonly maintenance: Maintenance,
+    /** The location's wake-up channel; without one, waits only poll. */
+    private readonly stateChanges?: StateChanges,
   ) {
     this.versions = new StateVersions({ shardId, blob, consensus, cfg });
   }
@@ -103,9 +123,20 @@ export class Machine {
     if (!s) return;
     if (this.cached && this.cached.seqno >= s.seqno) return;
     this.cached = s;
+    this.wakeWaiters();
+  }
+
+  private wakeWaiters(): void {
     const ws = [...this.waiters];
     this.waiters.clear();
     for (const w of ws) w();
+  }
+
+  /** A hint from the channel: wake the waiters unless it names a state we already have. */
+  private onHint(seqno: number | undefined): void {
+    if (seqno !== undefined && this.cached && seqno <= this.cached.seqno) return;
+    this.hintsSeen++;
+    this.wakeWaiters();
   }
 
   /** Creates the shard if it does not exist yet, and checks the codecs it was created with. */
@@ -128,8 +159,10 @@ export class Machine {
   /** Reads versions newer than the cached state from Consensus. Concurrent callers share one read. */
   refresh(): Promise<ShardState | undefined> {
     if (!this.refreshing) {
+      const mark = this.hintsSeen;
       this.refreshing = this.doRefresh().finally(() => {
         this.refreshing = undefined;
+        this.hintsCovered = Math.max(this.hintsCovered, mark);
       });
     }
     return this.refreshing;
@@ -189,10 +222,13 @@ export class Machine {
         const res = await this.versions.compareAndSet(state, next, name);
         if (res === 'committed') {
           this.setState(next);
+          this.stateChanges?.publish(this.shardId, next.seqno);
           return { result: out.result, state: next, changed: true, uncertain };
         }
         if (res === 'unknown') {
           uncertain = true;
+          // It may have landed: a hint costs readers at most one extra look.
+          this.stateChanges?.publish(this.shardId, next.seqno);
           if (++uncertainRounds >= this.cfg.storageRetry.attempts) {
             throw new PersistStorageError(
               `${name} on ${this.shardId}: the store never confirmed the write; it may have happened`,
@@ -217,27 +253,42 @@ export class Machine {
     return this.waiters.size;
   }
 
-  /** Resolves once the cached state is newer than `seqno`, polling Consensus for other processes' writes. */
+  /**
+   * Resolves once the cached state is newer than `seqno`: woken at once by this
+   * process's commits and by hints from the wake-up channel, and polling Consensus
+   * as the fallback (see the module comment).
+   */
   async waitForNewerThan(seqno: number, signal?: AbortSignal): Promise<ShardState> {
-    let delay = this.cfg.listenPoll.initialMs;
+    const poll = this.cfg.listenPoll;
+    let delay = poll.initialMs;
+    this.startWatching();
     for (;;) {
       if (this.cached && this.cached.seqno > seqno) return this.cached;
       this.checkWaitsOpen();
-      // Woken by an in-process state change (or closeWaits), by the poll timer, or
-      // rejected on abort; abortableWait releases the timer and the listener.
-      await abortableWait({
-        signal,
-        timeoutMs: delay,
-        register: (wake) => {
-          this.waiters.add(wake);
-          return () => this.waiters.delete(wake);
-        },
-      });
+      // A hint the last refresh did not cover: look now rather than wait for another.
+      if (this.hintsSeen === this.hintsCovered) {
+        // Woken by an in-process state change (or closeWaits), by a hint, by the poll
+        // timer, or rejected on abort; abortableWait releases the timer and the listener.
+        await abortableWait({
+          signal,
+          timeoutMs: this.stateChanges?.up ? poll.clampMs : delay,
+          register: (wake) => {
+            this.waiters.add(wake);
+            return () => this.waiters.delete(wake);
+          },
+        });
+      }
       if (this.cached && this.cached.seqno > seqno) return this.cached;
       this.checkWaitsOpen();
       await this.refresh();
-      delay = Math.min(delay * this.cfg.listenPoll.multiplier, this.cfg.listenPoll.clampMs);
+      delay = Math.min(delay * poll.multiplier, poll.clampMs);
     }
+  }
+
+  /** Watches the channel for this shard, from the first wait until close. */
+  private startWatching(): void {
+    if (this.unwatch || !this.stateChanges || this.waitsClosed) return;
+    this.unwatch = this.stateChanges.watch(this.shardId, (seqno) => this.onHint(seqno));
   }
 
   private checkWaitsOpen(): void {
@@ -254,9 +305,9 @@ export class Machine {
   /** Rejects every pending and later wait for a newer state with ClientClosed. Commands still run. */
   closeWaits(): void {
     this.waitsClosed = true;
-    const ws = [...this.waiters];
-    this.waiters.clear();
-    for (const w of ws) w();
+    this.unwatch?.();
+    this.unwatch = undefined;
+    this.wakeWaiters();
   }
 
   // ---- maintenance ----

@@ -51,6 +51,9 @@ describe('location: owner-only data files', function () {
         'consensus.sqlite': '600',
         'consensus.sqlite-wal': '600',
         'consensus.sqlite-shm': '600',
+        // The wake-up channel's takeover lock and socket (socket-state-changes.ts).
+        'wake.lock': '600',
+        'wake.sock': '600',
       });
     } finally {
       await loc.close();
