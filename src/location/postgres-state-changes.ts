@@ -48,8 +48,8 @@ export interface PostgresStateChangesOptions {
 const RETRY = { initialMs: 50, clampMs: 2000 };
 
 /** The socket under a pg client (pg has no public handle for it), to unref it. */
-function socketOf(client: pg.Client): { unref?(): void } | undefined {
-  return (client as unknown as { connection?: { stream?: { unref?(): void } } }).connection?.stream;
+function socketOf(client: pg.Client): { unref?(): void; ref?(): void } | undefined {
+  return (client as unknown as { connection?: { stream?: { unref?(): void; ref?(): void } } }).connection?.stream;
 }
 
 export class PostgresStateChanges implements StateChanges {
@@ -92,6 +92,9 @@ export class PostgresStateChanges implements StateChanges {
     this.#watchers.close();
     const client = this.#client;
     this.#client = undefined;
+    // Held again while it ends: an unref'd socket lets the process run out of work
+    // before the end arrives, and a top-level `await close()` would never finish.
+    if (client) socketOf(client)?.ref?.();
     await client?.end().catch(() => undefined);
   }
 
