@@ -18,6 +18,9 @@
  * oracle is ahead of the clock, so group commits are capped near 1,000/s per timeline
  * (as in the reference system); more throughput comes from bigger groups.
  *
+ * Profiling: TXNWAL_BENCH_CPU_PROF=<dir> writes a CPU profile of each cell's measured
+ * window (bench/support.ts `profiled`); summarize with `npx tsx bench/profile-summary.ts <file>`.
+ *
  * Settings (env): TXNWAL_BENCH_SECONDS (2, measured seconds per cell and for the CaS
  * baseline), TXNWAL_BENCH_WARMUP_SECONDS (0.5 per cell).
  */
@@ -37,6 +40,7 @@ import {
   fmtRatio,
   log,
   machineSummary,
+  profiled,
   quantile,
   removeTempDirs,
   renderTable,
@@ -112,7 +116,7 @@ async function benchCell(backend: Backend, location: Location, cas: RateResult, 
 
     const warm = await drive(gc, dataId, submitters, WARMUP_SECONDS, 'w');
     const commitsBefore = gc.stats.groupCommits;
-    const run = await drive(gc, dataId, submitters, SECONDS, 'k');
+    const run = await profiled(`coord-${backend}-${submitters}`, () => drive(gc, dataId, submitters, SECONDS, 'k'));
     const groupCommits = gc.stats.groupCommits - commitsBefore;
     await gc.close();
 

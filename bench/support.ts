@@ -3,13 +3,19 @@
  * formatting, a plain-text table, temp directories, and the Postgres server used by
  * the `postgres` backend.
  *
+ * Profiling: with `TXNWAL_BENCH_CPU_PROF=<dir>`, {@link profiled} records a V8 CPU
+ * profile of just the measured window it wraps (not the baselines, set-up or
+ * read-back) to `<dir>/<label>.cpuprofile`; `bench/profile-summary.ts` ranks its
+ * functions by self time.
+ *
  * Postgres: `startBenchPostgres()` and `stopBenchPostgres()` go through the test
  * helpers (test/support/postgres.ts), so `TXNWAL_TEST_PG_URL` is used when set and an
  * embedded server is started (and stopped) otherwise; an external server is never
  * touched.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -106,6 +112,34 @@ export async function timed<T>(fn: () => Promise<T> | T): Promise<{ ms: number; 
   const start = performance.now();
   const value = await fn();
   return { ms: performance.now() - start, value };
+}
+
+// ---------- profiling ----------
+
+/**
+ * Runs `fn`; when `TXNWAL_BENCH_CPU_PROF` names a directory, under the V8 CPU profiler,
+ * writing `<dir>/<label>.cpuprofile` (samples every 100 µs). The profile covers only
+ * this window, so a benchmark can profile its measured loop and not its baseline.
+ */
+export async function profiled<T>(label: string, fn: () => Promise<T>): Promise<T> {
+  const dir = process.env.TXNWAL_BENCH_CPU_PROF;
+  if (dir === undefined || dir === '') return fn();
+  const session = new Session();
+  session.connect();
+  try {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.setSamplingInterval', { interval: 100 });
+    await session.post('Profiler.start');
+    const value = await fn();
+    const { profile } = await session.post('Profiler.stop');
+    await mkdir(dir, { recursive: true });
+    const file = path.join(dir, `${label.replace(/[^\w.-]+/g, '_')}.cpuprofile`);
+    await writeFile(file, JSON.stringify(profile));
+    log(`  CPU profile of ${label}: ${file}`);
+    return value;
+  } finally {
+    session.disconnect();
+  }
 }
 
 // ---------- formatting ----------
