@@ -95,11 +95,8 @@ export async function compactShard(machine: Machine): Promise<void> {
       machine.cfg.logger.debug({ shard: machine.shardId }, 'compaction inputs were replaced while reading them');
       return;
     }
-    const out = await machine.apply(
-      'merge_res',
-      (s) => applyMergeResult(s, inputs.map((b) => b.id), output),
-      { confirmNoop: false },
-    );
+    // Recorded with the shard's next write (machine.ts, "rides along"), not a write of its own.
+    const out = await machine.applyDeferred('merge_res', (s) => applyMergeResult(s, inputs.map((b) => b.id), output));
     if (!out.result) {
       // Someone else merged these first, or (if the reply was lost) we did.
       if (!reused) await deleteUnreferenced(machine.blob, machine.cfg, partKeys(output.parts), out);
