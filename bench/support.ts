@@ -61,11 +61,23 @@ export interface RateResult {
   ops: number;
   seconds: number;
   perSecond: number;
+  /**
+   * CPU time of this process (all threads: user + system) per op, in µs. On a shared
+   * machine the wall-clock rate moves with the load; the CPU spent per op much less.
+   */
+  cpuUsPerOp: number;
+}
+
+/** CPU µs (user + system, all threads) since `start` (a `process.cpuUsage()`). */
+export function cpuUsSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return d.user + d.system;
 }
 
 /** Runs `op(i)` sequentially, i = 0, 1, …, until `seconds` have passed (at least once). */
 export async function runFor(seconds: number, op: (i: number) => Promise<void>): Promise<RateResult> {
   const start = performance.now();
+  const cpu = process.cpuUsage();
   const deadline = start + seconds * 1000;
   let i = 0;
   let now = start;
@@ -74,7 +86,7 @@ export async function runFor(seconds: number, op: (i: number) => Promise<void>):
     now = performance.now();
   } while (now < deadline);
   const elapsed = (now - start) / 1000;
-  return { ops: i, seconds: elapsed, perSecond: i / elapsed };
+  return { ops: i, seconds: elapsed, perSecond: i / elapsed, cpuUsPerOp: cpuUsSince(cpu) / i };
 }
 
 /** Payload of the raw compare-and-set baseline. */
@@ -189,7 +201,7 @@ export function renderTable(header: readonly string[], rows: readonly (readonly 
   // A column is numeric when every non-empty cell looks like a figure ("1.23k", "456 ms", "1.5 MiB", "-").
   const numeric = header.map((_, c) => {
     const cells = rows.map((r) => r[c] ?? '').filter((cell) => cell !== '');
-    return cells.length > 0 && cells.every((cell) => /^[-\d.,]+[kM]?( ms| s| B| KiB| MiB| GiB)?$|^-$/.test(cell));
+    return cells.length > 0 && cells.every((cell) => /^[-\d.,]+[kM]?( us| ms| s| B| KiB| MiB| GiB)?$|^-$/.test(cell));
   });
   const line = (cells: readonly string[]) =>
     cells

@@ -676,7 +676,7 @@ async function main(): Promise<number> {
     log('\n1. single-row transactions, commit + apply, sequential, one handle');
     log(
       renderTable(
-        ['backend', 'location', 'CaS/s', 'txn/s', 'txn/CaS', 'CaS/txn', 'ms/txn', 'txns'],
+        ['backend', 'location', 'CaS/s', 'txn/s', 'txn/CaS', 'CaS/txn', 'ms/txn', 'CPU/txn', 'CPU/CaS', 'txns'],
         tps.map((r) => [
           r.backend,
           r.location,
@@ -685,6 +685,8 @@ async function main(): Promise<number> {
           fmtRatio(r.txn.perSecond / r.cas.perSecond),
           (r.counts.cas / r.txn.ops).toFixed(2),
           fmtLatency(1000 / r.txn.perSecond),
+          `${fmtInt(r.txn.cpuUsPerOp)} us`,
+          fmtRatio(r.txn.cpuUsPerOp / r.cas.cpuUsPerOp),
           fmtInt(r.txn.ops),
         ]),
       ),
@@ -692,6 +694,8 @@ async function main(): Promise<number> {
     log(`   CaS/s: raw Consensus.compareAndSet on one key, 200-byte payload, ${SECONDS} s, same backend, same run.`);
     log(`   txn/s: write 1 row + tidy + commitAt + apply, ${SECONDS} s after ${WARMUP_SECONDS} s warm-up, compactTo every ${COMPACT_EVERY};`);
     log('   txn/CaS = txn/s ÷ CaS/s; CaS/txn = state compare-and-sets issued per txn (txns + data shard, maintenance included).');
+    log('   CPU/txn = process CPU time (user + system, all threads) per txn; CPU/CaS = that ÷ the CPU per raw CaS (steadier than');
+    log('   the rates when other processes share the machine).');
   }
   if (latency.length > 0) {
     const base = latency.find((r) => r.asked === 1);

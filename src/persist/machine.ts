@@ -76,6 +76,8 @@ interface Rider {
   cmd: (s: ShardState) => CmdOutcome<unknown>;
   resolve(r: ApplyResult<unknown>): void;
   reject(err: unknown): void;
+  /** When it was queued (`performance.now()`): it writes alone once it waited the ride wait. */
+  queuedAt: number;
   /** The outcome of its latest run inside a write attempt. */
   last?: CmdOutcome<unknown>;
   /** It threw: it is skipped in later attempts and rejected with this. */
@@ -114,8 +116,12 @@ export class Machine {
   private compactAgain = false;
   /** Maintenance commands waiting for the next write (applyDeferred). */
   private riders: Rider[] = [];
-  /** Wakes the pending lone write of the riders early (flush), when one is scheduled. */
+  /** Wakes the lone writer's wait early (flush), while it waits. */
   private rideNow: (() => void) | undefined;
+  /** The lone writer (writeRidersAlone) is running; there is at most one. */
+  private loneWriterRunning = false;
+  /** A flush asked the lone writer to write what is queued without waiting further. */
+  private loneWriteNow = false;
   /** flushMaintenance calls in progress: riders then write at once. */
   private flushing = 0;
   /** @internal How long riders wait for a write ({@link RIDE_WAIT_MS}); tests lengthen it to make riding certain. */
@@ -216,9 +222,12 @@ export class Machine {
   applyDeferred<R>(name: string, cmd: (s: ShardState) => CmdOutcome<R>): Promise<ApplyResult<R>> {
     if (this.closed) return Promise.reject(new ClientClosed(`shard ${this.shardId}: ${name} after the client was closed`));
     return new Promise<ApplyResult<R>>((resolve, reject) => {
-      this.riders.push({ name, cmd, resolve: resolve as (r: ApplyResult<unknown>) => void, reject });
-      if (this.riders.length === 1) void this.writeRidersAlone();
-      else if (this.rideWaitMs() === 0) this.rideNow?.();
+      this.riders.push({ name, cmd, resolve: resolve as (r: ApplyResult<unknown>) => void, reject, queuedAt: performance.now() });
+      if (!this.loneWriterRunning) void this.writeRidersAlone();
+      else if (this.rideWaitMs() === 0) {
+        this.loneWriteNow = true;
+        this.rideNow?.();
+      }
     });
   }
 
@@ -226,27 +235,36 @@ export class Machine {
     return this.cfg.awaitMaintenance || this.flushing > 0 || this.waitsClosed ? 0 : this.rideWaitDefaultMs;
   }
 
-  /** After the ride wait, writes whatever riders no write took meanwhile, alone. */
+  /**
+   * The one lone writer: while riders are queued, waits until the oldest has waited
+   * its ride wait, then writes what no write took meanwhile, alone.
+   */
   private async writeRidersAlone(): Promise<void> {
-    const wait = this.rideWaitMs();
-    if (wait > 0) {
-      await abortableWait({
-        timeoutMs: wait,
-        register: (wake) => {
-          this.rideNow = wake;
-          return () => {
-            if (this.rideNow === wake) this.rideNow = undefined;
-          };
-        },
-      });
+    this.loneWriterRunning = true;
+    try {
+      for (;;) {
+        const oldest = this.riders[0];
+        if (!oldest) return;
+        const left = this.rideWaitMs() === 0 ? 0 : this.rideWaitMs() - (performance.now() - oldest.queuedAt);
+        if (left > 0 && !this.loneWriteNow) {
+          await abortableWait({
+            timeoutMs: left,
+            register: (wake) => {
+              this.rideNow = wake;
+              return () => (this.rideNow = undefined);
+            },
+          });
+          continue;
+        }
+        this.loneWriteNow = false;
+        // Errors reach the riders themselves (applyWithRiders rejects them).
+        await this.lock
+          .run(() => this.applyWithRiders(LONE_WRITE, (): CmdOutcome<undefined> => ({ result: undefined }), false))
+          .catch(() => undefined);
+      }
+    } finally {
+      this.loneWriterRunning = false;
     }
-    if (this.riders.length === 0) return;
-    // Errors reach the riders themselves (applyWithRiders rejects them).
-    await this.lock
-      .run(() => this.applyWithRiders(LONE_WRITE, (): CmdOutcome<undefined> => ({ result: undefined }), false))
-      .catch(() => undefined);
-    // Riders queued while that write ran get a lone write of their own.
-    if (this.riders.length > 0) void this.writeRidersAlone();
   }
 
   /**
@@ -287,7 +305,7 @@ export class Machine {
         else if (requeue) this.riders.push(r);
         else r.reject(err);
       }
-      if (requeue && this.riders.length > 0) void this.writeRidersAlone();
+      if (requeue && this.riders.length > 0 && !this.loneWriterRunning) void this.writeRidersAlone();
       throw err;
     }
     for (const r of riders) {
@@ -457,6 +475,7 @@ export class Machine {
   async flushMaintenance(): Promise<void> {
     this.flushing++;
     try {
+      if (this.loneWriterRunning) this.loneWriteNow = true;
       this.rideNow?.();
       while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
     } finally {
