@@ -18,6 +18,9 @@
  * oracle is ahead of the clock, so group commits are capped near 1,000/s per timeline
  * (as in the reference system); more throughput comes from bigger groups.
  *
+ * Profiling: TXNWAL_BENCH_CPU_PROF=<dir> writes a CPU profile of each cell's measured
+ * window (bench/support.ts `profiled`); summarize with `npx tsx bench/profile-summary.ts <file>`.
+ *
  * Settings (env): TXNWAL_BENCH_SECONDS (2, measured seconds per cell and for the CaS
  * baseline), TXNWAL_BENCH_WARMUP_SECONDS (0.5 per cell).
  */
@@ -29,6 +32,7 @@ import {
   argChoices,
   argList,
   consensusCasRate,
+  cpuUsSince,
   envNumber,
   fmtInt,
   fmtLatency,
@@ -37,6 +41,7 @@ import {
   fmtRatio,
   log,
   machineSummary,
+  profiled,
   quantile,
   removeTempDirs,
   renderTable,
@@ -74,6 +79,8 @@ interface CellResult {
   groupCommits: number;
   /** Acknowledgement latencies in ms, ascending. */
   latencies: number[];
+  /** Process CPU µs (all threads) spent in the measured window. */
+  cpuUs: number;
 }
 
 /** `submitters` loops of submit → await ack for `seconds`; returns the acks and latencies of that window. */
@@ -83,9 +90,10 @@ async function drive(
   submitters: number,
   seconds: number,
   keyPrefix: string,
-): Promise<{ writes: number; seconds: number; latencies: number[] }> {
+): Promise<{ writes: number; seconds: number; latencies: number[]; cpuUs: number }> {
   const latencies: number[] = [];
   const start = performance.now();
+  const cpu = process.cpuUsage();
   const deadline = start + seconds * 1000;
   let writes = 0;
   await Promise.all(
@@ -98,7 +106,7 @@ async function drive(
       }
     }),
   );
-  return { writes, seconds: (performance.now() - start) / 1000, latencies };
+  return { writes, seconds: (performance.now() - start) / 1000, latencies, cpuUs: cpuUsSince(cpu) };
 }
 
 async function benchCell(backend: Backend, location: Location, cas: RateResult, submitters: number): Promise<CellResult> {
@@ -112,7 +120,7 @@ async function benchCell(backend: Backend, location: Location, cas: RateResult, 
 
     const warm = await drive(gc, dataId, submitters, WARMUP_SECONDS, 'w');
     const commitsBefore = gc.stats.groupCommits;
-    const run = await drive(gc, dataId, submitters, SECONDS, 'k');
+    const run = await profiled(`coord-${backend}-${submitters}`, () => drive(gc, dataId, submitters, SECONDS, 'k'));
     const groupCommits = gc.stats.groupCommits - commitsBefore;
     await gc.close();
 
@@ -137,7 +145,7 @@ async function benchCell(backend: Backend, location: Location, cas: RateResult, 
         `${fmtRate(run.writes / run.seconds)}/s, ${fmtInt(groupCommits)} group commits, p50 ${fmtLatency(quantile(latencies, 0.5))} ` +
         `(after ${fmtInt(warm.writes)} warm-up writes; read back OK)`,
     );
-    return { backend, submitters, cas, writes: run.writes, seconds: run.seconds, groupCommits, latencies };
+    return { backend, submitters, cas, writes: run.writes, seconds: run.seconds, groupCommits, latencies, cpuUs: run.cpuUs };
   } finally {
     await client.close();
   }
@@ -185,7 +193,7 @@ async function main(): Promise<number> {
   log('\nsingle-row writes through group commit (one collection, ack after apply)');
   log(
     renderTable(
-      ['backend', 'submitters', 'CaS/s', 'writes/s', 'writes/CaS', 'commits/s', 'rows/commit', 'p50 ack', 'p99 ack', 'writes'],
+      ['backend', 'submitters', 'CaS/s', 'writes/s', 'writes/CaS', 'commits/s', 'rows/commit', 'p50 ack', 'p99 ack', 'CPU/write', 'CPU/commit', 'writes'],
       results.map((r) => {
         const rate = r.writes / r.seconds;
         return [
@@ -198,6 +206,8 @@ async function main(): Promise<number> {
           (r.writes / Math.max(1, r.groupCommits)).toFixed(1),
           fmtLatency(quantile(r.latencies, 0.5)),
           fmtLatency(quantile(r.latencies, 0.99)),
+          `${fmtInt(r.cpuUs / r.writes)} us`,
+          `${fmtInt(r.cpuUs / Math.max(1, r.groupCommits))} us`,
           fmtInt(r.writes),
         ];
       }),
@@ -206,6 +216,7 @@ async function main(): Promise<number> {
   log(`   CaS/s: raw Consensus.compareAndSet on one key, 200-byte payload, ${SECONDS} s, same backend, same run.`);
   log(`   writes/s: acknowledged single-row writes, ${SECONDS} s after ${WARMUP_SECONDS} s warm-up; writes/CaS = writes/s ÷ CaS/s.`);
   log('   commits/s: group commits (one txns commit + apply each); p50/p99 ack: submit → acknowledged (after apply).');
+  log('   CPU/write, CPU/commit: process CPU time (user + system, all threads) per acknowledged write and per group commit.');
   return failed ? 1 : 0;
 }
 

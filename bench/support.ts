@@ -3,13 +3,19 @@
  * formatting, a plain-text table, temp directories, and the Postgres server used by
  * the `postgres` backend.
  *
+ * Profiling: with `TXNWAL_BENCH_CPU_PROF=<dir>`, {@link profiled} records a V8 CPU
+ * profile of just the measured window it wraps (not the baselines, set-up or
+ * read-back) to `<dir>/<label>.cpuprofile`; `bench/profile-summary.ts` ranks its
+ * functions by self time.
+ *
  * Postgres: `startBenchPostgres()` and `stopBenchPostgres()` go through the test
  * helpers (test/support/postgres.ts), so `TXNWAL_TEST_PG_URL` is used when set and an
  * embedded server is started (and stopped) otherwise; an external server is never
  * touched.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -55,11 +61,23 @@ export interface RateResult {
   ops: number;
   seconds: number;
   perSecond: number;
+  /**
+   * CPU time of this process (all threads: user + system) per op, in µs. On a shared
+   * machine the wall-clock rate moves with the load; the CPU spent per op much less.
+   */
+  cpuUsPerOp: number;
+}
+
+/** CPU µs (user + system, all threads) since `start` (a `process.cpuUsage()`). */
+export function cpuUsSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return d.user + d.system;
 }
 
 /** Runs `op(i)` sequentially, i = 0, 1, …, until `seconds` have passed (at least once). */
 export async function runFor(seconds: number, op: (i: number) => Promise<void>): Promise<RateResult> {
   const start = performance.now();
+  const cpu = process.cpuUsage();
   const deadline = start + seconds * 1000;
   let i = 0;
   let now = start;
@@ -68,7 +86,7 @@ export async function runFor(seconds: number, op: (i: number) => Promise<void>):
     now = performance.now();
   } while (now < deadline);
   const elapsed = (now - start) / 1000;
-  return { ops: i, seconds: elapsed, perSecond: i / elapsed };
+  return { ops: i, seconds: elapsed, perSecond: i / elapsed, cpuUsPerOp: cpuUsSince(cpu) / i };
 }
 
 /** Payload of the raw compare-and-set baseline. */
@@ -106,6 +124,34 @@ export async function timed<T>(fn: () => Promise<T> | T): Promise<{ ms: number; 
   const start = performance.now();
   const value = await fn();
   return { ms: performance.now() - start, value };
+}
+
+// ---------- profiling ----------
+
+/**
+ * Runs `fn`; when `TXNWAL_BENCH_CPU_PROF` names a directory, under the V8 CPU profiler,
+ * writing `<dir>/<label>.cpuprofile` (samples every 100 µs). The profile covers only
+ * this window, so a benchmark can profile its measured loop and not its baseline.
+ */
+export async function profiled<T>(label: string, fn: () => Promise<T>): Promise<T> {
+  const dir = process.env.TXNWAL_BENCH_CPU_PROF;
+  if (dir === undefined || dir === '') return fn();
+  const session = new Session();
+  session.connect();
+  try {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.setSamplingInterval', { interval: 100 });
+    await session.post('Profiler.start');
+    const value = await fn();
+    const { profile } = await session.post('Profiler.stop');
+    await mkdir(dir, { recursive: true });
+    const file = path.join(dir, `${label.replace(/[^\w.-]+/g, '_')}.cpuprofile`);
+    await writeFile(file, JSON.stringify(profile));
+    log(`  CPU profile of ${label}: ${file}`);
+    return value;
+  } finally {
+    session.disconnect();
+  }
 }
 
 // ---------- formatting ----------
@@ -155,7 +201,7 @@ export function renderTable(header: readonly string[], rows: readonly (readonly 
   // A column is numeric when every non-empty cell looks like a figure ("1.23k", "456 ms", "1.5 MiB", "-").
   const numeric = header.map((_, c) => {
     const cells = rows.map((r) => r[c] ?? '').filter((cell) => cell !== '');
-    return cells.length > 0 && cells.every((cell) => /^[-\d.,]+[kM]?( ms| s| B| KiB| MiB| GiB)?$|^-$/.test(cell));
+    return cells.length > 0 && cells.every((cell) => /^[-\d.,]+[kM]?( us| ms| s| B| KiB| MiB| GiB)?$|^-$/.test(cell));
   });
   const line = (cells: readonly string[]) =>
     cells

@@ -26,11 +26,14 @@
  *     maintenance (compaction) the apply triggers is flushed afterwards and reported
  *     as a separate phase.
  *
+ * Profiling: TXNWAL_BENCH_CPU_PROF=<dir> writes a CPU profile of each measured tps loop
+ * (bench/support.ts `profiled`); summarize with `npx tsx bench/profile-summary.ts <file>`.
+ *
  * Settings (env): TXNWAL_BENCH_SECONDS (3, part 1 per backend), TXNWAL_BENCH_LATENCY_SECONDS
  * (2, part 2 per shard count), TXNWAL_BENCH_SHARDS (10000, the largest shard count),
  * TXNWAL_BENCH_REGISTER_BUDGET_S (60), TXNWAL_BENCH_TXN_BYTES (1GiB; plain bytes or
  * with a KiB/MiB/GiB suffix), TXNWAL_BENCH_ROW_BYTES (1024).
- * Argument: --parts tps,latency,rss (default: all three).
+ * Arguments: --parts tps,latency,rss (default: all three); --backends mem,file (part 1; default both).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -67,6 +70,7 @@ import {
   log,
   machineSummary,
   mean,
+  profiled,
   quantile,
   removeTempDirs,
   renderTable,
@@ -79,6 +83,7 @@ import {
 
 
 const PARTS = ['tps', 'latency', 'rss'] as const;
+const TPS_BACKENDS = ['mem', 'file'] as const;
 
 const SECONDS = envNumber('TXNWAL_BENCH_SECONDS', 3);
 const WARMUP_SECONDS = Math.min(0.5, SECONDS / 4);
@@ -269,10 +274,12 @@ async function benchTps(backend: 'mem' | 'file'): Promise<TpsRow> {
     const warm = c.commits;
     const before = { ...counts };
     let compactions = 0;
-    const txn = await runFor(SECONDS, async () => {
-      await c.commitOne();
-      if (await c.maybeCompact()) compactions++;
-    });
+    const txn = await profiled(`txn-tps-${backend}`, () =>
+      runFor(SECONDS, async () => {
+        await c.commitOne();
+        if (await c.maybeCompact()) compactions++;
+      }),
+    );
     const used = diffCounts(counts, before);
     log(
       `  [${backend}] txn commit+apply: ${fmtInt(txn.ops)} in ${txn.seconds.toFixed(2)} s = ${fmtRate(txn.perSecond)}/s ` +
@@ -609,7 +616,7 @@ async function benchRss(): Promise<RssResult> {
 
 async function main(): Promise<number> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
-    log('usage: npm run bench:txn [-- --parts tps,latency,rss]');
+    log('usage: npm run bench:txn [-- --parts tps,latency,rss] [--backends mem,file]');
     log('env: TXNWAL_BENCH_SECONDS (3), TXNWAL_BENCH_LATENCY_SECONDS (2), TXNWAL_BENCH_SHARDS (10000),');
     log('     TXNWAL_BENCH_REGISTER_BUDGET_S (60), TXNWAL_BENCH_TXN_BYTES (1GiB), TXNWAL_BENCH_ROW_BYTES (1024)');
     return 0;
@@ -623,13 +630,14 @@ async function main(): Promise<number> {
   }
 
   const parts = argChoices('parts', PARTS);
+  const tpsBackends = argChoices('backends', TPS_BACKENDS);
   const shardCounts = [...new Set([1, Math.min(100, MAX_SHARDS), MAX_SHARDS])];
   log('txnwal txn-wal benchmark');
   log(`  ${machineSummary()}`);
   log(
     `  TXNWAL_BENCH_SECONDS=${SECONDS} TXNWAL_BENCH_LATENCY_SECONDS=${LATENCY_SECONDS} TXNWAL_BENCH_SHARDS=${MAX_SHARDS} ` +
       `TXNWAL_BENCH_REGISTER_BUDGET_S=${REGISTER_BUDGET_S} TXNWAL_BENCH_TXN_BYTES=${TXN_BYTES} ` +
-      `TXNWAL_BENCH_ROW_BYTES=${ROW_BYTES} parts=${parts.join(',')}`,
+      `TXNWAL_BENCH_ROW_BYTES=${ROW_BYTES} parts=${parts.join(",")} backends=${tpsBackends.join(",")}`,
   );
 
   const started = performance.now();
@@ -648,7 +656,7 @@ async function main(): Promise<number> {
   try {
     if (parts.includes('tps')) {
       log('\n1. single-row transactions (commit + apply):');
-      for (const backend of ['mem', 'file'] as const) await attempt(backend, async () => void tps.push(await benchTps(backend)));
+      for (const backend of tpsBackends) await attempt(backend, async () => void tps.push(await benchTps(backend)));
     }
     if (parts.includes('latency')) {
       log('\n2. commit + apply latency vs registered data shards (mem://):');
@@ -668,7 +676,7 @@ async function main(): Promise<number> {
     log('\n1. single-row transactions, commit + apply, sequential, one handle');
     log(
       renderTable(
-        ['backend', 'location', 'CaS/s', 'txn/s', 'txn/CaS', 'CaS/txn', 'ms/txn', 'txns'],
+        ['backend', 'location', 'CaS/s', 'txn/s', 'txn/CaS', 'CaS/txn', 'ms/txn', 'CPU/txn', 'CPU/CaS', 'txns'],
         tps.map((r) => [
           r.backend,
           r.location,
@@ -677,6 +685,8 @@ async function main(): Promise<number> {
           fmtRatio(r.txn.perSecond / r.cas.perSecond),
           (r.counts.cas / r.txn.ops).toFixed(2),
           fmtLatency(1000 / r.txn.perSecond),
+          `${fmtInt(r.txn.cpuUsPerOp)} us`,
+          fmtRatio(r.txn.cpuUsPerOp / r.cas.cpuUsPerOp),
           fmtInt(r.txn.ops),
         ]),
       ),
@@ -684,6 +694,8 @@ async function main(): Promise<number> {
     log(`   CaS/s: raw Consensus.compareAndSet on one key, 200-byte payload, ${SECONDS} s, same backend, same run.`);
     log(`   txn/s: write 1 row + tidy + commitAt + apply, ${SECONDS} s after ${WARMUP_SECONDS} s warm-up, compactTo every ${COMPACT_EVERY};`);
     log('   txn/CaS = txn/s ÷ CaS/s; CaS/txn = state compare-and-sets issued per txn (txns + data shard, maintenance included).');
+    log('   CPU/txn = process CPU time (user + system, all threads) per txn; CPU/CaS = that ÷ the CPU per raw CaS (steadier than');
+    log('   the rates when other processes share the machine).');
   }
   if (latency.length > 0) {
     const base = latency.find((r) => r.asked === 1);

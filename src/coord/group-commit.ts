@@ -672,7 +672,8 @@ export class GroupCommitter<K, V> {
           continue;
         }
         included.push(id);
-        for (const r of rows) await txn.write(id, r.key, r.val, r.diff);
+        // Encoded when accepted (checkWrites): handed over as they are, not encoded again.
+        await txn.writeEncoded(id, rows);
       }
     } catch (err) {
       this.tidy.merge(txn.takeTidy());

@@ -12,7 +12,8 @@
  * costs nothing to fold in.
  *
  * A merge reads its inputs, advances every time below the shard's since to the
- * since, consolidates, writes the result, and swaps it in with one command that only
+ * since, consolidates (skipped when the inputs cannot overlap: see
+ * {@link cannotOverlap}), writes the result, and swaps it in with one command that only
  * succeeds if the inputs are still in the spine. Advancing to the since never
  * changes an answer at `asOf >= since`: every time `<= asOf` still reads as `<= asOf`,
  * every later time is unchanged, and listens hold the since below their frontier.
@@ -30,7 +31,7 @@ import { deleteUnreferenced, partKeys } from './blob-deletion.js';
 import { fetchPart } from './fetch.js';
 import { inlineBytes, type HollowBatch } from './hollow-batch.js';
 import type { Machine } from './machine.js';
-import { encodePartData, type HollowPart, type PartData } from './part.js';
+import { emptyPartData, encodePartData, type HollowPart, type PartData } from './part.js';
 import { applyMergeResult } from './state-commands.js';
 import type { SpineBatch } from './state.js';
 import { withStorageRetry } from './storage-retry.js';
@@ -95,11 +96,8 @@ export async function compactShard(machine: Machine): Promise<void> {
       machine.cfg.logger.debug({ shard: machine.shardId }, 'compaction inputs were replaced while reading them');
       return;
     }
-    const out = await machine.apply(
-      'merge_res',
-      (s) => applyMergeResult(s, inputs.map((b) => b.id), output),
-      { confirmNoop: false },
-    );
+    // Recorded with the shard's next write (machine.ts, "rides along"), not a write of its own.
+    const out = await machine.applyDeferred('merge_res', (s) => applyMergeResult(s, inputs.map((b) => b.id), output));
     if (!out.result) {
       // Someone else merged these first, or (if the reply was lost) we did.
       if (!reused) await deleteUnreferenced(machine.blob, machine.cfg, partKeys(output.parts), out);
@@ -122,6 +120,20 @@ function foldWithoutRewrite(inputs: SpineBatch[], since: number): HollowBatch {
   };
 }
 
+/**
+ * Whether no update of one input can equal (and so sum with) an update of another
+ * once times are advanced to `since`: no time moves (`since` is at or below the first
+ * input's lower, so at or below every update's time) and the inputs' `[lower, upper)`
+ * ranges are disjoint. Each input is also at most one part, which its writer (a batch
+ * builder, or an earlier merge) consolidated. Then the merge is the inputs one after
+ * another, with no hashing. Either way the result reads exactly as the inputs did
+ * (reads consolidate what they return), so this only decides whether work that
+ * cannot find anything is skipped.
+ */
+export function cannotOverlap(inputs: readonly SpineBatch[], since: number): boolean {
+  return since <= inputs[0]!.batch.lower && inputs.every((b) => b.batch.parts.length <= 1);
+}
+
 async function mergeBatches(
   machine: Machine,
   inputs: SpineBatch[],
@@ -129,19 +141,36 @@ async function mergeBatches(
   inlineBytesNow: number,
 ): Promise<HollowBatch> {
   const { cfg, blob, shardId } = machine;
-  // Parts stream into one consolidator, every time advanced to the since.
-  const merged = new Consolidator();
   let inputInline = 0;
-  for (const { batch } of inputs) {
-    inputInline += inlineBytes(batch);
-    for (const part of batch.parts) {
-      const data = await fetchPart(blob, cfg, shardId, part);
-      for (let i = 0; i < data.times.length; i++) {
-        merged.add(data.keys[i]!, data.vals[i]!, Math.max(data.times[i]!, since), data.diffs[i]!);
+  for (const { batch } of inputs) inputInline += inlineBytes(batch);
+  let data: PartData;
+  if (cannotOverlap(inputs, since)) {
+    // Nothing can cancel or sum: the inputs, one after another, are the merge.
+    data = emptyPartData();
+    for (const { batch } of inputs) {
+      for (const part of batch.parts) {
+        const d = await fetchPart(blob, cfg, shardId, part);
+        for (let i = 0; i < d.times.length; i++) {
+          data.keys.push(d.keys[i]!);
+          data.vals.push(d.vals[i]!);
+          data.times.push(d.times[i]!);
+          data.diffs.push(d.diffs[i]!);
+        }
       }
     }
+  } else {
+    // Parts stream into one consolidator, every time advanced to the since.
+    const merged = new Consolidator();
+    for (const { batch } of inputs) {
+      for (const part of batch.parts) {
+        const d = await fetchPart(blob, cfg, shardId, part);
+        for (let i = 0; i < d.times.length; i++) {
+          merged.add(d.keys[i]!, d.vals[i]!, Math.max(d.times[i]!, since), d.diffs[i]!);
+        }
+      }
+    }
+    data = merged.finish();
   }
-  const data = merged.finish();
   const parts: HollowPart[] = [];
   // Cut into parts of about the target size.
   let start = 0;

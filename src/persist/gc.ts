@@ -39,7 +39,8 @@ export async function gcShard(machine: Machine): Promise<GcReport> {
     r !== undefined && first[0] !== undefined && r > first[0].seqno ? await machine.versions.scanAll() : first;
   const s0 = versions[0]?.seqno;
   if (r === undefined || s0 === undefined || r <= s0) {
-    await machine.apply('gc_noop', (s) => finishGc(s, 0, state.seqno), { confirmNoop: false });
+    // Recorded with the shard's next write, not a write of its own (machine.ts applyDeferred).
+    await machine.applyDeferred('gc_noop', (s) => finishGc(s, 0, state.seqno));
     return { truncatedBelow: s0 ?? 0, deletedParts: 0, deletedRollups: 0 };
   }
   const truncateAt = r;
@@ -60,9 +61,7 @@ export async function gcShard(machine: Machine): Promise<GcReport> {
     () => consensus.truncate(shardId, truncateAt),
     { write: true },
   );
-  const { result: removed } = await machine.apply('gc_finish', (s) => finishGc(s, truncateAt, state.seqno), {
-    confirmNoop: false,
-  });
+  const { result: removed } = await machine.applyDeferred('gc_finish', (s) => finishGc(s, truncateAt, state.seqno));
   for (const key of removed) {
     await withStorageRetry(cfg, `deleting rollup ${key}`, () => blob.delete(key), { write: true });
   }

@@ -96,6 +96,24 @@ export class Listen<K, V> implements AsyncIterable<ListenEvent<K, V>[]> {
     }
   }
 
+  /**
+   * Moves the frontier to `frontier` without reading: for a caller that already
+   * knows every update in `[frontier now, frontier)` because it wrote them itself
+   * (the txns cache after its handle's own compare-and-append). The next `next()`
+   * then delivers only updates at `t >= frontier`. Lets the shard compact up to just
+   * below it, as reading would have. Throws if `frontier` is behind, or a read is
+   * pending.
+   */
+  skipTo(frontier: number): void {
+    if (this.busy) throw new InvalidUsage('Listen.skipTo() called while a next() is pending; await it first');
+    if (!(frontier >= this.currentFrontier)) {
+      throw new InvariantViolation(`listen on ${this.reader.shardId}: skipTo(${frontier}) is behind its frontier ${this.currentFrontier}`);
+    }
+    if (frontier === this.currentFrontier) return;
+    this.currentFrontier = frontier;
+    if (!isClosed(frontier)) this.reader.downgradeSinceLazily(Math.max(this.asOf, frontier - 1));
+  }
+
   async *[Symbol.asyncIterator](): AsyncIterator<ListenEvent<K, V>[]> {
     try {
       while (!isClosed(this.currentFrontier)) yield await this.next();
@@ -123,6 +141,16 @@ export class Subscribe<K, V> implements AsyncIterable<ListenEvent<K, V>[]> {
 
   get frontier(): number {
     return this.listen.frontier;
+  }
+
+  /**
+   * {@link Listen.skipTo}, once the snapshot was delivered; returns false (and does
+   * nothing) while it is still pending, since skipping would leave it unread.
+   */
+  trySkipTo(frontier: number): boolean {
+    if (this.snapshotPending) return false;
+    this.listen.skipTo(frontier);
+    return true;
   }
 
   async next(opts: { signal?: AbortSignal } = {}): Promise<ListenEvent<K, V>[]> {

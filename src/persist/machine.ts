@@ -30,6 +30,23 @@
  * Maintenance failures are logged, never thrown: they must not become unhandled
  * rejections.
  *
+ * Maintenance rides along with writes: a state change maintenance wants (a merge
+ * result, a rollup's record) goes through `applyDeferred`, which queues the command
+ * and runs it inside the *next* state write of this machine, before that write's own
+ * command, in the same compare-and-set; only if no write comes within
+ * {@link RIDE_WAIT_MS} (or at once with `awaitMaintenance`, or while maintenance is
+ * being flushed) does it write alone. So a shard written steadily pays no
+ * compare-and-set of its own for compaction, and a commit never waits for one.
+ * Riders are pure commands like any other: on a mismatch they re-run on the newer
+ * state with the write they ride on; a rider that throws fails alone, never the
+ * write; a write that may have landed may have landed its riders too (each rider
+ * learns `uncertain`).
+ *
+ * Worked example: append A commits (seqno 10) and starts a compaction; the merge
+ * output is written to Blob and its `merge_res` queued. Append B's command runs on
+ * state 10 as `merge_res` then B, and seqno 11 holds both: one compare-and-set for
+ * two changes, and compaction never held B's lock.
+ *
  * Outcomes: `apply` reports `uncertain` when any compare-and-set attempt of the
  * operation may have landed, and once one may have, every error the operation throws
  * is a PersistStorageError with `mayHaveHappened: true` (blob-deletion.ts says what
@@ -47,13 +64,37 @@ import type { Blob } from '../location/blob.js';
 import type { Consensus } from '../location/consensus.js';
 import type { StateChanges } from '../location/state-changes.js';
 import type { PersistConfig } from './config.js';
-import { deleteUnreferenced, type WriteOutcome } from './blob-deletion.js';
+import { deleteUnreferenced, mayHaveLanded, type WriteOutcome } from './blob-deletion.js';
 import { ClientClosed, CodecMismatch, InvariantViolation, PersistStorageError } from './errors.js';
 import { addRollup, type CmdOutcome } from './state-commands.js';
 import type { ShardState } from './state.js';
 import { StateVersions } from './state-versions.js';
 import { mayHaveHappenedError } from './storage-retry.js';
 import { Mutex, abortableWait } from './wait.js';
+
+/**
+ * How long a maintenance command waits for a write to ride along with before it
+ * writes alone. Short: it only bounds how long a merged spine (and its already
+ * written output parts) waits to be recorded when the shard stops being written.
+ */
+const RIDE_WAIT_MS = 20;
+
+/** The name of the write riders make alone. */
+const LONE_WRITE = 'maintenance';
+
+/** A maintenance command queued to ride along with the next write (see the module docs). */
+interface Rider {
+  name: string;
+  cmd: (s: ShardState) => CmdOutcome<unknown>;
+  resolve(r: ApplyResult<unknown>): void;
+  reject(err: unknown): void;
+  /** When it was queued (`performance.now()`): it writes alone once it waited the ride wait. */
+  queuedAt: number;
+  /** The outcome of its latest run inside a write attempt. */
+  last?: CmdOutcome<unknown>;
+  /** It threw: it is skipped in later attempts and rejected with this. */
+  failed?: { err: unknown };
+}
 
 /** Maintenance work a machine can run after commits; installed by the client. */
 export interface Maintenance {
@@ -85,6 +126,18 @@ export class Machine {
   private readonly inFlight = new Set<Promise<void>>();
   private running = { compact: false, gc: false, rollup: false };
   private compactAgain = false;
+  /** Maintenance commands waiting for the next write (applyDeferred). */
+  private riders: Rider[] = [];
+  /** Wakes the lone writer's wait early (flush), while it waits. */
+  private rideNow: (() => void) | undefined;
+  /** The lone writer (writeRidersAlone) is running; there is at most one. */
+  private loneWriterRunning = false;
+  /** A flush asked the lone writer to write what is queued without waiting further. */
+  private loneWriteNow = false;
+  /** flushMaintenance calls in progress: riders then write at once. */
+  private flushing = 0;
+  /** @internal How long riders wait for a write ({@link RIDE_WAIT_MS}); tests lengthen it to make riding certain. */
+  rideWaitDefaultMs = RIDE_WAIT_MS;
   /** Waits reject from now on (the client is closing); commands still run until `closed`. */
   private waitsClosed = false;
   private closed = false;
@@ -184,11 +237,116 @@ export class Machine {
     opts: ApplyOptions = {},
   ): Promise<ApplyResult<R>> {
     if (this.closed) throw new ClientClosed(`shard ${this.shardId}: ${name} after the client was closed`);
-    const out = await this.lock.run(() => this.applyLocked(name, cmd, opts.confirmNoop ?? true));
+    const out = await this.lock.run(() => this.applyWithRiders(name, cmd, opts.confirmNoop ?? true));
     // A write of ours that may have landed may have changed state too.
     if (out.changed || out.uncertain) {
       const work = this.maintain(out.state);
       if (this.cfg.awaitMaintenance) await work;
+    }
+    return out;
+  }
+
+  /**
+   * Runs maintenance command `cmd` inside the next state write of this machine, or
+   * alone after {@link RIDE_WAIT_MS} (see the module docs). Resolves like `apply`
+   * with `confirmNoop: false`: `changed` says whether this command's change was
+   * committed, `uncertain` whether the write it went in may have landed.
+   */
+  applyDeferred<R>(name: string, cmd: (s: ShardState) => CmdOutcome<R>): Promise<ApplyResult<R>> {
+    if (this.closed) return Promise.reject(new ClientClosed(`shard ${this.shardId}: ${name} after the client was closed`));
+    return new Promise<ApplyResult<R>>((resolve, reject) => {
+      this.riders.push({ name, cmd, resolve: resolve as (r: ApplyResult<unknown>) => void, reject, queuedAt: performance.now() });
+      if (!this.loneWriterRunning) void this.writeRidersAlone();
+      else if (this.rideWaitMs() === 0) {
+        this.loneWriteNow = true;
+        this.rideNow?.();
+      }
+    });
+  }
+
+  private rideWaitMs(): number {
+    return this.cfg.awaitMaintenance || this.flushing > 0 || this.waitsClosed ? 0 : this.rideWaitDefaultMs;
+  }
+
+  /**
+   * The one lone writer: while riders are queued, waits until the oldest has waited
+   * its ride wait, then writes what no write took meanwhile, alone.
+   */
+  private async writeRidersAlone(): Promise<void> {
+    this.loneWriterRunning = true;
+    try {
+      for (;;) {
+        const oldest = this.riders[0];
+        if (!oldest) return;
+        const left = this.rideWaitMs() === 0 ? 0 : this.rideWaitMs() - (performance.now() - oldest.queuedAt);
+        if (left > 0 && !this.loneWriteNow) {
+          await abortableWait({
+            timeoutMs: left,
+            register: (wake) => {
+              this.rideNow = wake;
+              return () => (this.rideNow = undefined);
+            },
+          });
+          continue;
+        }
+        this.loneWriteNow = false;
+        // Errors reach the riders themselves (applyWithRiders rejects them).
+        await this.lock
+          .run(() => this.applyWithRiders(LONE_WRITE, (): CmdOutcome<undefined> => ({ result: undefined }), false))
+          .catch(() => undefined);
+      }
+    } finally {
+      this.loneWriterRunning = false;
+    }
+  }
+
+  /**
+   * `applyLocked` of `cmd` with every queued rider run first inside each attempt, in
+   * queue order; settles the riders with the write's outcome.
+   */
+  private async applyWithRiders<R>(name: string, cmd: (s: ShardState) => CmdOutcome<R>, confirmNoop: boolean): Promise<ApplyResult<R>> {
+    const riders = this.riders.splice(0);
+    if (riders.length === 0) return this.applyLocked(name, cmd, confirmNoop);
+    const withRiders = (state: ShardState): CmdOutcome<R> => {
+      let s = state;
+      let ridersChanged = false;
+      for (const r of riders) {
+        if (r.failed) continue;
+        try {
+          r.last = r.cmd(s);
+        } catch (err) {
+          r.failed = { err };
+          continue;
+        }
+        if (r.last.next) {
+          s = r.last.next;
+          ridersChanged = true;
+        }
+      }
+      const out = cmd(s);
+      return out.next || !ridersChanged ? out : { result: out.result, next: s };
+    };
+    let out: ApplyResult<R>;
+    try {
+      out = await this.applyLocked(`${name} (with ${riders.map((r) => r.name).join(', ')})`, withRiders, confirmNoop);
+    } catch (err) {
+      // A write that certainly did not land took its riders nowhere: they wait for the
+      // next write (or write alone). Otherwise they share the write's fate.
+      const requeue = name !== LONE_WRITE && !mayHaveLanded(err);
+      for (const r of riders) {
+        if (r.failed) r.reject(r.failed.err);
+        else if (requeue) this.riders.push(r);
+        else r.reject(err);
+      }
+      if (requeue && this.riders.length > 0 && !this.loneWriterRunning) void this.writeRidersAlone();
+      throw err;
+    }
+    for (const r of riders) {
+      if (r.failed) r.reject(r.failed.err);
+      else {
+        const changed = out.changed && r.last?.next !== undefined;
+        r.resolve({ result: r.last?.result, state: out.state, changed, uncertain: out.uncertain });
+      }
     }
     return out;
   }
@@ -246,6 +404,11 @@ export class Machine {
       if (uncertain) throw mayHaveHappenedError(`${name} on ${this.shardId}`, err);
       throw err;
     }
+  }
+
+  /** @internal How many maintenance commands wait for a write to ride along with. */
+  get riderCount(): number {
+    return this.riders.length;
   }
 
   /** @internal How many waits for a newer state are pending (tests check nothing is left behind). */
@@ -354,14 +517,21 @@ export class Machine {
   private async writeRollup(): Promise<void> {
     const state = this.state;
     const key = await this.versions.writeRollup(state);
-    const out = await this.apply('add_rollup', (s) => addRollup(s, state.seqno, key), { confirmNoop: false });
+    const out = await this.applyDeferred('add_rollup', (s) => addRollup(s, state.seqno, key));
     // Not recorded: another rollup of this seqno won, or ours did and its reply was lost.
     if (!out.result) await deleteUnreferenced(this.blob, this.cfg, [key], out);
   }
 
   /** Waits for all background maintenance started so far (and what it starts). */
   async flushMaintenance(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    this.flushing++;
+    try {
+      if (this.loneWriterRunning) this.loneWriteNow = true;
+      this.rideNow?.();
+      while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    } finally {
+      this.flushing--;
+    }
   }
 
   async close(): Promise<void> {

@@ -343,13 +343,42 @@ export interface StateDiff {
   diffs: FieldDiff[];
 }
 
+/**
+ * The spine entries of `prev` and `next` that may differ, keyed by stored id: the two
+ * spines without the batches (the same objects, at the same place from either end)
+ * they share. A write appends one batch and a merge replaces a run, so this is a
+ * handful of entries however long the spine, and no map of the whole spine is built.
+ * Sound because ids are unique in a spine: a batch shared at the ends is in neither
+ * middle, and one in both middles is compared like any other entry.
+ */
+function changedSpineEntries(
+  prev: readonly SpineBatch[],
+  next: readonly SpineBatch[],
+): [ReadonlyMap<string, SpineBatch>, ReadonlyMap<string, SpineBatch>] {
+  const shortest = Math.min(prev.length, next.length);
+  let head = 0;
+  while (head < shortest && prev[head] === next[head]) head++;
+  let tail = 0;
+  while (tail < shortest - head && prev[prev.length - 1 - tail] === next[next.length - 1 - tail]) tail++;
+  const byId = (spine: readonly SpineBatch[]) =>
+    new Map(spine.slice(head, spine.length - tail).map((b) => [String(b.id), b] as const));
+  return [byId(prev), byId(next)];
+}
+
 /** The entry changes that turn `prev` into `next`. */
 export function computeDiff(prev: ShardState, next: ShardState): StateDiff {
   const diffs: FieldDiff[] = [];
   for (const spec of FIELDS) {
     const { field } = spec;
-    const oldMap = spec.entries(prev);
-    const newMap = spec.entries(next);
+    let oldMap: ReadonlyMap<string, unknown>;
+    let newMap: ReadonlyMap<string, unknown>;
+    if (field === Field.BATCHES) {
+      if (prev.spine === next.spine) continue;
+      [oldMap, newMap] = changedSpineEntries(prev.spine, next.spine);
+    } else {
+      oldMap = spec.entries(prev);
+      newMap = spec.entries(next);
+    }
     if (oldMap === newMap) continue;
     for (const [key, oldObj] of oldMap) {
       const newObj = newMap.get(key);

@@ -35,6 +35,21 @@ export class TxnWrite {
     this.diffs.push(diff);
   }
 
+  /** Buffers encoded rows (parallel arrays); they are taken over, not copied. */
+  addAll(keys: Uint8Array[], vals: Uint8Array[], diffs: number[]): void {
+    if (this.diffs.length === 0) {
+      this.keys = keys;
+      this.vals = vals;
+      this.diffs = diffs;
+      return;
+    }
+    for (let i = 0; i < diffs.length; i++) {
+      this.keys.push(keys[i]!);
+      this.vals.push(vals[i]!);
+      this.diffs.push(diffs[i]!);
+    }
+  }
+
   /** Moves everything `other` holds to the end of this. */
   takeFrom(other: TxnWrite): void {
     this.keys.push(...other.keys.splice(0));
@@ -48,7 +63,12 @@ export class TxnWrite {
   async uploadBuffered<K, V>(writer: WriteHandle<K, V>): Promise<void> {
     if (this.diffs.length === 0) return;
     const builder = await writer.builder(0);
-    for (let i = 0; i < this.diffs.length; i++) await builder.addEncoded(this.keys[i]!, this.vals[i]!, 0, this.diffs[i]!);
+    for (let i = 0; i < this.diffs.length; i++) {
+      // The builder only returns a promise when a full part must be uploaded first;
+      // awaiting nothing would still cost a turn of the microtask queue per row.
+      const uploading = builder.addEncoded(this.keys[i]!, this.vals[i]!, 0, this.diffs[i]!);
+      if (uploading) await uploading;
+    }
     const batch = await builder.finish(1);
     // Only once the batch exists do the rows leave the buffer: a failed upload keeps
     // them, so a retried commit still carries them.

@@ -36,6 +36,7 @@
  * const txn = txns.begin();
  * await txn.write(d0, 'alice', null, 1);
  * await txn.write(d1, 'bob', null, -1);
+ * await txn.writeMany(d1, [['carol', null, 1], ['dave', null, 1]]);   // many rows, checked once
  * let res = await txn.commitAt(txns, 3);
  * if (!res.ok) res = await txn.commitAt(txns, res.current);   // retry at the least free time
  * if (res.ok) tidy.merge(await res.apply.apply(txns));
@@ -44,13 +45,14 @@
 import type { TransmittableBatch } from '../persist/batch.js';
 import { mayHaveLanded } from '../persist/blob-deletion.js';
 import { InvalidUsage } from '../persist/errors.js';
-import { invalidArgument } from '../persist/argument-checks.js';
+import { arrayOf, invalidArgument } from '../persist/argument-checks.js';
 import { assertShardId, type ShardId } from '../persist/shard-id.js';
 import { assertDiff, assertTimestamp } from '../persist/time.js';
 import type { WriteHandle } from '../persist/write-handle.js';
 import { NotRegistered, NotRegisteredWithHandle } from './errors.js';
 import { parseIdBatch, wrapIdBatch } from './id-batch.js';
 import { Tidy } from './tidy.js';
+import { RowEncoder } from './row-encoder.js';
 import { TxnApply } from './txn-apply.js';
 import { TxnWrite } from './txn-write.js';
 import { appendAtTs, type TxnsAppendAttempt } from './txns-append.js';
@@ -76,6 +78,8 @@ export class Txn<K, V> {
   private readonly writes = new Map<ShardId, TxnWrite>();
   private tidyWork = new Tidy();
   private bufferedBytes = 0;
+  /** Keys and values into bytes, strings in bulk (row-encoder.ts). */
+  private readonly encoder: RowEncoder<K, V>;
   private committedAt: number | undefined;
   /** The time of a commit attempt that may have landed (its error said so). */
   private mayHaveCommittedAt: number | undefined;
@@ -84,19 +88,84 @@ export class Txn<K, V> {
   constructor(
     private readonly owner: TxnsHandle<K, V>,
     private readonly port: TxnsPort<K, V>,
-  ) {}
+  ) {
+    this.encoder = new RowEncoder(port.dataCodecs);
+  }
 
   /** Buffers an update of `dataId`; its time is the commit time. Spills to Blob past the threshold. */
   async write(dataId: ShardId, key: K, val: V, diff: number): Promise<void> {
     this.checkOpen('write to');
-    assertShardId(dataId, 'write data shard id');
+    const w = this.shardChecked(dataId, 'write data shard id');
     assertDiff(diff, 'write diff');
-    const { key: kc, val: vc } = this.port.dataCodecs;
-    const k = kc.encode(key);
-    const v = vc.encode(val);
-    this.shard(dataId).add(k, v, diff);
+    const k = this.encoder.key(key);
+    const v = this.encoder.val(val);
+    w.add(k, v, diff);
     this.bufferedBytes += k.byteLength + v.byteLength + ROW_OVERHEAD_BYTES;
     if (this.bufferedBytes >= this.port.spillThresholdBytes) await this.spill();
+  }
+
+  /**
+   * Buffers many updates of `dataId`, rows `[key, val, diff]`, as `write` would one by
+   * one, but all or nothing: every row is checked and encoded before any is buffered,
+   * so a bad row (named by its index) leaves the Txn as it was. The shard id is
+   * checked once, and the rows are encoded in bulk. Past the spill threshold the
+   * rows are spilled once all are buffered: for bounded memory, pass rows in chunks
+   * of about `spillThresholdBytes`.
+   *
+   * ```ts
+   * await txn.writeMany(d0, [['alice', null, 1], ['bob', null, -1]]);
+   * ```
+   */
+  async writeMany(dataId: ShardId, rows: Iterable<readonly [K, V, number]>): Promise<void> {
+    this.checkOpen('write to');
+    assertShardId(dataId, 'writeMany data shard id');
+    const list = arrayOf(rows, 'writeMany rows');
+    const keys: Uint8Array[] = new Array(list.length);
+    const vals: Uint8Array[] = new Array(list.length);
+    const diffs: number[] = new Array(list.length);
+    let bytes = 0;
+    for (let i = 0; i < list.length; i++) {
+      const row = list[i];
+      if (!Array.isArray(row) || row.length !== 3) throw invalidArgument(`writeMany rows[${i}]`, 'an array [key, val, diff]', row);
+      const [key, val, diff] = row as readonly [K, V, number];
+      assertDiff(diff, `writeMany rows[${i}] diff`);
+      const k = this.encoder.key(key);
+      const v = this.encoder.val(val);
+      keys[i] = k;
+      vals[i] = v;
+      diffs[i] = diff;
+      bytes += k.byteLength + v.byteLength + ROW_OVERHEAD_BYTES;
+    }
+    this.addEncoded(dataId, keys, vals, diffs, bytes);
+    if (this.bufferedBytes >= this.port.spillThresholdBytes) await this.spill();
+  }
+
+  /**
+   * @internal Buffers rows already checked and encoded with this handle's codecs (group
+   * commit encodes each submission when it accepts it); `dataId` is checked here.
+   */
+  async writeEncoded(dataId: ShardId, rows: readonly { keyBytes: Uint8Array; valBytes: Uint8Array; diff: number }[]): Promise<void> {
+    this.checkOpen('write to');
+    assertShardId(dataId, 'writeEncoded data shard id');
+    const keys: Uint8Array[] = new Array(rows.length);
+    const vals: Uint8Array[] = new Array(rows.length);
+    const diffs: number[] = new Array(rows.length);
+    let bytes = 0;
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      keys[i] = r.keyBytes;
+      vals[i] = r.valBytes;
+      diffs[i] = r.diff;
+      bytes += r.keyBytes.byteLength + r.valBytes.byteLength + ROW_OVERHEAD_BYTES;
+    }
+    this.addEncoded(dataId, keys, vals, diffs, bytes);
+    if (this.bufferedBytes >= this.port.spillThresholdBytes) await this.spill();
+  }
+
+  private addEncoded(dataId: ShardId, keys: Uint8Array[], vals: Uint8Array[], diffs: number[], bytes: number): void {
+    if (diffs.length === 0) return;
+    this.shard(dataId).addAll(keys, vals, diffs);
+    this.bufferedBytes += bytes;
   }
 
   /** Stages a batch built for `dataId` (e.g. by another process); it is re-timestamped to the commit time. */
@@ -275,6 +344,14 @@ export class Txn<K, V> {
       if (w.diffs.length > 0) await w.uploadBuffered(await this.port.dataWriters.batchWriter(dataId));
     }
     this.bufferedBytes = 0;
+  }
+
+  /** The shard's contents; its id is checked the first time the Txn sees it (once per shard, not per row). */
+  private shardChecked(dataId: ShardId, what: string): TxnWrite {
+    const w = this.writes.get(dataId);
+    if (w) return w;
+    assertShardId(dataId, what);
+    return this.shard(dataId);
   }
 
   private shard(dataId: ShardId): TxnWrite {

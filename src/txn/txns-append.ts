@@ -8,7 +8,9 @@
  * 2. let the operation prepare its rows against the cache at that upper;
  * 3. compare-and-append them at `[upper, ts + 1)` — so the operation consumes `ts`
  *    even when it writes no rows;
- * 4. on a mismatch someone else wrote: count a retry, let the operation undo its
+ * 4. on success, hand the rows to the cache (`TxnsCache.pushOwnWrite`): they are all
+ *    the shard holds in `[upper, ts + 1)`, so the cache need not read them back;
+ * 5. on a mismatch someone else wrote: count a retry, let the operation undo its
  *    preparation, and go to 1 with the upper the mismatch reported.
  *
  * With `expectUpper` (a read-write transaction that validated its reads and writes
@@ -86,7 +88,12 @@ export async function appendAtTs<R>(
       attempt.onThrow?.(err);
       throw err;
     }
-    if (res.ok) return { ok: true, landed: attempt.landed };
+    if (res.ok) {
+      // Our rows are all the txns shard holds in [upper, ts + 1): the cache takes
+      // them as written instead of reading the part back.
+      await txns.cache.pushOwnWrite(rows, ts, upper);
+      return { ok: true, landed: attempt.landed };
+    }
     op.retry();
     if (!(upper < res.current)) {
       throw new InvariantViolation(`${attempt.name} mismatch reported upper ${res.current}, not past the expected ${upper}`);

@@ -8,6 +8,13 @@
  * `updateGt(t)` / `updateGe(t)` wait until the cache has seen every row below a
  * progress `> t` / `>= t` and return that progress.
  *
+ * Its own handle's writes go straight in (`pushOwnWrite`): after a compare-and-append
+ * of rows at `[upper, ts + 1)` landed, those rows are all the txns shard holds in that
+ * range, so the cache takes them as they were written and moves its subscription past
+ * them without reading the part back. That is only done when the cache is exactly at
+ * `upper` with nothing half-read (no snapshot or rows pending), so every row is
+ * pushed once: the subscription would deliver nothing else below `ts + 1`.
+ *
  * With `onlyDataId`, only one data shard's rows are kept; only `dataSnapshot`,
  * `dataListenNext` and `registeredAtProgress` for that shard may be asked.
  *
@@ -26,6 +33,7 @@ import type { Subscribe } from '../persist/listen.js';
 import type { ReadHandle } from '../persist/read-handle.js';
 import type { ShardId } from '../persist/shard-id.js';
 import { isClosed } from '../persist/time.js';
+import type { Update } from '../persist/update.js';
 import type { WriteHandle } from '../persist/write-handle.js';
 import { Mutex } from '../persist/wait.js';
 import { emptyCaa } from './data-append.js';
@@ -130,6 +138,31 @@ export class TxnsCache {
         }
       }
       return this.state.progressExclusive;
+    });
+  }
+
+  /**
+   * Takes rows its own handle just wrote: `rows` (encoded by the cache's codec, each
+   * at time `ts`) landed by a compare-and-append at `[from, ts + 1)`. Pushed, with
+   * progress `ts + 1`, only when the cache is exactly at `from` with nothing half-read;
+   * otherwise nothing happens and the subscription delivers them as usual. Returns
+   * whether they were pushed.
+   */
+  pushOwnWrite(rows: readonly Update<string, Uint8Array>[], ts: number, from: number): Promise<boolean> {
+    return this.lock.run(async () => {
+      const to = ts + 1;
+      if (this.state.progressExclusive !== from || this.buffered.length > 0 || this.subscription.frontier !== from) return false;
+      if (!(from <= ts)) throw new InvariantViolation(`txns cache: own write at ${ts} below its expected upper ${from}`);
+      if (!this.subscription.trySkipTo(to)) return false;
+      const only = this.state.onlyDataId;
+      const pushed: TxnsRow[] = [];
+      for (const [k, v, t, diff] of rows) {
+        if (t !== ts) throw new InvariantViolation(`txns cache: own write at ${ts} holds a row at ${t}`);
+        if (only !== undefined && k !== only) continue;
+        pushed.push({ entry: this.codec.decode(k, v), t, diff });
+      }
+      this.state.pushEntries(pushed, to);
+      return true;
     });
   }
 

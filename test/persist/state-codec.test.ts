@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import fc from 'fast-check';
 import { Proto, encodeMessage } from '../../src/persist/encoding.js';
 import { PersistClient, StoredFormatError, newShardId } from '../../src/persist/index.js';
 import {
@@ -148,6 +149,32 @@ describe('persist: stored state', () => {
       const metaFrom = diff.diffs.find((f) => f.field === Field.META)!.from!;
       const noMeta = { ...diff, diffs: [{ field: Field.META, key: '', from: metaFrom }] };
       expect(() => applyDiff(prev, noMeta)).to.throw(/shard meta cannot be deleted/);
+    });
+    it('property: a spine diff lists exactly the batches that changed, and replays to the next spine', () => {
+      // A spine of n batches; the next one keeps a prefix and a suffix (the same
+      // objects) and replaces the middle with fresh batches, as appends and merges do.
+      fc.assert(
+        fc.property(fc.nat(12), fc.nat(12), fc.nat(12), fc.nat(4), fc.boolean(), (n, a, b, fresh, sameIds) => {
+          const spine = Array.from({ length: n }, (_, i) => batch(i + 1, i * 2, i * 2 + 2));
+          const head = Math.min(a, n);
+          const tail = Math.min(b, n - head);
+          const lower = head === 0 ? 0 : spine[head - 1]!.batch.upper;
+          const upper = tail === 0 ? lower + 2 * fresh + 2 : spine[n - tail]!.batch.lower;
+          const width = Math.max(1, Math.floor((upper - lower) / Math.max(1, fresh)));
+          // Fresh objects, some reusing a replaced batch's id (an update of that entry).
+          const middle = Array.from({ length: upper > lower ? fresh : 0 }, (_, i) =>
+            batch(sameIds && head + i < n - tail ? head + i + 1 : 100 + i, lower + i * width, i === fresh - 1 ? upper : lower + (i + 1) * width),
+          ).filter((x) => x.batch.lower < x.batch.upper);
+          const p: ShardState = { ...prev, spine };
+          const q: ShardState = { ...prev, seqno: prev.seqno + 1, spine: [...spine.slice(0, head), ...middle, ...spine.slice(n - tail)] };
+          const diff = computeDiff(p, q).diffs.filter((f) => f.field === Field.BATCHES);
+          const kept = new Set([...spine.slice(0, head), ...spine.slice(n - tail)].map((x) => String(x.id)));
+          for (const f of diff) expect(kept.has(f.key), `kept batch ${f.key} is in the diff`).to.equal(false);
+          const replayed = applyDiff(p, decodeDiff(encodeDiff(computeDiff(p, q)), 'test diff'));
+          expect(replayed.spine.map((x) => [x.id, x.batch.lower, x.batch.upper])).to.deep.equal(q.spine.map((x) => [x.id, x.batch.lower, x.batch.upper]));
+        }),
+        { numRuns: 300 },
+      );
     });
   });
 });

@@ -63,6 +63,9 @@ describe('txn: commits under storage faults', () => {
     const txnsId = newShardId();
     const txns = await openTxns(client, txnsId);
     const d0 = await expectRegister(txns, 1);
+    // A second handle, opened before the commit: its cache must read the commit's
+    // part back (the committing handle's own cache takes its rows as written).
+    const other = await openTxns(client, txnsId);
     const txn = txns.begin();
     await txn.write(d0, 'a', null, 1);
     expect((await txn.commitAt(txns, 2)).ok).to.equal(true);
@@ -71,7 +74,7 @@ describe('txn: commits under storage faults', () => {
     await flaky.blob.listKeysAndMetadata(`${txnsId}/w`, (k) => parts.push(k));
     expect(parts).to.not.be.empty;
     for (const k of parts) await flaky.blob.delete(k);
-    await expectReject(txns.applyLe(2), Error, /missing/);
+    await expectReject(other.applyLe(2), Error, /missing/);
   });
 
   it('applyLe while the txns shard cannot be read rejects with a storage error instead of hanging', async () => {

@@ -1,0 +1,72 @@
+/**
+ * Compaction merges inputs that cannot overlap without consolidating them (their
+ * updates, one input after another), and consolidates when the since moved times so
+ * that updates of different inputs meet; both read back as the naive answer.
+ */
+import { expect } from 'chai';
+import { cannotOverlap, compactShard } from '../../src/persist/compaction.js';
+import { newShardId, type PersistClient, type Update } from '../../src/persist/index.js';
+import type { SpineBatch } from '../../src/persist/state.js';
+import { STRING_UNIT, memClient, sorted } from '../support/persist.js';
+
+function spineBatch(id: number, lower: number, upper: number, parts = 1): SpineBatch {
+  const part = { encodedSizeBytes: 1, updateCount: 1, inline: new Uint8Array(1) };
+  return { id, batch: { lower, upper, since: 0, parts: Array.from({ length: parts }, () => part), updateCount: parts } };
+}
+
+describe('persist: compaction of inputs that cannot overlap', () => {
+  let client: PersistClient;
+  beforeEach(async () => {
+    client = await memClient({ compaction: false });
+  });
+  afterEach(() => client.close());
+
+  it('cannotOverlap: no time moves and every input is one part', () => {
+    const inputs = [spineBatch(0, 0, 2), spineBatch(1, 2, 3), spineBatch(2, 3, 5)];
+    expect(cannotOverlap(inputs, 0)).to.equal(true);
+    expect(cannotOverlap(inputs, 1), 'times of the first input move to 1').to.equal(false);
+    expect(cannotOverlap([spineBatch(0, 4, 6), spineBatch(1, 6, 7)], 4)).to.equal(true);
+    expect(cannotOverlap([spineBatch(0, 0, 2, 2), spineBatch(1, 2, 3)], 0), 'two parts of one batch may hold one update twice').to.equal(false);
+  });
+
+  it('merges four writes with since 0 into their updates one after another; with the since past an insert and its retraction they cancel', async () => {
+    const id = newShardId();
+    const w = await client.openWriter(id, STRING_UNIT);
+    const reader = await client.openLeasedReader(id, STRING_UNIT);
+    const writes: Update<string, null>[][] = [
+      [['a', null, 0, 1]],
+      [['b', null, 1, 1]],
+      [['a', null, 2, -1]],
+      [['c', null, 3, 1]],
+    ];
+    for (const [t, rows] of writes.entries()) expect(await w.compareAndAppend(rows, t, t + 1)).to.deep.equal({ ok: true });
+    const machine = client.shardMachine(id);
+    expect(cannotOverlap(machine.state.spine, machine.state.meta.since)).to.equal(true);
+    await compactShard(machine);
+    expect(machine.state.spine.map((b) => [b.batch.lower, b.batch.upper, b.batch.updateCount])).to.deep.equal([[0, 4, 4]]);
+    // Unconsolidated across times, as written: a at 0 and its retraction at 2 both kept.
+    expect(sorted(await reader.snapshotAndFetch(3))).to.deep.equal([
+      ['b', null, 3, 1],
+      ['c', null, 3, 1],
+    ]);
+
+    // Four more writes, the first two an insert and its retraction; the since passes
+    // both, so the merge moves them to one time, where they cancel.
+    const more: Update<string, null>[][] = [[['e', null, 4, 1]], [['e', null, 5, -1]], [['d', null, 6, 1]], [['d', null, 7, 1]]];
+    for (const [i, rows] of more.entries()) expect(await w.compareAndAppend(rows, 4 + i, 5 + i)).to.deep.equal({ ok: true });
+    await reader.downgradeSince(6);
+    expect(machine.state.meta.since).to.equal(6);
+    expect(cannotOverlap(machine.state.spine.slice(1), 6)).to.equal(false);
+    await compactShard(machine);
+    expect(machine.state.spine.map((b) => [b.batch.lower, b.batch.upper, b.batch.updateCount])).to.deep.equal([
+      [0, 4, 4],
+      [4, 8, 2],
+    ]);
+    expect(sorted(await reader.snapshotAndFetch(7))).to.deep.equal([
+      ['b', null, 7, 1],
+      ['c', null, 7, 1],
+      ['d', null, 7, 2],
+    ]);
+    await reader.expire();
+  });
+});
