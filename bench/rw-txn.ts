@@ -70,7 +70,8 @@ async function drive(clients: number, txn: (client: number) => Promise<number>):
     Array.from({ length: clients }, async (_, c) => {
       while (performance.now() < end) {
         const t0 = performance.now();
-        attempts += await txn(c);
+        const tries = await txn(c); // not `attempts += await …`: that reads attempts before the await
+        attempts += tries;
         latenciesMs.push(performance.now() - t0);
         commits++;
       }

@@ -21,7 +21,7 @@
  * fully opened or not at all, and a second run finds it and carries on.
  */
 import { Observable, filter, map, scan, type Subscription } from 'rxjs';
-import { Codecs, openDatabase, type CollectionEvent, type CollectionWrites, type Database } from '../../src/index.js';
+import { Codecs, openDatabase, type CollectionEvent, type CollectionWrites, type Database, type IsolationLevel } from '../../src/index.js';
 
 export const ACCOUNT_CODECS = { key: Codecs.string, val: Codecs.unit };
 /** The bank's shape, the key of the one row of the `bank` collection. */
@@ -192,8 +192,38 @@ export class TransferGenerator {
   }
 }
 
+/**
+ * One transfer as a read-write transaction that checks the balance first: it reads
+ * `from`'s balance in the database (the sum of its diffs), refuses if it is below
+ * `amount`, and otherwise moves the money. Both accounts are written, so the commit
+ * validates both: two processes draining one account can never both succeed on the
+ * same balance, at any isolation level, and no account ever goes negative.
+ */
+export async function transferChecked(
+  bank: Bank,
+  from: string,
+  to: string,
+  amount: number,
+  isolation: IsolationLevel = 'serializable',
+): Promise<{ outcome: 'done' | 'insufficient'; commitTs: number }> {
+  const branchOf = (account: string) => bank.branches[bank.accounts.get(account)!]!;
+  const { value, commitTs } = await bank.db.transact(
+    async (tx) => {
+      const balance = (await tx.rows(branchOf(from), from)).reduce((sum, [, diff]) => sum + diff, 0);
+      if (balance < amount) return 'insufficient' as const;
+      await tx.add(branchOf(from), from, null, -amount);
+      await tx.add(branchOf(to), to, null, amount);
+      return 'done' as const;
+    },
+    { isolation, maxAttempts: 1000 },
+  );
+  return { outcome: value, commitTs };
+}
+
 export interface RunStats {
   commits: number;
+  /** Checked transfers refused for insufficient funds (`checked` runs). */
+  refused: number;
   lastCommitTs: number;
   frontier: number;
   total: number;
@@ -215,10 +245,17 @@ export async function runTransfers(
     seed?: number;
     /** Stops the transfers early (the reader still catches up before the promise resolves). */
     signal?: AbortSignal;
+    /**
+     * Transfers as read-write transactions that check the balance in the database
+     * first ({@link transferChecked}), with random amounts that may be too large,
+     * instead of blind writes planned from this process's view. Safe with several
+     * processes transferring in one bank at once.
+     */
+    checked?: boolean;
     onState?: (s: BankState, stats: RunStats) => void;
   },
 ): Promise<RunStats> {
-  const stats: RunStats = { commits: 0, lastCommitTs: -1, frontier: 0, total: 0, statesChecked: 0, violations: 0 };
+  const stats: RunStats = { commits: 0, refused: 0, lastCommitTs: -1, frontier: 0, total: 0, statesChecked: 0, violations: 0 };
   let generator: TransferGenerator | undefined;
   let firstState: (() => void) | undefined;
   const ready = new Promise<void>((r) => (firstState = r));
@@ -232,7 +269,9 @@ export async function runTransfers(
       stats.frontier = s.frontier;
       stats.total = s.total;
       stats.statesChecked++;
-      if (s.total !== bank.expectedTotal) stats.violations++;
+      let overdrawn = false;
+      for (const balance of s.balances.values()) if (balance < 0) overdrawn = true;
+      if (s.total !== bank.expectedTotal || overdrawn) stats.violations++;
       if (!generator) {
         // The generator starts from the balances as of the first consistent state.
         generator = new TransferGenerator(bank, new Map(s.balances), opts.seed);
@@ -262,8 +301,30 @@ export async function runTransfers(
     else opts.signal?.addEventListener('abort', finish, { once: true });
   });
   // A closed loop per slot: each acknowledged write lets the next one in.
+  const names = [...bank.accounts.keys()];
+  let seed = (opts.seed ?? 1) >>> 0 || 1;
+  const rand = (n: number) => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    seed >>>= 0;
+    return seed % n;
+  };
   const writers = Array.from({ length: opts.inFlight ?? 4 }, async () => {
     while (!stopping) {
+      if (opts.checked) {
+        const from = names[rand(names.length)]!;
+        const to = names[rand(names.length)]!;
+        if (from === to) continue;
+        // Up to twice the opening balance: some transfers must be refused.
+        const amount = 1 + rand(Math.max(1, (2 * bank.expectedTotal) / names.length));
+        const { outcome, commitTs } = await transferChecked(bank, from, to, amount);
+        if (outcome === 'done') stats.commits++;
+        else stats.refused++;
+        stats.lastCommitTs = Math.max(stats.lastCommitTs, commitTs);
+        await new Promise((resolve) => setImmediate(resolve));
+        continue;
+      }
       const { commitTs } = await bank.db.write(generator!.next());
       stats.commits++;
       stats.lastCommitTs = Math.max(stats.lastCommitTs, commitTs);

@@ -7,7 +7,9 @@
  * file blob) and in it a bank of 4 branch collections × 25 accounts, commits random
  * transfers with `db.write` for `--seconds`, and follows every branch with one
  * `db.subscribe$` pipeline that keeps balances and the total incrementally,
- * checking at every frontier that the total is what was deposited. A status line shows commits/s, the frontier, the total and
+ * checking at every frontier that the total is what was deposited and no account
+ * is overdrawn. With `--checked` every transfer is a read-write transaction that
+ * checks the balance in the database first (several processes may run at once). A status line shows commits/s, the frontier, the total and
  * whether the invariant held. Exits 0 if it always held, 1 otherwise (or on a
  * bad option).
  */
@@ -16,7 +18,7 @@ import { DEFAULT_DATA_DIR, cliArgs, positiveNumber } from '../cli.js';
 import { openBank, runTransfers } from './bank.js';
 
 const USAGE = `
-usage: npm run demo [-- --dir <dir>] [--seconds 10] [--in-flight 4] [--seed <n>]
+usage: npm run demo [-- --dir <dir>] [--seconds 10] [--in-flight 4] [--seed <n>] [--checked]
 
 The bank: random atomic transfers between accounts in 4 branch collections, and a
 live reader checking at every frontier that the total is what was deposited.
@@ -24,6 +26,8 @@ live reader checking at every frontier that the total is what was deposited.
   --seconds <s>      how long to transfer (default 10)
   --in-flight <n>    writes outstanding at a time (default 4)
   --seed <n>         seed of the transfer generator (default: from the clock)
+  --checked          transfers as read-write transactions that check the balance in the
+                     database first (db.transact): safe with several processes at once
 Exits 0 if the invariant always held, 1 otherwise (or on a bad option).
 `;
 
@@ -33,6 +37,7 @@ const { values } = cliArgs(USAGE, {
     seconds: { type: 'string', default: '10' },
     'in-flight': { type: 'string', default: '4' },
     seed: { type: 'string', default: String((Date.now() % 100_000) + 1) },
+    checked: { type: 'boolean', default: false },
   },
 });
 const seconds = positiveNumber(values.seconds, '--seconds');
@@ -53,6 +58,7 @@ const stats = await runTransfers(bank, {
   seconds,
   inFlight,
   seed,
+  checked: values.checked,
   onState: (s, st) => {
     const now = Date.now();
     if (now - lastPrint < (tty ? 200 : 1000)) return;
@@ -68,7 +74,9 @@ const stats = await runTransfers(bank, {
 if (tty) process.stdout.write('\n');
 const elapsed = (Date.now() - started) / 1000;
 console.log(
-  `done: ${stats.commits} transactions in ${elapsed.toFixed(1)}s (${(stats.commits / elapsed).toFixed(0)}/s), ` +
+  `done: ${stats.commits} transactions in ${elapsed.toFixed(1)}s (${(stats.commits / elapsed).toFixed(0)}/s)` +
+    (values.checked ? `, ${stats.refused} refused for insufficient funds` : '') +
+    ', ' +
     `last commit at ${stats.lastCommitTs}, reader caught up at frontier ${stats.frontier}; ` +
     `total ${stats.total} checked at ${stats.statesChecked} frontiers: ` +
     (stats.violations === 0 ? 'invariant OK' : `invariant VIOLATED at ${stats.violations} frontiers`),
