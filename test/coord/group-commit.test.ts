@@ -370,18 +370,7 @@ describe('coord: group commit', function () {
   });
 
   it('when telling the oracle fails after a commit, callers learn it IS committed, and later reads still see it', async () => {
-    const clock = new LogicalClock();
-    let failApply = false;
-    const oracle: TimestampOracle = {
-      writeTs: () => clock.writeTs(),
-      peekWriteTs: () => clock.peekWriteTs(),
-      readTs: () => clock.readTs(),
-      applyWrite: async (ts) => {
-        if (failApply) throw new Error('oracle unavailable');
-        return clock.applyWrite(ts);
-      },
-      close: () => clock.close(),
-    };
+    const { clock, oracle, failApply } = oracleThatCanFailApply();
     env = await setup({ collections: 1 });
     const [a] = env.ids as [string];
     // Swap in a committer over the failing oracle (the env's own one is closed with it).
@@ -389,10 +378,10 @@ describe('coord: group commit', function () {
     await clock.applyWrite(await env.oracle.peekWriteTs());
     const gc = await GroupCommitter.open(env.txns, oracle);
     try {
-      failApply = true;
+      failApply(true);
       const err = (await expectReject(gc.submitWrite({ [a]: rowsOf('durable') }), CommittedButUnconfirmed, /committed at/)) as CommittedButUnconfirmed;
       expect(err.step).to.equal('oracle');
-      failApply = false;
+      failApply(false);
       const r = await gc.readThenWrite([a], async (readTs, read) => {
         expect(readTs).to.be.at.least(err.commitTs);
         expect(await read(a)).to.deep.equal([['durable', null, 1]]);
@@ -405,32 +394,21 @@ describe('coord: group commit', function () {
   });
 
   it('when telling the oracle fails after a register lands, later reads still see the new collection', async () => {
-    const clock = new LogicalClock();
-    let failApply = false;
-    const oracle: TimestampOracle = {
-      writeTs: () => clock.writeTs(),
-      peekWriteTs: () => clock.peekWriteTs(),
-      readTs: () => clock.readTs(),
-      applyWrite: async (ts) => {
-        if (failApply) throw new Error('oracle unavailable');
-        return clock.applyWrite(ts);
-      },
-      close: () => clock.close(),
-    };
+    const { clock, oracle, failApply } = oracleThatCanFailApply();
     env = await setup({ collections: 1 });
     await env.gc.close();
     await clock.applyWrite(await env.oracle.peekWriteTs());
     const gc = await GroupCommitter.open(env.txns, oracle);
     try {
       const added = newShardId();
-      failApply = true;
+      failApply(true);
       const err = (await expectReject(
         gc.register([await writer(env.client, added)]),
         CommittedButUnconfirmed,
         /committed at/,
       )) as CommittedButUnconfirmed;
       expect(err.step).to.equal('oracle');
-      failApply = false;
+      failApply(false);
       // The oracle never heard of the register; a read below it would not find the collection.
       expect(await clock.readTs()).to.be.below(err.commitTs);
       const r = await gc.readThenWrite([added], async (readTs, read) => {
@@ -494,3 +472,20 @@ describe('coord: group commit', function () {
     expect(bRows.map(([k, , d]) => [k, d])).to.deep.equal([['background', 1]]);
   });
 });
+
+/** A LogicalClock behind an oracle whose applyWrite fails while `failApply(true)` holds. */
+function oracleThatCanFailApply(): { clock: LogicalClock; oracle: TimestampOracle; failApply(on: boolean): void } {
+  const clock = new LogicalClock();
+  let failing = false;
+  const oracle: TimestampOracle = {
+    writeTs: () => clock.writeTs(),
+    peekWriteTs: () => clock.peekWriteTs(),
+    readTs: () => clock.readTs(),
+    applyWrite: async (ts) => {
+      if (failing) throw new Error('oracle unavailable');
+      return clock.applyWrite(ts);
+    },
+    close: () => clock.close(),
+  };
+  return { clock, oracle, failApply: (on) => (failing = on) };
+}
