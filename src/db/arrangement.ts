@@ -171,18 +171,22 @@ export class Arrangement<K, V> {
    */
   *scan(range: { from?: K; to?: K }, asOf: number): IterableIterator<ArrangedRow<K, V>> {
     this.checkReadable(asOf);
-    for (const key of this.keysIn(range)) {
-      for (const [val, diff] of rowsAt(this.byId.get(valueIdentity(key))!, asOf)) yield [key, val, diff];
+    for (const entry of this.entriesIn(range)) {
+      for (const [val, diff] of rowsAt(entry, asOf)) yield [entry.key, val, diff];
     }
   }
 
   /** Every key with rows or history in `from <= key < to`, in key order (a range's keys for validation, phantoms included). */
   *keysIn(range: { from?: K; to?: K }): IterableIterator<K> {
+    for (const entry of this.entriesIn(range)) yield entry.key;
+  }
+
+  private *entriesIn(range: { from?: K; to?: K }): IterableIterator<KeyEntry<K, V>> {
     let i = range.from === undefined ? 0 : this.lowerBound(range.from);
     for (; i < this.order.length; i++) {
-      const key = this.byId.get(this.order[i]!)!.key;
-      if (range.to !== undefined && this.compare(key, range.to) >= 0) return;
-      yield key;
+      const entry = this.byId.get(this.order[i]!)!;
+      if (range.to !== undefined && this.compare(entry.key, range.to) >= 0) return;
+      yield entry;
     }
   }
 

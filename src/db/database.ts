@@ -282,11 +282,12 @@ export class Database {
   write(writes: CollectionWrites): Promise<{ commitTs: Timestamp }> {
     try {
       this.checkOpen('write');
-      const keys = new Map<string, unknown[]>();
-      const encoded = this.encodeWrites(writes, keys);
-      // A key a read-write transaction of this process holds is written after it ends.
+      // A key a read-write transaction of this process holds is written after it ends;
+      // the keys are only collected while some transaction holds a lock.
       const locks = this.transactionHost?.locks;
-      if (!locks || locks.size === 0) return this.committer.submitWrite(encoded);
+      const keys = locks && locks.size > 0 ? new Map<string, unknown[]>() : undefined;
+      const encoded = this.encodeWrites(writes, keys);
+      if (!locks || !keys) return this.committer.submitWrite(encoded);
       return (async () => {
         for (const [name, ks] of keys) await locks.waitUnlocked(name, ks);
         return this.committer.submitWrite(encoded);

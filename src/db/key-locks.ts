@@ -67,6 +67,8 @@ export interface LockHolder {
 
 interface Waiter {
   holder: LockHolder | undefined;
+  collection: string;
+  key: unknown;
   wake: () => void;
   fail: (err: unknown) => void;
 }
@@ -100,20 +102,20 @@ export class KeyLocks {
   /**
    * Takes the key for `holder`: at once if free or already its own, after the
    * current holder releases it if that one is younger; rejects with
-   * {@link LockConflict} if it is older (wait-die).
+   * {@link LockConflict} if it is older (wait-die). Resolves with whether it had to wait.
    */
-  async acquire(holder: LockHolder, collection: string, key: unknown, signal?: AbortSignal): Promise<void> {
+  async acquire(holder: LockHolder, collection: string, key: unknown, signal?: AbortSignal): Promise<boolean> {
     const id = lockId(collection, key);
-    for (;;) {
+    for (let waited = false; ; waited = true) {
       const lock = this.locks.get(id);
       if (!lock) {
         this.locks.set(id, { holder, waiters: [] });
         let mine = this.held.get(holder);
         if (!mine) this.held.set(holder, (mine = new Set()));
         mine.add(id);
-        return;
+        return waited;
       }
-      if (lock.holder === holder) return;
+      if (lock.holder === holder) return waited;
       if (lock.holder.age < holder.age) throw new LockConflict(collection, key);
       await this.waitFor(lock, holder, collection, key, signal);
     }
@@ -135,7 +137,7 @@ export class KeyLocks {
     const waits = this.waiting.get(holder);
     if (waits) {
       this.waiting.delete(holder);
-      for (const w of waits) w.fail(new LockWaitEnded('(released)', '(released)'));
+      for (const w of waits) w.fail(new LockWaitEnded(w.collection, w.key));
     }
     const mine = this.held.get(holder);
     if (!mine) return;
@@ -155,11 +157,7 @@ export class KeyLocks {
     return abortableWait<void>({
       signal,
       register: (wake, fail) => {
-        const waiter: Waiter = {
-          holder,
-          wake: () => wake(undefined),
-          fail: (err) => fail(err instanceof LockWaitEnded ? new LockWaitEnded(collection, key) : err),
-        };
+        const waiter: Waiter = { holder, collection, key, wake: () => wake(undefined), fail };
         lock.waiters.push(waiter);
         let mine: Set<Waiter> | undefined;
         if (holder) {

@@ -141,6 +141,8 @@ export class ReadWriteTransaction {
   private readonly collections = new Map<TransactionCollection<unknown, unknown>, CollectionState>();
   private unpin: () => void;
   private readonly holder: LockHolder;
+  /** A lock was taken (and validated against a fresh txns upper) already. */
+  private lockedOnce = false;
 
   private constructor(
     private readonly host: TransactionHost,
@@ -378,13 +380,18 @@ export class ReadWriteTransaction {
     this.checkOpen('write or lock a key of');
     const c = collection as TransactionCollection<unknown, unknown>;
     this.stateOf(c);
-    await this.host.locks.acquire(this.holder, collection.name, key);
-    // Validate against every commit that has landed so far, not just what the
-    // arrangement has seen: a conflict found now saves the work until commit.
-    const upper = await this.host.recentUpper();
-    await this.host.applyBelow(upper);
+    const waited = await this.host.locks.acquire(this.holder, collection.name, key);
     const arr = await this.readable(collection);
-    await arr.waitForFrontier(upper - 1);
+    // At the transaction's first lock, and after waiting for one, validate against
+    // every commit that has landed so far (one Consensus read), not only what the
+    // arrangement has seen: a conflict found now saves the work until commit. Other
+    // locks validate against the arrangement as it is; commit checks everything anyway.
+    if (waited || !this.lockedOnce) {
+      this.lockedOnce = true;
+      const upper = await this.host.recentUpper();
+      await this.host.applyBelow(upper);
+      await arr.waitForFrontier(upper - 1);
+    }
     const t = arr.lastChange(key, this.currentReadTs, arr.frontier);
     if (t !== undefined) throw new ValidationFailed(collection.name, key, t, this.currentReadTs, 'write');
   }

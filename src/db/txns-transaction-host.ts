@@ -137,10 +137,10 @@ export class TxnsTransactionHost<HK, HV> implements TransactionHost {
     for (const [collection, rs] of rows) {
       if (!(collection instanceof HostedCollection)) throw new InvalidUsage('a transaction wrote to a collection of another host');
       const c = collection as HostedCollection<unknown, unknown, HK, HV>;
-      for (const [k, v, d] of rs) {
-        const [hk, hv] = c.options.encode(k, v);
-        await txn.write(c.dataId, hk, hv, d);
-      }
+      await txn.writeMany(
+        c.dataId,
+        rs.map(([k, v, d]) => [...c.options.encode(k, v), d] as const),
+      );
     }
     txn.tidy(this.takeTidy());
     const res = await txn.commitAt(this.txns, ts, { expectUpper });

@@ -17,6 +17,7 @@ import { DeterminateError, IndeterminateError } from '../../src/location/errors.
 import { observe, rejection } from '../support/async.js';
 import { expectReject } from '../support/persist.js';
 import {
+  connectAdmin,
   freshTestDatabaseUrl,
   restartTestPostgres,
   runDropChild,
@@ -121,10 +122,7 @@ describe('PostgresTimestampOracle', function () {
     let admin: pg.Client;
 
     beforeEach(async function () {
-      admin = new pg.Client({ connectionString: url });
-      // A restart terminates this connection too; that must not fail the test run.
-      admin.on('error', () => undefined);
-      await admin.connect();
+      admin = await connectAdmin(url);
     });
 
     afterEach(async function () {
@@ -189,9 +187,7 @@ describe('PostgresTimestampOracle', function () {
         await o.applyWrite(2);
         expect(await o.readTs()).to.equal(2);
       } finally {
-        admin = new pg.Client({ connectionString: url });
-        admin.on('error', () => undefined);
-        await admin.connect();
+        admin = await connectAdmin(url);
         await o.close();
       }
     });

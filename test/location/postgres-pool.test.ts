@@ -11,6 +11,7 @@ import { PostgresConsensus } from '../../src/location/postgres-consensus.js';
 import { observe, rejection } from '../support/async.js';
 import { utf8 } from '../support/bytes.js';
 import {
+  connectAdmin,
   freshTestDatabaseUrl,
   restartTestPostgres,
   runDropChild,
@@ -28,10 +29,7 @@ describe('PostgresPool (through PostgresConsensus)', function () {
   });
 
   beforeEach(async function () {
-    admin = new pg.Client({ connectionString: url });
-    // A restart terminates this connection too; that must not fail the test run.
-    admin.on('error', () => undefined);
-    await admin.connect();
+    admin = await connectAdmin(url);
   });
 
   afterEach(async function () {

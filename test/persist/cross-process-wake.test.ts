@@ -21,7 +21,7 @@ import type { Listen } from '../../src/persist/listen.js';
 import { PersistClient, newShardId } from '../../src/persist/index.js';
 import { waitFor } from '../support/async.js';
 import { STRING_UNIT } from '../support/persist.js';
-import { freshTestDatabaseUrl, restartTestPostgres, terminateBackends } from '../support/postgres.js';
+import { connectAdmin, freshTestDatabaseUrl, restartTestPostgres, terminateBackends } from '../support/postgres.js';
 import { startWriterChild, type WriterChild } from '../support/writer-child.js';
 
 /** A fallback poll that never fires within a test: only hints can wake a reader. */
@@ -164,9 +164,7 @@ describe('cross-process wake-ups', function () {
       const id = newShardId();
       const { client, listen } = await readerOn(url, id);
       const changes = client.location.stateChanges!;
-      const admin = new pg.Client({ connectionString: pgUrl });
-      admin.on('error', () => undefined);
-      await admin.connect();
+      const admin = await connectAdmin(pgUrl);
       try {
         const writer = await child(url, id);
         await deliveredByHint(client, id, listen, writer, 0);

@@ -10,7 +10,7 @@ import { compactShard } from '../../src/persist/compaction.js';
 import { PersistClient, newShardId, type PersistConfig, type ShardId, type WriteHandle } from '../../src/persist/index.js';
 import type { Machine } from '../../src/persist/machine.js';
 import { yieldMacrotask } from '../../src/persist/wait.js';
-import { FlakyLocation } from '../support/flaky-location.js';
+import { FlakyLocation, flakyClient } from '../support/flaky-location.js';
 import { STRING_UNIT, expectReject, rows } from '../support/persist.js';
 
 const CONFIG: Partial<PersistConfig> = {
@@ -31,9 +31,9 @@ describe('persist: Machine maintenance rides along with writes', () => {
   let w: WriteHandle<string, null>;
   let machine: Machine;
   /** Four one-row batches at [0,1) … [3,4): compaction wants to merge them. */
+  let close: () => Promise<void>;
   beforeEach(async () => {
-    flaky = await FlakyLocation.mem();
-    client = await PersistClient.open(flaky, { config: CONFIG });
+    ({ flaky, client, close } = await flakyClient(CONFIG));
     id = newShardId();
     w = await client.openWriter(id, STRING_UNIT);
     for (let t = 0; t < 4; t++) expect(await w.compareAndAppend(rows(t, `k${t}`), t, t + 1)).to.deep.equal({ ok: true });
@@ -41,9 +41,7 @@ describe('persist: Machine maintenance rides along with writes', () => {
     expect(machine.state.spine.length).to.equal(4);
   });
   afterEach(async () => {
-    flaky.disarm();
-    await client.close();
-    await flaky.close();
+    await close();
   });
 
   it('a merge result is written inside the next append: one new version for both', async () => {

@@ -24,6 +24,8 @@ import type { Blob } from '../../src/location/blob.js';
 import type { CaSResult, Consensus, SeqNo, VersionedData } from '../../src/location/consensus.js';
 import { DeterminateError, IndeterminateError } from '../../src/location/errors.js';
 import { openLocation, type Location } from '../../src/location/location.js';
+import { PersistClient } from '../../src/persist/client.js';
+import type { PersistConfig } from '../../src/persist/config.js';
 
 type BlobMethod = 'get' | 'set' | 'delete' | 'listKeysAndMetadata' | 'restore';
 type ConsensusMethod = 'head' | 'compareAndSet' | 'scan' | 'truncate' | 'listKeys';
@@ -109,4 +111,22 @@ export class FlakyLocation implements Location {
     await op();
     throw new IndeterminateError(`injected: ${method} happened, but its reply was lost`);
   }
+}
+
+/**
+ * A client on a fresh in-memory FlakyLocation, and `close()` for a test's afterEach:
+ * it disarms the faults first, so that closing is never faulted itself.
+ */
+export async function flakyClient(config: Partial<PersistConfig>): Promise<{ flaky: FlakyLocation; client: PersistClient; close(): Promise<void> }> {
+  const flaky = await FlakyLocation.mem();
+  const client = await PersistClient.open(flaky, { config });
+  return {
+    flaky,
+    client,
+    async close() {
+      flaky.disarm();
+      await client.close();
+      await flaky.close();
+    },
+  };
 }

@@ -133,6 +133,18 @@ export async function freshTestDatabaseUrl(): Promise<string> {
 }
 
 /**
+ * An admin connection for a test (terminating backends, holding locks, restarting
+ * the server): a restart or a termination ends it too, which must not fail the run,
+ * so its 'error' events are swallowed.
+ */
+export async function connectAdmin(url: string): Promise<pg.Client> {
+  const admin = new pg.Client({ connectionString: url });
+  admin.on('error', () => undefined);
+  await admin.connect();
+  return admin;
+}
+
+/**
  * Terminates the server processes of every connection to `url`'s database but the
  * caller's (as an admin's pg_terminate_backend would), those that match `where` (a SQL
  * condition on pg_stat_activity) when given. Returns how many it terminated.

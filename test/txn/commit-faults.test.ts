@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { ClientClosed, InvalidUsage, PersistClient, PersistStorageError, newShardId, type PersistConfig } from '../../src/persist/index.js';
 import { firstValueFrom, toArray } from 'rxjs';
 import { dataSubscribe$ } from '../../src/operators/data-subscribe.js';
-import { FlakyLocation } from '../support/flaky-location.js';
+import { FlakyLocation, flakyClient } from '../support/flaky-location.js';
 import { STRING_UNIT, expectReject } from '../support/persist.js';
 import { expectRegister, openTxns, reader } from '../support/txn.js';
 
@@ -23,15 +23,11 @@ const CONFIG: Partial<PersistConfig> = {
 describe('txn: commits under storage faults', () => {
   let flaky: FlakyLocation;
   let client: PersistClient;
+  let close: () => Promise<void>;
   beforeEach(async () => {
-    flaky = await FlakyLocation.mem();
-    client = await PersistClient.open(flaky, { config: CONFIG });
+    ({ flaky, client, close } = await flakyClient(CONFIG));
   });
-  afterEach(async () => {
-    flaky.disarm();
-    await client.close();
-    await flaky.close();
-  });
+  afterEach(() => close());
 
   it('a commit whose txns write landed but whose reply was lost says it may have happened, and is applied exactly once', async () => {
     const txnsId = newShardId();

@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import { PersistClient, newShardId, type PersistConfig } from '../../src/persist/index.js';
-import { FlakyLocation } from '../support/flaky-location.js';
+import { FlakyLocation, flakyClient } from '../support/flaky-location.js';
 import { CommitLog, expectCommitAt, expectRegister, openTxns, reader, writer } from '../support/txn.js';
 
 const CONFIG: Partial<PersistConfig> = {
@@ -18,15 +18,11 @@ const CONFIG: Partial<PersistConfig> = {
 describe('txn: TxnsCache and its own handle’s writes', () => {
   let flaky: FlakyLocation;
   let client: PersistClient;
+  let close: () => Promise<void>;
   beforeEach(async () => {
-    flaky = await FlakyLocation.mem();
-    client = await PersistClient.open(flaky, { config: CONFIG });
+    ({ flaky, client, close } = await flakyClient(CONFIG));
   });
-  afterEach(async () => {
-    flaky.disarm();
-    await client.close();
-    await flaky.close();
-  });
+  afterEach(() => close());
 
   it('after its own commit, the cache is at the commit’s progress without reading the txns part back', async () => {
     const txnsId = newShardId();
