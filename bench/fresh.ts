@@ -30,6 +30,7 @@
  *
  * Settings (env): TXNWAL_BENCH_FRESH_SAMPLES ("20,30,50": samples at 1 s, 100 ms,
  * 10 ms), TXNWAL_BENCH_FRESH_IDLE_S (10), TXNWAL_BENCH_FRESH_CAS_S (1.5).
+ * TXNWAL_BENCH_FRESH_PROF_DIR (unset: a directory for a CPU profile of each child).
  * Postgres: TXNWAL_TEST_PG_URL, or an embedded server started (and stopped) here.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -165,7 +166,10 @@ interface Child {
 }
 
 async function startChild(role: string, url: string, txnsId: ShardId, dataId: ShardId): Promise<Child> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), 'child', role, url, txnsId, dataId], {
+  // TXNWAL_BENCH_FRESH_PROF_DIR: a V8 CPU profile of every child, to find what stalls a reader.
+  const profDir = process.env.TXNWAL_BENCH_FRESH_PROF_DIR;
+  const prof = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}/${role}`] : [];
+  const proc = spawn(process.execPath, [...prof, '--import', 'tsx', fileURLToPath(import.meta.url), 'child', role, url, txnsId, dataId], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const queued: string[] = [];

@@ -67,6 +67,10 @@ export interface PostgresConsensusOptions {
   closeGraceMs?: number;
   /** Announce each committed compare-and-set with NOTIFY (postgres-state-changes.ts). Default true. */
   notify?: boolean;
+  /** Connections kept open once made, however long idle (postgres-pool.ts). Default 4. */
+  poolMin?: number;
+  /** How long a connection beyond `poolMin` may sit idle before it is closed. Default 60000. */
+  idleTimeoutMs?: number;
 }
 
 /** NOTIFY payloads must stay under 8000 bytes; hints for longer keys are not sent (readers poll). */
@@ -170,7 +174,13 @@ export class PostgresConsensus implements Consensus {
   static async open(url: string, options: PostgresConsensusOptions = {}): Promise<PostgresConsensus> {
     const pool = new PostgresPool(
       url,
-      { poolMax: options.poolMax ?? 50, connectTimeoutMs: options.connectTimeoutMs, closeGraceMs: options.closeGraceMs },
+      {
+        poolMax: options.poolMax ?? 50,
+        poolMin: options.poolMin,
+        idleTimeoutMs: options.idleTimeoutMs,
+        connectTimeoutMs: options.connectTimeoutMs,
+        closeGraceMs: options.closeGraceMs,
+      },
       (_op, what) => new LocationUsageError(`${what}: the store is closed`),
     );
     try {

@@ -40,7 +40,24 @@ export interface PostgresPoolOptions {
   connectTimeoutMs?: number;
   /** How long close() lets statements in flight finish before cutting them off. Default 1000. */
   closeGraceMs?: number;
+  /** Connections kept open however long they sit idle, once made. Default {@link WARM_CONNECTIONS}. */
+  poolMin?: number;
+  /** How long a connection beyond `poolMin` may sit idle before it is closed. Default 60000. */
+  idleTimeoutMs?: number;
 }
+
+/**
+ * Connections the pool keeps open once made, idle or not. A new connection costs a
+ * server process fork, authentication and re-preparing the named statements (5–20 ms on
+ * a busy machine): more than the whole budget for delivering a commit to a woken
+ * reader, which needs 2–4 statements at once (the txns and data shards' state, a since
+ * downgrade). pg-pool's default closes every connection idle for 10 s, so at one commit
+ * every few seconds each wake-up paid for new connections.
+ */
+export const WARM_CONNECTIONS = 4;
+
+/** The `application_name` of every connection the pool opens. */
+export const APPLICATION_NAME = 'txnwal';
 
 /** A statement: named ones are prepared once per connection and their plan reused. */
 export interface Statement {
@@ -96,6 +113,10 @@ export class PostgresPool {
     this.#pool = new pg.Pool({
       connectionString: url,
       max: opts.poolMax,
+      min: Math.min(opts.poolMax, opts.poolMin ?? WARM_CONNECTIONS),
+      idleTimeoutMillis: opts.idleTimeoutMs ?? 60_000,
+      // Names our sessions in pg_stat_activity, for operators (and for the pool's tests).
+      application_name: APPLICATION_NAME,
       connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
       // Detects connections that died silently (a dropped NAT entry, a dead host).
       keepAlive: true,

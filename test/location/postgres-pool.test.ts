@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import pg from 'pg';
 import { DeterminateError, IndeterminateError, LocationUsageError } from '../../src/location/errors.js';
 import { PostgresConsensus } from '../../src/location/postgres-consensus.js';
+import { APPLICATION_NAME } from '../../src/location/postgres-pool.js';
 import { observe, rejection } from '../support/async.js';
 import { utf8 } from '../support/bytes.js';
 import {
@@ -15,6 +16,7 @@ import {
   freshTestDatabaseUrl,
   restartTestPostgres,
   runDropChild,
+  sessionPids,
   terminateBackends,
   waitUntilBlocked,
 } from '../support/postgres.js';
@@ -49,6 +51,31 @@ describe('PostgresPool (through PostgresConsensus)', function () {
     // The terminations did hit calls in flight, and only those calls failed.
     expect(Object.keys(report.failures).length).to.be.greaterThan(0);
     expect(report.afterwards).to.equal('ok');
+  });
+
+  it('keeps poolMin connections warm after a burst, so the next statements need no new connection', async function () {
+    const c = await PostgresConsensus.open(url, { poolMin: 2, idleTimeoutMs: 50 });
+    /** `n` heads at once, each on its own connection: the table is locked until all of them wait. */
+    const burst = async (n: number) => {
+      await lockTable();
+      const heads = Array.from({ length: n }, (_, i) => c.head(`warm-${i}`));
+      while ((await sessionPids(admin, APPLICATION_NAME)).length < n) await new Promise((r) => setImmediate(r));
+      await waitUntilBlocked(admin, '%FROM consensus%');
+      await admin.query('ROLLBACK');
+      await Promise.all(heads);
+    };
+    try {
+      await burst(5);
+      // The three beyond poolMin close once idle for 50 ms; two stay however long they sit.
+      let pids = await sessionPids(admin, APPLICATION_NAME);
+      while (pids.length > 2) pids = await sessionPids(admin, APPLICATION_NAME);
+      expect(pids).to.have.length(2);
+      // A burst of two runs on those two: no connection is made (a new one would be a new server process).
+      await burst(2);
+      expect(await sessionPids(admin, APPLICATION_NAME)).to.deep.equal(pids);
+    } finally {
+      await c.close();
+    }
   });
 
   it('a read whose connection is terminated fails determinately, and the next read works', async function () {

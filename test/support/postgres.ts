@@ -183,6 +183,16 @@ async function clearStatsSnapshot(admin: pg.Client): Promise<void> {
   await admin.query('SELECT pg_stat_clear_snapshot()');
 }
 
+/** The server process ids of this database's sessions named `applicationName`, sorted. */
+export async function sessionPids(admin: pg.Client, applicationName: string): Promise<number[]> {
+  await clearStatsSnapshot(admin);
+  const r = await admin.query<{ pid: number }>(
+    `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 ORDER BY pid`,
+    [applicationName],
+  );
+  return r.rows.map((row) => row.pid);
+}
+
 /** Waits until a backend of this database waits on a lock, running a statement that matches `like`. */
 export async function waitUntilBlocked(admin: pg.Client, like: string): Promise<void> {
   for (;;) {
