@@ -302,7 +302,8 @@ function drawChart(svg, samples, series, unit) {
     return el;
   };
   lo = lo < 0 ? -niceCeil(-lo) : 0;
-  for (const v of lo < 0 ? [lo, 0, hi / 2, hi] : [0, hi / 2, hi]) {
+  // A small negative range gets no label of its own: it would overlap the 0 label.
+  for (const v of lo < 0 && Y(lo) - Y(0) >= 14 ? [lo, 0, hi / 2, hi] : [0, hi / 2, hi]) {
     add("line", { x1: left, x2: w - right, y1: Y(v), y2: Y(v), stroke: "#d0d7de", "stroke-width": 1 });
     add("text", { x: left - 4, y: Y(v) + 3, "text-anchor": "end" }, formatTick(v) + unit);
   }
