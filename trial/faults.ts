@@ -2,7 +2,8 @@
  * The seeded fault trial from the command line: runs `runFaultTrial`
  * (test/trial/fault-trial.ts) for many seeds, prints each failing seed's anomalies,
  * the distinct anomalies over all seeds (one example seed and stack each) and a
- * totals table. Exits 1 if any seed found an anomaly, 2 on a bad argument.
+ * totals table. Exits 1 if any seed found an anomaly or on a bad option (one line,
+ * examples/cli.ts's conventions; `--help` prints the usage), 2 if it crashed.
  *
  * Progress is shown on a TTY (stderr) and left out in pipes.
  *
@@ -13,9 +14,10 @@
  * ```
  */
 import { performance } from 'node:perf_hooks';
+import { cliArgs, fail, integerOption, progressLine } from '../examples/cli.js';
 import { formatAnomalies, runFaultTrial, type Anomaly, type FaultTrialResult } from '../test/trial/fault-trial.js';
 
-const HELP = `Usage: npm run trial:faults -- [options]
+const HELP = `usage: npm run trial:faults -- [options]
 
 Runs the seeded storage-fault trial (a txn-wal workload over a Location whose Blob
 and Consensus fail a fraction of calls, then a check of everything it wrote).
@@ -28,9 +30,9 @@ Options:
   --ops N           logical writes per seed (default 40)
   --help            this text
 
-Exit status: 0 when no seed found an anomaly, 1 when one did, 2 on a bad argument.`;
-
-class UsageError extends Error {}
+Progress goes to stderr when it is a terminal. Exit status: 0 when no seed found an
+anomaly, 1 when one did or on a bad option (one line on stderr), 2 if the trial
+itself crashed.`;
 
 interface Args {
   seeds: number;
@@ -39,55 +41,24 @@ interface Args {
   ops: number;
 }
 
-function parseArgs(argv: readonly string[]): Args | 'help' {
-  const args: Args = { seeds: 20, firstSeed: 1, faultRate: 0.1, ops: 40 };
-  const value = (i: number, name: string): string => {
-    const v = argv[i + 1];
-    if (v === undefined || v.startsWith('--')) throw new UsageError(`${name} needs a value`);
-    return v;
+function parseArgs(): Args {
+  const { values } = cliArgs(HELP, {
+    options: {
+      seeds: { type: 'string', default: '20' },
+      'first-seed': { type: 'string', default: '1' },
+      'fault-rate': { type: 'string', default: '0.1' },
+      ops: { type: 'string', default: '40' },
+    },
+  });
+  const raw = values['fault-rate'];
+  const faultRate = Number(raw);
+  if (!(raw.trim() !== '' && faultRate >= 0 && faultRate <= 1)) fail(`--fault-rate must be a number in [0, 1], got ${JSON.stringify(raw)}`);
+  return {
+    seeds: integerOption(values.seeds, '--seeds', 1),
+    firstSeed: integerOption(values['first-seed'], '--first-seed', 0),
+    faultRate,
+    ops: integerOption(values.ops, '--ops', 1),
   };
-  const integer = (raw: string, name: string, min: number): number => {
-    const n = Number(raw);
-    if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    let arg = argv[i]!;
-    let inline: string | undefined;
-    const eq = arg.indexOf('=');
-    if (arg.startsWith('--') && eq > 0) {
-      inline = arg.slice(eq + 1);
-      arg = arg.slice(0, eq);
-    }
-    const take = (): string => {
-      if (inline !== undefined) return inline;
-      return value(i++, arg);
-    };
-    switch (arg) {
-      case '--help':
-      case '-h':
-        return 'help';
-      case '--seeds':
-        args.seeds = integer(take(), '--seeds', 1);
-        break;
-      case '--first-seed':
-        args.firstSeed = integer(take(), '--first-seed', 0);
-        break;
-      case '--ops':
-        args.ops = integer(take(), '--ops', 1);
-        break;
-      case '--fault-rate': {
-        const raw = take();
-        const f = Number(raw);
-        if (!(raw.trim() !== '' && f >= 0 && f <= 1)) throw new UsageError(`--fault-rate must be a number in [0, 1], got ${JSON.stringify(raw)}`);
-        args.faultRate = f;
-        break;
-      }
-      default:
-        throw new UsageError(`unknown argument ${JSON.stringify(argv[i])}`);
-    }
-  }
-  return args;
 }
 
 /** An anomaly's description with ids, keys and numbers replaced, so equal findings group together. */
@@ -117,30 +88,18 @@ function firstFrames(err: unknown, n: number): string | undefined {
   return lines.slice(0, n + 1).map((l) => `      ${l}`).join('\n');
 }
 
-async function main(): Promise<number> {
-  let args: Args | 'help';
-  try {
-    args = parseArgs(process.argv.slice(2));
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`trial:faults: ${err.message}\n\n${HELP}\n`);
-    return 2;
-  }
-  if (args === 'help') {
-    process.stdout.write(`${HELP}\n`);
-    return 0;
-  }
-  const tty = process.stderr.isTTY === true;
+async function main(args: Args): Promise<number> {
+  const progress = progressLine();
   const started = performance.now();
   const results: FaultTrialResult[] = [];
   const groups = new Map<string, Group>();
   for (let i = 0; i < args.seeds; i++) {
     const seed = args.firstSeed + i;
-    if (tty) process.stderr.write(`\r\x1b[K seed ${seed} (${i + 1}/${args.seeds}), ${results.filter((r) => r.anomalies.length > 0).length} failing so far`);
+    progress.update(`seed ${seed} (${i + 1}/${args.seeds}), ${results.filter((r) => r.anomalies.length > 0).length} failing so far`);
     const r = await runFaultTrial({ seed, faultRate: args.faultRate, ops: args.ops });
     results.push(r);
     if (r.anomalies.length > 0) {
-      if (tty) process.stderr.write('\r\x1b[K');
+      progress.clear();
       process.stdout.write(`seed ${seed}: ${r.anomalies.length} anomalies\n${formatAnomalies(r.anomalies)}\n`);
     }
     for (const a of r.anomalies) {
@@ -154,7 +113,7 @@ async function main(): Promise<number> {
       }
     }
   }
-  if (tty) process.stderr.write('\r\x1b[K');
+  progress.clear();
 
   if (groups.size > 0) {
     process.stdout.write(`\nDistinct anomalies (${groups.size}):\n`);
@@ -192,7 +151,7 @@ async function main(): Promise<number> {
   return failing.length > 0 ? 1 : 0;
 }
 
-main().then(
+main(parseArgs()).then(
   (code) => {
     process.exitCode = code;
   },

@@ -2,9 +2,10 @@
  * The multi-machine trial from the command line: runs `runMultiMachineTrial`
  * (test/trial/multi-machine.ts) for one or more seeds on Postgres + S3 (the test
  * servers of test/support unless TXNWAL_TEST_PG_URL / TXNWAL_TEST_S3_URL name real
- * ones), prints each kill as it happens and a line of counts per seed: kills,
- * commits acknowledged, failed, unknown (killed mid-commit), transactions seen by the
- * follower, anomalies. Exits 1 if any seed found an anomaly, 2 on a bad argument.
+ * ones), shows each kill as it happens (on stderr, when it is a terminal) and prints
+ * a line of counts per seed: kills, commits acknowledged, failed, unknown (killed
+ * mid-commit), transactions seen by the follower, anomalies. Exits 1 if any seed
+ * found an anomaly or on a bad option (one line, examples/cli.ts's conventions).
  *
  * Example:
  * ```
@@ -12,11 +13,12 @@
  * npm run trial:multi -- --seeds 3 --kills 50 --writers 3 --shards 4
  * ```
  */
+import { cliArgs, integerOption, progressLine } from '../examples/cli.js';
 import { runMultiMachineTrial } from '../test/trial/multi-machine.js';
 import { stopTestPostgres } from '../test/support/postgres.js';
 import { stopTestS3 } from '../test/support/s3.js';
 
-const HELP = `Usage: npm run trial:multi -- [options]
+const HELP = `usage: npm run trial:multi -- [options]
 
 Three (or --writers) writer processes commit transactions across shared data shards
 on Postgres + S3 while a follower process reads them with dataSubscribe$; a writer
@@ -31,44 +33,38 @@ Options:
   --shards N      data shards (default 3)
   --help          this text
 
-Exit status: 0 when no seed found an anomaly, 1 when one did, 2 on a bad argument.`;
+Each kill is shown on stderr as it happens when that is a terminal. Exit status: 0
+when no seed found an anomaly, 1 when one did or on a bad option (one line on stderr).`;
 
-function parseArgs(argv: readonly string[]): Record<string, number> | 'help' {
-  const args: Record<string, number> = { seeds: 1, 'first-seed': 1, kills: 20, writers: 3, shards: 3 };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--help' || arg === '-h') return 'help';
-    const name = arg.replace(/^--/, '');
-    if (!arg.startsWith('--') || !(name in args)) throw new Error(`unknown argument ${JSON.stringify(arg)}`);
-    const n = Number(argv[++i]);
-    if (!Number.isSafeInteger(n) || n < (name === 'kills' ? 0 : 1)) throw new Error(`--${name} needs a positive integer, got ${JSON.stringify(argv[i])}`);
-    args[name] = n;
-  }
-  return args;
-}
-
-let args: Record<string, number> | 'help';
-try {
-  args = parseArgs(process.argv.slice(2));
-} catch (err) {
-  console.error(`${(err as Error).message}\n\n${HELP}`);
-  process.exit(2);
-}
-if (args === 'help') {
-  console.log(HELP);
-  process.exit(0);
-}
+const { values } = cliArgs(HELP, {
+  options: {
+    seeds: { type: 'string', default: '1' },
+    'first-seed': { type: 'string', default: '1' },
+    kills: { type: 'string', default: '20' },
+    writers: { type: 'string', default: '3' },
+    shards: { type: 'string', default: '3' },
+  },
+});
+const args = {
+  seeds: integerOption(values.seeds, '--seeds', 1),
+  firstSeed: integerOption(values['first-seed'], '--first-seed', 1),
+  kills: integerOption(values.kills, '--kills', 0),
+  writers: integerOption(values.writers, '--writers', 1),
+  shards: integerOption(values.shards, '--shards', 1),
+};
+const progress = progressLine();
 
 let anomalies = 0;
 try {
-  for (let seed = args['first-seed']!; seed < args['first-seed']! + args.seeds!; seed++) {
+  for (let seed = args.firstSeed; seed < args.firstSeed + args.seeds; seed++) {
     const r = await runMultiMachineTrial({
       seed,
       kills: args.kills,
       writers: args.writers,
       dataShards: args.shards,
-      log: (line) => console.log(`  seed ${seed}: ${line}`),
+      log: (line) => progress.update(`seed ${seed}: ${line}`),
     });
+    progress.clear();
     console.log(
       `seed ${seed}: kills ${r.kills}, commits acked ${r.acked}, failed ${r.failed}, unknown ${r.unknown}, ` +
         `seen ${r.seen}, final ts ${r.finalTs}, anomalies ${r.anomalies.length} (${(r.elapsedMs / 1000).toFixed(1)} s)`,

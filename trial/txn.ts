@@ -4,8 +4,8 @@
  * hot keys on a fresh `file:` location, SIGKILLed at random points and replaced —
  * for each isolation level asked for and each seed, checks every history and
  * prints counts: commits, conflicts, kills, attempts cut short by a kill (and how
- * many of those landed), anomalies. Exits 1 if any history had an anomaly, 2 on a
- * bad argument.
+ * many of those landed), anomalies. Exits 1 if any history had an anomaly or on a
+ * bad option (one line, examples/cli.ts's conventions).
  *
  * Progress is shown on a TTY (stderr) and left out in pipes.
  *
@@ -18,11 +18,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { cliArgs, fail, integerOption, progressLine } from '../examples/cli.js';
 import { ISOLATION_LEVELS, type IsolationLevel } from '../src/db/read-write-transaction.js';
 import { runHistoryTrial, type HistoryTrialResult } from '../test/db/txn-history.js';
 
-const HELP = `Usage: npm run trial:txn -- [options]
+const HELP = `usage: npm run trial:txn -- [options]
 
 Runs read-write transactions from several worker processes over a few hot keys of
 one collection on a fresh file: location, SIGKILLs workers at random points and
@@ -38,60 +38,34 @@ Options:
   --seeds N       histories per level, seeds 1..N (default 2)
   --help          this text
 
-Exit status: 0 when no history had an anomaly, 1 when one did, 2 on a bad argument.`;
+Progress goes to stderr when it is a terminal. Exit status: 0 when no history had
+an anomaly, 1 when one did or on a bad option (one line on stderr).`;
 
-class UsageError extends Error {}
-
-function positive(raw: string | undefined, name: string, dflt: number, min = 1): number {
-  if (raw === undefined) return dflt;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
-  return n;
-}
-
-function parse(argv: string[]) {
-  const { values } = parseArgs({
-    args: argv,
+function parse() {
+  const { values } = cliArgs(HELP, {
     options: {
-      isolation: { type: 'string' },
-      workers: { type: 'string' },
-      txns: { type: 'string' },
-      kills: { type: 'string' },
-      seeds: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
+      isolation: { type: 'string', default: 'all' },
+      workers: { type: 'string', default: '4' },
+      txns: { type: 'string', default: '60' },
+      kills: { type: 'string', default: '6' },
+      seeds: { type: 'string', default: '2' },
     },
-    strict: true,
   });
-  if (values.help) return 'help' as const;
-  const iso = values.isolation ?? 'all';
+  const iso = values.isolation;
   if (iso !== 'all' && !ISOLATION_LEVELS.includes(iso as IsolationLevel)) {
-    throw new UsageError(`--isolation must be one of ${[...ISOLATION_LEVELS, 'all'].join(', ')}, got ${JSON.stringify(iso)}`);
+    fail(`--isolation must be one of ${[...ISOLATION_LEVELS, 'all'].join(', ')}, got ${JSON.stringify(iso)}`);
   }
   return {
     levels: iso === 'all' ? [...ISOLATION_LEVELS] : [iso as IsolationLevel],
-    workers: positive(values.workers, 'workers', 4),
-    txns: positive(values.txns, 'txns', 60),
-    kills: positive(values.kills, 'kills', 6, 0),
-    seeds: positive(values.seeds, 'seeds', 2),
+    workers: integerOption(values.workers, '--workers', 1),
+    txns: integerOption(values.txns, '--txns', 1),
+    kills: integerOption(values.kills, '--kills', 0),
+    seeds: integerOption(values.seeds, '--seeds', 1),
   };
 }
 
-async function main(): Promise<number> {
-  let args: ReturnType<typeof parse>;
-  try {
-    args = parse(process.argv.slice(2));
-  } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`trial:txn: ${(err as Error).message}\n(see --help)\n`);
-      return 2;
-    }
-    throw err;
-  }
-  if (args === 'help') {
-    process.stdout.write(HELP + '\n');
-    return 0;
-  }
-  const tty = process.stderr.isTTY;
+async function main(args: ReturnType<typeof parse>): Promise<number> {
+  const progress = progressLine();
   const rows: { level: IsolationLevel; seed: number; r: HistoryTrialResult; ms: number }[] = [];
   for (const level of args.levels) {
     for (let seed = 1; seed <= args.seeds; seed++) {
@@ -105,11 +79,9 @@ async function main(): Promise<number> {
           txnsPerWorker: args.txns,
           kills: args.kills,
           seed,
-          onProgress: tty
-            ? (p) => process.stderr.write(`\r${level} seed ${seed}: ${p.commits} commits, ${p.conflicts} conflicts, ${p.kills} kills   `)
-            : undefined,
+          onProgress: progress.shown ? (p) => progress.update(`${level} seed ${seed}: ${p.commits} commits, ${p.conflicts} conflicts, ${p.kills} kills`) : undefined,
         });
-        if (tty) process.stderr.write('\r\x1b[K');
+        progress.clear();
         rows.push({ level, seed, r, ms: Date.now() - started });
         for (const a of r.anomalies) process.stdout.write(`${level} seed ${seed}: ${a}\n`);
       } finally {
@@ -138,7 +110,7 @@ async function main(): Promise<number> {
   return anomalies === 0 ? 0 : 1;
 }
 
-main().then(
+main(parse()).then(
   (code) => process.exit(code),
   (err: unknown) => {
     process.stderr.write(`trial:txn failed: ${String((err as Error)?.stack ?? err)}\n`);

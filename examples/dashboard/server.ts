@@ -1,16 +1,27 @@
 /**
- * The bank dashboard: live balances in a browser, pushed over Server-Sent Events.
+ * The bank dashboard: live balances, commit rate, commit → view lag, frontiers and
+ * unapplied transactions in a browser, pushed over Server-Sent Events as deltas.
  *
- * What it shows. The same bank as `examples/bank` (accounts over several
- * collections of one database, random transfers committed atomically with
- * `db.write`), read by ONE `bankState$` pipeline — `db.subscribe$` over every
- * branch, at one logical time — whose consistent states are streamed to every
- * open page. The page shows the frontier, the total, whether it still equals what
- * was deposited (the invariant atomic transactions guarantee), the per-branch
- * totals and every account's balance, updating in place.
+ * What runs. The bank of `examples/bank` (accounts over several collections of one
+ * database, transfers committed atomically with `db.write`). ONE read pipeline
+ * ({@link bankView$}: `db.subscribe$` per collection as of one time, merged at their
+ * least common frontier) feeds a {@link DashboardState}; each closed frontier becomes
+ * one delta, broadcast to every open page, so any number of tabs share the pipeline.
+ * Background transfers ({@link startTransfers}) start from the view's first state. A
+ * one-second tick adds a sample (commits/s, txns seen/s, lag p50/p99/max) and
+ * refreshes the storage figures ({@link StorageFigures}).
  *
- * Run it with `tsx examples/dashboard/main.ts [--dir <dir>] [--port <port>]`, or
- * embed it:
+ * Invariants:
+ * - Every page gets a snapshot, then only deltas (protocol.ts); applying them in
+ *   order gives the server's state.
+ * - The invariant (total == deposited, no balance below zero) is checked at every
+ *   frontier the view closes; once it fails the page shows it failed.
+ * - `close()` never waits on a reader or a browser: it ends every stream, closes
+ *   every socket, waits only for the writes already submitted (one commit each),
+ *   then closes the database. Each step is bounded by `closeStepTimeoutMs`; a step
+ *   that overruns is abandoned (reported through `onError`) so the next one runs.
+ *
+ * Run it with `npm run dashboard [-- --dir <dir> --port <port>]`, or embed it:
  * ```ts
  * const dashboard = await startDashboard({ location: 'file:/tmp/bank' });
  * console.log(dashboard.url);
@@ -18,33 +29,22 @@
  * await dashboard.close();
  * ```
  *
- * Routes:
- * - `GET /`: a self-contained HTML page (inline script and style, nothing fetched
- *   from elsewhere) that listens to `/events`.
- * - `GET /events`: `text/event-stream`; each `data:` line is a {@link DashboardEvent}
- *   as JSON. A new client gets the latest state at once, then at most
- *   `maxEventsPerSecond` states, always ending on the newest one. A comment line
- *   every `heartbeatMs` keeps proxies from timing out an idle stream.
+ * Routes: `GET /` the page (self-contained: inline script, style and SVG; nothing
+ * fetched from elsewhere); `GET /events` the `text/event-stream`; `GET /state` the
+ * current {@link Snapshot} as JSON.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { asyncScheduler, defer, finalize, map, shareReplay, throttleTime, type Observable, type Subscription } from 'rxjs';
-import { bankState$, openBank, runTransfers, type Bank, type BankOptions, type BankState } from '../bank/bank.js';
-
-/** One `data:` payload of `/events`: the bank at one frontier. */
-export interface DashboardEvent {
-  /** Everything committed below this is included. */
-  frontier: number;
-  total: number;
-  /** What the total must be: the money deposited when the bank was opened. */
-  expectedTotal: number;
-  /** Total per branch, indexed by branch number. */
-  perBranch: number[];
-  /** account → balance. */
-  balances: Record<string, number>;
-  /** Transactions this server has committed so far (0 when transfers are off). */
-  commits: number;
-}
+import type { Subscription } from 'rxjs';
+import { openBank, type Bank, type BankOptions } from '../bank/bank.js';
+import { bankView$, viewedCollections, type FrontierStep } from './bank-view.js';
+import { DashboardState } from './dashboard-state.js';
+import { LagTracker, summarize } from './lag.js';
+import { PAGE } from './page.js';
+import type { Delta, Snapshot, UnappliedFigures } from './protocol.js';
+import { openSseClient, type SseClient } from './sse-client.js';
+import { StorageFigures } from './storage-figures.js';
+import { startTransfers, type Transfers } from './transfers.js';
 
 export interface DashboardOptions {
   /** Where the bank lives, e.g. `file:./.txnwal-data/dashboard` (reopened if it exists). */
@@ -56,13 +56,17 @@ export interface DashboardOptions {
   transfers?: boolean;
   /** Seed of the transfer generator (default: varies per run). */
   seed?: number;
+  /** Writes outstanding at a time (default 4). */
+  inFlight?: number;
   /** Shape of a new bank. */
   bank?: BankOptions;
-  /** Per-client cap on SSE events (default 10). */
+  /** Per-client cap on SSE frames (default 10). */
   maxEventsPerSecond?: number;
   /** Interval of SSE heartbeat comments (default 15 s). */
   heartbeatMs?: number;
-  /** Errors nobody awaits: the background transfers failing. Default: `console.error`. */
+  /** Bound on each step of close() (default 1500 ms). */
+  closeStepTimeoutMs?: number;
+  /** Errors nobody awaits: the view or the transfers failing. Default: `console.error`. */
   onError?: (err: unknown) => void;
 }
 
@@ -72,124 +76,169 @@ export interface Dashboard {
   bank: Bank;
   /** Open `/events` connections. */
   activeClients(): number;
-  /** Whether the shared `bankState$` pipeline is subscribed (it is only while some client listens). */
-  pipelineRunning(): boolean;
-  /** Stops transfers, ends every SSE stream, closes the server and then the bank. Idempotent. */
+  /** The state every new page starts from. */
+  snapshot(): Snapshot;
+  /** Ends every stream and socket, stops transfers, then closes the bank. Idempotent. */
   close(): Promise<void>;
 }
 
-/**
- * `setTimeout` cannot wait longer than 2^31-1 ms (it fires at once instead), so
- * "transfer until closed" is a sequence of long rounds rather than one endless one.
- */
-const TRANSFER_ROUND_SECONDS = 24 * 3600;
+const SAMPLE_MS = 1000;
 
 export async function startDashboard(opts: DashboardOptions): Promise<Dashboard> {
   const host = opts.host ?? '127.0.0.1';
-  const requestedPort = opts.port ?? 0;
   const minIntervalMs = 1000 / (opts.maxEventsPerSecond ?? 10);
   const heartbeatMs = opts.heartbeatMs ?? 15_000;
+  const stepTimeoutMs = opts.closeStepTimeoutMs ?? 1500;
   const onError = opts.onError ?? ((err: unknown) => console.error('dashboard:', err));
+  const transfersOn = opts.transfers !== false;
 
   const bank = await openBank(opts.location, opts.bank);
-  let commits = 0;
-  let pipelineSubscribed = false;
-
-  // One pipeline for all clients: reading the shards once is the point of a shared
-  // subscription, and the replayed latest state lets a new page render at once.
-  // refCount stops it when the last page goes away; the next page starts a fresh
-  // one as of then (db.subscribe$ picks the as-of at subscription time).
-  const states$: Observable<DashboardEvent> = defer(() => {
-    pipelineSubscribed = true;
-    return bankState$(bank);
-  }).pipe(
-    // The wire shape, built once per state and shared by every client.
-    map((s) => toEvent(s, bank.expectedTotal, commits)),
-    finalize(() => (pipelineSubscribed = false)),
-    shareReplay({ bufferSize: 1, refCount: true }),
-  );
-
+  const cleanups: CloseStep[] = [{ name: 'close the bank', run: () => bank.close() }];
   const clients = new Set<SseClient>();
   let closing: Promise<void> | undefined;
-
-  const server = createServer((req, res) => {
-    const route = `${req.method} ${new URL(req.url ?? '/', 'http://x').pathname}`;
-    if (route === 'GET /' || route === 'GET /index.html') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      res.end(PAGE);
-    } else if (route === 'GET /events') {
-      if (closing) {
-        res.writeHead(503, { 'content-type': 'text/plain' }).end('the dashboard is shutting down\n');
-        return;
-      }
-      const client = openSseStream(req, res, states$, { minIntervalMs, heartbeatMs, onEnd: () => clients.delete(client) });
-      clients.add(client);
-    } else if (route === 'GET /favicon.ico') {
-      res.writeHead(204).end();
-    } else {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end(`no route ${route}\n`);
-    }
-  });
-
   try {
-    await listen(server, requestedPort, host);
+    const figures = await StorageFigures.open(bank, viewedCollections(bank));
+    cleanups.unshift({ name: 'release the txns cache', run: () => figures.close() });
+    const state = new DashboardState(bank, transfersOn);
+    const broadcast = (delta: Delta): void => {
+      for (const client of clients) client.push(delta);
+    };
+
+    // What the current second's sample counts.
+    let ackedThisSecond = 0;
+    let txnsSeenThisSecond = 0;
+    let lagsThisSecond: number[] = [];
+    const lag = new LagTracker((ms) => lagsThisSecond.push(ms));
+
+    // The one pipeline; the first state also seeds the transfers.
+    let firstStep: (step: FrontierStep | Error) => void;
+    const first = new Promise<FrontierStep | Error>((resolve) => (firstStep = resolve));
+    const view: Subscription = bankView$(bank).subscribe({
+      next: (step) => {
+        lag.delivered(step.frontier, performance.now());
+        // The first step holds the whole history: it is not this second's traffic.
+        if (state.started) txnsSeenThisSecond += step.commitTimes;
+        else firstStep(step);
+        broadcast(state.step(step, figures.collections(step.collectionUppers)));
+      },
+      error: (err: unknown) => {
+        firstStep(err instanceof Error ? err : new Error(String(err)));
+        if (closing) return;
+        onError(err);
+        for (const client of [...clients]) client.fail(`the view failed: ${err instanceof Error ? err.message : String(err)}`);
+      },
+    });
+    cleanups.unshift({ name: 'unsubscribe the view', run: async () => view.unsubscribe() });
+    const started = await first;
+    if (started instanceof Error) throw started;
+
+    let transfers: Transfers | undefined;
+    if (transfersOn) {
+      transfers = startTransfers(bank, started.changed, {
+        seed: opts.seed ?? (Date.now() % 100_000) + 1,
+        inFlight: opts.inFlight,
+        onAck: (commitTs, at) => {
+          ackedThisSecond++;
+          lag.acknowledged(commitTs, at);
+        },
+        onError,
+      });
+      const t = transfers;
+      cleanups.unshift({ name: 'finish the submitted transfers', run: () => t.stop() });
+    }
+
+    let unappliedFailed = false;
+    const tick = (): void => {
+      const sample = {
+        t: Date.now(),
+        commitsPerSec: Math.round((ackedThisSecond * 1000) / SAMPLE_MS),
+        txnsSeenPerSec: Math.round((txnsSeenThisSecond * 1000) / SAMPLE_MS),
+        lag: summarize(lagsThisSecond),
+      };
+      ackedThisSecond = 0;
+      txnsSeenThisSecond = 0;
+      lagsThisSecond = [];
+      let unapplied: UnappliedFigures | null = state.snapshot().unapplied;
+      try {
+        unapplied = figures.unapplied();
+      } catch (err) {
+        if (!unappliedFailed) onError(err);
+        unappliedFailed = true;
+      }
+      const collections = figures.collections(Object.fromEntries(state.snapshot().collections.map((c) => [c.name, c.logicalUpper])));
+      broadcast(state.tick(sample, transfers?.commits ?? 0, unapplied ?? emptyUnapplied(), collections));
+    };
+    const ticker = setInterval(tick, SAMPLE_MS);
+    cleanups.unshift({ name: 'stop the ticker', run: async () => clearInterval(ticker) });
+
+    const server = createServer((req, res) => {
+      const route = `${req.method} ${new URL(req.url ?? '/', 'http://x').pathname}`;
+      if (route === 'GET /' || route === 'GET /index.html') {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+        res.end(PAGE);
+      } else if (route === 'GET /events') {
+        if (closing) {
+          res.writeHead(503, { 'content-type': 'text/plain', connection: 'close' }).end('the dashboard is shutting down\n');
+          return;
+        }
+        const client = openSseClient(req, res, state.snapshot(), { minIntervalMs, heartbeatMs, onEnd: () => clients.delete(client) });
+        clients.add(client);
+      } else if (route === 'GET /state') {
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(state.snapshot()));
+      } else if (route === 'GET /favicon.ico') {
+        res.writeHead(204).end();
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end(`no route ${route}\n`);
+      }
+    });
+    await listen(server, opts.port ?? 0, host);
+    // First in close(): no new page, no open stream or keep-alive socket holds anything.
+    cleanups.unshift({
+      name: 'end the streams and sockets',
+      run: async () => {
+        for (const client of [...clients]) client.end();
+        server.close();
+        server.closeAllConnections();
+      },
+    });
+    const { port } = server.address() as AddressInfo;
+
+    return {
+      url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/`,
+      bank,
+      activeClients: () => clients.size,
+      snapshot: () => state.snapshot(),
+      close: () => (closing ??= runBounded(cleanups, stepTimeoutMs, onError)),
+    };
   } catch (err) {
-    await bank.close();
+    closing ??= runBounded(cleanups, stepTimeoutMs, () => undefined);
+    await closing;
     throw err;
   }
-  const { port } = server.address() as AddressInfo;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
-
-  const stopTransfers = new AbortController();
-  const transfersDone = opts.transfers === false ? Promise.resolve() : transferUntilAborted();
-
-  async function transferUntilAborted(): Promise<void> {
-    let seed = opts.seed ?? (Date.now() % 100_000) + 1;
-    try {
-      while (!stopTransfers.signal.aborted) {
-        const before = commits;
-        await runTransfers(bank, {
-          seconds: TRANSFER_ROUND_SECONDS,
-          seed: seed++,
-          signal: stopTransfers.signal,
-          onState: (_, stats) => (commits = before + stats.commits),
-        });
-      }
-    } catch (err) {
-      onError(err);
-    }
-  }
-
-  return {
-    url,
-    bank,
-    activeClients: () => clients.size,
-    pipelineRunning: () => pipelineSubscribed,
-    close: () =>
-      (closing ??= (async () => {
-        stopTransfers.abort();
-        // runTransfers resolves once its reader caught up; the bank must stay open until then.
-        await transfersDone;
-        for (const client of [...clients]) client.end();
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          // Idle keep-alive sockets of page loads would otherwise hold close() open.
-          server.closeAllConnections();
-        });
-        await bank.close();
-      })()),
-  };
 }
 
-function toEvent(s: BankState, expectedTotal: number, commits: number): DashboardEvent {
-  return {
-    frontier: s.frontier,
-    total: s.total,
-    expectedTotal,
-    perBranch: s.perBranch,
-    balances: Object.fromEntries(s.balances),
-    commits,
-  };
+/** Runs each step in order, each for at most `timeoutMs`; an overrun or a failure is reported and the next step runs. */
+interface CloseStep {
+  name: string;
+  run: () => Promise<void>;
+}
+
+async function runBounded(steps: CloseStep[], timeoutMs: number, onError: (err: unknown) => void): Promise<void> {
+  for (const step of steps) {
+    let timer: NodeJS.Timeout | undefined;
+    const overrun = new Promise<'overrun'>((resolve) => {
+      timer = setTimeout(() => resolve('overrun'), timeoutMs);
+      timer.unref();
+    });
+    const outcome = await Promise.race([step.run().then(() => 'done' as const), overrun]).catch((err: unknown) => err);
+    clearTimeout(timer);
+    if (outcome === 'overrun') onError(new Error(`closing: a step took over ${timeoutMs} ms; abandoned it: ${step.name}`));
+    else if (outcome !== 'done') onError(outcome);
+  }
+}
+
+function emptyUnapplied(): UnappliedFigures {
+  return { txnsUpper: -1, txnsSince: -1, unapplied: 0, unappliedBytes: 0, oldestUnappliedTs: null, awaitingTidy: 0 };
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {
@@ -213,200 +262,3 @@ function listen(server: Server, port: number, host: string): Promise<void> {
     server.listen(port, host);
   });
 }
-
-interface SseClient {
-  /** Ends the stream from the server side (the page's EventSource would reconnect; used on shutdown). */
-  end(): void;
-}
-
-/**
- * Streams `states$` to one client until it disconnects. Throttling is per client
- * with a trailing edge, so a slow page skips intermediate states but always ends up
- * on the newest; while the socket is backed up only the newest pending state is kept.
- */
-function openSseStream(
-  req: IncomingMessage,
-  res: ServerResponse,
-  states$: Observable<DashboardEvent>,
-  opts: { minIntervalMs: number; heartbeatMs: number; onEnd: () => void },
-): SseClient {
-  res.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-store',
-    connection: 'keep-alive',
-    // Reverse proxies (nginx) buffer responses by default, which would hold events back.
-    'x-accel-buffering': 'no',
-  });
-  // How long a page waits before reconnecting after the stream drops.
-  res.write('retry: 2000\n\n');
-
-  let pending: string | undefined;
-  let ended = false;
-  const send = (frame: string): void => {
-    if (res.writableNeedDrain) {
-      pending = frame;
-      return;
-    }
-    res.write(frame);
-  };
-  res.on('drain', () => {
-    if (pending === undefined) return;
-    const frame = pending;
-    pending = undefined;
-    res.write(frame);
-  });
-
-  // A backed-up socket is not idle, and a heartbeat must not displace a pending state.
-  const heartbeat = setInterval(() => res.writableNeedDrain || res.write(': heartbeat\n\n'), opts.heartbeatMs);
-  const subscription: Subscription = states$.pipe(throttleTime(opts.minIntervalMs, asyncScheduler, { leading: true, trailing: true })).subscribe({
-    next: (ev) => send(`id: ${ev.frontier}\ndata: ${JSON.stringify(ev)}\n\n`),
-    error: (err) => {
-      // Tell the page why, then end: its EventSource reconnects and gets a fresh pipeline.
-      send(`event: failure\ndata: ${JSON.stringify({ message: err instanceof Error ? err.message : String(err) })}\n\n`);
-      finish();
-    },
-    complete: () => finish(),
-  });
-
-  function cleanUp(): void {
-    if (ended) return;
-    ended = true;
-    clearInterval(heartbeat);
-    subscription.unsubscribe();
-    opts.onEnd();
-  }
-  function finish(): void {
-    cleanUp();
-    if (!res.writableEnded) res.end();
-  }
-  // 'close' fires when the client goes away as well as after we end the response.
-  res.on('close', cleanUp);
-  req.on('error', cleanUp);
-
-  return { end: finish };
-}
-
-/**
- * The page. Elements a test (or a curious reader) can rely on:
- * `#status` (`data-state` "connecting", then "live"; "down" while reconnecting),
- * `#events` (states received), `#frontier`, `#total`, `#expected-total`, `#commits`,
- * `#invariant` (`data-ok="true|false"`), rows `tr[data-branch]` with
- * `data-branch-total`, and rows `tr[data-account]` with `data-balance`.
- * `document.title` ends in "live" once the first state arrived.
- *
- * `/?stopAfter=N` closes the stream after N states and says so in `#status`
- * (`data-state="stopped"`): a frozen view of a live run. Headless browsers need it to
- * dump the page at all — an open EventSource is a network fetch that never ends, and
- * `--virtual-time-budget` does not advance while one is pending.
- */
-const PAGE = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>txnwal bank dashboard</title>
-<style>
-  body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #222; }
-  h1 { font-size: 1.3rem; margin: 0 0 .5rem; }
-  .summary span.value { font-variant-numeric: tabular-nums; font-weight: 600; }
-  .summary div { margin: .2rem 0; }
-  #invariant { padding: .1rem .5rem; border-radius: .6rem; color: #fff; background: #888; }
-  #invariant[data-ok="true"] { background: #1a7f37; }
-  #invariant[data-ok="false"] { background: #cf222e; }
-  #status[data-state="live"] { color: #1a7f37; }
-  #status[data-state="down"] { color: #cf222e; }
-  table { border-collapse: collapse; margin-top: .8rem; }
-  th, td { padding: .15rem .7rem; text-align: right; font-variant-numeric: tabular-nums; }
-  th:first-child, td:first-child { text-align: left; }
-  tr:nth-child(even) td { background: #f4f4f4; }
-  td.changed { transition: none; background: #fff3b0 !important; }
-  td { transition: background 1s; }
-</style>
-</head>
-<body>
-<h1>txnwal bank <span id="status" data-state="connecting">connecting…</span></h1>
-<div class="summary">
-  <div>frontier <span class="value" id="frontier">–</span> · commits <span class="value" id="commits">–</span>
-    · states received <span class="value" id="events">0</span></div>
-  <div>total <span class="value" id="total">–</span> of <span class="value" id="expected-total">–</span>
-    <span id="invariant" data-ok="unknown">invariant ?</span></div>
-</div>
-<table id="branches"><thead><tr><th>branch</th><th>total</th></tr></thead><tbody></tbody></table>
-<table id="accounts"><thead><tr><th>account</th><th>balance</th></tr></thead><tbody></tbody></table>
-<script>
-"use strict";
-const $ = (id) => document.getElementById(id);
-const branchRows = new Map();
-const accountRows = new Map();
-
-// Creates a row once and afterwards only touches the cells that changed, so the
-// page does not flicker and highlights what moved.
-function upsertRow(rows, tbody, key, attribute, label) {
-  let row = rows.get(key);
-  if (!row) {
-    row = document.createElement("tr");
-    row.setAttribute(attribute, key);
-    row.innerHTML = "<td></td><td></td>";
-    row.cells[0].textContent = label;
-    tbody.appendChild(row);
-    rows.set(key, row);
-  }
-  return row;
-}
-function setCell(row, valueAttribute, value) {
-  const text = String(value);
-  if (row.getAttribute(valueAttribute) === text) return;
-  const first = !row.hasAttribute(valueAttribute);
-  row.setAttribute(valueAttribute, text);
-  const cell = row.cells[1];
-  cell.textContent = text;
-  if (!first) {
-    cell.classList.add("changed");
-    requestAnimationFrame(() => requestAnimationFrame(() => cell.classList.remove("changed")));
-  }
-}
-
-function render(state) {
-  $("frontier").textContent = String(state.frontier);
-  $("commits").textContent = String(state.commits);
-  $("total").textContent = String(state.total);
-  $("expected-total").textContent = String(state.expectedTotal);
-  const ok = state.total === state.expectedTotal;
-  const badge = $("invariant");
-  badge.dataset.ok = String(ok);
-  badge.textContent = ok ? "invariant OK" : "invariant VIOLATED";
-  const branchBody = $("branches").tBodies[0];
-  state.perBranch.forEach((sum, b) => setCell(upsertRow(branchRows, branchBody, String(b), "data-branch", "branch " + b), "data-branch-total", sum));
-  const accountBody = $("accounts").tBodies[0];
-  for (const name of Object.keys(state.balances).sort()) {
-    setCell(upsertRow(accountRows, accountBody, name, "data-account", name), "data-balance", state.balances[name]);
-  }
-}
-
-function setStatus(state, text) {
-  const status = $("status");
-  status.dataset.state = state;
-  status.textContent = text;
-  document.title = "txnwal bank · " + text;
-}
-
-const stopAfter = Number(new URLSearchParams(location.search).get("stopAfter") ?? Infinity);
-let received = 0;
-const events = new EventSource("/events");
-events.onmessage = (message) => {
-  render(JSON.parse(message.data));
-  $("events").textContent = String(++received);
-  if (received >= stopAfter) {
-    events.close();
-    setStatus("stopped", "stopped after " + received + " states (reload to resume)");
-  } else if ($("status").dataset.state !== "live") {
-    setStatus("live", "live");
-  }
-};
-events.addEventListener("failure", (message) => setStatus("down", "pipeline failed: " + JSON.parse(message.data).message));
-// EventSource reconnects by itself; say so instead of showing stale numbers as live.
-events.onerror = () => setStatus("down", events.readyState === EventSource.CLOSED ? "disconnected" : "reconnecting…");
-</script>
-</body>
-</html>
-`;
