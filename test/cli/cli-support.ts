@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { Codecs, openDatabase, PersistClient, TxnsHandle, type Database, type ShardId } from '../../src/index.js';
 import { openLocation } from '../../src/location/location.js';
 import { runChild, type ChildResult } from '../support/run-child.js';
+import { testMetrics } from '../support/txn.js';
 
 const repo = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const BYTES = { key: Codecs.bytes, val: Codecs.bytes };
@@ -145,7 +146,7 @@ export async function makeBank(url: string): Promise<{ commits: number[]; db: Da
 export async function leaveUnapplied(url: string, txnsId: ShardId, dataId: ShardId, rows: [string, number][]): Promise<number> {
   const client = await PersistClient.open(url);
   try {
-    const txns = await TxnsHandle.open(client, { txnsId, codecs: BYTES });
+    const txns = await TxnsHandle.open(client, { txnsId, codecs: BYTES, metrics: testMetrics });
     try {
       // A taken time answers with the least free one.
       let ts = 0;
