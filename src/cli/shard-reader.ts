@@ -35,13 +35,11 @@ import { CliError } from './cli-error.js';
 /** Reads that find a part deleted under them before the shard counts as changing too fast to read. */
 export const READ_ATTEMPTS = 10;
 
-/** What every read needs: the stores, the storage retry settings, and an optional progress sink. */
+/** What every read needs: the stores and the storage retry settings. */
 export interface ReadContext {
   readonly blob: Blob;
   readonly consensus: Consensus;
   readonly cfg: PersistConfig;
-  /** Called with the parts fetched so far and the parts a read needs (for progress on a terminal). */
-  readonly onPartFetched?: (done: number, total: number) => void;
 }
 
 /** Fetches one part of the state being read; throws {@link PartGone} when GC deleted it. */

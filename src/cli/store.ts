@@ -39,11 +39,11 @@ export class StoreView {
   ) {}
 
   /** Opens `url` read-only and reads its catalog's txns shard; CliError if it is not a txnwal store. */
-  static async open(url: string, onPartFetched?: ReadContext['onPartFetched']): Promise<StoreView> {
+  static async open(url: string): Promise<StoreView> {
     const location = await openReadOnlyLocation(url);
     try {
       const cfg: PersistConfig = { ...defaultConfig(), storageRetry: { attempts: 3, initialMs: 10, multiplier: 2, clampMs: 200 } };
-      const ctx: ReadContext = { blob: location.blob, consensus: location.consensus, cfg, ...(onPartFetched ? { onPartFetched } : {}) };
+      const ctx: ReadContext = { blob: location.blob, consensus: location.consensus, cfg };
       const keys = await location.consensus.listKeys();
       if (keys.length === 0) throw new CliError(`${location.url} is not a txnwal store: it holds no shards and no catalog; check the URL`);
       const txnsId = await readTxnsShard(catalogStore(ctx));

@@ -5,7 +5,8 @@
  *
  * - {@link builtCli} compiles `src/` with tsconfig.build.json into `<tmp>/dist` on
  *   first use (about 20 s), with `proto/`, `package.json` and `node_modules` linked
- *   beside it, so `dist/cli/main.js` runs as it does from the package.
+ *   beside it, so `dist/cli/main.js` runs as it does from the package; the build is
+ *   removed after the run.
  * - {@link runCli} runs it to completion ({@link runChild}: never rejects on a
  *   non-zero exit); {@link spawnCli} starts a long-running one (`tail`).
  * - {@link makeBank} makes a database with two collections and a few commits;
@@ -52,11 +53,12 @@ export function builtCli(): Promise<string> {
   return building.then((b) => b.main);
 }
 
-/** Removes the build (call from a root-level after hook or not at all: it is in the OS temp dir). */
+/** Removes the build; a root-level `after` hook (registered as mocha loads this module) calls it once per run. */
 export async function removeBuild(): Promise<void> {
   const b = await building?.catch(() => undefined);
   if (b) await rm(b.dir, { recursive: true, force: true });
 }
+after(removeBuild);
 
 /** Runs the built command with `args` to completion. */
 export async function runCli(args: readonly string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<ChildResult> {
