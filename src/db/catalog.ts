@@ -96,15 +96,26 @@ async function write(store: CatalogStore, key: string, head: VersionedData | und
   return true;
 }
 
+/**
+ * The database's txns shard if one is recorded, else undefined. Read-only: unlike
+ * {@link txnsShard} it never creates one (the `txnwal` command inspects stores with it).
+ */
+export async function readTxnsShard(store: CatalogStore): Promise<ShardId | undefined> {
+  const head = await readHead(store, TXNS_SHARD_KEY);
+  return head === undefined ? undefined : decodeTxnsShardId(head);
+}
+
+function decodeTxnsShardId(head: VersionedData): ShardId {
+  const id = decoder.decode(head.data);
+  if (!isShardId(id)) throw new StoredFormatError(`the catalog register ${TXNS_SHARD_KEY} holds ${JSON.stringify(id)}, not a shard id`);
+  return id;
+}
+
 /** The database's txns shard: the one recorded, or a new one recorded now (one winner if several race). */
 export async function txnsShard(store: CatalogStore): Promise<ShardId> {
   for (;;) {
     const head = await readHead(store, TXNS_SHARD_KEY);
-    if (head !== undefined) {
-      const id = decoder.decode(head.data);
-      if (!isShardId(id)) throw new StoredFormatError(`the catalog register ${TXNS_SHARD_KEY} holds ${JSON.stringify(id)}, not a shard id`);
-      return id;
-    }
+    if (head !== undefined) return decodeTxnsShardId(head);
     if (await write(store, TXNS_SHARD_KEY, head, encoder.encode(newShardId()))) continue; // read back what won
   }
 }

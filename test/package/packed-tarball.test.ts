@@ -18,7 +18,10 @@
  *     `txnwal/backend`. Every published declaration they reach is checked, and no
  *     dev-only `@types` package (`@types/pg`, `@types/better-sqlite3`) is installed, so
  *     a declaration that needs one fails here.
- *  4. Run the compiled `esm.mjs` (`file:` location: SQLite, the native module, and the
+ *  4. Link the `txnwal` command as npm would (`node_modules/.bin/txnwal` → the
+ *     package.json `bin` target, made executable) and run it: its `#!/usr/bin/env node`
+ *     line and the built `dist/cli/` must work from the tarball alone.
+ *  5. Run the compiled `esm.mjs` (`file:` location: SQLite, the native module, and the
  *     shipped proto schemas) and `cjs.cjs` (`require('txnwal')`, which Node >= 20.19
  *     serves from the ESM build through require(esm)); each writes and reads one shard
  *     and must exit 0 on its own.
@@ -40,7 +43,7 @@
  * esm.mts cjs.cts tsconfig.json  →  tsc  →  out/esm.mjs out/cjs.cjs  →  node out/esm.mjs
  * ```
  */
-import { cp, mkdir, mkdtemp, readFile, readdir, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readFile, readdir, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -59,6 +62,7 @@ interface PackedFile {
 }
 
 interface PackageJson {
+  readonly bin?: Record<string, string>;
   readonly dependencies?: Record<string, string>;
   readonly optionalDependencies?: Record<string, string>;
   readonly exports?: Record<string, string | Record<string, string>>;
@@ -232,7 +236,7 @@ describe('the packed package, installed in a fresh project', function () {
   after(() => (work ? rm(work, { recursive: true, force: true }) : undefined));
 
   it('npm pack builds dist/ first (prepack) and ships code, declarations, proto schemas, LICENSE and README', () => {
-    for (const file of ['package.json', 'LICENSE', 'README.md', 'proto/persist.proto', 'proto/txn.proto', 'dist/index.js', 'dist/index.d.ts', 'dist/backend.js', 'dist/backend.d.ts']) {
+    for (const file of ['package.json', 'LICENSE', 'README.md', 'proto/persist.proto', 'proto/txn.proto', 'dist/index.js', 'dist/index.d.ts', 'dist/backend.js', 'dist/backend.d.ts', 'dist/cli/main.js']) {
       expect(packed, `the tarball has ${file}`).to.include(file);
     }
   });
@@ -263,6 +267,27 @@ describe('the packed package, installed in a fresh project', function () {
   it('a strict NodeNext consumer type-checks against both entry points without skipLibCheck or dev-only @types', () => {
     for (const types of DEV_ONLY_TYPES) expect(existsSync(path.join(consumer, 'node_modules', types)), `${types} is not installed`).to.equal(false);
     expect(typecheck.code, describeChild('tsc over the consumer (errors in node_modules/txnwal are the published declarations)', typecheck)).to.equal(0);
+  });
+
+  it('installs the txnwal command: package.json bin, a #!/usr/bin/env node line, and --help runs through the link npm makes', async () => {
+    const pkg = await readJson<PackageJson>(path.join(installed, 'package.json'));
+    expect(pkg.bin).to.deep.equal({ txnwal: './dist/cli/main.js' });
+    const target = path.join(installed, 'dist', 'cli', 'main.js');
+    expect((await readFile(target, 'utf8')).split('\n')[0]).to.equal('#!/usr/bin/env node');
+    // What npm does on install: a link in node_modules/.bin, the target made executable.
+    const bin = path.join(consumer, 'node_modules', '.bin');
+    await mkdir(bin, { recursive: true });
+    await symlink(path.relative(bin, target), path.join(bin, 'txnwal'));
+    await chmod(target, 0o755);
+    const env = { ...npmEnv(), PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}` };
+    const help = await runChild(path.join(bin, 'txnwal'), ['--help'], { cwd: consumer, env, timeoutMs: 30_000 });
+    expect(help.code, describeChild('txnwal --help', help)).to.equal(0);
+    expect(help.stdout).to.match(/^Usage: txnwal/);
+    for (const command of ['inspect', 'tail', 'snapshot']) expect(help.stdout).to.match(new RegExp(`^  ${command} `, 'm'));
+    const missing = await runChild(path.join(bin, 'txnwal'), ['inspect', 'file:./no-such-store'], { cwd: consumer, env, timeoutMs: 30_000 });
+    expect(missing.code, describeChild('txnwal inspect of a missing store', missing)).to.equal(1);
+    expect(missing.stderr.trimEnd().split('\n')).to.have.length(1);
+    expect(existsSync(path.join(consumer, 'no-such-store')), 'the command created nothing').to.equal(false);
   });
 
   it('runs from ESM: a file: location, one shard written and read back, and the process exits on its own', async () => {
