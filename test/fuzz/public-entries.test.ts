@@ -24,7 +24,7 @@ import type { ReadHandle } from '../../src/persist/read-handle.js';
 import type { WriteHandle } from '../../src/persist/write-handle.js';
 import { txnSink } from '../../src/sinks/txn-sink.js';
 import { claimKey } from '../../src/txn/data-shard-claim.js';
-import { TxnMetrics } from '../../src/txn/metrics.js';
+import { Metrics } from '../../src/persist/metrics.js';
 import { TxnsCodecDefault } from '../../src/txn/txns-codec.js';
 import { TxnsHandle } from '../../src/txn/txns-handle.js';
 import { STRING_UNIT } from '../support/persist.js';
@@ -110,7 +110,7 @@ describe('fuzz: every public entry refuses garbage with an InvalidUsage and writ
   let r: ReadHandle<string, null>;
   let clock: LogicalClock;
   let gc: GroupCommitter<string, null>;
-  const metrics = TxnMetrics.forRegistry(new Registry());
+  const metrics = Metrics.forRegistry(new Registry());
 
   async function footprint(): Promise<unknown> {
     const txnsWriter = await client.openWriter(txns.txnsId, TxnsCodecDefault.codecs);
