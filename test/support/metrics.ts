@@ -130,3 +130,22 @@ export function hasSample(families: Map<string, Family>, name: string, labels: R
 export async function scrape(metrics: Metrics): Promise<Map<string, Family>> {
   return parseExposition(await metrics.text());
 }
+
+/**
+ * Scrapes `metrics` until `cond` holds for what it sees (a gauge read at scrape time
+ * has no event to wait for), every 5 ms; fails after `ms`, naming `what`.
+ */
+export async function scrapeUntil(
+  metrics: Metrics,
+  cond: (fams: Map<string, Family>) => boolean,
+  what: string,
+  ms = 20_000,
+): Promise<Map<string, Family>> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const fams = await scrape(metrics);
+    if (cond(fams)) return fams;
+    if (Date.now() > deadline) expect.fail(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
