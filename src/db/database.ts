@@ -34,6 +34,10 @@
  * - `close()` refuses new work, finishes every write already accepted, ends every
  *   open subscription (they complete), and releases readers, writers, timers, the
  *   oracle (unless passed in) and the location: the process can then exit.
+ * - Metrics: every layer counts into the registry of the `metrics` option (prom-client's
+ *   global one by default): storage, persist, txn, group commit, and the frontier lag
+ *   of each collection's live readers (reader-lag.ts). `metrics()` is the text
+ *   exposition, `metricsHandler()` / `serveMetrics()` serve it (metrics-http.ts).
  *
  * Worked example:
  * ```ts

@@ -69,7 +69,7 @@ export class PersistMetrics {
     this.compactionOutputParts = one('txnwal_persist_compaction_output_parts_total', 'Batch parts of the results of applied merges');
     this.compactionOutputBytes = one('txnwal_persist_compaction_output_bytes_total', 'Encoded bytes of the results of applied merges');
     this.compactionSeconds = histogramFamily(m, 'txnwal_persist_compaction_duration_seconds', 'Duration of one merge: read the inputs, merge, write and record the result', [], DURATION_BUCKETS).cell({});
-    this.gcRuns = one('txnwal_persist_gc_runs_total', 'Garbage collection passes over a shard');
+    this.gcRuns = one('txnwal_persist_gc_runs_total', 'Garbage collection passes over a shard that completed');
     this.gcDeletedBlobs = one('txnwal_persist_gc_deleted_blobs_total', 'Blobs (batch parts and rollups) deleted by garbage collection');
     this.gcSeconds = histogramFamily(m, 'txnwal_persist_gc_duration_seconds', 'Duration of one garbage collection pass', [], DURATION_BUCKETS).cell({});
     this.rollupsWritten = one('txnwal_persist_rollups_written_total', 'Full copies of shard state (rollups) written to Blob');
