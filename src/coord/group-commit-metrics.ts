@@ -28,6 +28,13 @@
 import { COUNT_BUCKETS, counterFamily, DURATION_BUCKETS, gaugeFamily, histogramFamily, type CounterCell, type HistogramCell } from '../persist/metric-families.js';
 import type { Metrics } from '../persist/metrics.js';
 
+/**
+ * The group commit part of a {@link Metrics} object.
+ *
+ * ```ts
+ * GroupCommitMetrics.of(metrics).committed.value;   // group commits that landed and were confirmed
+ * ```
+ */
 export class GroupCommitMetrics {
   readonly committed: CounterCell;
   readonly unconfirmed: CounterCell;

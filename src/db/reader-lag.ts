@@ -38,7 +38,13 @@ import type { Metrics } from '../persist/metrics.js';
 /** The most (progress, time) entries kept for the seconds lag. */
 export const HISTORY_LIMIT = 4096;
 
-/** The reader gauges of a {@link Metrics} object. */
+/**
+ * The reader-lag gauges of a {@link Metrics} object (see the module docs for their definitions).
+ *
+ * ```ts
+ * const stop = ReaderMetrics.of(metrics).lag.source({ collection: 'accounts' }, () => 0);   // how ReaderLag reports
+ * ```
+ */
 export class ReaderMetrics {
   readonly lag: GaugeFamily<'collection'>;
   readonly lagSeconds: GaugeFamily<'collection'>;

@@ -36,6 +36,15 @@ import { invalidArgument } from './argument-checks.js';
 
 const byRegistry = new WeakMap<Registry, Metrics>();
 
+/**
+ * txnwal's metrics in one prom-client registry; pass it as the `metrics` option.
+ *
+ * ```ts
+ * const metrics = Metrics.forRegistry(new Registry());
+ * const db = await openDatabase('file:./data', { metrics });
+ * console.log(await metrics.text());
+ * ```
+ */
 export class Metrics {
   private readonly parts = new Map<string, unknown>();
 

@@ -33,6 +33,13 @@ export interface StateCasCells {
   unknown: CounterCell;
 }
 
+/**
+ * The persist part of a {@link Metrics} object (state writes, compaction, GC, rollups).
+ *
+ * ```ts
+ * PersistMetrics.of(client.metrics).compactionsApplied.value;   // merges applied so far
+ * ```
+ */
 export class PersistMetrics {
   private readonly stateCasFamily: CounterFamily<'command' | 'outcome'>;
   private readonly byCommand = new Map<string, StateCasCells>();

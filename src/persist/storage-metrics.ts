@@ -50,6 +50,13 @@ interface CallCells {
   errors: CounterCell;
 }
 
+/**
+ * The storage part of a {@link Metrics} object: one cell per series above.
+ *
+ * ```ts
+ * StorageMetrics.of(client.metrics).casCommitted.value;   // compare-and-sets committed so far
+ * ```
+ */
 export class StorageMetrics {
   readonly casCommitted: CounterCell;
   readonly casMismatch: CounterCell;

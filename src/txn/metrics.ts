@@ -40,7 +40,13 @@ export type TxnOpName = 'register' | 'commit' | 'forget' | 'forget_all' | 'apply
 
 const OPS: readonly TxnOpName[] = ['register', 'commit', 'forget', 'forget_all', 'apply_le', 'apply_eager_le', 'compact_to'];
 
-/** Records one kind of operation: its own cells, so an update is one addition. */
+/**
+ * Records one kind of operation: its own cells, so an update is one addition.
+ *
+ * ```ts
+ * await TxnMetrics.of(metrics).commit.run(() => commitOnce(), (r) => !r.ok);   // started, then succeeded or failed
+ * ```
+ */
 export class TxnOpMetrics {
   /** @internal Made by TxnMetrics. */
   constructor(
@@ -75,6 +81,14 @@ export class TxnOpMetrics {
   }
 }
 
+/**
+ * The txn part of a {@link Metrics} object: one {@link TxnOpMetrics} per op, the batch
+ * counters and the unapplied gauges.
+ *
+ * ```ts
+ * TxnMetrics.of(metrics).commit.succeeded.value;   // commits that succeeded so far
+ * ```
+ */
 export class TxnMetrics {
   readonly dataShardCount: GaugeCell;
   readonly batchCommitCount: CounterCell;
