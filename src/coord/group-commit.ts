@@ -61,6 +61,8 @@
  *   TxnsHandle or the oracle, which the caller owns.
  * - Do not await a write to a collection from inside a read-then-write function that
  *   holds its lock: the write waits for the lock, the function for the write.
+ * - Metrics (group-commit-metrics.ts) go to the `metrics` option, by default the
+ *   TxnsHandle's: group sizes, commits by outcome, lock waits, the queue depth.
  * - The oracle must be this txns shard's timeline: every `applyWrite(ts)` on it must
  *   follow a commit at `ts` to this txns shard, or read-then-write reads can wait
  *   for a commit that never comes. `open()` commits once (an empty group) so the
