@@ -20,7 +20,12 @@
  *   `FaultInjectingConsensus`, `seededRandom`) beside the root's `withFaultInjection`;
  * - the durable timestamp oracles and the row-store contract they share;
  * - the fine-grained InvalidUsage subclasses (each is an InvalidUsage, which the root
- *   exports).
+ *   exports);
+ * - metrics tooling: `metricsHandler` / `serveMetrics` (HTTP exposition of a
+ *   Database, Metrics or Registry; a Database has the same as methods) and each
+ *   layer's part of a `Metrics` object (`StorageMetrics`, `PersistMetrics`,
+ *   `TxnMetrics`, `GroupCommitMetrics`, `ReaderMetrics`), for reading cells in tests
+ *   and dashboards.
  *
  * A new Consensus backend passes the same conformance scenarios as the built-in ones
  * (test/location/consensus-conformance.ts in the repository states them: linearizable
@@ -138,6 +143,14 @@ export type {
   TxnsTransactionHostOptions,
   HostedCollectionOptions,
 } from './db/index.js';
+
+// ---- metrics: HTTP exposition and each layer's part of a Metrics object ----
+export { metricsHandler, serveMetrics, ReaderMetrics } from './db/index.js';
+export type { MetricsServer, MetricsSource, ServeMetricsOptions } from './db/index.js';
+export { PersistMetrics, StorageMetrics, STORAGE_CALLS } from './persist/index.js';
+export type { StorageCall } from './persist/index.js';
+export { TxnMetrics, TxnOpMetrics } from './txn/index.js';
+export { GroupCommitMetrics } from './coord/index.js';
 
 // ---- durable timestamp oracles ----
 export {

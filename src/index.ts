@@ -40,6 +40,7 @@ export type {
 // ---- persist: shards, handles, codecs, and their errors ----
 export {
   PersistClient,
+  Metrics,
   Codecs,
   newShardId,
   isShardId,
@@ -88,7 +89,6 @@ export {
   TxnsRead,
   TxnsCache,
   Tidy,
-  TxnMetrics,
   Fenced,
   NotRegistered,
   NotRegisteredWithHandle,
@@ -105,6 +105,7 @@ export type {
   Retraction,
   Txn,
   TxnApply,
+  TxnMetrics,
   TxnOpName,
   TxnsCacheOptions,
   TxnsCodec,

@@ -61,6 +61,8 @@
  *   TxnsHandle or the oracle, which the caller owns.
  * - Do not await a write to a collection from inside a read-then-write function that
  *   holds its lock: the write waits for the lock, the function for the write.
+ * - Metrics (group-commit-metrics.ts) go to the `metrics` option, by default the
+ *   TxnsHandle's: group sizes, commits by outcome, lock waits, the queue depth.
  * - The oracle must be this txns shard's timeline: every `applyWrite(ts)` on it must
  *   follow a commit at `ts` to this txns shard, or read-then-write reads can wait
  *   for a commit that never comes. `open()` commits once (an empty group) so the
@@ -92,6 +94,8 @@ import {
   optionsObject,
 } from '../persist/argument-checks.js';
 import { describeValue } from '../persist/describe-value.js';
+import { secondsSince } from '../persist/metric-families.js';
+import { Metrics } from '../persist/metrics.js';
 import { InvalidArgument, InvalidUsage, InvariantViolation } from '../persist/errors.js';
 import { assertShardId, type ShardId } from '../persist/shard-id.js';
 import type { Timestamp } from '../persist/time.js';
@@ -103,6 +107,7 @@ import type { CommitOutcome, Txn, TxnApply } from '../txn/txn.js';
 import { TxnsHandle } from '../txn/txns-handle.js';
 import { checkWrites, mergeWrites, type CheckedWrites, type WritesByCollection } from './collection-writes.js';
 import { commitNotifier, type CommitNotifier, type CommitPermit, type CommitWaiter } from './commit-notifier.js';
+import { GroupCommitMetrics } from './group-commit-metrics.js';
 import {
   CommittedButUnconfirmed,
   CommitterClosed,
@@ -127,6 +132,8 @@ export interface GroupCommitOptions {
   maxWaitForNowMs?: number;
   /** Call `txns.compactTo(commitTs)` after every this many group commits (default 0: never). */
   compactEvery?: number;
+  /** Where the group commit metrics go (`Metrics.forRegistry(registry)`). Default: the TxnsHandle's. */
+  metrics?: Metrics;
 }
 
 export type SystemWriteOutcome = { buffered: false; commitTs: Timestamp } | { buffered: true };
@@ -188,6 +195,11 @@ export class GroupCommitter<K, V> {
   private readonly maxWaitForNowMs: number;
   private readonly compactEvery: number;
   private readonly timestamps: TimestampSource;
+  private readonly metrics: GroupCommitMetrics;
+  /** Removes this committer's queue from the depth gauge (at close). */
+  private readonly stopGaugingDepth: () => void;
+  /** Writes parked by `defer` until a lock they missed changes hands. */
+  private deferredCount = 0;
 
   private pending: PendingWrite<K, V>[] = [];
   /** System writes received in read-only mode. */
@@ -230,6 +242,8 @@ export class GroupCommitter<K, V> {
     this.readOnly = optionalBoolean(opts.readOnly, 'GroupCommitter option readOnly') ?? false;
     this.log = txns.client.cfg.logger;
     this.timestamps = oracleTimestamps(oracle);
+    this.metrics = GroupCommitMetrics.of(Metrics.option(opts.metrics, 'GroupCommitter option metrics', () => txns.metrics.metrics));
+    this.stopGaugingDepth = this.metrics.queueDepth(() => this.pending.length + this.deferredCount);
     ({ notifier: this.notifier, waiter: this.waiter } = commitNotifier());
     this.loopDone = this.loop();
   }
@@ -305,7 +319,24 @@ export class GroupCommitter<K, V> {
     if (given.signal !== undefined && !(given.signal instanceof AbortSignal)) {
       throw invalidArgument('readThenWrite option signal', 'an AbortSignal (or omitted)', given.signal);
     }
-    return this.track(readThenWrite(this.readThenWriteHost(), ids, fn, given.signal));
+    // Found a lock taken: it waits in line. Timed until its locks are granted, which is
+    // when it first asks for its read timestamp (read-then-write.ts).
+    const waits = ids.some((id) => !this.locks.isFree(id));
+    const start = performance.now();
+    const host = this.readThenWriteHost();
+    if (waits) {
+      const readTs = host.readTs;
+      let timed = false;
+      host.readTs = () => {
+        if (!timed) {
+          timed = true;
+          this.metrics.readThenWriteWaits.inc();
+          this.metrics.readThenWriteWaitSeconds.observe(secondsSince(start));
+        }
+        return readTs();
+      };
+    }
+    return this.track(readThenWrite(host, ids, fn, given.signal));
   }
 
   /**
@@ -396,6 +427,7 @@ export class GroupCommitter<K, V> {
       });
       this.loopStop.abort();
       await this.loopDone;
+      this.stopGaugingDepth();
       if (this.buffered.length > 0) {
         this.log.warn({ writes: this.buffered.length }, 'group commit closed in read-only mode: buffered system writes dropped');
         this.buffered = [];
@@ -451,7 +483,7 @@ export class GroupCommitter<K, V> {
   }
 
   /** What a read-then-write operation uses of this committer. */
-  private readThenWriteHost(): ReadThenWriteHost<K, V> {
+  private readThenWriteHost(): { -readonly [P in keyof ReadThenWriteHost<K, V>]: ReadThenWriteHost<K, V>[P] } {
     return {
       txns: this.txns,
       locks: this.locks,
@@ -511,6 +543,7 @@ export class GroupCommitter<K, V> {
     await this.waitForNow();
     const drained = this.pending.splice(0);
     if (drained.length === 0) return;
+    const start = performance.now();
 
     const { accepted, take, deferred } = assignLocks(drained, lockClaim, (id) => this.locks.isFree(id));
     const group = emptyGuard(this.locks);
@@ -527,6 +560,7 @@ export class GroupCommitter<K, V> {
     }
     for (const { write, missing } of deferred) this.defer(write, missing);
     if (accepted.length === 0) return;
+    this.metrics.groupSize.observe(accepted.length);
 
     let committed: LandedGroup;
     try {
@@ -534,6 +568,8 @@ export class GroupCommitter<K, V> {
     } catch (err) {
       group.release();
       this.counters.failures++;
+      this.metrics.failed.inc();
+      this.metrics.seconds.observe(secondsSince(start));
       const failure = err instanceof GroupCommitFailed ? err : new GroupCommitFailed(undefined, accepted.length, err);
       this.log.warn({ err: failure }, 'group commit failed');
       for (const w of accepted) w.ack?.reject(failure);
@@ -567,13 +603,20 @@ export class GroupCommitter<K, V> {
     // Released only now: a read-then-write that gets these locks reads at or past ts.
     group.release();
     if (this.ack === 'apply') acknowledge();
+    (failed ? this.metrics.unconfirmed : this.metrics.committed).inc();
+    this.metrics.seconds.observe(secondsSince(start));
     await this.maybeCompact(ts);
   }
 
   /** Parks `w` until one of the locks it missed changes hands, then queues it again. */
   private defer(w: PendingWrite<K, V>, missing: ShardId[]): void {
     this.counters.deferrals++;
+    this.deferredCount++;
+    const start = performance.now();
     void this.locks.nextChange(missing).then(() => {
+      this.deferredCount--;
+      this.metrics.deferredWaits.inc();
+      this.metrics.deferredWaitSeconds.observe(secondsSince(start));
       this.pending.push(w);
       this.notifier.notify();
     });
@@ -622,7 +665,10 @@ export class GroupCommitter<K, V> {
         if (res.ok) this.counters.droppedRows += attempt.built.droppedRows;
         // Someone else wrote the txns shard at or past ts: the loop moves the oracle past
         // it and this commits the same Txn (its batches are only re-timestamped) again.
-        else this.counters.lostRaces++;
+        else {
+          this.counters.lostRaces++;
+          this.metrics.timestampRetries.inc();
+        }
         return res;
       });
       return { ts, apply: landed.apply };

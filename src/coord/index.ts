@@ -31,6 +31,7 @@ export {
   CommittedButUnconfirmed,
 } from './group-commit-errors.js';
 export { CommitNotRecorded } from './timestamp-source.js';
+export { GroupCommitMetrics } from './group-commit-metrics.js';
 export {
   GroupCommitter,
   type GroupCommitOptions,

@@ -34,6 +34,10 @@
  * - `close()` refuses new work, finishes every write already accepted, ends every
  *   open subscription (they complete), and releases readers, writers, timers, the
  *   oracle (unless passed in) and the location: the process can then exit.
+ * - Metrics: every layer counts into the registry of the `metrics` option (prom-client's
+ *   global one by default): storage, persist, txn, group commit, and the frontier lag
+ *   of each collection's live readers (reader-lag.ts). `metrics()` is the text
+ *   exposition, `metricsHandler()` / `serveMetrics()` serve it (metrics-http.ts).
  *
  * Worked example:
  * ```ts
@@ -46,7 +50,9 @@
  * await db.close();
  * ```
  */
-import { Observable, Subject, catchError, concatMap, defer, from, lastValueFrom, map, switchMap, takeUntil, type OperatorFunction } from 'rxjs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
+import { Observable, Subject, catchError, concatMap, defer, finalize, from, lastValueFrom, map, switchMap, takeUntil, tap, type OperatorFunction } from 'rxjs';
 import { GroupCommitter, type GroupCommitOptions } from '../coord/group-commit.js';
 import { openTimestampOracle } from '../coord/open-oracle.js';
 import type { TimestampOracle } from '../coord/timestamp-oracle.js';
@@ -54,6 +60,7 @@ import { arrayOf, checkCodecs, invalidArgument, optionsObject } from '../persist
 import { PersistClient, type PersistClientOptions } from '../persist/client.js';
 import { Codecs, type ShardCodecs } from '../persist/codec.js';
 import { InvalidArgument, InvalidUsage, ReadBelowSince } from '../persist/errors.js';
+import { Metrics } from '../persist/metrics.js';
 import type { ShardId } from '../persist/shard-id.js';
 import { assertDiff, assertTimestamp, type Timestamp } from '../persist/time.js';
 import type { Update } from '../persist/update.js';
@@ -66,6 +73,8 @@ import type { ShardEvent } from '../sources/shard-source.js';
 import { createEntry, dropEntry, listEntries, readEntry, txnsShard, type CatalogStore } from './catalog.js';
 import { Collection, builtInCodec, checkCollectionName } from './collection.js';
 import { CollectionCodecMismatch, CollectionNotFound, CollectionReadBelowSince, DatabaseClosed } from './errors.js';
+import { metricsHandler, serveMetrics, type MetricsServer, type ServeMetricsOptions } from './metrics-http.js';
+import { ReaderLag, ReaderMetrics } from './reader-lag.js';
 import { ReadWriteTransaction, type TransactionCollection, type TransactionCollectionRef, type TransactionOptions } from './read-write-transaction.js';
 import { transact, type TransactOptions } from './transact.js';
 import { TxnsTransactionHost } from './txns-transaction-host.js';
@@ -87,6 +96,12 @@ export interface OpenDatabaseOptions {
   persist?: PersistClientOptions;
   /** Group commit tuning: `maxWaitForNowMs`, `compactEvery`, `now`. */
   groupCommit?: Pick<GroupCommitOptions, 'maxWaitForNowMs' | 'compactEvery' | 'now'>;
+  /**
+   * Where every layer's metrics go (`Metrics.forRegistry(registry)`): storage,
+   * persist, txn, group commit and reader lag. Default: prom-client's global registry.
+   * (`persist.metrics`, if given, must be the same object.)
+   */
+  metrics?: Metrics;
 }
 
 /** One row of a write: `diff` copies of `(key, val)` added (negative: removed). */
@@ -144,11 +159,18 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
   if (given !== undefined && (typeof given !== 'object' || given === null || ORACLE_METHODS.some((m) => typeof given[m] !== 'function'))) {
     throw invalidArgument('openDatabase option oracle', `a TimestampOracle (with ${ORACLE_METHODS.join(', ')} methods) or omitted`, given);
   }
+  const persistOpts = optionsObject(opts.persist, 'openDatabase option persist');
+  const metrics = Metrics.option(opts.metrics, 'openDatabase option metrics', () =>
+    Metrics.option(persistOpts.metrics, 'openDatabase option persist.metrics', Metrics.default),
+  );
+  if (persistOpts.metrics !== undefined && persistOpts.metrics !== metrics) {
+    throw new InvalidArgument('openDatabase options metrics and persist.metrics name two different Metrics objects; give one of them');
+  }
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    const client = await PersistClient.open(url, opts.persist);
+    const client = await PersistClient.open(url, { ...persistOpts, metrics });
     cleanups.push(() => client.close());
-    const store: CatalogStore = { consensus: client.location.consensus, cfg: client.cfg };
+    const store: CatalogStore = { consensus: client.storage.consensus, cfg: client.cfg };
     const txnsId = await txnsShard(store);
     const txns = await TxnsHandle.open(client, { txnsId, codecs: BYTES });
     cleanups.push(() => txns.close());
@@ -175,6 +197,8 @@ export class Database {
   private transactionHost: TxnsTransactionHost<Bytes, Bytes> | undefined;
   /** Each open collection as transactions see it, by data shard. */
   private readonly transactionCollections = new Map<ShardId, TransactionCollection<unknown, unknown>>();
+  /** The frontier lag of every live reader, for the reader gauges (reader-lag.ts). */
+  private readonly readerLag: ReaderLag;
 
   /** @internal Built by {@link openDatabase}. */
   constructor(
@@ -187,11 +211,59 @@ export class Database {
     private readonly ownsOracle: boolean,
     private readonly committer: GroupCommitter<Bytes, Bytes>,
     private readonly txnsRead: TxnsRead,
-  ) {}
+  ) {
+    this.readerLag = new ReaderLag(txnsRead, ReaderMetrics.of(client.metrics));
+  }
 
   /** The database's txns shard. */
   get txnsId(): ShardId {
     return this.txns.txnsId;
+  }
+
+  /** The prom-client registry every metric of this database goes to (`openDatabase` option `metrics`). */
+  get metricsRegistry(): Registry {
+    return this.client.metrics.registry;
+  }
+
+  /**
+   * The Prometheus text exposition of the database's registry: storage, persist,
+   * txn, group commit and reader-lag families (README "Metrics" lists them), and
+   * whatever else is registered there. Serve it with {@link metricsHandler} or
+   * {@link serveMetrics}.
+   *
+   * ```ts
+   * console.log(await db.metrics());   // # HELP txnwal_group_commits_total …
+   * ```
+   */
+  metrics(): Promise<string> {
+    return this.client.metrics.text();
+  }
+
+  /**
+   * A `node:http` handler serving {@link metrics} (GET/HEAD, Content-Type
+   * `text/plain; version=0.0.4`), to mount in your own server at a path of your choice.
+   *
+   * ```ts
+   * const scrape = db.metricsHandler();
+   * http.createServer((req, res) => (req.url === '/metrics' ? scrape(req, res) : app(req, res))).listen(8080);
+   * ```
+   */
+  metricsHandler(): (req: IncomingMessage, res: ServerResponse) => void {
+    return metricsHandler(this);
+  }
+
+  /**
+   * Serves {@link metrics} at `http://host:port/metrics` (host default `127.0.0.1`;
+   * port 0 picks a free one) until `close()` on the result; closing the database
+   * does not stop it.
+   *
+   * ```ts
+   * const server = await db.serveMetrics({ port: 9464 });   // server.url: http://127.0.0.1:9464/metrics
+   * await server.close();
+   * ```
+   */
+  serveMetrics(options: ServeMetricsOptions): Promise<MetricsServer> {
+    return serveMetrics(this, options);
   }
 
   /**
@@ -392,6 +464,7 @@ export class Database {
         async () => {
           this.closing$.next();
           this.closing$.complete();
+          this.readerLag.close();
         },
         async () => this.transactionHost?.close(),
         () => this.txnsRead.close(),
@@ -470,7 +543,17 @@ export class Database {
   /** One collection's decoded events with logical progress, read as of `asOf`. */
   private collection$<K, V>(coll: Collection<K, V>, asOf: Timestamp, until: Timestamp | undefined): Observable<ShardEvent<K, V>> {
     const { key, val } = coll.codecs;
-    return dataSubscribe$(this.client, this.txns.txnsId, coll.shardId, { codecs: BYTES, asOf, until, txnsRead: this.txnsRead }).pipe(
+    const events$ = defer(() => {
+      // Counted in the reader-lag gauges while subscribed.
+      const tracked = this.readerLag.track(coll.name, asOf);
+      return dataSubscribe$(this.client, this.txns.txnsId, coll.shardId, { codecs: BYTES, asOf, until, txnsRead: this.txnsRead }).pipe(
+        tap((ev) => {
+          if (ev.kind === 'progress') tracked.advance(ev.upper);
+        }),
+        finalize(() => tracked.close()),
+      );
+    });
+    return events$.pipe(
       map((ev): ShardEvent<K, V> => {
         if (ev.kind === 'progress') return ev;
         return { kind: 'updates', updates: ev.updates.map(([k, v, t, d]): Update<K, V> => [key.decode(k), val.decode(v), t, d]) };

@@ -15,6 +15,8 @@ export {
   type CollectionInfo,
 } from './database.js';
 export { Collection } from './collection.js';
+export { metricsHandler, serveMetrics, type MetricsServer, type MetricsSource, type ServeMetricsOptions } from './metrics-http.js';
+export { ReaderMetrics } from './reader-lag.js';
 export {
   CollectionNotFound,
   DatabaseClosed,

@@ -36,6 +36,8 @@ import { gcShard } from './gc.js';
 import { Machine } from './machine.js';
 import { Opaque } from './opaque.js';
 import { ReadHandle } from './read-handle.js';
+import { Metrics } from './metrics.js';
+import { PersistMetrics } from './persist-metrics.js';
 import { registerCodecSchemas, type ShardContext } from './shard-handle-context.js';
 import {
   assertCriticalReaderId,
@@ -47,12 +49,20 @@ import {
 } from './shard-id.js';
 import { SinceHandle } from './since-handle.js';
 import { registerCriticalReader, registerLeasedReader } from './state-commands.js';
+import { meteredStorage, StorageMetrics } from './storage-metrics.js';
+import { countRetries } from './storage-retry.js';
 import { WriteHandle } from './write-handle.js';
 
 export interface PersistClientOptions {
   config?: Partial<PersistConfig>;
   /** How a `file:` location URL creates directories and files (default owner-only). */
   location?: LocationOptions;
+  /**
+   * Where the client's storage and persist metrics go (`Metrics.forRegistry(registry)`);
+   * also the default of every TxnsHandle opened on this client. Default: prom-client's
+   * global registry.
+   */
+  metrics?: Metrics;
 }
 
 export interface OpenWriterOptions {
@@ -76,17 +86,31 @@ export class PersistClient {
   private readonly readers = new Set<ReadHandle<unknown, unknown>>();
   private readonly writers = new Set<WriteHandle<unknown, unknown>>();
   private closed = false;
+  /**
+   * @internal The location's Blob and Consensus as every handle of this client uses
+   * them: each call counted and timed in the storage metrics.
+   */
+  readonly storage: { readonly blob: Location['blob']; readonly consensus: Location['consensus'] };
+  private readonly persistMetrics: PersistMetrics;
 
   private constructor(
     readonly location: Location,
     readonly cfg: PersistConfig,
     private readonly ownsLocation: boolean,
-  ) {}
+    /** Where this client's metrics go (and the default of the layers above it). */
+    readonly metrics: Metrics,
+  ) {
+    const storageMetrics = StorageMetrics.of(metrics);
+    this.storage = meteredStorage(location, storageMetrics);
+    countRetries(cfg, storageMetrics.retries);
+    this.persistMetrics = PersistMetrics.of(metrics);
+  }
 
   /** Opens a client on a location URL (or an already opened Location, which the client will not close). */
   static async open(location: string | Location, opts: PersistClientOptions = {}): Promise<PersistClient> {
     const given = optionsObject(opts, 'PersistClient.open options');
     const cfg = resolveConfig(given.config);
+    const metrics = Metrics.option(given.metrics, 'PersistClient.open option metrics', Metrics.default);
     if (typeof location === 'string') {
       if (!LOCATION_SCHEMES.some((scheme) => location.startsWith(scheme))) {
         // Only the scheme is echoed: the rest of a mistyped URL may hold a password.
@@ -97,10 +121,10 @@ export class PersistClient {
         );
       }
       const locationOpts = optionsObject(given.location, 'PersistClient.open option location');
-      return new PersistClient(await openLocation(location, locationOpts), cfg, true);
+      return new PersistClient(await openLocation(location, locationOpts), cfg, true, metrics);
     }
     checkLocation(location);
-    return new PersistClient(location, cfg, false);
+    return new PersistClient(location, cfg, false, metrics);
   }
 
   private machine(shardId: ShardId): Machine {
@@ -108,13 +132,18 @@ export class PersistClient {
     assertShardId(shardId);
     let m = this.machines.get(shardId);
     if (!m) {
-      m = new Machine(shardId, this.location.blob, this.location.consensus, this.cfg, {
+      const pm = this.persistMetrics;
+      m = new Machine(shardId, this.storage.blob, this.storage.consensus, this.cfg, {
         compact: compactShard,
         gc: async (machine) => {
+          const start = performance.now();
           const report = await gcShard(machine);
+          pm.gcRuns.inc();
+          pm.gcDeletedBlobs.inc(report.deletedParts + report.deletedRollups);
+          pm.gcSeconds.observe((performance.now() - start) / 1000);
           this.cfg.logger.debug({ shard: shardId, ...report }, 'gc');
         },
-      }, this.location.stateChanges);
+      }, pm, this.location.stateChanges);
       this.machines.set(shardId, m);
     }
     return m;
@@ -123,7 +152,7 @@ export class PersistClient {
   private async context<K, V>(shardId: ShardId, codecs: ShardCodecs<K, V>): Promise<ShardContext<K, V>> {
     const machine = this.machine(shardId);
     await machine.open(codecs.key.name, codecs.val.name);
-    return { shardId, machine, blob: this.location.blob, cfg: this.cfg, codecs };
+    return { shardId, machine, blob: this.storage.blob, cfg: this.cfg, codecs };
   }
 
   /** Opens a writer, creating the shard if it does not exist. */

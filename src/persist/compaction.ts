@@ -29,6 +29,7 @@ import { randomUUID } from 'node:crypto';
 import { Consolidator } from './consolidate.js';
 import { deleteUnreferenced, partKeys } from './blob-deletion.js';
 import { fetchPart } from './fetch.js';
+import { secondsSince } from './metric-families.js';
 import { inlineBytes, type HollowBatch } from './hollow-batch.js';
 import type { Machine } from './machine.js';
 import { emptyPartData, encodePartData, type HollowPart, type PartData } from './part.js';
@@ -80,6 +81,7 @@ export async function compactShard(machine: Machine): Promise<void> {
     const state = machine.state;
     const inputs = pickMerge(state.spine);
     if (!inputs) return;
+    const start = performance.now();
     let output: HollowBatch;
     // Parts reused from an input are not ours to delete if the merge loses a race.
     const reused = inputs.filter((b) => b.batch.updateCount > 0).length <= 1;
@@ -98,12 +100,26 @@ export async function compactShard(machine: Machine): Promise<void> {
     }
     // Recorded with the shard's next write (machine.ts, "rides along"), not a write of its own.
     const out = await machine.applyDeferred('merge_res', (s) => applyMergeResult(s, inputs.map((b) => b.id), output));
+    const m = machine.metrics;
+    m.compactionSeconds.observe(secondsSince(start));
     if (!out.result) {
+      m.compactionsSuperseded.inc();
       // Someone else merged these first, or (if the reply was lost) we did.
       if (!reused) await deleteUnreferenced(machine.blob, machine.cfg, partKeys(output.parts), out);
       return;
     }
+    m.compactionsApplied.inc();
+    for (const { batch } of inputs) countParts(batch, m.compactionInputParts, m.compactionInputBytes);
+    countParts(output, m.compactionOutputParts, m.compactionOutputBytes);
   }
+}
+
+/** Adds a batch's parts and their encoded bytes to two counters. */
+function countParts(batch: HollowBatch, parts: { inc(n: number): void }, bytes: { inc(n: number): void }): void {
+  let size = 0;
+  for (const p of batch.parts) size += p.encodedSizeBytes;
+  parts.inc(batch.parts.length);
+  bytes.inc(size);
 }
 
 /** The merge of adjacent batches of which at most one holds data: its parts, under the union of the bounds. */

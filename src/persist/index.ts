@@ -37,6 +37,9 @@ export {
   UpdateNotBeyondLower,
 } from './errors.js';
 export { type Listen, type ListenEvent, type Subscribe } from './listen.js';
+export { Metrics } from './metrics.js';
+export { PersistMetrics } from './persist-metrics.js';
+export { StorageMetrics, STORAGE_CALLS, type StorageCall } from './storage-metrics.js';
 export { Opaque } from './opaque.js';
 export { ReadHandle, type ReadOptions, type SnapshotParts } from './read-handle.js';
 export {

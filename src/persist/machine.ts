@@ -66,6 +66,7 @@ import type { StateChanges } from '../location/state-changes.js';
 import type { PersistConfig } from './config.js';
 import { deleteUnreferenced, mayHaveLanded, type WriteOutcome } from './blob-deletion.js';
 import { ClientClosed, CodecMismatch, InvariantViolation, PersistStorageError } from './errors.js';
+import type { PersistMetrics } from './persist-metrics.js';
 import { addRollup, type CmdOutcome } from './state-commands.js';
 import type { ShardState } from './state.js';
 import { StateVersions } from './state-versions.js';
@@ -156,6 +157,8 @@ export class Machine {
     readonly consensus: Consensus,
     readonly cfg: PersistConfig,
     private readonly maintenance: Maintenance,
+    /** Where state writes, compaction and rollups are counted. */
+    readonly metrics: PersistMetrics,
     /** The location's wake-up channel; without one, waits only poll. */
     private readonly stateChanges?: StateChanges,
   ) {
@@ -306,7 +309,7 @@ export class Machine {
    */
   private async applyWithRiders<R>(name: string, cmd: (s: ShardState) => CmdOutcome<R>, confirmNoop: boolean): Promise<ApplyResult<R>> {
     const riders = this.riders.splice(0);
-    if (riders.length === 0) return this.applyLocked(name, cmd, confirmNoop);
+    if (riders.length === 0) return this.applyLocked(name, name, cmd, confirmNoop);
     const withRiders = (state: ShardState): CmdOutcome<R> => {
       let s = state;
       let ridersChanged = false;
@@ -328,7 +331,7 @@ export class Machine {
     };
     let out: ApplyResult<R>;
     try {
-      out = await this.applyLocked(`${name} (with ${riders.map((r) => r.name).join(', ')})`, withRiders, confirmNoop);
+      out = await this.applyLocked(`${name} (with ${riders.map((r) => r.name).join(', ')})`, name, withRiders, confirmNoop);
     } catch (err) {
       // A write that certainly did not land took its riders nowhere: they wait for the
       // next write (or write alone). Otherwise they share the write's fate.
@@ -351,12 +354,15 @@ export class Machine {
     return out;
   }
 
+  /** `name` describes the write (logs, errors); `command` is its metrics label, a fixed name. */
   private async applyLocked<R>(
     name: string,
+    command: string,
     cmd: (s: ShardState) => CmdOutcome<R>,
     confirmNoop: boolean,
   ): Promise<ApplyResult<R>> {
     let uncertain = false;
+    const cas = this.metrics.stateCas(command);
     try {
       let state = this.cached ?? (await this.refresh());
       if (!state) throw new InvariantViolation(`shard ${this.shardId}: ${name} before the shard was created`);
@@ -378,6 +384,7 @@ export class Machine {
         };
         this.cfg.logger.debug({ shard: this.shardId, cmd: name, seqno: next.seqno, attempt }, 'state cas');
         const res = await this.versions.compareAndSet(state, next, name);
+        (res === 'committed' ? cas.committed : res === 'mismatch' ? cas.mismatch : cas.unknown).inc();
         if (res === 'committed') {
           this.setState(next);
           this.stateChanges?.publish(this.shardId, next.seqno);
@@ -517,6 +524,7 @@ export class Machine {
   private async writeRollup(): Promise<void> {
     const state = this.state;
     const key = await this.versions.writeRollup(state);
+    this.metrics.rollupsWritten.inc();
     const out = await this.applyDeferred('add_rollup', (s) => addRollup(s, state.seqno, key));
     // Not recorded: another rollup of this seqno won, or ours did and its reply was lost.
     if (!out.result) await deleteUnreferenced(this.blob, this.cfg, [key], out);

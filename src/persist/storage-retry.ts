@@ -16,6 +16,14 @@ import type { PersistConfig } from './config.js';
 import { PersistStorageError } from './errors.js';
 import { sleep } from './wait.js';
 
+/** The retry counter of each client's config (a client registers its own; storage-metrics.ts). */
+const retryCounters = new WeakMap<PersistConfig, { inc(): void }>();
+
+/** Counts the retries of every call made with `cfg` in `counter` (a PersistClient does this for its config). */
+export function countRetries(cfg: PersistConfig, counter: { inc(): void }): void {
+  retryCounters.set(cfg, counter);
+}
+
 export async function withStorageRetry<T>(
   cfg: PersistConfig,
   what: string,
@@ -55,6 +63,7 @@ export async function withStorageRetryOutcome<T>(
         );
       }
       cfg.logger.debug({ err, what, attempt }, 'storage call failed; retrying');
+      retryCounters.get(cfg)?.inc();
       await sleep(delay);
       delay = Math.min(delay * cfg.storageRetry.multiplier, cfg.storageRetry.clampMs);
     }

@@ -1,73 +1,101 @@
 /**
- * Metrics of txn-wal (spec §4), as prom-client metrics named `txnwal_txn_*`.
+ * Metrics of txn-wal (spec §4), named by the Prometheus conventions: the txn part
+ * of a {@link Metrics} object.
  *
- * Per operation (label `op`): started, retried (compare-and-append mismatches),
- * succeeded, errored (returned a taken-timestamp result) and total seconds spent.
- * `register`, `commit`, `forget` and `forget_all` use all five; `apply_le`,
- * `apply_eager_le` and `compact_to` cannot fail that way and use started, succeeded
- * and seconds. Batch counters and the unapplied gauges follow the spec.
+ * Per operation (label `op`): `txnwal_txn_ops_started_total`,
+ * `txnwal_txn_ops_retried_total` (compare-and-append upper mismatches that made it
+ * try again), `txnwal_txn_ops_succeeded_total`, `txnwal_txn_ops_failed_total`
+ * (returned a taken-timestamp result: the spec's "errored") and the histogram
+ * `txnwal_txn_op_duration_seconds`. `register`, `commit`, `forget` and `forget_all`
+ * use all of them; `apply_le`, `apply_eager_le` and `compact_to` cannot fail that
+ * way and use started, succeeded and the duration. An operation that throws counts
+ * as started and in the duration only, so started − succeeded − failed is what threw
+ * (or is running).
  *
- * Registry: pass one to `TxnsHandle.open(…, { metrics: TxnMetrics.forRegistry(r) })`;
- * the default is prom-client's global registry. One TxnMetrics exists per registry
- * (prom-client refuses a metric name registered twice), shared by every handle.
+ * Batches: `txnwal_txn_batches_committed_total` and
+ * `txnwal_txn_committed_batch_bytes_total` (encoded batch pointers committed through
+ * txns). Gauges refreshed at the start of every applyLe (spec §4):
+ * `txnwal_txn_data_shards` (known to the cache, forgotten ones included),
+ * `txnwal_txn_unapplied_batches`, `txnwal_txn_unapplied_batch_bytes` and
+ * `txnwal_txn_unapplied_min_ts` (the least time with something committed but not
+ * tidied; the progress when nothing is).
+ *
+ * Registry: a TxnsHandle counts into `TxnsHandle.open(…, { metrics })`, by default
+ * its client's Metrics. Handles on one registry share the families (the gauges show
+ * the handle that applied last).
  *
  * Example:
  * ```ts
  * import { Registry } from 'prom-client';
- * const registry = new Registry();
- * const txns = await TxnsHandle.open(client, { txnsId, codecs, metrics: TxnMetrics.forRegistry(registry) });
- * console.log(await registry.metrics());   // txnwal_txn_op_started_count{op="commit"} 1 …
+ * const metrics = Metrics.forRegistry(new Registry());
+ * const txns = await TxnsHandle.open(client, { txnsId, codecs, metrics });
+ * TxnMetrics.of(metrics).commit;               // the commit op's cells
+ * console.log(await metrics.text());           // txnwal_txn_ops_started_total{op="commit"} 1 …
  * ```
  */
-import { Counter, Gauge, register as globalRegistry, type Registry } from 'prom-client';
+import { counterFamily, DURATION_BUCKETS, gaugeFamily, histogramFamily, secondsSince, type CounterCell, type GaugeCell, type HistogramCell } from '../persist/metric-families.js';
+import type { Metrics } from '../persist/metrics.js';
 
 export type TxnOpName = 'register' | 'commit' | 'forget' | 'forget_all' | 'apply_le' | 'apply_eager_le' | 'compact_to';
 
-/** Records one kind of operation. */
+const OPS: readonly TxnOpName[] = ['register', 'commit', 'forget', 'forget_all', 'apply_le', 'apply_eager_le', 'compact_to'];
+
+/**
+ * Records one kind of operation: its own cells, so an update is one addition.
+ *
+ * ```ts
+ * await TxnMetrics.of(metrics).commit.run(() => commitOnce(), (r) => !r.ok);   // started, then succeeded or failed
+ * ```
+ */
 export class TxnOpMetrics {
+  /** @internal Made by TxnMetrics. */
   constructor(
-    private readonly m: TxnMetrics,
     readonly op: TxnOpName,
+    readonly started: CounterCell,
+    readonly retried: CounterCell,
+    readonly succeeded: CounterCell,
+    readonly failed: CounterCell,
+    readonly seconds: HistogramCell,
   ) {}
 
   /**
-   * Runs `fn`, counting it started, then succeeded or errored (when `isErr` says its
-   * result is a taken-timestamp error), and adding its duration. A thrown exception
-   * counts as neither.
+   * Runs `fn`, counting it started, then succeeded or failed (when `isErr` says its
+   * result is a taken-timestamp error), and observing its duration. A thrown
+   * exception counts as neither.
    */
   async run<R>(fn: () => Promise<R>, isErr: (r: R) => boolean = () => false): Promise<R> {
-    this.m.started.inc({ op: this.op });
-    const start = process.hrtime.bigint();
+    this.started.inc();
+    const start = performance.now();
     try {
       const r = await fn();
-      if (isErr(r)) this.m.errored.inc({ op: this.op });
-      else this.m.succeeded.inc({ op: this.op });
+      (isErr(r) ? this.failed : this.succeeded).inc();
       return r;
     } finally {
-      this.m.seconds.inc({ op: this.op }, Number(process.hrtime.bigint() - start) / 1e9);
+      this.seconds.observe(secondsSince(start));
     }
   }
 
   /** Counts a compare-and-append upper mismatch that made the operation retry. */
   retry(): void {
-    this.m.retried.inc({ op: this.op });
+    this.retried.inc();
   }
 }
 
-const byRegistry = new WeakMap<Registry, TxnMetrics>();
-
+/**
+ * The txn part of a {@link Metrics} object: one {@link TxnOpMetrics} per op, the batch
+ * counters and the unapplied gauges.
+ *
+ * ```ts
+ * TxnMetrics.of(metrics).commit.succeeded.value;   // commits that succeeded so far
+ * ```
+ */
 export class TxnMetrics {
-  readonly started: Counter<'op'>;
-  readonly retried: Counter<'op'>;
-  readonly succeeded: Counter<'op'>;
-  readonly errored: Counter<'op'>;
-  readonly seconds: Counter<'op'>;
-  readonly dataShardCount: Gauge;
-  readonly batchCommitCount: Counter;
-  readonly batchCommitBytes: Counter;
-  readonly batchUnappliedCount: Gauge;
-  readonly batchUnappliedBytes: Gauge;
-  readonly batchUnappliedMinTs: Gauge;
+  readonly dataShardCount: GaugeCell;
+  readonly batchCommitCount: CounterCell;
+  readonly batchCommitBytes: CounterCell;
+  readonly batchUnappliedCount: GaugeCell;
+  readonly batchUnappliedBytes: GaugeCell;
+  readonly batchUnappliedMinTs: GaugeCell;
 
   readonly register: TxnOpMetrics;
   readonly commit: TxnOpMetrics;
@@ -77,56 +105,42 @@ export class TxnMetrics {
   readonly applyEagerLe: TxnOpMetrics;
   readonly compactTo: TxnOpMetrics;
 
-  /** The metrics registered in `registry` (default: prom-client's global registry), created on first use. */
-  static forRegistry(registry: Registry = globalRegistry): TxnMetrics {
-    let m = byRegistry.get(registry);
-    if (!m) {
-      m = new TxnMetrics(registry);
-      byRegistry.set(registry, m);
-    }
-    return m;
+  /** The txn part of `metrics`, made on first use (one per registry, shared by every handle). */
+  static of(metrics: Metrics): TxnMetrics {
+    return metrics.part('txn', (m) => new TxnMetrics(m));
   }
 
-  private constructor(readonly registry: Registry) {
-    const registers = [registry];
-    const op = (name: string, help: string) => new Counter({ name, help, labelNames: ['op'] as const, registers });
-    this.started = op('txnwal_txn_op_started_count', 'txn-wal operations started');
-    this.retried = op('txnwal_txn_op_retry_count', 'txn-wal compare-and-append upper mismatches that caused a retry');
-    this.succeeded = op('txnwal_txn_op_succeeded_count', 'txn-wal operations that succeeded');
-    this.errored = op('txnwal_txn_op_errored_count', 'txn-wal operations that returned a taken-timestamp error');
-    this.seconds = op('txnwal_txn_op_duration_seconds', 'total seconds spent in txn-wal operations');
-    this.dataShardCount = new Gauge({
-      name: 'txnwal_txn_data_shard_count',
-      help: 'data shards known to the txns cache (forgotten ones included), as of the last applyLe',
-      registers,
-    });
-    this.batchCommitCount = new Counter({ name: 'txnwal_txn_batch_commit_count', help: 'batches committed through txns', registers });
-    this.batchCommitBytes = new Counter({
-      name: 'txnwal_txn_batch_commit_bytes',
-      help: 'encoded bytes of the batches committed through txns',
-      registers,
-    });
-    this.batchUnappliedCount = new Gauge({
-      name: 'txnwal_txn_batch_unapplied_count',
-      help: 'committed batch pointers not yet tidied, as of the last applyLe',
-      registers,
-    });
-    this.batchUnappliedBytes = new Gauge({
-      name: 'txnwal_txn_batch_unapplied_bytes',
-      help: 'bytes of the committed batch pointers not yet tidied, as of the last applyLe',
-      registers,
-    });
-    this.batchUnappliedMinTs = new Gauge({
-      name: 'txnwal_txn_batch_unapplied_min_ts',
-      help: 'the least time at which something is committed but not yet tidied, as of the last applyLe',
-      registers,
-    });
-    this.register = new TxnOpMetrics(this, 'register');
-    this.commit = new TxnOpMetrics(this, 'commit');
-    this.forget = new TxnOpMetrics(this, 'forget');
-    this.forgetAll = new TxnOpMetrics(this, 'forget_all');
-    this.applyLe = new TxnOpMetrics(this, 'apply_le');
-    this.applyEagerLe = new TxnOpMetrics(this, 'apply_eager_le');
-    this.compactTo = new TxnOpMetrics(this, 'compact_to');
+  private constructor(
+    /** The Metrics (and so the registry) these families live in. */
+    readonly metrics: Metrics,
+  ) {
+    const m = metrics;
+    const started = counterFamily(m, 'txnwal_txn_ops_started_total', 'txn-wal operations started, by op', ['op']);
+    const retried = counterFamily(m, 'txnwal_txn_ops_retried_total', 'txn-wal compare-and-append upper mismatches that made an operation try again, by op', ['op']);
+    const succeeded = counterFamily(m, 'txnwal_txn_ops_succeeded_total', 'txn-wal operations that succeeded, by op', ['op']);
+    const failed = counterFamily(m, 'txnwal_txn_ops_failed_total', 'txn-wal operations that returned a taken-timestamp result, by op', ['op']);
+    const seconds = histogramFamily(m, 'txnwal_txn_op_duration_seconds', 'Duration of txn-wal operations (retries included), by op', ['op'], DURATION_BUCKETS);
+    const ops = {} as Record<TxnOpName, TxnOpMetrics>;
+    for (const op of OPS) {
+      const l = { op };
+      ops[op] = new TxnOpMetrics(op, started.cell(l), retried.cell(l), succeeded.cell(l), failed.cell(l), seconds.cell(l));
+    }
+    this.register = ops.register;
+    this.commit = ops.commit;
+    this.forget = ops.forget;
+    this.forgetAll = ops.forget_all;
+    this.applyLe = ops.apply_le;
+    this.applyEagerLe = ops.apply_eager_le;
+    this.compactTo = ops.compact_to;
+    const gauge = (name: string, help: string) => gaugeFamily(m, name, help, []).cell({});
+    this.dataShardCount = gauge('txnwal_txn_data_shards', 'Data shards known to the txns cache (forgotten ones included), as of the last applyLe');
+    this.batchCommitCount = counterFamily(m, 'txnwal_txn_batches_committed_total', 'Batches committed through txns', []).cell({});
+    this.batchCommitBytes = counterFamily(m, 'txnwal_txn_committed_batch_bytes_total', 'Encoded bytes of the batch pointers committed through txns', []).cell({});
+    this.batchUnappliedCount = gauge('txnwal_txn_unapplied_batches', 'Committed batch pointers not yet tidied, as of the last applyLe');
+    this.batchUnappliedBytes = gauge('txnwal_txn_unapplied_batch_bytes', 'Bytes of the committed batch pointers not yet tidied, as of the last applyLe');
+    this.batchUnappliedMinTs = gauge(
+      'txnwal_txn_unapplied_min_ts',
+      'The least time at which something is committed but not yet tidied (the txns progress when nothing is), as of the last applyLe',
+    );
   }
 }

@@ -59,6 +59,7 @@ import { Mutex } from '../persist/wait.js';
 import { WriteHandle } from '../persist/write-handle.js';
 import { claim, release, touch, type ClaimStore } from './data-shard-claim.js';
 import { DataWriters } from './data-writers.js';
+import { Metrics } from '../persist/metrics.js';
 import { TxnMetrics } from './metrics.js';
 import type { Tidy } from './tidy.js';
 import { applyEagerLeLocked, applyLeLocked } from './txn-apply.js';
@@ -78,7 +79,8 @@ export interface TxnsHandleOptions<K, V> {
   initTs?: number;
   /** The fencing token installed on the txns critical since if none is there yet. Default `Opaque.u64(0)`. */
   opaque?: Opaque;
-  metrics?: TxnMetrics;
+  /** Where the txn metrics go (`Metrics.forRegistry(registry)`). Default: the client's (`client.metrics`). */
+  metrics?: Metrics;
   txnsCodec?: TxnsCodec;
   /** Txns readers start at the critical since (default true). */
   useCriticalSince?: boolean;
@@ -144,9 +146,7 @@ export class TxnsHandle<K, V> {
     assertTimestamp(initTs, 'TxnsHandle.open option initTs');
     const spill =
       optionalNumber(opts.spillThresholdBytes, 'TxnsHandle.open option spillThresholdBytes', { min: 1 }) ?? 16 * 1024 * 1024;
-    if (opts.metrics !== undefined && !(opts.metrics instanceof TxnMetrics)) {
-      throw invalidArgument('TxnsHandle.open option metrics', 'a TxnMetrics (e.g. TxnMetrics.forRegistry(registry))', opts.metrics);
-    }
+    const metrics = Metrics.option(opts.metrics, 'TxnsHandle.open option metrics', () => client.metrics);
     if (opts.opaque !== undefined) checkOpaque(opts.opaque, 'TxnsHandle.open option opaque');
     const useCriticalSince = optionalBoolean(opts.useCriticalSince, 'TxnsHandle.open option useCriticalSince') ?? true;
     const ensureSchemaMatch = optionalBoolean(opts.applyEnsureSchemaMatch, 'TxnsHandle.open option applyEnsureSchemaMatch') ?? true;
@@ -169,7 +169,7 @@ export class TxnsHandle<K, V> {
     return new TxnsHandle(
       client,
       opts.codecs as ShardCodecs<K, V>,
-      opts.metrics ?? TxnMetrics.forRegistry(),
+      TxnMetrics.of(metrics),
       cache,
       txnsWrite,
       txnsSince,
@@ -324,7 +324,7 @@ export class TxnsHandle<K, V> {
   }
 
   private get claims(): ClaimStore {
-    return { consensus: this.client.location.consensus, cfg: this.client.cfg };
+    return { consensus: this.client.storage.consensus, cfg: this.client.cfg };
   }
 
   /**

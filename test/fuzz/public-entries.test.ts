@@ -24,7 +24,7 @@ import type { ReadHandle } from '../../src/persist/read-handle.js';
 import type { WriteHandle } from '../../src/persist/write-handle.js';
 import { txnSink } from '../../src/sinks/txn-sink.js';
 import { claimKey } from '../../src/txn/data-shard-claim.js';
-import { TxnMetrics } from '../../src/txn/metrics.js';
+import { Metrics } from '../../src/persist/metrics.js';
 import { TxnsCodecDefault } from '../../src/txn/txns-codec.js';
 import { TxnsHandle } from '../../src/txn/txns-handle.js';
 import { STRING_UNIT } from '../support/persist.js';
@@ -110,7 +110,7 @@ describe('fuzz: every public entry refuses garbage with an InvalidUsage and writ
   let r: ReadHandle<string, null>;
   let clock: LogicalClock;
   let gc: GroupCommitter<string, null>;
-  const metrics = TxnMetrics.forRegistry(new Registry());
+  const metrics = Metrics.forRegistry(new Registry());
 
   async function footprint(): Promise<unknown> {
     const txnsWriter = await client.openWriter(txns.txnsId, TxnsCodecDefault.codecs);
@@ -170,6 +170,7 @@ describe('fuzz: every public entry refuses garbage with an InvalidUsage and writ
     },
     { name: 'PersistClient.open config.compaction', valid: (v) => v === undefined || typeof v === 'boolean', call: (g) => PersistClient.open('mem://', { config: { compaction: as(g) } }) },
     { name: 'PersistClient.open config.logger', valid: (v) => v === undefined, call: (g) => PersistClient.open('mem://', { config: { logger: as(g) } }) },
+    { name: 'PersistClient.open option metrics', valid: (v) => v === undefined, call: (g) => PersistClient.open('mem://', { metrics: as(g) }) },
     { name: 'openWriter(shardId)', call: (g) => client.openWriter(as(g), STRING_UNIT) },
     { name: 'openWriter(codecs)', call: (g) => client.openWriter(d, as(g)) },
     { name: 'openWriter codecs.key', call: (g) => client.openWriter(d, as({ key: g, val: Codecs.unit })) },
@@ -260,6 +261,7 @@ describe('fuzz: every public entry refuses garbage with an InvalidUsage and writ
     { name: 'GroupCommitter option ack', valid: (v) => v === undefined || v === 'apply' || v === 'commit', call: (g) => GroupCommitter.open(txns, clock, { ack: as(g) }) },
     { name: 'GroupCommitter option maxWaitForNowMs', valid: (v) => v === undefined || (typeof v === 'number' && Number.isFinite(v) && v >= 0), call: (g) => GroupCommitter.open(txns, clock, { maxWaitForNowMs: as(g) }) },
     { name: 'GroupCommitter option compactEvery', valid: (v) => v === undefined || isTimestamp(v), call: (g) => GroupCommitter.open(txns, clock, { compactEvery: as(g) }) },
+    { name: 'GroupCommitter option metrics', valid: (v) => v === undefined, call: (g) => GroupCommitter.open(txns, clock, { metrics: as(g) }) },
     { name: 'GroupCommitter option readOnly', valid: (v) => v === undefined || typeof v === 'boolean', call: (g) => GroupCommitter.open(txns, clock, { readOnly: as(g) }) },
     { name: 'submitWrite(writes)', valid: isEmptyCollection, call: (g) => gc.submitWrite(as(g)) },
     { name: 'submitWrite rows', valid: isEmptyCollection, call: (g) => gc.submitWrite({ [d]: as(g) }) },

@@ -11,7 +11,7 @@ import type { PersistClient } from '../../src/persist/client.js';
 import { newShardId, type ShardId } from '../../src/persist/shard-id.js';
 import type { ReadHandle } from '../../src/persist/read-handle.js';
 import type { WriteHandle } from '../../src/persist/write-handle.js';
-import { TxnMetrics } from '../../src/txn/metrics.js';
+import { Metrics } from '../../src/persist/metrics.js';
 import type { Tidy } from '../../src/txn/tidy.js';
 import type { Txn } from '../../src/txn/txn.js';
 import { TxnsCache } from '../../src/txn/txns-cache.js';
@@ -23,7 +23,7 @@ export type Row = [key: string, ts: number, diff: number];
 export type LoggedWrite = [dataId: ShardId, key: string, ts: number, diff: number];
 
 /** Metrics for tests live in their own registry, away from the global one. */
-export const testMetrics = TxnMetrics.forRegistry(new Registry());
+export const testMetrics = Metrics.forRegistry(new Registry());
 
 export function openTxns(
   client: PersistClient,

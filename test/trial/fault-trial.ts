@@ -51,7 +51,7 @@ import { InvariantViolation, PersistStorageError, ReadBelowSince } from '../../s
 import { newShardId, type ShardId } from '../../src/persist/shard-id.js';
 import type { Update } from '../../src/persist/update.js';
 import { dataSubscribe$ } from '../../src/operators/data-subscribe.js';
-import { TxnMetrics } from '../../src/txn/metrics.js';
+import { Metrics } from '../../src/persist/metrics.js';
 import { Tidy } from '../../src/txn/tidy.js';
 import { TxnsCache } from '../../src/txn/txns-cache.js';
 import { TxnsCodecDefault } from '../../src/txn/txns-codec.js';
@@ -410,7 +410,7 @@ export async function runFaultTrial(opts: FaultTrialOptions): Promise<FaultTrial
 
   async function runWorkload(): Promise<void> {
     dataIds = Array.from({ length: nShards }, () => newShardId());
-    const metrics = TxnMetrics.forRegistry(new Registry());
+    const metrics = Metrics.forRegistry(new Registry());
     const client = await PersistClient.open(faulty, { config });
     const readClient = await PersistClient.open(faultyReads, { config });
     clients.push(client, readClient);
@@ -536,7 +536,7 @@ export async function runFaultTrial(opts: FaultTrialOptions): Promise<FaultTrial
     const client = await PersistClient.open(store, { config });
     try {
       const txns = await check.step('TxnsHandle.open on a fresh client', () =>
-        TxnsHandle.open(client, { txnsId, codecs: STRING_UNIT, metrics: TxnMetrics.forRegistry(new Registry()) }),
+        TxnsHandle.open(client, { txnsId, codecs: STRING_UNIT, metrics: Metrics.forRegistry(new Registry()) }),
       );
       const upper = await check.step('reading the txns upper', async () => {
         const w = await client.openWriter(txnsId, TxnsCodecDefault.codecs);

@@ -9,6 +9,7 @@ import { Registry } from 'prom-client';
 import type { PersistClient } from '../../src/persist/client.js';
 import { InvariantViolation } from '../../src/persist/errors.js';
 import { newShardId, type ShardId } from '../../src/persist/shard-id.js';
+import { Metrics } from '../../src/persist/metrics.js';
 import { TxnMetrics } from '../../src/txn/metrics.js';
 import { appendAtTs, type TxnsAppender } from '../../src/txn/txns-append.js';
 import { TxnsCache } from '../../src/txn/txns-cache.js';
@@ -27,11 +28,12 @@ describe('txn: appendAtTs (the txns compare-and-append at one timestamp)', () =>
     const reader = await client.openLeasedReader(txnsId, TxnsCodecDefault.codecs);
     const cache = await TxnsCache.init(0, reader, txnsWrite, TxnsCodecDefault);
     txns = { txnsWrite, txnsCodec: TxnsCodecDefault, cache, log: client.cfg.logger };
-    metrics = TxnMetrics.forRegistry(new Registry());
+    metrics = TxnMetrics.of(Metrics.forRegistry(new Registry()));
   });
   afterEach(() => client.close());
 
-  const retries = async () => (await metrics.registry.getSingleMetric('txnwal_txn_op_retry_count')!.get()).values[0]?.value ?? 0;
+  const retries = async () =>
+    (await metrics.metrics.registry.getSingleMetric('txnwal_txn_ops_retried_total')!.get()).values.reduce((n, v) => n + v.value, 0);
 
   it('writes the entries at ts and moves the txns upper to ts + 1', async () => {
     const d0 = newShardId();
