@@ -49,8 +49,9 @@ import { assertDiff, assertFrontier, assertTimestamp } from './time.js';
  * Example:
  * ```ts
  * const bytes: TransmittableBatch = (await writer.batch(rows, 0, 1)).intoTransmittable();
- * const again = otherWriter.batchFromTransmittable(bytes);
- * await otherWriter.compareAndAppendBatch([again], 0, 1);
+ * // elsewhere, a writer of the same shard:
+ * const again = writerElsewhere.batchFromTransmittable(bytes);
+ * await writerElsewhere.compareAndAppendBatch([again], 0, 1);
  * ```
  */
 export type TransmittableBatch = Uint8Array;

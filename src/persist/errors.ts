@@ -144,7 +144,7 @@ export class IncompatibleVersion extends InvalidUsage {}
  * Example:
  * ```ts
  * await writer.compareAndAppendBatch([b], 0, 1);
- * await b.delete();   // throws BatchConsumed: it was appended
+ * await writer.compareAndAppendBatch([b], 1, 2);   // throws BatchConsumed: it was already appended
  * ```
  */
 export class BatchConsumed extends InvalidUsage {}
