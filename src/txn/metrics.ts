@@ -21,6 +21,14 @@
  */
 import { Counter, Gauge, register as globalRegistry, type Registry } from 'prom-client';
 
+/**
+ * The txn-wal operations counted by {@link TxnMetrics}, as the `op` label's values.
+ *
+ * Example:
+ * ```ts
+ * const op: TxnOpName = 'commit';
+ * ```
+ */
 export type TxnOpName = 'register' | 'commit' | 'forget' | 'forget_all' | 'apply_le' | 'apply_eager_le' | 'compact_to';
 
 /** Records one kind of operation. */
@@ -56,25 +64,53 @@ export class TxnOpMetrics {
 
 const byRegistry = new WeakMap<Registry, TxnMetrics>();
 
+/**
+ * The prom-client metrics of txn-wal (`txnwal_txn_*`), one set per registry, shared by every handle on it.
+ *
+ * Example:
+ * ```ts
+ * import { Registry } from 'prom-client';
+ * const registry = new Registry();
+ * await TxnsHandle.open(client, { txnsId, codecs, metrics: TxnMetrics.forRegistry(registry) });
+ * ```
+ */
 export class TxnMetrics {
+  /** Operations started, by `op`. */
   readonly started: Counter<'op'>;
+  /** Compare-and-append upper mismatches that made an operation retry, by `op`. */
   readonly retried: Counter<'op'>;
+  /** Operations that succeeded, by `op`. */
   readonly succeeded: Counter<'op'>;
+  /** Operations that returned a taken-timestamp result, by `op`. */
   readonly errored: Counter<'op'>;
+  /** Total seconds spent in operations, by `op`. */
   readonly seconds: Counter<'op'>;
+  /** Data shards known to the txns cache, as of the last applyLe. */
   readonly dataShardCount: Gauge;
+  /** Batches committed. */
   readonly batchCommitCount: Counter;
+  /** Bytes of the batches committed. */
   readonly batchCommitBytes: Counter;
+  /** Committed batches not yet applied. */
   readonly batchUnappliedCount: Gauge;
+  /** Bytes of the committed batches not yet applied. */
   readonly batchUnappliedBytes: Gauge;
+  /** The time of the oldest unapplied batch. */
   readonly batchUnappliedMinTs: Gauge;
 
+  /** The `register` operation's counters. */
   readonly register: TxnOpMetrics;
+  /** The `commit` operation's counters. */
   readonly commit: TxnOpMetrics;
+  /** The `forget` operation's counters. */
   readonly forget: TxnOpMetrics;
+  /** The `forget_all` operation's counters. */
   readonly forgetAll: TxnOpMetrics;
+  /** The `apply_le` operation's counters. */
   readonly applyLe: TxnOpMetrics;
+  /** The `apply_eager_le` operation's counters. */
   readonly applyEagerLe: TxnOpMetrics;
+  /** The `compact_to` operation's counters. */
   readonly compactTo: TxnOpMetrics;
 
   /** The metrics registered in `registry` (default: prom-client's global registry), created on first use. */
@@ -87,6 +123,7 @@ export class TxnMetrics {
     return m;
   }
 
+  /** @param registry The registry the metrics are registered in. */
   private constructor(readonly registry: Registry) {
     const registers = [registry];
     const op = (name: string, help: string) => new Counter({ name, help, labelNames: ['op'] as const, registers });
