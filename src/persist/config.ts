@@ -70,9 +70,9 @@ export interface PersistConfig {
   compaction: boolean;
   /** Wait for compaction, rollups and GC inside the write that triggered them (tests, benchmarks). */
   awaitMaintenance: boolean;
-  /** Recorded with each reader and writer in shard state, to tell whose handle it is (default: `os.hostname()`). */
+  /** Recorded in every shard state version this client writes, to tell which machine wrote it (default: `os.hostname()`). */
   hostname: string;
-  /** The pino logger for warnings (failed heartbeats, leaked batches, retries). */
+  /** The pino logger for warnings (failed heartbeats and maintenance, leaked blobs and batches). */
   logger: Logger;
 }
 
