@@ -165,7 +165,9 @@ export function resolveDurableOptions(options: DurableOracleOptions): {
 }
 
 /**
- * The timestamp oracle over one row per timeline in a SQL table, each operation one statement; shared by {@link SqliteTimestampOracle} and {@link PostgresTimestampOracle}. Several processes may share a timeline.
+ * The timestamp oracle over one row per timeline in a SQL table, each operation one statement;
+ * shared by {@link SqliteTimestampOracle} and {@link PostgresTimestampOracle}. Several processes
+ * may share a timeline.
  *
  * Example:
  * ```ts

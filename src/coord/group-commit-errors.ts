@@ -22,7 +22,8 @@ import type { ShardId } from '../persist/shard-id.js';
 import type { Timestamp } from '../persist/time.js';
 
 /**
- * A write named a collection that is not registered in the txns shard (through this committer's handle).
+ * A write named a collection that is not registered in the txns shard (through this committer's
+ * handle).
  *
  * Example:
  * ```ts
@@ -119,7 +120,8 @@ export class OutsideLockedCollections extends InvalidUsage {
 }
 
 /**
- * The group commit a write belonged to failed: none of the group's writes were committed (see `mayHaveHappened`).
+ * The group commit a write belonged to failed: none of the group's writes were committed (see
+ * `mayHaveHappened`).
  *
  * Resubmit the write only when `mayHaveHappened` is false; otherwise read first.
  *

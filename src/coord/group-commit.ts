@@ -138,7 +138,8 @@ export interface GroupCommitOptions {
 }
 
 /**
- * The outcome of `submitInternal`: committed at `commitTs`, or buffered (read-only mode) until `leaveReadOnly()`.
+ * The outcome of `submitInternal`: committed at `commitTs`, or buffered (read-only mode) until
+ * `leaveReadOnly()`.
  *
  * Example:
  * ```ts
@@ -213,7 +214,9 @@ interface PendingWrite<K, V> {
 }
 
 /**
- * Many small writes from many callers become one txn-wal commit at one oracle timestamp, with per-collection write locks for read-then-write operations. The engine under `openDatabase`; use it directly over your own TxnsHandle and oracle.
+ * Many small writes from many callers become one txn-wal commit at one oracle timestamp, with
+ * per-collection write locks for read-then-write operations. The engine under `openDatabase`; use
+ * it directly over your own TxnsHandle and oracle.
  *
  * Example:
  * ```ts

@@ -40,7 +40,8 @@ export interface LogicalClockOptions {
 }
 
 /**
- * The in-memory timestamp oracle, which can also publish a timestamp atomically with taking it (`getTimestamp(fn)`: nobody gets a higher timestamp until `fn` finished).
+ * The in-memory timestamp oracle, which can also publish a timestamp atomically with taking it
+ * (`getTimestamp(fn)`: nobody gets a higher timestamp until `fn` finished).
  *
  * Example:
  * ```ts

@@ -178,7 +178,8 @@ class SqliteTimelineRow implements TimelineRowStore {
 }
 
 /**
- * The durable timestamp oracle in a SQLite file (`oracle.sqlite` beside a `file:` location), safe for several processes on one machine.
+ * The durable timestamp oracle in a SQLite file (`oracle.sqlite` beside a `file:` location), safe
+ * for several processes on one machine.
  *
  * Example:
  * ```ts

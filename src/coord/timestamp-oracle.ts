@@ -41,7 +41,9 @@ export interface WriteTimestamp {
 }
 
 /**
- * Who picks the timestamp of a write, and the latest time that is safe to read at. Implementations: {@link LogicalClock} (in memory), the SQLite and Postgres oracles (durable); `openTimestampOracle(url)` picks the one that belongs with a location.
+ * Who picks the timestamp of a write, and the latest time that is safe to read at. Implementations:
+ * {@link LogicalClock} (in memory), the SQLite and Postgres oracles (durable);
+ * `openTimestampOracle(url)` picks the one that belongs with a location.
  *
  * Example:
  * ```ts

@@ -127,7 +127,9 @@ interface KeyEntry<K, V> {
 export type ArrangedRow<K, V> = [key: K, val: V, diff: number];
 
 /**
- * A collection indexed by key, with history from `since` to `frontier`, for exact point reads and range scans at any time in between: what read-write transactions read from. Feed it a collection's events with `push`.
+ * A collection indexed by key, with history from `since` to `frontier`, for exact point reads and
+ * range scans at any time in between: what read-write transactions read from. Feed it a
+ * collection's events with `push`.
  *
  * Example:
  * ```ts

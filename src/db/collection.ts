@@ -47,7 +47,8 @@ export function builtInCodec(name: string): Codec<unknown> | undefined {
 /**
  * A collection opened in a Database: its name, data shard and codecs.
  *
- * Get one from `db.collection(name, codecs)`; pass it (or its name) to write, subscribe$, snapshot and transactions.
+ * Get one from `db.collection(name, codecs)`; pass it (or its name) to write, subscribe$, snapshot
+ * and transactions.
  *
  * Example:
  * ```ts

@@ -236,7 +236,9 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
 }
 
 /**
- * Named collections over one location, written atomically and read consistently: what {@link openDatabase} returns. It owns a PersistClient, the database's txns shard and TxnsHandle, the timestamp oracle (unless passed in), a group committer and one shared txns reader.
+ * Named collections over one location, written atomically and read consistently: what {@link
+ * openDatabase} returns. It owns a PersistClient, the database's txns shard and TxnsHandle, the
+ * timestamp oracle (unless passed in), a group committer and one shared txns reader.
  *
  * `write` is atomic across the collections it names; `subscribe$` is cold (each
  * subscription reads as of its own time) and, for several names, consistent at their

@@ -119,7 +119,8 @@ interface Lock {
 }
 
 /**
- * Exclusive per-process locks on `(collection, key)` for read-write transactions, with wait-die so no deadlock can form: an older transaction waits, a younger one fails with LockConflict.
+ * Exclusive per-process locks on `(collection, key)` for read-write transactions, with wait-die so
+ * no deadlock can form: an older transaction waits, a younger one fails with LockConflict.
  *
  * Example:
  * ```ts

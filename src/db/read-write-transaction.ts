@@ -68,7 +68,9 @@ import type { KeyLocks, LockHolder } from './key-locks.js';
 import { TransactionClosed, ValidationFailed, describeKey } from './transaction-errors.js';
 
 /**
- * How much of what a read-write transaction read must still hold at its commit: `'snapshot'` (write–write conflicts only), `'serializable'` (reads too; the default), `'strict-serializable'` (serializable, reading at least at the oracle's read time).
+ * How much of what a read-write transaction read must still hold at its commit: `'snapshot'`
+ * (write–write conflicts only), `'serializable'` (reads too; the default), `'strict-serializable'`
+ * (serializable, reading at least at the oracle's read time).
  *
  * Example:
  * ```ts
@@ -139,7 +141,8 @@ export type CommitRows = Map<TransactionCollection<unknown, unknown>, [unknown, 
 /**
  * What a transaction needs of its database (the front door implements it).
  *
- * Implement it to run read-write transactions over something other than a TxnsHandle; {@link TxnsTransactionHost} is the built-in one.
+ * Implement it to run read-write transactions over something other than a TxnsHandle; {@link
+ * TxnsTransactionHost} is the built-in one.
  *
  * Example:
  * ```ts
@@ -202,7 +205,9 @@ interface CollectionState {
 }
 
 /**
- * Read a few keys, decide, write, and have what was read still hold at commit, across collections and processes, at one of three isolation levels. Begin one with `db.transaction()` (or run one to a commit with `db.transact`).
+ * Read a few keys, decide, write, and have what was read still hold at commit, across collections
+ * and processes, at one of three isolation levels. Begin one with `db.transaction()` (or run one to
+ * a commit with `db.transact`).
  *
  * Reads come from one read timestamp plus the transaction's own writes; writing a key
  * (or `getForUpdate`) locks it in this process and validates it; `commit()` picks the

@@ -72,7 +72,9 @@ export function isConflict(err: unknown): err is ValidationFailed | LockConflict
 }
 
 /**
- * Runs `fn` in a fresh read-write transaction and commits it, running it again (with jittered backoff, keeping its lock age) on a conflict; resolves with `fn`'s value, the commit time and the number of runs. `db.transact` is this over the database.
+ * Runs `fn` in a fresh read-write transaction and commits it, running it again (with jittered
+ * backoff, keeping its lock age) on a conflict; resolves with `fn`'s value, the commit time and the
+ * number of runs. `db.transact` is this over the database.
  *
  * Example:
  * ```ts

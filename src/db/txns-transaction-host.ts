@@ -100,7 +100,9 @@ interface Arranged<K, V> {
 }
 
 /**
- * What read-write transactions need, built from one TxnsHandle (its data shards are the collections): key locks, an optional oracle, and one shared Arrangement per collection, compacted to the oldest pinned read timestamp.
+ * What read-write transactions need, built from one TxnsHandle (its data shards are the
+ * collections): key locks, an optional oracle, and one shared Arrangement per collection, compacted
+ * to the oldest pinned read timestamp.
  *
  * Example:
  * ```ts

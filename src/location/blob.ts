@@ -27,13 +27,25 @@
 export interface Blob {
   /** The bytes last set under `key`, or `undefined` when it has none (or was deleted). */
   get(key: string): Promise<Uint8Array | undefined>;
-  /** Stores `value` under `key` atomically (readers see the old value or the whole new one); may overwrite. */
+  /**
+   * Stores `value` under `key` atomically (readers see the old value or the whole new one); may
+   * overwrite.
+   */
   set(key: string, value: Uint8Array): Promise<void>;
-  /** Removes `key`: resolves with the size of the deleted value, or `undefined` when there was none (so a repeat is safe). */
+  /**
+   * Removes `key`: resolves with the size of the deleted value, or `undefined` when there was none
+   * (so a repeat is safe).
+   */
   delete(key: string): Promise<number | undefined>;
-  /** Calls `fn(key, sizeBytes)` once per live key that starts with `prefix` (GC uses it to find unreferenced blobs). */
+  /**
+   * Calls `fn(key, sizeBytes)` once per live key that starts with `prefix` (GC uses it to find
+   * unreferenced blobs).
+   */
   listKeysAndMetadata(prefix: string, fn: (key: string, sizeBytes: number) => void): Promise<void>;
-  /** Makes sure `key` exists afterwards (undeleting a tombstone where the backend keeps them); throws a DeterminateError when it cannot. */
+  /**
+   * Makes sure `key` exists afterwards (undeleting a tombstone where the backend keeps them);
+   * throws a DeterminateError when it cannot.
+   */
   restore(key: string): Promise<void>;
   /** Releases handles (files, connections). Further calls are misuse. */
   close(): Promise<void>;

@@ -56,7 +56,8 @@ export interface VersionedData {
 }
 
 /**
- * The outcome of {@link Consensus.compareAndSet}: `'committed'` when the new version became the head, `'mismatch'` when the head was not `expected` (an expected outcome, not an error).
+ * The outcome of {@link Consensus.compareAndSet}: `'committed'` when the new version became the
+ * head, `'mismatch'` when the head was not `expected` (an expected outcome, not an error).
  *
  * Example:
  * ```ts
@@ -67,7 +68,9 @@ export interface VersionedData {
 export type CaSResult = 'committed' | 'mismatch';
 
 /**
- * A versioned register per key with compare-and-set: the one linearizable primitive every shard's state rests on.
+ * A versioned register per key with compare-and-set: the one linearizable primitive every shard's
+ * state rests on.
+ *
  * Implement it to add a backend. The contract (compare-and-set, scan and truncate
  * rules) is stated on {@link SeqNo}; the conformance suite checks it, and all of
  * persist's correctness rests on it.
@@ -82,11 +85,17 @@ export type CaSResult = 'committed' | 'mismatch';
 export interface Consensus {
   /** The latest version of `key`, or `undefined` when it has no data. */
   head(key: string): Promise<VersionedData | undefined>;
-  /** Makes `next` the head iff the current head's seqno is `expected` (`undefined`: no data yet); `'mismatch'` otherwise. */
+  /**
+   * Makes `next` the head iff the current head's seqno is `expected` (`undefined`: no data yet);
+   * `'mismatch'` otherwise.
+   */
   compareAndSet(key: string, expected: SeqNo | undefined, next: VersionedData): Promise<CaSResult>;
   /** Up to `limit` versions with `seqno >= from`, ascending ({@link SCAN_ALL} for all). */
   scan(key: string, from: SeqNo, limit: number): Promise<VersionedData[]>;
-  /** Deletes the versions below `seqno` (never the head) and resolves with how many it deleted; idempotent. */
+  /**
+   * Deletes the versions below `seqno` (never the head) and resolves with how many it deleted;
+   * idempotent.
+   */
   truncate(key: string, seqno: SeqNo): Promise<number>;
   /** Every key that has data, in no particular order (tooling and GC of whole shards). */
   listKeys(): Promise<string[]>;
@@ -174,7 +183,8 @@ export function checkTruncateTarget(key: string, seqno: SeqNo, headSeqno: SeqNo 
 }
 
 /**
- * Argument checks of {@link Consensus.scan}: `from` is a SeqNo, `limit` a non-negative integer or Infinity.
+ * Argument checks of {@link Consensus.scan}: `from` is a SeqNo, `limit` a non-negative integer or
+ * Infinity.
  *
  * Example:
  * ```ts

@@ -46,7 +46,8 @@ export abstract class ExternalError extends Error {
 /**
  * The operation definitely did not happen: nothing was written.
  *
- * Backends throw it when they know nothing was written (a refused connection, a rolled-back statement).
+ * Backends throw it when they know nothing was written (a refused connection, a rolled-back
+ * statement).
  *
  * Example:
  * ```ts
@@ -74,7 +75,8 @@ export class IndeterminateError extends ExternalError {
 }
 
 /**
- * A call broke the contract of a Blob or Consensus method (bad key, bad seqno, …). Nothing was touched.
+ * A call broke the contract of a Blob or Consensus method (bad key, bad seqno, …). Nothing was
+ * touched.
  *
  * Fix the call; retrying it unchanged fails the same way.
  *

@@ -56,7 +56,8 @@ import { DeterminateError, IndeterminateError, LocationUsageError } from './erro
 import type { Location } from './location.js';
 
 /**
- * What an injected fault does: `determinate` fails the call before it runs, `indeterminate` runs it and then throws (the reply was lost), `slow` delays it.
+ * What an injected fault does: `determinate` fails the call before it runs, `indeterminate` runs it
+ * and then throws (the reply was lost), `slow` delays it.
  *
  * Example:
  * ```ts
@@ -154,7 +155,8 @@ export interface FaultCall {
 }
 
 /**
- * How {@link withFaultInjection} decides which calls fail: a seed (so a failing run can be replayed), rates, and filters.
+ * How {@link withFaultInjection} decides which calls fail: a seed (so a failing run can be
+ * replayed), rates, and filters.
  *
  * Example:
  * ```ts
@@ -203,7 +205,8 @@ export interface FaultInjectionOptions {
 export type FaultCounts = Record<FaultKind, Partial<Record<StoreMethod, number>>>;
 
 /**
- * A small seeded PRNG (mulberry32): floats in [0, 1). Kept here because src cannot import test helpers.
+ * A small seeded PRNG (mulberry32): floats in [0, 1). Kept here because src cannot import test
+ * helpers.
  *
  * Use it where a test or trial needs a reproducible stream of random numbers.
  *
@@ -414,7 +417,8 @@ function delay(ms: number): Promise<void> {
 /**
  * A Blob whose calls go through a {@link FaultInjector}.
  *
- * Built by {@link withFaultInjection}; construct one directly only to fault a Blob that is not part of a Location.
+ * Built by {@link withFaultInjection}; construct one directly only to fault a Blob that is not part
+ * of a Location.
  *
  * Example:
  * ```ts
@@ -453,7 +457,8 @@ export class FaultInjectingBlob implements Blob {
 /**
  * A Consensus whose calls go through a {@link FaultInjector}.
  *
- * Built by {@link withFaultInjection}; construct one directly only to fault a Consensus that is not part of a Location.
+ * Built by {@link withFaultInjection}; construct one directly only to fault a Consensus that is not
+ * part of a Location.
  *
  * Example:
  * ```ts

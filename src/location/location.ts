@@ -66,7 +66,8 @@ import { LocalStateChanges, type StateChanges } from './state-changes.js';
 import { PostgresStateChanges } from './postgres-state-changes.js';
 
 /**
- * A Blob and a Consensus opened together from one URL, with the wake-up channel: what a PersistClient runs on.
+ * A Blob and a Consensus opened together from one URL, with the wake-up channel: what a
+ * PersistClient runs on.
  *
  * Example:
  * ```ts

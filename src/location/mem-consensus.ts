@@ -38,7 +38,8 @@ function copyVersion(v: VersionedData): VersionedData {
 }
 
 /**
- * An in-memory Consensus for tests and `mem://` locations: linearizable, with each call yielding a macrotask first so racing callers interleave.
+ * An in-memory Consensus for tests and `mem://` locations: linearizable, with each call yielding a
+ * macrotask first so racing callers interleave.
  *
  * Example:
  * ```ts

@@ -59,7 +59,8 @@ import { PostgresPool, type Statement } from './postgres-pool.js';
 import { STATE_CHANGES_CHANNEL } from './postgres-state-changes.js';
 
 /**
- * Options of {@link PostgresConsensus.open}: the pool's size and timeouts, and whether commits NOTIFY.
+ * Options of {@link PostgresConsensus.open}: the pool's size and timeouts, and whether commits
+ * NOTIFY.
  *
  * Example:
  * ```ts
@@ -166,7 +167,8 @@ function toVersion(row: Row): VersionedData {
 }
 
 /**
- * A Consensus in a Postgres table (`consensus`, created on open): the backend for several machines. Each compare-and-set is one statement that also sends the wake-up NOTIFY.
+ * A Consensus in a Postgres table (`consensus`, created on open): the backend for several machines.
+ * Each compare-and-set is one statement that also sends the wake-up NOTIFY.
  *
  * Example:
  * ```ts
@@ -185,7 +187,10 @@ export class PostgresConsensus implements Consensus {
     this.#notify = notify;
   }
 
-  /** Connects to `url`, creates the table if absent; throws a DeterminateError naming the server (never its password) when it cannot. */
+  /**
+   * Connects to `url`, creates the table if absent; throws a DeterminateError naming the server
+   * (never its password) when it cannot.
+   */
   static async open(url: string, options: PostgresConsensusOptions = {}): Promise<PostgresConsensus> {
     const pool = new PostgresPool(
       url,

@@ -53,7 +53,8 @@ function socketOf(client: pg.Client): { unref?(): void; ref?(): void } | undefin
 }
 
 /**
- * The wake-up channel of a Postgres location: LISTEN on one dedicated connection, reconnecting with backoff while the server is away.
+ * The wake-up channel of a Postgres location: LISTEN on one dedicated connection, reconnecting with
+ * backoff while the server is away.
  *
  * Example:
  * ```ts

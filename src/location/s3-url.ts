@@ -96,7 +96,8 @@ function fail(url: string, problem: string): LocationUsageError {
 }
 
 /**
- * Parses an `s3://` URL into {@link S3BlobOptions}; throws LocationUsageError saying what to write instead.
+ * Parses an `s3://` URL into {@link S3BlobOptions}; throws LocationUsageError saying what to write
+ * instead.
  *
  * Example:
  * ```ts

@@ -105,7 +105,8 @@ type Role =
   | { kind: 'server'; server: net.Server; clients: Set<net.Socket> };
 
 /**
- * The wake-up channel of a `file:` location: a Unix socket that the processes on one directory share; the first serves, the others join, and one takes over when it exits.
+ * The wake-up channel of a `file:` location: a Unix socket that the processes on one directory
+ * share; the first serves, the others join, and one takes over when it exits.
  *
  * Example:
  * ```ts
@@ -116,7 +117,10 @@ type Role =
  * ```
  */
 export class SocketStateChanges implements StateChanges {
-  /** Where the socket lives: `<dir>/wake.sock`, or under the OS temp dir when that path is too long for a socket. */
+  /**
+   * Where the socket lives: `<dir>/wake.sock`, or under the OS temp dir when that path is too long
+   * for a socket.
+   */
   readonly socketPath: string;
   private readonly watchers = new Watchers();
   private role: Role = { kind: 'down' };

@@ -77,7 +77,8 @@ function toVersion(row: Row): VersionedData {
 }
 
 /**
- * A Consensus in one SQLite file (WAL, fsync at every commit): the embedded default, safe for several processes on one machine.
+ * A Consensus in one SQLite file (WAL, fsync at every commit): the embedded default, safe for
+ * several processes on one machine.
  *
  * Example:
  * ```ts

@@ -35,7 +35,8 @@
 import type { SeqNo } from './consensus.js';
 
 /**
- * What a watcher is called with: the seqno a key reached, or `undefined` for "anything may have changed, look".
+ * What a watcher is called with: the seqno a key reached, or `undefined` for "anything may have
+ * changed, look".
  *
  * Example:
  * ```ts
@@ -64,7 +65,10 @@ export type StateChangeCallback = (seqno: SeqNo | undefined) => void;
 export interface StateChanges {
   /** Says that `key` reached `seqno`; never throws, never waits (a channel that is down drops it). */
   publish(key: string, seqno: SeqNo): void;
-  /** Calls `onChange` for hints about `key` (and with `undefined` when the channel goes down or up); returns the stop function. */
+  /**
+   * Calls `onChange` for hints about `key` (and with `undefined` when the channel goes down or up);
+   * returns the stop function.
+   */
   watch(key: string, onChange: StateChangeCallback): () => void;
   /** Whether hints from other processes can reach this one right now. */
   readonly up: boolean;

@@ -21,7 +21,8 @@ import { consolidateUpdates } from './consolidate-updates.js';
 import { operatorObserver } from './operator-observer.js';
 
 /**
- * The stream given to {@link collectUntil} completed before its progress reached the time asked for: the result would have missed updates.
+ * The stream given to {@link collectUntil} completed before its progress reached the time asked
+ * for: the result would have missed updates.
  *
  * Example:
  * ```ts
@@ -41,7 +42,9 @@ export class IncompleteCollection extends Error {
 }
 
 /**
- * Everything a stream holds below `ts`, as one consolidated array, emitted once progress reaches `ts`; then it completes and unsubscribes. Use it to read a consistent snapshot out of a live stream.
+ * Everything a stream holds below `ts`, as one consolidated array, emitted once progress reaches
+ * `ts`; then it completes and unsubscribes. Use it to read a consistent snapshot out of a live
+ * stream.
  *
  * Example:
  * ```ts

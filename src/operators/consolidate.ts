@@ -24,7 +24,8 @@ import { consolidateUpdates } from './consolidate-updates.js';
 import { operatorObserver } from './operator-observer.js';
 
 /**
- * One consolidated updates event per progress window (diffs summed, zeros dropped, sorted by time), then the progress: the same contents with fewer, smaller events.
+ * One consolidated updates event per progress window (diffs summed, zeros dropped, sorted by time),
+ * then the progress: the same contents with fewer, smaller events.
  *
  * Example:
  * ```ts

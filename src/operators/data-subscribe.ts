@@ -49,7 +49,8 @@ import { checkReadOptions, shardSubscribe$, type ShardEvent } from '../sources/s
 import { operatorObserver } from './operator-observer.js';
 
 /**
- * Options of {@link dataSubscribe} and {@link dataSubscribe$}: which data shard of which txns shard, read as of when.
+ * Options of {@link dataSubscribe} and {@link dataSubscribe$}: which data shard of which txns
+ * shard, read as of when.
  *
  * Example:
  * ```ts
@@ -171,7 +172,8 @@ export function dataSubscribe<K, V>(opts: DataSubscribeOptions<K, V>): MonoTypeO
 }
 
 /**
- * `shardSubscribe$` of a data shard piped through `dataSubscribe`: its contents with logical progress.
+ * `shardSubscribe$` of a data shard piped through `dataSubscribe`: its contents with logical
+ * progress.
  *
  * Example:
  * ```ts

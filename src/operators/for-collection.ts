@@ -21,7 +21,8 @@ import type { CollectionEvent } from './merge-collections.js';
 import { operatorObserver } from './operator-observer.js';
 
 /**
- * One collection's view of a merged stream: its updates and every (merged) progress event, as a plain {@link ShardEvent} stream for `materialize()`, `consolidate()` or `collectUntil()`.
+ * One collection's view of a merged stream: its updates and every (merged) progress event, as a
+ * plain {@link ShardEvent} stream for `materialize()`, `consolidate()` or `collectUntil()`.
  *
  * Example:
  * ```ts

@@ -74,7 +74,8 @@ export class MaterializedView<K, V> {
 }
 
 /**
- * The contents of a collection, emitted as an immutable {@link MaterializedView} at every progress event: exactly the updates below that frontier, never half a transaction.
+ * The contents of a collection, emitted as an immutable {@link MaterializedView} at every progress
+ * event: exactly the updates below that frontier, never half a transaction.
  *
  * Example:
  * ```ts

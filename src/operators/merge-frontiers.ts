@@ -34,7 +34,9 @@ import type { ShardEvent } from '../sources/shard-source.js';
 import { mergeAtLeastFrontier } from './merge-collections.js';
 
 /**
- * Several shard streams as one, whose progress is the least of the inputs': whatever is folded at a progress event is a consistent state of all of them. Use {@link mergeCollections} to keep which input each update came from.
+ * Several shard streams as one, whose progress is the least of the inputs': whatever is folded at a
+ * progress event is a consistent state of all of them. Use {@link mergeCollections} to keep which
+ * input each update came from.
  *
  * Example:
  * ```ts

@@ -22,7 +22,8 @@ import { from } from 'ix/asynciterable';
 import type { Observable } from 'rxjs';
 
 /**
- * A pull-based view of any stream for `for await`: events are queued in order, and leaving the loop early unsubscribes the source (releasing its readers).
+ * A pull-based view of any stream for `for await`: events are queued in order, and leaving the loop
+ * early unsubscribes the source (releasing its readers).
  *
  * Example:
  * ```ts

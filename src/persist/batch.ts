@@ -44,7 +44,8 @@ import { assertDiff, assertFrontier, assertTimestamp } from './time.js';
 /**
  * A batch in encoded form (a `ProtoBatch`), which any handle on the same shard can append.
  *
- * Use it to hand a batch built in one process to a writer in another (txn-wal stores them in the txns shard).
+ * Use it to hand a batch built in one process to a writer in another (txn-wal stores them in the
+ * txns shard).
  *
  * Example:
  * ```ts
@@ -63,7 +64,8 @@ const leakWarnings = new FinalizationRegistry<{ shardId: string; parts: number; 
 );
 
 /**
- * Updates uploaded (or held inline) and not yet part of a shard; append it, make it transmittable, or delete it.
+ * Updates uploaded (or held inline) and not yet part of a shard; append it, make it transmittable,
+ * or delete it.
  *
  * Example:
  * ```ts

@@ -110,9 +110,11 @@ export interface OpenCriticalSinceOptions {
 }
 
 /**
- * The entry point to a persist location: opens it from a URL and hands out writers, readers and critical sinces on its shards (created on first open).
+ * The entry point to a persist location: opens it from a URL and hands out writers, readers and
+ * critical sinces on its shards (created on first open).
  *
- * Use it directly when you manage shards yourself; `openDatabase` builds named collections on top of it.
+ * Use it directly when you manage shards yourself; `openDatabase` builds named collections on top
+ * of it.
  *
  * Example:
  * ```ts
@@ -276,7 +278,10 @@ export class PersistClient {
     return latest;
   }
 
-  /** A registered schema by id: the `keySchema` / `valSchema` recorded for it, or undefined for an unknown id. */
+  /**
+   * A registered schema by id: the `keySchema` / `valSchema` recorded for it, or undefined for an
+   * unknown id.
+   */
   async getSchema(shardId: ShardId, schemaId: number): Promise<{ keySchema: string; valSchema: string } | undefined> {
     const m = this.machine(shardId);
     let s = m.loaded ? m.state.schemas.get(schemaId) : undefined;

@@ -19,7 +19,10 @@
 export interface Codec<T> {
   /** Recorded durably with the shard; opening it with codecs of another name throws CodecMismatch. */
   readonly name: string;
-  /** What the shard's schema registry records for a writer (default: `name`); a new schema under the same name is a schema change. */
+  /**
+   * What the shard's schema registry records for a writer (default: `name`); a new schema under the
+   * same name is a schema change.
+   */
   readonly schema?: string;
   /** The bytes of `value`; equal values must encode to equal bytes (consolidation compares bytes). */
   encode(value: T): Uint8Array;
@@ -139,7 +142,8 @@ function canonical(v: unknown, name: string, where: string, ancestors: Set<objec
 }
 
 /**
- * The built-in codecs: `string`, `bytes`, `unit` (`null`, for keys-only collections) and `json(name?)` (canonical JSON).
+ * The built-in codecs: `string`, `bytes`, `unit` (`null`, for keys-only collections) and
+ * `json(name?)` (canonical JSON).
  *
  * Example:
  * ```ts
@@ -153,7 +157,10 @@ export const Codecs = {
   bytes: bytesCodec,
   /** The one value `null`, as no bytes (name `unit`). */
   unit: unitCodec,
-  /** `json(name = 'json')`: JSON with sorted object keys, refusing what JSON cannot carry (bigint, NaN, cycles); `name` tells apart shards of different JSON types. */
+  /**
+   * `json(name = 'json')`: JSON with sorted object keys, refusing what JSON cannot carry (bigint,
+   * NaN, cycles); `name` tells apart shards of different JSON types.
+   */
   json: jsonCodec,
 } as const;
 

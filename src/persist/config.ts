@@ -26,7 +26,8 @@ export interface RetryParams {
 }
 
 /**
- * Tuning knobs of the persist layer, with the reference system's defaults; override any of them per client.
+ * Tuning knobs of the persist layer, with the reference system's defaults; override any of them per
+ * client.
  *
  * Example:
  * ```ts
@@ -40,7 +41,10 @@ export interface PersistConfig {
   rollupThreshold: number;
   /** Run GC once this many versions accumulated since the last one. */
   gcMinVersions: number;
-  /** How long a leased reader may miss heartbeats before another process may expire it (default 15 min). */
+  /**
+   * How long a leased reader may miss heartbeats before another process may expire it (default 15
+   * min).
+   */
   readerLeaseDurationMs: number;
   /** How long a writer may stay idle before another process may expire it (default 1 h). */
   writerLeaseDurationMs: number;
@@ -70,7 +74,10 @@ export interface PersistConfig {
   compaction: boolean;
   /** Wait for compaction, rollups and GC inside the write that triggered them (tests, benchmarks). */
   awaitMaintenance: boolean;
-  /** Recorded in every shard state version this client writes, to tell which machine wrote it (default: `os.hostname()`). */
+  /**
+   * Recorded in every shard state version this client writes, to tell which machine wrote it
+   * (default: `os.hostname()`).
+   */
   hostname: string;
   /** The pino logger for warnings (failed heartbeats and maintenance, leaked blobs and batches). */
   logger: Logger;

@@ -16,7 +16,8 @@
  */
 
 /**
- * The caller broke a rule of the API: the message names the rule and how to fix the call; nothing was written.
+ * The caller broke a rule of the API: the message names the rule and how to fix the call; nothing
+ * was written.
  *
  * Catch `InvalidUsage` to handle every misuse at once; the subclasses only say which rule
  * (InvalidTimestamp, UpdateBeyondUpper, …, exported from `txnwal/backend`).

@@ -53,7 +53,8 @@ export type ListenEvent<K, V> =
     };
 
 /**
- * Follows a shard from `asOf`: every update with `t > asOf`, batch by batch, each batch followed by progress. Get one from `ReadHandle.listen`.
+ * Follows a shard from `asOf`: every update with `t > asOf`, batch by batch, each batch followed by
+ * progress. Get one from `ReadHandle.listen`.
  *
  * Example:
  * ```ts
@@ -209,7 +210,9 @@ export class Subscribe<K, V> implements AsyncIterable<ListenEvent<K, V>[]> {
     return this.listen.next(opts);
   }
 
-  /** Yields the snapshot, then every batch until the shard is closed; expires the reader afterwards. */
+  /**
+   * Yields the snapshot, then every batch until the shard is closed; expires the reader afterwards.
+   */
   async *[Symbol.asyncIterator](): AsyncIterator<ListenEvent<K, V>[]> {
     try {
       for (;;) {

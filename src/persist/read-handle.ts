@@ -63,7 +63,8 @@ export interface SnapshotParts {
 // the published declarations, where such a clause would then fail to type-check.
 // The `satisfies` in listen() checks the same contract.
 /**
- * A leased reader of a shard: it holds the shard's since back and pins the parts it reads, kept alive by heartbeats. Open one with `PersistClient.openLeasedReader`.
+ * A leased reader of a shard: it holds the shard's since back and pins the parts it reads, kept
+ * alive by heartbeats. Open one with `PersistClient.openLeasedReader`.
  *
  * Example:
  * ```ts

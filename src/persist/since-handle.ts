@@ -24,7 +24,8 @@ import { Opaque } from './opaque.js';
 import { assertTimestamp } from './time.js';
 
 /**
- * The outcome of {@link SinceHandle.compareAndDowngradeSince}: the new since, or the opaque that was stored instead of the expected one.
+ * The outcome of {@link SinceHandle.compareAndDowngradeSince}: the new since, or the opaque that
+ * was stored instead of the expected one.
  *
  * Example:
  * ```ts
@@ -49,7 +50,8 @@ export type CadsOutcome =
     };
 
 /**
- * A critical reader: a since that never expires, moved only by a caller that presents the stored opaque token. Open one with `PersistClient.openCriticalSince`.
+ * A critical reader: a since that never expires, moved only by a caller that presents the stored
+ * opaque token. Open one with `PersistClient.openCriticalSince`.
  *
  * Example:
  * ```ts
@@ -88,7 +90,10 @@ export class SinceHandle<K, V> {
     return this.opaqueValue;
   }
 
-  /** Stores `next`'s opaque and moves the since to its time (never back), iff the stored opaque is `expected`; otherwise adopts the stored one and reports it. */
+  /**
+   * Stores `next`'s opaque and moves the since to its time (never back), iff the stored opaque is
+   * `expected`; otherwise adopts the stored one and reports it.
+   */
   async compareAndDowngradeSince(expected: Opaque, next: readonly [Opaque, number]): Promise<CadsOutcome> {
     const [newOpaque, newSince] = next;
     assertTimestamp(newSince, 'since');

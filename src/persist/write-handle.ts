@@ -54,7 +54,8 @@ import { checkUpdates, type Update } from './update.js';
 import { newWriterId, type WriterId } from './shard-id.js';
 
 /**
- * The outcome of a compare-and-append: `{ ok: true }`, or `{ ok: false, current }` with the shard's actual upper when it was not the expected one (nothing was written).
+ * The outcome of a compare-and-append: `{ ok: true }`, or `{ ok: false, current }` with the shard's
+ * actual upper when it was not the expected one (nothing was written).
  *
  * Example:
  * ```ts
@@ -117,7 +118,10 @@ export class TypedBatchBuilder<K, V> {
   addEncoded(key: Uint8Array, val: Uint8Array, ts: number, diff: number): Promise<void> {
     return this.inner.addEncoded(key, val, ts, diff) ?? RESOLVED;
   }
-  /** Uploads what is left and returns the batch `[lower, upper)`; every update must be below `upper`. */
+  /**
+   * Uploads what is left and returns the batch `[lower, upper)`; every update must be below
+   * `upper`.
+   */
   finish(upper: number): Promise<Batch> {
     return this.inner.finish(upper);
   }
@@ -129,7 +133,8 @@ export class TypedBatchBuilder<K, V> {
 const RESOLVED = Promise.resolve();
 
 /**
- * A writer of a shard: compare-and-append at an expected upper, batches, and waiting for the upper. Open one with `PersistClient.openWriter`.
+ * A writer of a shard: compare-and-append at an expected upper, batches, and waiting for the upper.
+ * Open one with `PersistClient.openWriter`.
  *
  * Example:
  * ```ts
@@ -413,7 +418,10 @@ export class WriteHandle<K, V> {
     return out.outcome;
   }
 
-  /** {@link WriteHandle.append} for a pre-built batch: non-linearized, trimming times the shard already covers. */
+  /**
+   * {@link WriteHandle.append} for a pre-built batch: non-linearized, trimming times the shard
+   * already covers.
+   */
   async appendBatch(batch: Batch, lower: number, upper: number): Promise<UpperOutcome> {
     return (await this.appendBatchOutcome(batch, lower, upper)).outcome;
   }

@@ -116,7 +116,9 @@ export interface TxnSinkOptions {
 }
 
 /**
- * Commits a stream of transactions through `handle`, atomically and in order, one `{ commitTs }` per transaction once it is durable (and applied); a commit that may have happened is never retried.
+ * Commits a stream of transactions through `handle`, atomically and in order, one `{ commitTs }`
+ * per transaction once it is durable (and applied); a commit that may have happened is never
+ * retried.
  *
  * Example:
  * ```ts

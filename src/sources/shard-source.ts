@@ -74,7 +74,9 @@ export interface ShardSourceOptions {
 /**
  * A snapshot at `asOf`, then every later batch with its progress.
  *
- * Cold: each subscription opens its own leased reader and releases it on unsubscribe, completion or error. For a shard written through txn-wal, pipe it into {@link dataSubscribe} (or use {@link dataSubscribe$}) to get logical progress.
+ * Cold: each subscription opens its own leased reader and releases it on unsubscribe, completion or
+ * error. For a shard written through txn-wal, pipe it into {@link dataSubscribe} (or use {@link
+ * dataSubscribe$}) to get logical progress.
  *
  * Example:
  * ```ts

@@ -24,7 +24,8 @@ import { WriteHandle } from '../persist/write-handle.js';
 import { InvariantViolation } from '../persist/errors.js';
 
 /**
- * How to read a data shard at `asOf` when its physical upper may lag its logical upper: wait for `latestWrite` to be applied, fill to `emptyTo`, then read physically.
+ * How to read a data shard at `asOf` when its physical upper may lag its logical upper: wait for
+ * `latestWrite` to be applied, fill to `emptyTo`, then read physically.
  *
  * Get one from `TxnsCache.dataSnapshot` (after `updateGt(asOf)`).
  *

@@ -65,7 +65,8 @@ export class TxnOpMetrics {
 const byRegistry = new WeakMap<Registry, TxnMetrics>();
 
 /**
- * The prom-client metrics of txn-wal (`txnwal_txn_*`), one set per registry, shared by every handle on it.
+ * The prom-client metrics of txn-wal (`txnwal_txn_*`), one set per registry, shared by every handle
+ * on it.
  *
  * Example:
  * ```ts

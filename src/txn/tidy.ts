@@ -38,7 +38,8 @@ export interface Retraction {
 }
 
 /**
- * The retractions that clean applied batch pointers out of the txns shard: attach one to a later transaction (`txn.tidy(t)`). Safe to drop, commit late or commit twice.
+ * The retractions that clean applied batch pointers out of the txns shard: attach one to a later
+ * transaction (`txn.tidy(t)`). Safe to drop, commit late or commit twice.
  *
  * Example:
  * ```ts

@@ -67,7 +67,8 @@ export { TxnApply } from './txn-apply.js';
 const ROW_OVERHEAD_BYTES = 96;
 
 /**
- * The outcome of {@link Txn.commitAt}: durable with a {@link TxnApply}, or the least free time when `ts` was taken (the Txn keeps its writes; commit again there).
+ * The outcome of {@link Txn.commitAt}: durable with a {@link TxnApply}, or the least free time when
+ * `ts` was taken (the Txn keeps its writes; commit again there).
  *
  * Example:
  * ```ts
@@ -96,7 +97,8 @@ interface CommittedBatches {
 }
 
 /**
- * A write-only transaction across any number of data shards, committed atomically at one time with one compare-and-append on the txns shard. Begin one with `TxnsHandle.begin()`.
+ * A write-only transaction across any number of data shards, committed atomically at one time with
+ * one compare-and-append on the txns shard. Begin one with `TxnsHandle.begin()`.
  *
  * Writes are buffered (and spilled to Blob past `spillThresholdBytes`); a taken
  * timestamp returns `{ ok: false, current }` and the Txn can be committed again without

@@ -63,7 +63,10 @@ export type Unapplied =
  */
 export type DataListenNext =
   | {
-      /** The shard may hold physical writes below `ts` (applied commits, or direct writes while unregistered): read it. */
+      /**
+       * The shard may hold physical writes below `ts` (applied commits, or direct writes while
+       * unregistered): read it.
+       */
       kind: 'read-data-to';
       /** Read until the physical frontier reaches this. */
       ts: number;

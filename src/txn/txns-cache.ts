@@ -60,7 +60,9 @@ export interface TxnsCacheOptions {
 }
 
 /**
- * An up-to-date view of the txns shard: which data shards are registered when, what is unapplied, and how to read a data shard at a time. Use it to read data shards consistently without a TxnsHandle; most readers use the shared {@link TxnsRead} instead.
+ * An up-to-date view of the txns shard: which data shards are registered when, what is unapplied,
+ * and how to read a data shard at a time. Use it to read data shards consistently without a
+ * TxnsHandle; most readers use the shared {@link TxnsRead} instead.
  *
  * Example:
  * ```ts
@@ -194,7 +196,10 @@ export class TxnsCache {
   dataSnapshot(dataId: ShardId, asOf: number): DataSnapshot {
     return this.state.dataSnapshot(dataId, asOf);
   }
-  /** What a listener of `dataId` whose frontier is `ts` should do next (read data, report logical progress, or wait). */
+  /**
+   * What a listener of `dataId` whose frontier is `ts` should do next (read data, report logical
+   * progress, or wait).
+   */
   dataListenNext(dataId: ShardId, ts: number): DataListenNext {
     return this.state.dataListenNext(dataId, ts);
   }
@@ -210,15 +215,23 @@ export class TxnsCache {
   minUnappliedTs(): number {
     return this.state.minUnappliedTs();
   }
-  /** Every outstanding unit of apply work in time order (registers and forgets first at one time, then batches per shard). */
+  /**
+   * Every outstanding unit of apply work in time order (registers and forgets first at one time,
+   * then batches per shard).
+   */
   unapplied(): Unapplied[] {
     return this.state.unapplied();
   }
-  /** Keeps the retractions whose batch is still committed and untidied, so a tidy never retracts a row twice. */
+  /**
+   * Keeps the retractions whose batch is still committed and untidied, so a tidy never retracts a
+   * row twice.
+   */
   filterRetractions(expectedUpper: number, retractions: Iterable<Retraction>): Retraction[] {
     return this.state.filterRetractions(expectedUpper, retractions);
   }
-  /** Drops the register and forget work at times `<= ts` from the outstanding work (it was applied). */
+  /**
+   * Drops the register and forget work at times `<= ts` from the outstanding work (it was applied).
+   */
   markRegisterApplied(ts: number): void {
     this.state.markRegisterApplied(ts);
   }

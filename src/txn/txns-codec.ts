@@ -49,7 +49,8 @@ export function appendEntry(dataId: ShardId, ts: number | Uint8Array, batch: Uin
 /**
  * Maps txns entries to and from the txns shard's key and value.
  *
- * Supply one only to read or write a txns shard in another encoding; the default is byte-exact with the reference system.
+ * Supply one only to read or write a txns shard in another encoding; the default is byte-exact with
+ * the reference system.
  *
  * Example:
  * ```ts

@@ -86,7 +86,10 @@ export interface TxnsHandleOptions<K, V> {
   initTs?: number;
   /** The fencing token installed on the txns critical since if none is there yet. Default `Opaque.u64(0)`. */
   opaque?: Opaque;
-  /** Where the operations are counted (default: `TxnMetrics.forRegistry()`, prom-client's global registry). */
+  /**
+   * Where the operations are counted (default: `TxnMetrics.forRegistry()`, prom-client's global
+   * registry).
+   */
   metrics?: TxnMetrics;
   /** How txns rows are encoded (default: the reference system's codec). */
   txnsCodec?: TxnsCodec;
@@ -99,7 +102,8 @@ export interface TxnsHandleOptions<K, V> {
 }
 
 /**
- * The outcome of `register` and `forget`: done (with the Tidy to attach to a later transaction), or the least time that would work when the timestamp was taken.
+ * The outcome of `register` and `forget`: done (with the Tidy to attach to a later transaction), or
+ * the least time that would work when the timestamp was taken.
  *
  * Example:
  * ```ts
@@ -148,7 +152,8 @@ export type ForgetAllOutcome =
 type TxnsWriter = WriteHandle<string, Uint8Array>;
 
 /**
- * Atomic writes to many data shards through one txns shard: register shards, begin and commit transactions, apply them, forget shards, compact.
+ * Atomic writes to many data shards through one txns shard: register shards, begin and commit
+ * transactions, apply them, forget shards, compact.
  *
  * Each operation consumes its timestamp; a taken one is a value (`{ ok: false, current }`
  * with the least time that would work). Operations on one handle are serialized; run
@@ -421,7 +426,10 @@ export class TxnsHandle<K, V> {
     return this.exclusive(() => applyEagerLeLocked(this.port, ts));
   }
 
-  /** Commits only `tidy` at `tidyTs`: `{ ok: true }`, or `{ ok: false, current }` with the least free time when `tidyTs` was taken. */
+  /**
+   * Commits only `tidy` at `tidyTs`: `{ ok: true }`, or `{ ok: false, current }` with the least
+   * free time when `tidyTs` was taken.
+   */
   async tidyAt(tidyTs: number, tidy: Tidy): Promise<{ ok: true } | { ok: false; current: number }> {
     const txn = this.begin();
     txn.tidy(tidy);

@@ -46,7 +46,9 @@ interface Waiter {
 const sharedByClient = new WeakMap<PersistClient, Map<ShardId, Promise<TxnsRead>>>();
 
 /**
- * One shared, self-updating txns cache per process and txns shard, for readers of data shards: it follows the txns shard only while someone waits or subscribes. Get it with `TxnsRead.shared(client, txnsId)`.
+ * One shared, self-updating txns cache per process and txns shard, for readers of data shards: it
+ * follows the txns shard only while someone waits or subscribes. Get it with
+ * `TxnsRead.shared(client, txnsId)`.
  *
  * Example:
  * ```ts
