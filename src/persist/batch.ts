@@ -124,7 +124,7 @@ export class Batch {
   /**
    * The hollow batch, without consuming it.
    *
-   * @internal
+   * @hidden
    */
   get hollow(): HollowBatch {
     this.checkLive('read');
@@ -192,7 +192,7 @@ export class Batch {
   /**
    * Marks the batch consumed and returns its metadata.
    *
-   * @internal
+   * @hidden
    */
   intoHollowBatch(): HollowBatch {
     this.checkLive('consume');

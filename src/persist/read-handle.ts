@@ -84,7 +84,7 @@ export class ReadHandle<K, V> {
   private lastDowngradeMs = 0;
 
   constructor(
-    /** @internal */
+    /** Plumbing for the txn layer (a writer on the same shard state); not for users. @hidden */
     readonly ctx: ShardContext<K, V>,
     /** This reader's id in shard state (`"r"` + uuid). */
     readonly readerId: LeasedReaderId,

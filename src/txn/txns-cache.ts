@@ -77,7 +77,7 @@ export class TxnsCache {
   private buffered: TxnsRow[] = [];
 
   private constructor(
-    /** @internal */
+    /** The state machine behind the cache, for txns-handle and apply; not for users. @hidden */
     readonly state: TxnsCacheState,
     private readonly subscription: Subscribe<string, Uint8Array>,
     private readonly codec: TxnsCodec,
