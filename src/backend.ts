@@ -36,6 +36,8 @@
  * ```ts
  * import { MemConsensus, checkCompareAndSetArgs, type Consensus } from 'txnwal/backend';
  * ```
+ *
+ * @module txnwal/backend
  */
 
 // ---- storage contracts and backends ----

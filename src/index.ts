@@ -22,6 +22,8 @@
  * import { openDatabase, Codecs } from 'txnwal';                  // the front door
  * import { PersistClient, TxnsHandle, newShardId, dataSubscribe$ } from 'txnwal';  // the layers below
  * ```
+ *
+ * @module txnwal
  */
 
 // ---- location: where shards live ----

@@ -28,10 +28,25 @@ import { arrayOf, invalidArgument } from '../persist/argument-checks.js';
 import { assertShardId, type ShardId } from '../persist/shard-id.js';
 import { assertDiff } from '../persist/time.js';
 
-/** One row of a write: key, value and diff; its time is the commit time. */
+/**
+ * One row of a write: key, value and diff; its time is the commit time.
+ *
+ * Example:
+ * ```ts
+ * const row: WriteRow<string, null> = ['alice', null, +1];
+ * ```
+ */
 export type WriteRow<K, V> = readonly [key: K, val: V, diff: number];
 
-/** Rows per collection, as a Map or a plain object keyed by collection (data shard) id. */
+/**
+ * Rows per collection, as a Map or a plain object keyed by collection (data shard) id.
+ *
+ * Example:
+ * ```ts
+ * const writes: WritesByCollection<string, null> = { [accounts]: [['alice', null, -1], ['bob', null, 1]] };
+ * await gc.submitWrite(writes);
+ * ```
+ */
 export type WritesByCollection<K, V> =
   | ReadonlyMap<ShardId, Iterable<WriteRow<K, V>>>
   | Readonly<Record<ShardId, Iterable<WriteRow<K, V>>>>;

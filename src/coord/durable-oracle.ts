@@ -44,12 +44,35 @@ import { BatchedReadTs } from './batched-read-ts.js';
 import { TimestampOracleClosed, checkNowFn, checkTimeline, readNow, timestampsExhausted } from './oracle-errors.js';
 import { wallClockMillis, type NowFn, type TimestampOracle, type WriteTimestamp } from './timestamp-oracle.js';
 
-/** The timeline an oracle uses when none is named. */
+/**
+ * The timeline an oracle uses when none is named.
+ *
+ * Example:
+ * ```ts
+ * await openTimestampOracle(url);                                  // timeline 'default'
+ * await openTimestampOracle(url, { timeline: DEFAULT_TIMELINE });  // the same
+ * ```
+ */
 export const DEFAULT_TIMELINE = 'default';
 
-/** The largest timestamp the durable oracles store. */
+/**
+ * The largest timestamp the durable oracles store.
+ *
+ * Example:
+ * ```ts
+ * if (ts > MAX_STORED_TIMESTAMP) throw new Error('out of range');
+ * ```
+ */
 export const MAX_STORED_TIMESTAMP: Timestamp = Number.MAX_SAFE_INTEGER;
 
+/**
+ * Options every durable oracle takes: which timeline, which clock, where to start.
+ *
+ * Example:
+ * ```ts
+ * await SqliteTimestampOracle.open('./data/oracle.sqlite', { timeline: 'orders', initialTs: 1000 });
+ * ```
+ */
 export interface DurableOracleOptions {
   /** The timeline (row) to use; every oracle opened on the same store and timeline shares it. Default "default". */
   timeline?: string;
@@ -59,19 +82,39 @@ export interface DurableOracleOptions {
   initialTs?: Timestamp;
 }
 
-/** Statements issued by one oracle instance, per operation. */
+/**
+ * Statements issued by one oracle instance, per operation.
+ *
+ * Example:
+ * ```ts
+ * const { readTsCalls, readTsQueries } = oracle.statementCounts;   // batching: queries <= calls
+ * ```
+ */
 export interface OracleStatementCounts {
+  /** `writeTs()` statements. */
   writeTs: number;
+  /** `peekWriteTs()` statements. */
   peekWriteTs: number;
   /** `readTs()` calls, and the queries they cost after batching. */
   readTsCalls: number;
+  /** The queries the `readTs()` calls cost. */
   readTsQueries: number;
+  /** `applyWrite()` statements. */
   applyWrite: number;
 }
 
 /**
  * The timeline row of one backend: each method is ONE statement against the row of the
  * timeline the store was opened for. `undefined` means the row was not found.
+ *
+ * Implement it to back a {@link DurableTimestampOracle} with another database.
+ *
+ * Example:
+ * ```ts
+ * class MyOracle extends DurableTimestampOracle {
+ *   static async open(): Promise<MyOracle> { return new MyOracle(new MyRowStore(), { timeline: 'default', now: Date.now }); }
+ * }
+ * ```
  */
 export interface TimelineRowStore {
   /** Human-readable name for messages, e.g. `SqliteTimestampOracle(/data/oracle.sqlite)`. */
@@ -82,10 +125,13 @@ export interface TimelineRowStore {
    * was updated (missing row, or exhausted).
    */
   allocateWriteTs(now: Timestamp): Promise<Timestamp | undefined>;
+  /** The row's `write_ts` (undefined: no row). */
   selectWriteTs(): Promise<Timestamp | undefined>;
+  /** The row's `read_ts` (undefined: no row). */
   selectReadTs(): Promise<Timestamp | undefined>;
   /** Raises `read_ts` and `write_ts` to at least `ts`. */
   raiseTo(ts: Timestamp): Promise<void>;
+  /** Releases the connection(s). Idempotent. */
   close(): Promise<void>;
 }
 
@@ -118,13 +164,31 @@ export function resolveDurableOptions(options: DurableOracleOptions): {
   return { timeline, now, initialTs };
 }
 
+/**
+ * The timestamp oracle over one row per timeline in a SQL table, each operation one statement;
+ * shared by {@link SqliteTimestampOracle} and {@link PostgresTimestampOracle}. Several processes
+ * may share a timeline.
+ *
+ * Example:
+ * ```ts
+ * const oracle: DurableTimestampOracle = await SqliteTimestampOracle.open('./data/oracle.sqlite');
+ * oracle.timeline;   // 'default'
+ * ```
+ */
 export abstract class DurableTimestampOracle implements TimestampOracle {
+  /** The timeline (row) this oracle uses. */
   readonly timeline: string;
   private readonly now: NowFn;
   private readonly batchedReadTs: BatchedReadTs;
   private readonly counts = { writeTs: 0, peekWriteTs: 0, applyWrite: 0 };
   private closing: Promise<void> | undefined;
 
+  /**
+   * For subclasses: the oracle over `store`'s row.
+   *
+   * @param store The row of the timeline, one statement per method.
+   * @param options The timeline's name and the wall clock.
+   */
   protected constructor(
     private readonly store: TimelineRowStore,
     options: { timeline: string; now: NowFn },

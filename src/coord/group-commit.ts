@@ -121,6 +121,14 @@ import { wallClockMillis, type NowFn, type TimestampOracle } from './timestamp-o
 import { CommitNotRecorded, commitAtNextTimestamp, oracleTimestamps, type CommitAttempt, type TimestampSource } from './timestamp-source.js';
 import { WriteLocks, emptyGuard, type WriteLockGuard } from './write-locks.js';
 
+/**
+ * Options of {@link GroupCommitter.open}.
+ *
+ * Example:
+ * ```ts
+ * await GroupCommitter.open(txns, oracle, { ack: 'commit', maxWaitForNowMs: 100, compactEvery: 64 });
+ * ```
+ */
 export interface GroupCommitOptions {
   /** Acknowledge writes once committed, or once also applied to the data shards (default 'apply'). */
   ack?: 'commit' | 'apply';
@@ -136,9 +144,36 @@ export interface GroupCommitOptions {
   metrics?: Metrics;
 }
 
-export type SystemWriteOutcome = { buffered: false; commitTs: Timestamp } | { buffered: true };
+/**
+ * The outcome of `submitInternal`: committed at `commitTs`, or buffered (read-only mode) until
+ * `leaveReadOnly()`.
+ *
+ * Example:
+ * ```ts
+ * const res: SystemWriteOutcome = await gc.submitInternal(writes);
+ * if (!res.buffered) console.log('committed at', res.commitTs);
+ * ```
+ */
+export type SystemWriteOutcome =
+  | {
+      /** Committed now. */
+      buffered: false;
+      /** The commit's timestamp. */
+      commitTs: Timestamp;
+    }
+  | {
+      /** Buffered in read-only mode; `leaveReadOnly()` commits it. */
+      buffered: true;
+    };
 
-/** Counters, for tests and dashboards. */
+/**
+ * Counters, for tests and dashboards.
+ *
+ * Example:
+ * ```ts
+ * const { groupCommits, deferrals } = gc.stats;
+ * ```
+ */
 export interface GroupCommitStats {
   /** Group commits that committed (empty ones included). */
   groupCommits: number;
@@ -185,6 +220,23 @@ interface PendingWrite<K, V> {
   ack?: Ack;
 }
 
+/**
+ * Many small writes from many callers become one txn-wal commit at one oracle timestamp, with
+ * per-collection write locks for read-then-write operations. The engine under `openDatabase`; use
+ * it directly over your own TxnsHandle and oracle.
+ *
+ * Example:
+ * ```ts
+ * const gc = await GroupCommitter.open(txns, oracle);   // commits an empty group first
+ * await gc.register([writerA]);
+ * const [x, y] = await Promise.all([
+ *   gc.submitWrite({ [A]: [['k', null, 1]] }),
+ *   gc.submitWrite({ [A]: [['k', null, 1]] }),
+ * ]);                                                   // one commit: A ← ('k', +2)
+ * x.commitTs === y.commitTs;                            // true
+ * await gc.close();
+ * ```
+ */
 export class GroupCommitter<K, V> {
   private readonly locks = new WriteLocks();
   private readonly notifier: CommitNotifier;
@@ -225,7 +277,9 @@ export class GroupCommitter<K, V> {
   private readonly counters: GroupCommitStats = { groupCommits: 0, deferrals: 0, lostRaces: 0, droppedRows: 0, failures: 0 };
 
   private constructor(
+    /** The handle the groups commit through (not owned: close it yourself). */
     readonly txns: TxnsHandle<K, V>,
+    /** Where the timestamps come from (not owned: close it yourself). */
     readonly oracle: TimestampOracle,
     opts: GroupCommitOptions,
   ) {

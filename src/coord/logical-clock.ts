@@ -39,6 +39,17 @@ export interface LogicalClockOptions {
   initialTs?: Timestamp;
 }
 
+/**
+ * The in-memory timestamp oracle, which can also publish a timestamp atomically with taking it
+ * (`getTimestamp(fn)`: nobody gets a higher timestamp until `fn` finished).
+ *
+ * Example:
+ * ```ts
+ * const clock = new LogicalClock({ now: () => 0 });
+ * await clock.getTimestamp(async (ts) => publishPreparing(ts));   // ts = 1, published before…
+ * (await clock.writeTs()).timestamp;                              // …anyone gets 2
+ * ```
+ */
 export class LogicalClock implements TimestampOracle {
   private readonly now: NowFn;
   private readonly lock = new Mutex();
@@ -46,6 +57,11 @@ export class LogicalClock implements TimestampOracle {
   private lastRead: Timestamp;
   private closed = false;
 
+  /**
+   * A clock starting at `initialTs`; throws InvalidOracleConfig for bad options.
+   *
+   * @param opts `now` (default `Date.now`) and `initialTs` (default 0).
+   */
   constructor(opts: LogicalClockOptions = {}) {
     if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) {
       throw new InvalidOracleConfig(`LogicalClock options must be an object (or omitted), got ${describeValue(opts)}`);

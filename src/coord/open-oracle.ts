@@ -40,6 +40,14 @@ import { PostgresTimestampOracle, type PostgresTimestampOracleOptions } from './
 import { SqliteTimestampOracle, type SqliteTimestampOracleOptions } from './sqlite-oracle.js';
 import type { TimestampOracle, WriteTimestamp } from './timestamp-oracle.js';
 
+/**
+ * Options of {@link openTimestampOracle}: the timeline, the clock, and backend-specific settings.
+ *
+ * Example:
+ * ```ts
+ * await openTimestampOracle('postgres://u@db/txnwal', { timeline: 'orders', poolMax: 5 });
+ * ```
+ */
 export interface OpenTimestampOracleOptions extends DurableOracleOptions {
   /** SQLite only: how long a statement waits for another process's write lock. */
   busyTimeoutMs?: SqliteTimestampOracleOptions['busyTimeoutMs'];
@@ -56,7 +64,17 @@ export const ORACLE_FILE_NAME = 'oracle.sqlite';
 
 const ACCEPTED_FORMS = 'mem://, mem://<name>, file:<dir>, file:///<absolute dir>, or postgres://… (also postgresql://)';
 
-/** Opens the oracle for the location `url`; see the module comment for the accepted forms. */
+/**
+ * Opens the oracle for the location `url`; see the module comment for the accepted forms.
+ *
+ * Use the same URL as the location, so storage and timestamps live together.
+ *
+ * Example:
+ * ```ts
+ * const oracle = await openTimestampOracle('file:./data');   // ./data/oracle.sqlite
+ * const gc = await GroupCommitter.open(txns, oracle);
+ * ```
+ */
 export async function openTimestampOracle(
   url: string,
   options: OpenTimestampOracleOptions = {},

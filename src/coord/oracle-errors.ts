@@ -25,14 +25,35 @@ import { InvalidTimestamp, InvalidUsage } from '../persist/errors.js';
 import { isTimestamp, type Timestamp } from '../persist/time.js';
 import type { NowFn } from './timestamp-oracle.js';
 
-/** An oracle used after `close()`. */
+/**
+ * An oracle used after `close()`.
+ *
+ * Example:
+ * ```ts
+ * await oracle.close();
+ * await oracle.writeTs();   // throws TimestampOracleClosed
+ * ```
+ */
 export class TimestampOracleClosed extends InvalidUsage {
+  /**
+   * Builds the message naming the oracle and the call.
+   *
+   * @param oracle The oracle's class name.
+   * @param op The method called after close.
+   */
   constructor(oracle: string, op: string) {
     super(`${oracle}.${op}() called after close(); open a new oracle to keep using this timeline`);
   }
 }
 
-/** An oracle opened with a bad timeline, URL or option. */
+/**
+ * An oracle opened with a bad timeline, URL or option.
+ *
+ * Example:
+ * ```ts
+ * await openTimestampOracle('file:./data', { timeline: '' });   // throws InvalidOracleConfig
+ * ```
+ */
 export class InvalidOracleConfig extends InvalidUsage {}
 
 /** Longest accepted timeline name: enough for any label, small enough for any index. */

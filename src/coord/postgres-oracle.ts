@@ -152,6 +152,16 @@ class PostgresTimelineRow implements TimelineRowStore {
   }
 }
 
+/**
+ * The durable timestamp oracle in a Postgres table, for processes on several machines.
+ *
+ * Example:
+ * ```ts
+ * const oracle = await PostgresTimestampOracle.open('postgres://u@db/txnwal', { timeline: 'default' });
+ * await oracle.readTs();
+ * await oracle.close();
+ * ```
+ */
 export class PostgresTimestampOracle extends DurableTimestampOracle {
   private constructor(row: PostgresTimelineRow, options: { timeline: string; now: NowFn }) {
     super(row, options);

@@ -36,16 +36,44 @@ import { checkWrites, type CheckedWrites, type WritesByCollection } from './coll
 import { OutsideLockedCollections } from './group-commit-errors.js';
 import type { WriteLockGuard, WriteLocks } from './write-locks.js';
 
-/** What a read-then-write function may read: the collection's contents at the read timestamp. */
+/**
+ * What a read-then-write function may read: the collection's contents at the read timestamp.
+ *
+ * Example:
+ * ```ts
+ * await gc.readThenWrite([A], async (readTs, read: ReadCollection<string, null>) => {
+ *   const rows = await read(A);   // [['k', null, 2]]
+ * });
+ * ```
+ */
 export type ReadCollection<K, V> = (collection: ShardId) => Promise<[key: K, val: V, diff: number][]>;
 
-/** Computes the writes of a read-then-write operation; `undefined` means "write nothing". */
+/**
+ * Computes the writes of a read-then-write operation; `undefined` means "write nothing".
+ *
+ * Example:
+ * ```ts
+ * const drain: ReadThenWriteFn<string, null> = async (readTs, read) => ({
+ *   [A]: (await read(A)).map(([k, v, d]) => [k, v, -d] as const),
+ * });
+ * await gc.readThenWrite([A], drain);
+ * ```
+ */
 export type ReadThenWriteFn<K, V> = (
   readTs: Timestamp,
   read: ReadCollection<K, V>,
 ) => Promise<WritesByCollection<K, V> | undefined | void>;
 
+/**
+ * What `readThenWrite` resolves with: the time it read at and the time its writes committed at.
+ *
+ * Example:
+ * ```ts
+ * const { readTs, commitTs } = await gc.readThenWrite([A], fn);
+ * ```
+ */
 export interface ReadThenWriteResult {
+  /** The timestamp the function read at. */
   readTs: Timestamp;
   /** The commit's timestamp; undefined when the function wrote nothing. */
   commitTs: Timestamp | undefined;

@@ -177,6 +177,18 @@ class SqliteTimelineRow implements TimelineRowStore {
   }
 }
 
+/**
+ * The durable timestamp oracle in a SQLite file (`oracle.sqlite` beside a `file:` location), safe
+ * for several processes on one machine.
+ *
+ * Example:
+ * ```ts
+ * const oracle = await SqliteTimestampOracle.open('./data/oracle.sqlite');
+ * const { timestamp } = await oracle.writeTs();
+ * await oracle.applyWrite(timestamp);
+ * await oracle.close();
+ * ```
+ */
 export class SqliteTimestampOracle extends DurableTimestampOracle {
   private constructor(
     row: SqliteTimelineRow,

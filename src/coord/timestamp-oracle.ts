@@ -24,13 +24,36 @@
  */
 import type { Timestamp } from '../persist/time.js';
 
-/** A timestamp to write at, and the upper a write at it should advance collections to. */
+/**
+ * A timestamp to write at, and the upper a write at it should advance collections to.
+ *
+ * Example:
+ * ```ts
+ * const { timestamp, advanceTo } = await oracle.writeTs();
+ * await txn.commitAt(txns, timestamp);   // collections' uppers move to advanceTo
+ * ```
+ */
 export interface WriteTimestamp {
+  /** The timestamp to write at. */
   timestamp: Timestamp;
   /** `timestamp + 1`. */
   advanceTo: Timestamp;
 }
 
+/**
+ * Who picks the timestamp of a write, and the latest time that is safe to read at. Implementations:
+ * {@link LogicalClock} (in memory), the SQLite and Postgres oracles (durable);
+ * `openTimestampOracle(url)` picks the one that belongs with a location.
+ *
+ * Example:
+ * ```ts
+ * const oracle: TimestampOracle = await openTimestampOracle('file:./data');
+ * const { timestamp } = await oracle.writeTs();
+ * // … commit at `timestamp` …
+ * await oracle.applyWrite(timestamp);
+ * await oracle.readTs();   // >= timestamp
+ * ```
+ */
 export interface TimestampOracle {
   /** A fresh write timestamp, strictly above every one handed out before and above `readTs()`. */
   writeTs(): Promise<WriteTimestamp>;

@@ -50,8 +50,24 @@ import { abortableWait } from '../persist/wait.js';
 import type { ShardEvent } from '../sources/shard-source.js';
 import { valueIdentity } from '../operators/row-identity.js';
 
-/** A read at a time the arrangement cannot answer exactly. */
+/**
+ * A read at a time the arrangement cannot answer exactly.
+ *
+ * Read within `[since, frontier)`, or wait for the frontier with `waitForFrontier`.
+ *
+ * Example:
+ * ```ts
+ * arr.get('alice', arr.frontier);   // throws ReadOutsideArrangement: not complete yet
+ * ```
+ */
 export class ReadOutsideArrangement extends Error {
+  /**
+   * Builds the message with the readable times and what to do.
+   *
+   * @param asOf The time asked for.
+   * @param since The first readable time.
+   * @param frontier The first time not complete yet.
+   */
   constructor(
     readonly asOf: number,
     readonly since: number,
@@ -67,7 +83,14 @@ export class ReadOutsideArrangement extends Error {
   }
 }
 
-/** Options for {@link Arrangement}. */
+/**
+ * Options for {@link Arrangement}.
+ *
+ * Example:
+ * ```ts
+ * new Arrangement<number, string>({ asOf: 0, compareKeys: (a, b) => b - a });   // scans in descending key order
+ * ```
+ */
 export interface ArrangementOptions<K> {
   /** The time the stream reads as of: the first readable time (the initial since). */
   asOf: number;
@@ -93,9 +116,29 @@ interface KeyEntry<K, V> {
   changes: Change<V>[];
 }
 
-/** One row that `scan` yields. */
+/**
+ * One row that `scan` yields.
+ *
+ * Example:
+ * ```ts
+ * for (const [key, val, diff] of arr.scan({ from: 'a', to: 'm' }, ts)) console.log(key, val, diff);
+ * ```
+ */
 export type ArrangedRow<K, V> = [key: K, val: V, diff: number];
 
+/**
+ * A collection indexed by key, with history from `since` to `frontier`, for exact point reads and
+ * range scans at any time in between: what read-write transactions read from. Feed it a
+ * collection's events with `push`.
+ *
+ * Example:
+ * ```ts
+ * const arr = new Arrangement<string, number>({ asOf: 5 });
+ * arr.push({ kind: 'updates', updates: [['alice', 10, 5, 1]] });
+ * arr.push({ kind: 'progress', upper: 6 });
+ * arr.get('alice', 5);   // [[10, 1]]
+ * ```
+ */
 export class Arrangement<K, V> {
   private readonly byId = new Map<string, KeyEntry<K, V>>();
   /** Key ids in key order. */
@@ -107,6 +150,11 @@ export class Arrangement<K, V> {
   private ended = false;
   private readonly waiters = new Set<() => void>();
 
+  /**
+   * An empty arrangement, readable from `opts.asOf` once the stream's progress passes it.
+   *
+   * @param opts The first readable time, and the key order for scans.
+   */
   constructor(opts: ArrangementOptions<K>) {
     if (!Number.isSafeInteger(opts.asOf) || opts.asOf < 0) {
       throw new InvalidUsage(`Arrangement: asOf must be a non-negative safe integer, got ${String(opts.asOf)}`);

@@ -44,12 +44,27 @@ export function builtInCodec(name: string): Codec<unknown> | undefined {
   return Object.hasOwn(BUILT_IN, name) ? BUILT_IN[name] : undefined;
 }
 
-/** A collection opened in a Database: its name, data shard and codecs. */
+/**
+ * A collection opened in a Database: its name, data shard and codecs.
+ *
+ * Get one from `db.collection(name, codecs)`; pass it (or its name) to write, subscribe$, snapshot
+ * and transactions.
+ *
+ * Example:
+ * ```ts
+ * const accounts = await db.collection('accounts', { key: Codecs.string, val: Codecs.unit });
+ * accounts.shardId;                 // the data shard behind it
+ * db.subscribe$(accounts);          // the same as db.subscribe$('accounts')
+ * ```
+ */
 export class Collection<K = unknown, V = unknown> {
   /** @internal Built by `Database.collection`. */
   constructor(
+    /** The collection's name in the catalog. */
     readonly name: string,
+    /** The data shard that holds its rows. */
     readonly shardId: ShardId,
+    /** How its keys and values are encoded. */
     readonly codecs: ShardCodecs<K, V>,
   ) {}
 }

@@ -84,6 +84,14 @@ type Bytes = Uint8Array;
 const BYTES: ShardCodecs<Bytes, Bytes> = { key: Codecs.bytes, val: Codecs.bytes };
 const ORACLE_METHODS = ['writeTs', 'peekWriteTs', 'readTs', 'applyWrite', 'close'] as const;
 
+/**
+ * Options of {@link openDatabase}.
+ *
+ * Example:
+ * ```ts
+ * const db = await openDatabase('file:./data', { ack: 'durable', groupCommit: { maxWaitForNowMs: 50 } });
+ * ```
+ */
 export interface OpenDatabaseOptions {
   /**
    * When `write` resolves: once the commit is durable and applied, so reads started
@@ -104,17 +112,49 @@ export interface OpenDatabaseOptions {
   metrics?: Metrics;
 }
 
-/** One row of a write: `diff` copies of `(key, val)` added (negative: removed). */
+/**
+ * One row of a write: `diff` copies of `(key, val)` added (negative: removed).
+ *
+ * Example:
+ * ```ts
+ * const row: CollectionRow<string, null> = ['alice', null, -10];
+ * ```
+ */
 export type CollectionRow<K = unknown, V = unknown> = readonly [key: K, val: V, diff: number];
 
-/** Rows per collection name, as a plain object or a Map. */
+/**
+ * Rows per collection name, as a plain object or a Map.
+ *
+ * Example:
+ * ```ts
+ * const writes: CollectionWrites = { accounts: [['alice', null, -10], ['bob', null, 10]], audit: [['t1', null, 1]] };
+ * await db.write(writes);
+ * ```
+ */
 export type CollectionWrites =
   | Readonly<Record<string, Iterable<CollectionRow<any, any>>>>
   | ReadonlyMap<string, Iterable<CollectionRow<any, any>>>;
 
-/** A collection given by name or by its handle. */
+/**
+ * A collection given by name or by its handle.
+ *
+ * Example:
+ * ```ts
+ * const accounts = await db.collection('accounts');
+ * db.subscribe$(accounts);     // a handle …
+ * db.subscribe$('accounts');   // … or its name
+ * ```
+ */
 export type CollectionRef<K = unknown, V = unknown> = string | Collection<K, V>;
 
+/**
+ * Options of `db.subscribe$`: when to read as of, and when to stop.
+ *
+ * Example:
+ * ```ts
+ * db.subscribe$('accounts', { asOf: commitTs, until: commitTs + 100 });
+ * ```
+ */
 export interface DatabaseReadOptions {
   /** The time to read as of (default: the oracle's read time when the subscription starts). */
   asOf?: Timestamp;
@@ -122,7 +162,16 @@ export interface DatabaseReadOptions {
   until?: Timestamp;
 }
 
-/** A consistent read of several collections at one time. */
+/**
+ * A consistent read of several collections at one time.
+ *
+ * Example:
+ * ```ts
+ * const snap: DatabaseSnapshot = await db.snapshot(['accounts', 'audit']);
+ * snap.asOf;                    // the time it read at
+ * snap.collections.accounts;    // [['alice', null, 10], …]
+ * ```
+ */
 export interface DatabaseSnapshot {
   /** The time read as of: the contents include every write at or before it. */
   asOf: Timestamp;
@@ -130,11 +179,22 @@ export interface DatabaseSnapshot {
   collections: Record<string, [unknown, unknown, number][]>;
 }
 
-/** What `collections()` lists per collection: its catalog entry. */
+/**
+ * What `collections()` lists per collection: its catalog entry.
+ *
+ * Example:
+ * ```ts
+ * for (const c of await db.collections()) console.log(c.name, c.keyCodec, c.valCodec, c.shardId);
+ * ```
+ */
 export interface CollectionInfo {
+  /** The collection's name. */
   name: string;
+  /** Its data shard. */
   shardId: ShardId;
+  /** The name of its key codec. */
   keyCodec: string;
+  /** The name of its value codec. */
   valCodec: string;
 }
 
@@ -142,6 +202,17 @@ export interface CollectionInfo {
  * Opens the database at `url` (`mem://`, `mem://<name>`, `file:<dir>`,
  * `postgres://…`): creates its txns shard the first time, or finds the one in the
  * catalog. See the module doc.
+ *
+ * The front door: use it unless you need to manage shards, txns handles or oracles yourself.
+ *
+ * Example:
+ * ```ts
+ * const db = await openDatabase('file:./data');
+ * await db.collection('accounts', { key: Codecs.string, val: Codecs.unit });
+ * const { commitTs } = await db.write({ accounts: [['alice', null, 10]] });
+ * (await db.snapshot('accounts', commitTs)).collections.accounts;   // [['alice', null, 10]]
+ * await db.close();
+ * ```
  */
 export async function openDatabase(url: string, options: OpenDatabaseOptions = {}): Promise<Database> {
   if (typeof url !== 'string') {
@@ -186,6 +257,27 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
   }
 }
 
+/**
+ * Named collections over one location, written atomically and read consistently: what {@link
+ * openDatabase} returns. It owns a PersistClient, the database's txns shard and TxnsHandle, the
+ * timestamp oracle (unless passed in), a group committer and one shared txns reader.
+ *
+ * `write` is atomic across the collections it names; `subscribe$` is cold (each
+ * subscription reads as of its own time) and, for several names, consistent at their
+ * common frontier; `close()` finishes accepted writes and ends every subscription.
+ *
+ * Example:
+ * ```ts
+ * const db = await openDatabase('file:./data');
+ * await db.collection('accounts', { key: Codecs.string, val: Codecs.unit });
+ * await db.collection('audit', { key: Codecs.json(), val: Codecs.unit });
+ * const { commitTs } = await db.write({ accounts: [['alice', null, 10]], audit: [[{ by: 'alice' }, null, 1]] });
+ * const snap = await db.snapshot(['accounts', 'audit'], commitTs);
+ * snap.collections.accounts;   // [['alice', null, 10]]
+ * db.subscribe$(['accounts', 'audit']).pipe(forCollection('accounts'), materialize());
+ * await db.close();
+ * ```
+ */
 export class Database {
   /** Collections opened here, by name (a promise, so concurrent opens of one name share the work). */
   private readonly opened = new Map<string, Promise<Collection<any, any>>>();

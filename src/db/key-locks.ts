@@ -38,8 +38,24 @@ import { abortableWait } from '../persist/wait.js';
 import { valueIdentity } from '../operators/row-identity.js';
 import { describeKey } from './transaction-errors.js';
 
-/** A transaction asked for a key an older transaction holds (wait-die): abort and retry. */
+/**
+ * A transaction asked for a key an older transaction holds (wait-die): abort and retry.
+ *
+ * `db.transact` retries it for you, keeping the transaction's age so it eventually wins.
+ *
+ * Example:
+ * ```ts
+ * await locks.acquire(older, 'accounts', 'alice');
+ * await locks.acquire(younger, 'accounts', 'alice');   // throws LockConflict
+ * ```
+ */
 export class LockConflict extends Error {
+  /**
+   * Builds the message with the key.
+   *
+   * @param collection The collection of the key.
+   * @param key The key that is locked.
+   */
   constructor(
     readonly collection: string,
     readonly key: unknown,
@@ -52,16 +68,40 @@ export class LockConflict extends Error {
   }
 }
 
-/** A transaction ended (committed or aborted) while it waited for a lock. */
+/**
+ * A transaction ended (committed or aborted) while it waited for a lock.
+ *
+ * Example:
+ * ```ts
+ * const wait = locks.acquire(t1, 'accounts', 'alice');   // t2 holds it
+ * locks.release(t1);                                     // t1 ended
+ * await wait;                                            // rejects with LockWaitEnded
+ * ```
+ */
 export class LockWaitEnded extends Error {
+  /**
+   * Builds the message with the key waited for.
+   *
+   * @param collection The collection of the key.
+   * @param key The key that was waited for.
+   */
   constructor(collection: string, key: unknown) {
     super(`the transaction ended while waiting for key ${describeKey(key)} of collection ${JSON.stringify(collection)}`);
     this.name = 'LockWaitEnded';
   }
 }
 
-/** One transaction's identity for locking; older holders have smaller ages. */
+/**
+ * One transaction's identity for locking; older holders have smaller ages.
+ *
+ * Example:
+ * ```ts
+ * const t1 = locks.holder();   // { age: 0 }
+ * const t2 = locks.holder();   // { age: 1 }: younger
+ * ```
+ */
 export interface LockHolder {
+  /** Grows with every holder made; a retried transaction keeps its age. */
   readonly age: number;
 }
 
@@ -78,6 +118,20 @@ interface Lock {
   waiters: Waiter[];
 }
 
+/**
+ * Exclusive per-process locks on `(collection, key)` for read-write transactions, with wait-die so
+ * no deadlock can form: an older transaction waits, a younger one fails with LockConflict.
+ *
+ * Example:
+ * ```ts
+ * const locks = new KeyLocks();
+ * const t1 = locks.holder(), t2 = locks.holder();   // t1 is older
+ * await locks.acquire(t2, 'accounts', 'alice');      // t2 holds alice
+ * const p = locks.acquire(t1, 'accounts', 'alice');  // t1 waits for t2 …
+ * locks.release(t2);
+ * await p;                                            // … and holds alice now
+ * ```
+ */
 export class KeyLocks {
   private nextAge = 0;
   private readonly locks = new Map<string, Lock>();

@@ -67,12 +67,31 @@ import { ReadOutsideArrangement, type Arrangement } from './arrangement.js';
 import type { KeyLocks, LockHolder } from './key-locks.js';
 import { TransactionClosed, ValidationFailed, describeKey } from './transaction-errors.js';
 
+/**
+ * How much of what a read-write transaction read must still hold at its commit: `'snapshot'`
+ * (write–write conflicts only), `'serializable'` (reads too; the default), `'strict-serializable'`
+ * (serializable, reading at least at the oracle's read time).
+ *
+ * Example:
+ * ```ts
+ * await db.transact(fn, { isolation: 'snapshot' });
+ * ```
+ */
 export type IsolationLevel = 'snapshot' | 'serializable' | 'strict-serializable';
 
 export const ISOLATION_LEVELS: readonly IsolationLevel[] = ['snapshot', 'serializable', 'strict-serializable'];
 
-/** A collection as transactions see it: a name and the process's shared arrangement of it. */
+/**
+ * A collection as transactions see it: a name and the process's shared arrangement of it.
+ *
+ * Example:
+ * ```ts
+ * const accounts: TransactionCollection<string, number> = host.collection(accountsId);
+ * await tx.get(accounts, 'alice');
+ * ```
+ */
 export interface TransactionCollection<K, V> {
+  /** The name in locks and error messages. */
   readonly name: string;
   /** The arrangement, following the collection; readable at every pinned read timestamp. */
   arrangement(): Promise<Arrangement<K, V>>;
@@ -81,17 +100,58 @@ export interface TransactionCollection<K, V> {
 /**
  * What a transaction's methods take as a collection: the host's own, or what its
  * `resolve` accepts (a database takes a collection's name or its Collection handle).
+ *
+ * Example:
+ * ```ts
+ * await tx.get('accounts', 'alice');        // by name (a database's transactions)
+ * await tx.get(accountsHandle, 'alice');    // by Collection handle
+ * ```
  */
 export type TransactionCollectionRef<K, V> =
   | TransactionCollection<K, V>
-  | { readonly name: string; readonly codecs: { key: { decode(b: Uint8Array): K }; val: { decode(b: Uint8Array): V } } }
+  | {
+      /** The collection's name. */
+      readonly name: string;
+      /** How its stored keys and values decode (a Collection handle's codecs). */
+      readonly codecs: {
+        /** The key codec. */
+        key: {
+          /** Decodes a stored key. */
+          decode(b: Uint8Array): K;
+        };
+        /** The value codec. */
+        val: {
+          /** Decodes a stored value. */
+          decode(b: Uint8Array): V;
+        };
+      };
+    }
   | string;
 
-/** What one collection's rows at commit look like: `[key, val, diff]`. */
+/**
+ * What one collection's rows at commit look like: `[key, val, diff]`.
+ *
+ * Example:
+ * ```ts
+ * for (const [collection, rows] of commitRows) console.log(collection.name, rows.length);
+ * ```
+ */
 export type CommitRows = Map<TransactionCollection<unknown, unknown>, [unknown, unknown, number][]>;
 
-/** What a transaction needs of its database (the front door implements it). */
+/**
+ * What a transaction needs of its database (the front door implements it).
+ *
+ * Implement it to run read-write transactions over something other than a TxnsHandle; {@link
+ * TxnsTransactionHost} is the built-in one.
+ *
+ * Example:
+ * ```ts
+ * const host: TransactionHost = new TxnsTransactionHost(txns, { oracle });
+ * const tx = await ReadWriteTransaction.begin(host);
+ * ```
+ */
 export interface TransactionHost {
+  /** The process's key locks. */
   readonly locks: KeyLocks;
   /** The timestamp oracle; needed for `'strict-serializable'`. */
   readonly oracle?: TimestampOracle | undefined;
@@ -111,6 +171,14 @@ export interface TransactionHost {
   resolve?(ref: TransactionCollectionRef<unknown, unknown>): TransactionCollection<unknown, unknown>;
 }
 
+/**
+ * Options of `db.transaction()` and `ReadWriteTransaction.begin`.
+ *
+ * Example:
+ * ```ts
+ * const tx = await db.transaction({ isolation: 'strict-serializable' });
+ * ```
+ */
 export interface TransactionOptions {
   /** Default `'serializable'`. */
   isolation?: IsolationLevel;
@@ -136,6 +204,23 @@ interface CollectionState {
   ranges: { from?: unknown; to?: unknown }[];
 }
 
+/**
+ * Read a few keys, decide, write, and have what was read still hold at commit, across collections
+ * and processes, at one of three isolation levels. Begin one with `db.transaction()` (or run one to
+ * a commit with `db.transact`).
+ *
+ * Reads come from one read timestamp plus the transaction's own writes; writing a key
+ * (or `getForUpdate`) locks it in this process and validates it; `commit()` picks the
+ * commit timestamp last and validates against every commit before it, in any process.
+ *
+ * Example:
+ * ```ts
+ * const tx = await db.transaction({ isolation: 'serializable' });
+ * const balance = (await tx.getForUpdate('accounts', 'alice')) ?? 0;
+ * await tx.set('accounts', 'alice', balance + 10);
+ * const { commitTs } = await tx.commit();
+ * ```
+ */
 export class ReadWriteTransaction {
   private state: 'open' | 'committed' | 'aborted' = 'open';
   private readonly collections = new Map<TransactionCollection<unknown, unknown>, CollectionState>();
@@ -146,6 +231,7 @@ export class ReadWriteTransaction {
 
   private constructor(
     private readonly host: TransactionHost,
+    /** The transaction's isolation level. */
     readonly isolation: IsolationLevel,
     private currentReadTs: Timestamp,
     lockAge: number | undefined,

@@ -33,6 +33,14 @@ import { LockConflict } from './key-locks.js';
 import { ReadWriteTransaction, type IsolationLevel, type TransactionHost } from './read-write-transaction.js';
 import { TooManyConflicts, ValidationFailed } from './transaction-errors.js';
 
+/**
+ * Options of `db.transact` and {@link transact}: the isolation level and how often to retry.
+ *
+ * Example:
+ * ```ts
+ * await db.transact(fn, { isolation: 'snapshot', maxAttempts: 20, signal: AbortSignal.timeout(5_000) });
+ * ```
+ */
 export interface TransactOptions {
   /** Default `'serializable'`. */
   isolation?: IsolationLevel;
@@ -50,11 +58,34 @@ export interface TransactOptions {
  * Whether `err` is a conflict that running the transaction again can resolve: a
  * failed validation, a lock held by an older transaction, or a read timestamp a
  * collection compacted past before this process first read it.
+ *
+ * Example:
+ * ```ts
+ * try { await tx.commit(); } catch (err) {
+ *   if (isConflict(err)) return runAgain();
+ *   throw err;
+ * }
+ * ```
  */
 export function isConflict(err: unknown): err is ValidationFailed | LockConflict | ReadOutsideArrangement {
   return err instanceof ValidationFailed || err instanceof LockConflict || (err instanceof ReadOutsideArrangement && err.asOf < err.since);
 }
 
+/**
+ * Runs `fn` in a fresh read-write transaction and commits it, running it again (with jittered
+ * backoff, keeping its lock age) on a conflict; resolves with `fn`'s value, the commit time and the
+ * number of runs. `db.transact` is this over the database.
+ *
+ * Example:
+ * ```ts
+ * const { value, commitTs, attempts } = await transact(host, async (tx) => {
+ *   const from = (await tx.getForUpdate(accounts, 'alice')) ?? 0;
+ *   if (from < 10) return 'insufficient';   // commits nothing
+ *   await tx.set(accounts, 'alice', from - 10);
+ *   return 'done';
+ * });
+ * ```
+ */
 export async function transact<R>(
   host: TransactionHost,
   fn: (tx: ReadWriteTransaction) => Promise<R>,

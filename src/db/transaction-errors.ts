@@ -10,8 +10,25 @@ import type { Timestamp } from '../persist/time.js';
  * Another transaction changed a key this one read or writes, after this one's
  * read timestamp: what was read no longer holds. Names the key and the time of
  * the conflicting commit. Nothing of this transaction was written.
+ *
+ * `db.transact` retries it for you.
+ *
+ * Example:
+ * ```ts
+ * try {
+ *   await tx.commit();
+ * } catch (err) {
+ *   if (err instanceof ValidationFailed) console.log(`${err.key} changed at ${err.conflictTs}`);   // run it again
+ * }
+ * ```
  */
 export class ValidationFailed extends Error {
+  /**
+   * Builds the message with the key, both times and how the key was used.
+   *
+   * @param collection The collection of the key.
+   * @param key The key that changed.
+   */
   constructor(
     readonly collection: string,
     readonly key: unknown,
@@ -31,16 +48,43 @@ export class ValidationFailed extends Error {
   }
 }
 
-/** The transaction was already committed or aborted. */
+/**
+ * The transaction was already committed or aborted.
+ *
+ * Example:
+ * ```ts
+ * await tx.commit();
+ * await tx.set('accounts', 'alice', null);   // throws TransactionClosed: begin a new one
+ * ```
+ */
 export class TransactionClosed extends Error {
+  /**
+   * Builds the message with the call and how the transaction ended.
+   *
+   * @param op The call that was refused.
+   * @param how Whether the transaction was committed or aborted.
+   */
   constructor(op: string, how: 'committed' | 'aborted') {
     super(`cannot ${op}: the transaction was already ${how}; begin a new one`);
     this.name = 'TransactionClosed';
   }
 }
 
-/** `db.transact` gave up: the transaction kept conflicting. `cause` is the last conflict. */
+/**
+ * `db.transact` gave up: the transaction kept conflicting. `cause` is the last conflict.
+ *
+ * Example:
+ * ```ts
+ * await db.transact(fn, { maxAttempts: 3 });   // throws TooManyConflicts { attempts: 3, cause: the last conflict }
+ * ```
+ */
 export class TooManyConflicts extends Error {
+  /**
+   * Builds the message with the number of attempts.
+   *
+   * @param attempts How many times the transaction ran.
+   * @param cause The last conflict.
+   */
   constructor(
     readonly attempts: number,
     cause: unknown,

@@ -40,6 +40,14 @@ import { Arrangement, type ArrangementOptions } from './arrangement.js';
 import { KeyLocks } from './key-locks.js';
 import type { CommitRows, TransactionCollection, TransactionCollectionRef, TransactionHost } from './read-write-transaction.js';
 
+/**
+ * Options of {@link TxnsTransactionHost}.
+ *
+ * Example:
+ * ```ts
+ * const host = new TxnsTransactionHost(txns, { oracle, locks: new KeyLocks() });
+ * ```
+ */
 export interface TxnsTransactionHostOptions<K = unknown> {
   /** The timestamp oracle (required for strict serializable transactions). */
   oracle?: TimestampOracle;
@@ -55,6 +63,15 @@ export interface TxnsTransactionHostOptions<K = unknown> {
  * How a collection maps onto the handle's data shards: its shard, how its rows
  * become the handle's, and its decoded events (the default: the shard itself, in
  * the handle's types, through `dataSubscribe$`).
+ *
+ * Example:
+ * ```ts
+ * host.hosted(dataId, {
+ *   name: 'accounts',
+ *   encode: (key: string, val: number) => [Codecs.string.encode(key), Codecs.json().encode(val)],
+ *   events$: (asOf) => accountsEvents$(asOf),
+ * });
+ * ```
  */
 export interface HostedCollectionOptions<K, V, HK, HV> {
   /** The name in locks and error messages (default: the shard id). */
@@ -82,7 +99,23 @@ interface Arranged<K, V> {
   subscription?: Subscription;
 }
 
+/**
+ * What read-write transactions need, built from one TxnsHandle (its data shards are the
+ * collections): key locks, an optional oracle, and one shared Arrangement per collection, compacted
+ * to the oldest pinned read timestamp.
+ *
+ * Example:
+ * ```ts
+ * const host = new TxnsTransactionHost(txns, { oracle });
+ * const accounts = host.collection(accountsId);
+ * const tx = await ReadWriteTransaction.begin(host, { isolation: 'serializable' });
+ * await tx.set(accounts, 'alice', 5);
+ * await tx.commit();
+ * await host.close();
+ * ```
+ */
 export class TxnsTransactionHost<HK, HV> implements TransactionHost {
+  /** The key locks of this host's transactions. */
   readonly locks: KeyLocks;
   readonly oracle: TimestampOracle | undefined;
   private readonly arranged = new Map<ShardId, Arranged<any, any>>();
@@ -91,7 +124,13 @@ export class TxnsTransactionHost<HK, HV> implements TransactionHost {
   private tidy = new Tidy();
   private closed = false;
 
+  /**
+   * A host over `txns`'s data shards; arrangements are opened on first use.
+   *
+   * @param opts The oracle, shared locks, key order and how to resolve collection names.
+   */
   constructor(
+    /** The handle whose data shards are the collections, and that commits go through. */
     readonly txns: TxnsHandle<HK, HV>,
     private readonly opts: TxnsTransactionHostOptions<unknown> = {},
   ) {

@@ -23,19 +23,41 @@
  * ```
  */
 
-/** A plain Uint8Array over the same memory as `bytes` (a no-op for a plain Uint8Array). */
+/**
+ * A plain Uint8Array over the same memory as `bytes` (a no-op for a plain Uint8Array).
+ *
+ * Example:
+ * ```ts
+ * const row = stmt.get(key) as { data: Buffer };
+ * return plainBytes(row.data);   // a Uint8Array, not a Buffer, over the same memory
+ * ```
+ */
 export function plainBytes(bytes: Uint8Array): Uint8Array {
   if (Object.getPrototypeOf(bytes) === Uint8Array.prototype) return bytes;
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** A Buffer over the same memory as `bytes` (drivers only accept Buffers reliably). */
+/**
+ * A Buffer over the same memory as `bytes` (drivers only accept Buffers reliably).
+ *
+ * Example:
+ * ```ts
+ * await fs.writeFile(file, bufferView(value));   // no copy
+ * ```
+ */
 export function bufferView(bytes: Uint8Array): Buffer {
   if (Buffer.isBuffer(bytes)) return bytes;
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** A fresh plain Uint8Array holding a copy of `bytes`. */
+/**
+ * A fresh plain Uint8Array holding a copy of `bytes`.
+ *
+ * Example:
+ * ```ts
+ * this.entries.set(key, copyBytes(value));   // the caller may reuse `value` afterwards
+ * ```
+ */
 export function copyBytes(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(bytes);
 }
@@ -51,6 +73,14 @@ export function copyBytes(bytes: Uint8Array): Uint8Array {
  * distinct bytes never share a key. Because the length is the byte count, a key
  * built from several arrays is unambiguous when all but the last have a known or
  * prefixed length.
+ *
+ *
+ * Example:
+ * ```ts
+ * const seen = new Set<string>();
+ * seen.add(bytesKey(Uint8Array.of(1, 2)));
+ * seen.has(bytesKey(Uint8Array.of(1, 2)));   // true
+ * ```
  */
 export function bytesKey(bytes: Uint8Array): string {
   return bufferView(bytes).toString('latin1');

@@ -55,15 +55,64 @@ import type { CaSResult, Consensus, SeqNo, VersionedData } from './consensus.js'
 import { DeterminateError, IndeterminateError, LocationUsageError } from './errors.js';
 import type { Location } from './location.js';
 
+/**
+ * What an injected fault does: `determinate` fails the call before it runs, `indeterminate` runs it
+ * and then throws (the reply was lost), `slow` delays it.
+ *
+ * Example:
+ * ```ts
+ * location.faults.totals();   // Record<FaultKind, number>: { determinate: 3, indeterminate: 4, slow: 0 }
+ * ```
+ */
 export type FaultKind = 'determinate' | 'indeterminate' | 'slow';
+/**
+ * Every {@link FaultKind}, in a fixed order (for reports and loops over the counters).
+ *
+ * Example:
+ * ```ts
+ * for (const kind of FAULT_KINDS) console.log(kind, location.faults.totals()[kind]);
+ * ```
+ */
 export const FAULT_KINDS: readonly FaultKind[] = ['determinate', 'indeterminate', 'slow'];
 
+/**
+ * The Blob methods a fault can hit, as named in {@link StoreMethod} (`blob.<method>`).
+ *
+ * Example:
+ * ```ts
+ * const m: BlobMethod = 'set';
+ * ```
+ */
 export type BlobMethod = 'get' | 'set' | 'delete' | 'listKeysAndMetadata' | 'restore';
+/**
+ * The Consensus methods a fault can hit, as named in {@link StoreMethod} (`consensus.<method>`).
+ *
+ * Example:
+ * ```ts
+ * const m: ConsensusMethod = 'compareAndSet';
+ * ```
+ */
 export type ConsensusMethod = 'head' | 'compareAndSet' | 'scan' | 'truncate' | 'listKeys';
-/** A store method, as `blob.<method>` or `consensus.<method>`. */
+/**
+ * A store method, as `blob.<method>` or `consensus.<method>`.
+ *
+ *
+ * Example:
+ * ```ts
+ * withFaultInjection(inner, { seed: 1, filter: (call) => call.method === 'consensus.compareAndSet' });
+ * ```
+ */
 export type StoreMethod = `blob.${BlobMethod}` | `consensus.${ConsensusMethod}`;
 
-/** The methods that change nothing; every other method counts as a write. */
+/**
+ * The methods that change nothing; every other method counts as a write.
+ *
+ * Example:
+ * ```ts
+ * READ_METHODS.has('blob.get');   // true
+ * READ_METHODS.has('blob.set');   // false: governed by the `writes` rates
+ * ```
+ */
 export const READ_METHODS: ReadonlySet<StoreMethod> = new Set<StoreMethod>([
   'blob.get',
   'blob.listKeysAndMetadata',
@@ -72,20 +121,53 @@ export const READ_METHODS: ReadonlySet<StoreMethod> = new Set<StoreMethod>([
   'consensus.listKeys',
 ]);
 
-/** Probabilities (each in [0, 1]) of each kind of fault, per call. */
+/**
+ * Probabilities (each in [0, 1]) of each kind of fault, per call.
+ *
+ * Example:
+ * ```ts
+ * withFaultInjection(inner, { seed: 1, writes: { determinate: 0, indeterminate: 0.2, slow: 0 } });
+ * ```
+ */
 export interface FaultRates {
+  /** Probability that a call fails before it runs. */
   determinate: number;
+  /** Probability that a call runs and then throws, as if its reply were lost. */
   indeterminate: number;
+  /** Probability that a call is delayed (up to `slowMaxMs`) before it runs. */
   slow: number;
 }
 
-/** One call, as seen by a {@link FaultInjectionOptions.filter}. */
+/**
+ * One call, as seen by a {@link FaultInjectionOptions.filter}.
+ *
+ * Example:
+ * ```ts
+ * const onlyData = (call: FaultCall) => call.method.startsWith('blob.');
+ * withFaultInjection(inner, { seed: 3, filter: onlyData });
+ * ```
+ */
 export interface FaultCall {
+  /** The method called. */
   method: StoreMethod;
   /** The blob key, consensus key or listing prefix; undefined for `consensus.listKeys`. */
   key: string | undefined;
 }
 
+/**
+ * How {@link withFaultInjection} decides which calls fail: a seed (so a failing run can be
+ * replayed), rates, and filters.
+ *
+ * Example:
+ * ```ts
+ * const location = withFaultInjection(await openLocation('mem://'), {
+ *   seed: 42,
+ *   faultRate: 0.05,
+ *   writes: { indeterminate: 0.1 },
+ *   burst: { rate: 0.001, length: 20 },
+ * });
+ * ```
+ */
 export interface FaultInjectionOptions {
   /** Seeds the PRNG that decides every fault (any 32-bit integer). */
   seed: number;
@@ -102,15 +184,38 @@ export interface FaultInjectionOptions {
   /** Only calls for which this returns true may be faulted (default: all). */
   filter?: (call: FaultCall) => boolean;
   /** Outages: each call starts one with probability `rate`; it fails the next `length` calls (default: none). */
-  burst?: { rate: number; length: number };
+  burst?: {
+    /** Probability that a call starts an outage. */
+    rate: number;
+    /** Calls an outage fails. */
+    length: number;
+  };
   /** Start with faults on (default true). */
   enabled?: boolean;
 }
 
-/** Counts of injected faults, by kind and method. */
+/**
+ * Counts of injected faults, by kind and method.
+ *
+ * Example:
+ * ```ts
+ * location.faults.counts.indeterminate['consensus.compareAndSet'] ?? 0;
+ * ```
+ */
 export type FaultCounts = Record<FaultKind, Partial<Record<StoreMethod, number>>>;
 
-/** A small seeded PRNG (mulberry32): floats in [0, 1). Kept here because src cannot import test helpers. */
+/**
+ * A small seeded PRNG (mulberry32): floats in [0, 1). Kept here because src cannot import test
+ * helpers.
+ *
+ * Use it where a test or trial needs a reproducible stream of random numbers.
+ *
+ * Example:
+ * ```ts
+ * const random = seededRandom(7);
+ * random();   // the same float in [0, 1) on every run with seed 7
+ * ```
+ */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
@@ -142,7 +247,19 @@ function checkRates(rates: FaultRates, what: string): FaultRates {
   return rates;
 }
 
-/** The switch, the rates and the counters of one fault-injecting location. */
+/**
+ * The switch, the rates and the counters of one fault-injecting location.
+ *
+ * Reach it as `location.faults`; turn faults off around setup code and back on for the workload.
+ *
+ * Example:
+ * ```ts
+ * const location = withFaultInjection(inner, { seed: 1, enabled: false });
+ * // … set up shards without faults …
+ * location.faults.enabled = true;
+ * location.faults.setFaultRate(0.2);
+ * ```
+ */
 export class FaultInjector {
   /** While false every call is forwarded untouched and nothing is drawn from the PRNG. */
   enabled: boolean;
@@ -150,6 +267,7 @@ export class FaultInjector {
   calls = 0;
   /** Outages started (see `burst`). */
   bursts = 0;
+  /** Faults injected so far, by kind and method (reset with `resetCounts()`). */
   readonly counts: FaultCounts = { determinate: {}, indeterminate: {}, slow: {} };
   private readRates: FaultRates;
   private writeRates: FaultRates;
@@ -160,7 +278,13 @@ export class FaultInjector {
   /** Calls left in the current outage. */
   private burstLeft = 0;
 
-  constructor(readonly options: FaultInjectionOptions) {
+  /**
+   * Checks `options` and seeds the PRNG; throws LocationUsageError for a bad rate, seed or burst.
+   */
+  constructor(
+    /** The options it was built with, as given. */
+    readonly options: FaultInjectionOptions,
+  ) {
     if (!Number.isInteger(options.seed)) {
       throw new LocationUsageError(`fault injection option seed must be an integer, got ${String(options.seed)}`);
     }
@@ -290,10 +414,24 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** A Blob whose calls go through a {@link FaultInjector}. */
+/**
+ * A Blob whose calls go through a {@link FaultInjector}.
+ *
+ * Built by {@link withFaultInjection}; construct one directly only to fault a Blob that is not part
+ * of a Location.
+ *
+ * Example:
+ * ```ts
+ * const faults = new FaultInjector({ seed: 5, faultRate: 0.5 });
+ * const blob = new FaultInjectingBlob(new MemBlob(), faults);
+ * ```
+ */
 export class FaultInjectingBlob implements Blob {
+  /** Wraps `inner`; every call first asks `faults` whether to fail, delay or forward it. */
   constructor(
+    /** The Blob the calls are forwarded to. */
     readonly inner: Blob,
+    /** Decides each call's fault and counts them. */
     readonly faults: FaultInjector,
   ) {}
   get(key: string): Promise<Uint8Array | undefined> {
@@ -316,10 +454,23 @@ export class FaultInjectingBlob implements Blob {
   }
 }
 
-/** A Consensus whose calls go through a {@link FaultInjector}. */
+/**
+ * A Consensus whose calls go through a {@link FaultInjector}.
+ *
+ * Built by {@link withFaultInjection}; construct one directly only to fault a Consensus that is not
+ * part of a Location.
+ *
+ * Example:
+ * ```ts
+ * const consensus = new FaultInjectingConsensus(new MemConsensus(), new FaultInjector({ seed: 5 }));
+ * ```
+ */
 export class FaultInjectingConsensus implements Consensus {
+  /** Wraps `inner`; every call first asks `faults` whether to fail, delay or forward it. */
   constructor(
+    /** The Consensus the calls are forwarded to. */
     readonly inner: Consensus,
+    /** Decides each call's fault and counts them. */
     readonly faults: FaultInjector,
   ) {}
   head(key: string): Promise<VersionedData | undefined> {
@@ -342,16 +493,39 @@ export class FaultInjectingConsensus implements Consensus {
   }
 }
 
-/** A Location whose Blob and Consensus share one {@link FaultInjector}, `faults`. */
+/**
+ * A Location whose Blob and Consensus share one {@link FaultInjector}, `faults`.
+ *
+ * Example:
+ * ```ts
+ * const location: FaultInjectingLocation = withFaultInjection(await openLocation('mem://'), { seed: 9 });
+ * const client = await PersistClient.open(location);
+ * location.faults.totals();
+ * ```
+ */
 export interface FaultInjectingLocation extends Location {
+  /** The wrapped location's Blob, behind the injector. */
   readonly blob: FaultInjectingBlob;
+  /** The wrapped location's Consensus, behind the injector. */
   readonly consensus: FaultInjectingConsensus;
+  /** The one injector both stores share: its switch, rates and counters. */
   readonly faults: FaultInjector;
   /** The wrapped location. */
   readonly inner: Location;
 }
 
-/** Wraps `inner` so a seeded fraction of its calls fail; see the module comment. */
+/**
+ * Wraps `inner` so a seeded fraction of its calls fail; see the module comment.
+ *
+ * Use it to test that a workload survives storage faults: persist retries what it can and
+ * surfaces the rest as PersistStorageError.
+ *
+ * Example:
+ * ```ts
+ * const location = withFaultInjection(await openLocation('mem://'), { seed: 7, faultRate: 0.1 });
+ * const client = await PersistClient.open(location);
+ * ```
+ */
 export function withFaultInjection(inner: Location, options: FaultInjectionOptions): FaultInjectingLocation {
   const faults = new FaultInjector(options);
   return {

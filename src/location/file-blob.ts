@@ -42,6 +42,14 @@ import { bufferView, plainBytes } from './bytes.js';
 import { DeterminateError, IndeterminateError, LocationUsageError, describeError as describe } from './errors.js';
 import { makeDirectory } from './make-directory.js';
 
+/**
+ * Options of {@link FileBlob.open}: tombstones and the permission modes of what it creates.
+ *
+ * Example:
+ * ```ts
+ * const blob = await FileBlob.open('/var/lib/txnwal/blob', { dirMode: 0o750, fileMode: 0o640 });
+ * ```
+ */
 export interface FileBlobOptions {
   /** Deletes keep a `<name>.bak` tombstone so `restore` can undelete. Default false. */
   tombstone?: boolean;
@@ -51,8 +59,23 @@ export interface FileBlobOptions {
   fileMode?: number;
 }
 
-/** Owner-only by default: blobs hold the data itself. */
+/**
+ * Owner-only by default: blobs hold the data itself.
+ *
+ * Example:
+ * ```ts
+ * await FileBlob.open(dir, { dirMode: DEFAULT_DIR_MODE });   // the same as leaving it out
+ * ```
+ */
 export const DEFAULT_DIR_MODE = 0o700;
+/**
+ * Owner-only by default: blob files and the SQLite database hold the data itself.
+ *
+ * Example:
+ * ```ts
+ * await FileBlob.open(dir, { fileMode: DEFAULT_FILE_MODE });   // the same as leaving it out
+ * ```
+ */
 export const DEFAULT_FILE_MODE = 0o600;
 
 /** Throws LocationUsageError unless `mode` is a permission mode (an integer 0..0o777). */

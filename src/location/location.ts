@@ -65,8 +65,21 @@ import { SqliteConsensus } from './sqlite-consensus.js';
 import { LocalStateChanges, type StateChanges } from './state-changes.js';
 import { PostgresStateChanges } from './postgres-state-changes.js';
 
+/**
+ * A Blob and a Consensus opened together from one URL, with the wake-up channel: what a
+ * PersistClient runs on.
+ *
+ * Example:
+ * ```ts
+ * const location: Location = await openLocation('file:./data');
+ * await location.consensus.listKeys();
+ * await location.close();
+ * ```
+ */
 export interface Location {
+  /** Where batches and rollups are stored (key → bytes). */
   readonly blob: Blob;
+  /** Where each shard's state chain is stored (compare-and-set per shard). */
   readonly consensus: Consensus;
   /** The URL this location was opened from, with any password replaced by `***` ({@link redactUrl}). */
   readonly url: string;
@@ -117,6 +130,12 @@ function memPair(name: string): { pair: MemPair; shared: boolean } {
  * The directory named by a `file:` URL: `file:<dir>` verbatim, `file://…` as a file
  * URL. `fail` builds the error for a malformed one (other layers raise their own types).
  * Public: `txnwal/backend` exports it for backend authors.
+ *
+ * Example:
+ * ```ts
+ * fileUrlDir('file:./data');            // '/current/dir/data'
+ * fileUrlDir('file:///var/lib/txnwal'); // '/var/lib/txnwal'
+ * ```
  */
 export function fileUrlDir(url: string, fail: (problem: string) => Error = (m) => new LocationUsageError(m)): string {
   if (url.startsWith('file://')) {
@@ -133,7 +152,14 @@ export function fileUrlDir(url: string, fail: (problem: string) => Error = (m) =
   return path.resolve(dir);
 }
 
-/** How `file:` stores create directories and files (see the module comment). */
+/**
+ * How `file:` stores create directories and files (see the module comment).
+ *
+ * Example:
+ * ```ts
+ * await openLocation('file:./data', { dirMode: 0o750, fileMode: 0o640 });
+ * ```
+ */
 export interface LocationOptions {
   /** Mode of directories created for `file:` stores. Default 0o700. */
   dirMode?: number;
@@ -261,7 +287,18 @@ async function openFile(url: string, opts: LocationOptions): Promise<Location> {
   return makeLocation(url, blob, consensus, stateChanges, closers);
 }
 
-/** Opens the Location named by `url`; see the module comment for the accepted forms. */
+/**
+ * Opens the Location named by `url`; see the module comment for the accepted forms.
+ *
+ * Most users pass the URL straight to `PersistClient.open` or `openDatabase`; open a Location
+ * yourself to share it, wrap it (withFaultInjection) or inspect its stores.
+ *
+ * Example:
+ * ```ts
+ * const location = await openLocation('mem://demo');
+ * const client = await PersistClient.open(location);
+ * ```
+ */
 export async function openLocation(url: string, opts: LocationOptions = {}): Promise<Location> {
   if (url.startsWith('mem://')) {
     const { pair, shared } = memPair(url.slice('mem://'.length));

@@ -22,6 +22,14 @@ import type { Blob } from './blob.js';
 import { copyBytes } from './bytes.js';
 import { DeterminateError, LocationUsageError } from './errors.js';
 
+/**
+ * Options of {@link MemBlob}.
+ *
+ * Example:
+ * ```ts
+ * const blob = new MemBlob({ tombstone: true });
+ * ```
+ */
 export interface MemBlobOptions {
   /** Deletes only mark entries dead so `restore` can undelete them. Default false. */
   tombstone?: boolean;
@@ -32,11 +40,26 @@ interface Entry {
   live: boolean;
 }
 
+/**
+ * An in-memory Blob over a Map, for tests and `mem://` locations; values are copied in and out.
+ *
+ * Example:
+ * ```ts
+ * const b = new MemBlob();
+ * await b.set('k', Uint8Array.of(7));
+ * await b.get('k');   // Uint8Array [7]
+ * ```
+ */
 export class MemBlob implements Blob {
   private readonly entries = new Map<string, Entry>();
   private readonly tombstone: boolean;
   private closed = false;
 
+  /**
+   * An empty store.
+   *
+   * @param options `tombstone: true` keeps deleted values so `restore` can bring them back.
+   */
   constructor(options: MemBlobOptions = {}) {
     this.tombstone = options.tombstone ?? false;
   }

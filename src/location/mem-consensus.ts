@@ -37,6 +37,17 @@ function copyVersion(v: VersionedData): VersionedData {
   return { seqno: v.seqno, data: copyBytes(v.data) };
 }
 
+/**
+ * An in-memory Consensus for tests and `mem://` locations: linearizable, with each call yielding a
+ * macrotask first so racing callers interleave.
+ *
+ * Example:
+ * ```ts
+ * const c = new MemConsensus();
+ * await c.compareAndSet('s', undefined, { seqno: 1, data: Uint8Array.of(1) });   // 'committed'
+ * await c.compareAndSet('s', undefined, { seqno: 1, data: Uint8Array.of(2) });   // 'mismatch'
+ * ```
+ */
 export class MemConsensus implements Consensus {
   private readonly versions = new Map<string, VersionedData[]>();
   private closed = false;

@@ -58,6 +58,15 @@ import { DeterminateError, LocationUsageError, describeError as describe } from 
 import { PostgresPool, type Statement } from './postgres-pool.js';
 import { STATE_CHANGES_CHANNEL } from './postgres-state-changes.js';
 
+/**
+ * Options of {@link PostgresConsensus.open}: the pool's size and timeouts, and whether commits
+ * NOTIFY.
+ *
+ * Example:
+ * ```ts
+ * await PostgresConsensus.open(url, { poolMax: 10, connectTimeoutMs: 2000 });
+ * ```
+ */
 export interface PostgresConsensusOptions {
   /** Most connections the pool opens. Default 50. */
   poolMax?: number;
@@ -161,6 +170,17 @@ function toVersion(row: Row): VersionedData {
   return { seqno: Number(row.sequence_number), data: plainBytes(row.data) };
 }
 
+/**
+ * A Consensus in a Postgres table (`consensus`, created on open): the backend for several machines.
+ * Each compare-and-set is one statement that also sends the wake-up NOTIFY.
+ *
+ * Example:
+ * ```ts
+ * const c = await PostgresConsensus.open('postgres://u@db:5432/txnwal');
+ * await c.compareAndSet('s1', undefined, { seqno: 1, data });   // 'committed'
+ * await c.close();
+ * ```
+ */
 export class PostgresConsensus implements Consensus {
   // Private (#) so that util.inspect of a location or client never reaches the pool.
   readonly #pool: PostgresPool;
@@ -171,6 +191,10 @@ export class PostgresConsensus implements Consensus {
     this.#notify = notify;
   }
 
+  /**
+   * Connects to `url`, creates the table if absent; throws a DeterminateError naming the server
+   * (never its password) when it cannot.
+   */
   static async open(url: string, options: PostgresConsensusOptions = {}): Promise<PostgresConsensus> {
     const pool = new PostgresPool(
       url,

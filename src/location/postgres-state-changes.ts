@@ -52,6 +52,18 @@ function socketOf(client: pg.Client): { unref?(): void; ref?(): void } | undefin
   return (client as unknown as { connection?: { stream?: { unref?(): void; ref?(): void } } }).connection?.stream;
 }
 
+/**
+ * The wake-up channel of a Postgres location: LISTEN on one dedicated connection, reconnecting with
+ * backoff while the server is away.
+ *
+ * Example:
+ * ```ts
+ * const changes = await PostgresStateChanges.open('postgres://u@db/txnwal');
+ * const stop = changes.watch('s1', (seqno) => console.log('s1 moved to', seqno));
+ * stop();
+ * await changes.close();
+ * ```
+ */
 export class PostgresStateChanges implements StateChanges {
   readonly #url: string;
   readonly #connectTimeoutMs: number;

@@ -33,7 +33,14 @@ const PASSWORD_PARAM = /(password=)[^&#\s]*/gi;
 /** The placeholder that stands for a removed secret. */
 export const REDACTED = '***';
 
-/** `url` with every password replaced by `***`; see the module comment. */
+/**
+ * `url` with every password replaced by `***`; see the module comment.
+ *
+ * Example:
+ * ```ts
+ * redactUrl('postgres://u:hunter2@db/x');   // 'postgres://u:***@db/x'
+ * ```
+ */
 export function redactUrl(url: string): string {
   return url.replace(USERINFO_PASSWORD, `$1:${REDACTED}@`).replace(PASSWORD_PARAM, `$1${REDACTED}`);
 }

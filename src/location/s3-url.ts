@@ -29,8 +29,16 @@
 import { LocationUsageError } from './errors.js';
 import { redactUrl } from './redact-url.js';
 
-/** Where an {@link S3Blob} keeps its keys and how it talks to the store. */
+/**
+ * Where an {@link S3Blob} keeps its keys and how it talks to the store.
+ *
+ * Example:
+ * ```ts
+ * const blob = await S3Blob.open({ bucket: 'data', prefix: 'txnwal/', region: 'eu-west-1' });
+ * ```
+ */
 export interface S3BlobOptions {
+  /** The bucket; it must exist (txnwal never creates buckets). */
   bucket: string;
   /** Key prefix; `''` for the whole bucket. A trailing `/` is added when missing. */
   prefix?: string;
@@ -87,7 +95,15 @@ function fail(url: string, problem: string): LocationUsageError {
   return new LocationUsageError(`S3 blob URL ${JSON.stringify(redactUrl(url))}: ${problem}`);
 }
 
-/** Parses an `s3://` URL into {@link S3BlobOptions}; throws LocationUsageError saying what to write instead. */
+/**
+ * Parses an `s3://` URL into {@link S3BlobOptions}; throws LocationUsageError saying what to write
+ * instead.
+ *
+ * Example:
+ * ```ts
+ * parseS3Url('s3://data/prod?region=eu-west-1');   // { bucket: 'data', prefix: 'prod/', region: 'eu-west-1' }
+ * ```
+ */
 export function parseS3Url(url: string): S3BlobOptions {
   if (!url.startsWith('s3://')) throw fail(url, `expected ${FORM}`);
   const rest = url.slice('s3://'.length);

@@ -104,7 +104,23 @@ type Role =
   | { kind: 'client'; socket: net.Socket }
   | { kind: 'server'; server: net.Server; clients: Set<net.Socket> };
 
+/**
+ * The wake-up channel of a `file:` location: a Unix socket that the processes on one directory
+ * share; the first serves, the others join, and one takes over when it exits.
+ *
+ * Example:
+ * ```ts
+ * const changes = await SocketStateChanges.open('/var/lib/txnwal');
+ * changes.watch('s1', (seqno) => console.log('s1 moved to', seqno));
+ * changes.publish('s1', 2);   // after a committed compare-and-set: every process on the directory hears it
+ * await changes.close();
+ * ```
+ */
 export class SocketStateChanges implements StateChanges {
+  /**
+   * Where the socket lives: `<dir>/wake.sock`, or under the OS temp dir when that path is too long
+   * for a socket.
+   */
   readonly socketPath: string;
   private readonly watchers = new Watchers();
   private role: Role = { kind: 'down' };
@@ -114,6 +130,7 @@ export class SocketStateChanges implements StateChanges {
   private readonly rejoin = new Rejoin(() => this.tryJoin(), () => this.rejoined(), RETRY);
 
   private constructor(
+    /** The data directory the channel serves. */
     readonly dir: string,
     private readonly lock: Database.Database | undefined,
     private readonly fileMode: number,

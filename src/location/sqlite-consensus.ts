@@ -44,6 +44,14 @@ import { DeterminateError, IndeterminateError, LocationUsageError, describeError
 import { checkMode } from './file-blob.js';
 import { DEFAULT_DATABASE_FILE_MODE, createFileIfMissing } from './private-file.js';
 
+/**
+ * Options of {@link SqliteConsensus.open}.
+ *
+ * Example:
+ * ```ts
+ * await SqliteConsensus.open('./data/consensus.sqlite', { busyTimeoutMs: 30_000 });
+ * ```
+ */
 export interface SqliteConsensusOptions {
   /** How long a connection waits for another one's write lock. Default 10 s. */
   busyTimeoutMs?: number;
@@ -68,12 +76,24 @@ function toVersion(row: Row): VersionedData {
   return { seqno: Number(row.seqno), data: row.data ? plainBytes(row.data) : new Uint8Array(0) };
 }
 
+/**
+ * A Consensus in one SQLite file (WAL, fsync at every commit): the embedded default, safe for
+ * several processes on one machine.
+ *
+ * Example:
+ * ```ts
+ * const c = await SqliteConsensus.open('./data/consensus.sqlite');
+ * await c.compareAndSet('s1', undefined, { seqno: 1, data });   // 'committed'
+ * await c.close();
+ * ```
+ */
 export class SqliteConsensus implements Consensus {
   // Prepared once: statement compilation is most of the cost of a small query.
   private readonly stmts: ReturnType<typeof prepareStatements>;
 
   private constructor(
     private readonly db: Database.Database,
+    /** The database file. */
     readonly path: string,
   ) {
     this.stmts = prepareStatements(db);

@@ -34,13 +34,45 @@
  */
 import type { SeqNo } from './consensus.js';
 
+/**
+ * What a watcher is called with: the seqno a key reached, or `undefined` for "anything may have
+ * changed, look".
+ *
+ * Example:
+ * ```ts
+ * const onChange: StateChangeCallback = (seqno) => void reader.wake(seqno);
+ * ```
+ */
 export type StateChangeCallback = (seqno: SeqNo | undefined) => void;
 
+/**
+ * The wake-up channel of a location: hints that a key has a new state, never needed for correctness.
+ *
+ * Contract: a hint carries no state and may be lost, duplicated, late or reordered, so
+ * a watcher treats every callback as "go and read Consensus" and keeps a bounded
+ * fallback poll. `publish` never throws or waits; watchers in this process hear it at
+ * once. `watch` also reports `undefined` whenever the channel goes down or up. Timers
+ * and sockets never keep the process alive. Backends: {@link LocalStateChanges}
+ * (`mem://`), {@link SocketStateChanges} (`file:`), {@link PostgresStateChanges}.
+ *
+ * Example:
+ * ```ts
+ * const stop = location.stateChanges?.watch(shardId, () => void pollNow());
+ * location.stateChanges?.publish(shardId, 42);
+ * stop?.();
+ * ```
+ */
 export interface StateChanges {
+  /** Says that `key` reached `seqno`; never throws, never waits (a channel that is down drops it). */
   publish(key: string, seqno: SeqNo): void;
+  /**
+   * Calls `onChange` for hints about `key` (and with `undefined` when the channel goes down or up);
+   * returns the stop function.
+   */
   watch(key: string, onChange: StateChangeCallback): () => void;
   /** Whether hints from other processes can reach this one right now. */
   readonly up: boolean;
+  /** Releases sockets, connections and timers; later publishes are dropped. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -104,6 +136,14 @@ export class Watchers {
 /**
  * A channel that reaches only this process: the `mem://` backend (whose stores live
  * in one process anyway), always up.
+ *
+ *
+ * Example:
+ * ```ts
+ * const changes = new LocalStateChanges();
+ * changes.watch('s1', (seqno) => console.log(seqno));
+ * changes.publish('s1', 3);   // logs 3 at once
+ * ```
  */
 export class LocalStateChanges implements StateChanges {
   private readonly watchers = new Watchers();

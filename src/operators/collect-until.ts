@@ -20,13 +20,38 @@ import type { ShardEvent } from '../sources/shard-source.js';
 import { consolidateUpdates } from './consolidate-updates.js';
 import { operatorObserver } from './operator-observer.js';
 
+/**
+ * The stream given to {@link collectUntil} completed before its progress reached the time asked
+ * for: the result would have missed updates.
+ *
+ * Example:
+ * ```ts
+ * shardListen$(client, id, codecs, { asOf: 0, until: 2 }).pipe(collectUntil(5));   // errors with IncompleteCollection
+ * ```
+ */
 export class IncompleteCollection extends Error {
+  /**
+   * Builds the error with the time asked for and the progress reached.
+   *
+   * @param message What was asked for and how far the stream got.
+   */
   constructor(message: string) {
     super(message);
     this.name = 'IncompleteCollection';
   }
 }
 
+/**
+ * Everything a stream holds below `ts`, as one consolidated array, emitted once progress reaches
+ * `ts`; then it completes and unsubscribes. Use it to read a consistent snapshot out of a live
+ * stream.
+ *
+ * Example:
+ * ```ts
+ * const rows = await firstValueFrom(dataSubscribe$(client, txnsId, id, { codecs, asOf: 0 }).pipe(collectUntil(3)));
+ * // [['a', null, 1, 1], ['b', null, 2, 1]]: consolidated, sorted by time
+ * ```
+ */
 export function collectUntil<K, V>(ts: number): OperatorFunction<ShardEvent<K, V>, Update<K, V>[]> {
   assertFrontier(ts, 'collectUntil ts');
   if (isClosed(ts)) throw new InvalidUsage('collectUntil(Infinity) would wait for the shard to close; pass a finite time');

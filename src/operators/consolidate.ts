@@ -23,6 +23,16 @@ import type { ShardEvent } from '../sources/shard-source.js';
 import { consolidateUpdates } from './consolidate-updates.js';
 import { operatorObserver } from './operator-observer.js';
 
+/**
+ * One consolidated updates event per progress window (diffs summed, zeros dropped, sorted by time),
+ * then the progress: the same contents with fewer, smaller events.
+ *
+ * Example:
+ * ```ts
+ * // {updates: [a@1 +1]} {updates: [a@1 -1, b@2 +1]} {progress: 3}  →  {updates: [b@2 +1]} {progress: 3}
+ * source$.pipe(consolidate()).subscribe(console.log);
+ * ```
+ */
 export function consolidate<K, V>(): MonoTypeOperatorFunction<ShardEvent<K, V>> {
   return (source) =>
     new Observable<ShardEvent<K, V>>((subscriber) => {

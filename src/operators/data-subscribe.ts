@@ -48,10 +48,21 @@ import { TxnsRead } from '../txn/txns-read.js';
 import { checkReadOptions, shardSubscribe$, type ShardEvent } from '../sources/shard-source.js';
 import { operatorObserver } from './operator-observer.js';
 
+/**
+ * Options of {@link dataSubscribe} and {@link dataSubscribe$}: which data shard of which txns
+ * shard, read as of when.
+ *
+ * Example:
+ * ```ts
+ * const opts: DataSubscribeOptions<string, null> = { client, txnsId, dataId, codecs, asOf: 0, until: 100 };
+ * ```
+ */
 export interface DataSubscribeOptions<K, V> {
+  /** The client the shards are read through. */
   client: PersistClient;
   /** The txns shard the data shard is registered with. */
   txnsId: ShardId;
+  /** The data shard to follow. */
   dataId: ShardId;
   /** The data shard's codecs (a writer is opened to unblock the read at `asOf`). */
   codecs: ShardCodecs<K, V>;
@@ -63,7 +74,19 @@ export interface DataSubscribeOptions<K, V> {
   txnsRead?: TxnsRead;
 }
 
-/** Lifts a data shard's physical events (read at `asOf`) to logical progress. */
+/**
+ * Lifts a data shard's physical events (read at `asOf`) to logical progress.
+ *
+ * Use it on a {@link shardSubscribe$} of a txn data shard, read at the same `asOf`, so
+ * an idle shard still reports progress (every txns commit moves its logical upper).
+ *
+ * Example:
+ * ```ts
+ * shardSubscribe$(client, d0, codecs, { asOf: 5 })
+ *   .pipe(dataSubscribe({ client, txnsId, dataId: d0, codecs, asOf: 5 }))
+ *   .subscribe((ev) => console.log(ev));   // progress follows the txns shard, not only d0's writes
+ * ```
+ */
 export function dataSubscribe<K, V>(opts: DataSubscribeOptions<K, V>): MonoTypeOperatorFunction<ShardEvent<K, V>> {
   checkDataSubscribeOptions('dataSubscribe', opts);
   const { client, txnsId, dataId, codecs, asOf } = opts;
@@ -148,7 +171,16 @@ export function dataSubscribe<K, V>(opts: DataSubscribeOptions<K, V>): MonoTypeO
     });
 }
 
-/** `shardSubscribe$` of a data shard piped through `dataSubscribe`: its contents with logical progress. */
+/**
+ * `shardSubscribe$` of a data shard piped through `dataSubscribe`: its contents with logical
+ * progress.
+ *
+ * Example:
+ * ```ts
+ * dataSubscribe$(client, txnsId, d0, { codecs, asOf: 0 }).pipe(materialize())
+ *   .subscribe((view) => console.log(view.upper, view.size));
+ * ```
+ */
 export function dataSubscribe$<K, V>(
   client: PersistClient,
   txnsId: ShardId,

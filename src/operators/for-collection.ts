@@ -20,6 +20,16 @@ import type { ShardEvent } from '../sources/shard-source.js';
 import type { CollectionEvent } from './merge-collections.js';
 import { operatorObserver } from './operator-observer.js';
 
+/**
+ * One collection's view of a merged stream: its updates and every (merged) progress event, as a
+ * plain {@link ShardEvent} stream for `materialize()`, `consolidate()` or `collectUntil()`.
+ *
+ * Example:
+ * ```ts
+ * const both$ = db.subscribe$(['accounts', 'audit']).pipe(share());
+ * both$.pipe(forCollection('accounts'), materialize()).subscribe((v) => console.log(v.upper, v.size));
+ * ```
+ */
 export function forCollection<K = unknown, V = unknown>(name: string): OperatorFunction<CollectionEvent<K, V>, ShardEvent<K, V>> {
   if (typeof name !== 'string') throw new InvalidArgument(`forCollection: the collection name must be a string, got ${typeof name}`);
   return (source) =>

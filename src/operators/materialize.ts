@@ -32,7 +32,18 @@ interface Row<K, V> {
   diff: number;
 }
 
-/** An immutable multiset of `(key, val)` with counts, as of `upper`. */
+/**
+ * An immutable multiset of `(key, val)` with counts, as of `upper`.
+ *
+ * Emitted by {@link materialize}; it never changes after it was emitted.
+ *
+ * Example:
+ * ```ts
+ * const view = await firstValueFrom(events$.pipe(materialize()));
+ * view.count('alice', null);   // alice's balance as of view.upper
+ * view.toArray();              // [['alice', null, 10], …]
+ * ```
+ */
 export class MaterializedView<K, V> {
   /** @internal */
   constructor(
@@ -56,11 +67,22 @@ export class MaterializedView<K, V> {
     for (const r of this.rows.values()) yield [r.key, r.val, r.diff];
   }
 
+  /** Every present row as `[key, val, diff]`, in an array. */
   toArray(): [K, V, number][] {
     return [...this.entries()];
   }
 }
 
+/**
+ * The contents of a collection, emitted as an immutable {@link MaterializedView} at every progress
+ * event: exactly the updates below that frontier, never half a transaction.
+ *
+ * Example:
+ * ```ts
+ * dataSubscribe$(client, txnsId, accounts, { codecs, asOf: 0 }).pipe(materialize())
+ *   .subscribe((view) => console.log(view.upper, view.count('alice', null)));
+ * ```
+ */
 export function materialize<K, V>(): OperatorFunction<ShardEvent<K, V>, MaterializedView<K, V>> {
   return (source) =>
     new Observable<MaterializedView<K, V>>((subscriber) => {

@@ -37,10 +37,31 @@ import type { Update } from '../persist/update.js';
 import type { ShardEvent } from '../sources/shard-source.js';
 import { operatorObserver } from './operator-observer.js';
 
-/** An event of a merged stream: updates of one named collection, or the common progress. */
+/**
+ * An event of a merged stream: updates of one named collection, or the common progress.
+ *
+ * Example:
+ * ```ts
+ * db.subscribe$(['accounts', 'audit']).subscribe((ev: CollectionEvent) =>
+ *   ev.kind === 'updates' ? console.log(ev.collection, ev.updates) : console.log('both complete below', ev.upper),
+ * );
+ * ```
+ */
 export type CollectionEvent<K = unknown, V = unknown> =
-  | { kind: 'updates'; collection: string; updates: Update<K, V>[] }
-  | { kind: 'progress'; upper: number };
+  | {
+      /** Updates of one collection. */
+      kind: 'updates';
+      /** The name of the collection they belong to. */
+      collection: string;
+      /** The updates, unchanged from that collection's stream. */
+      updates: Update<K, V>[];
+    }
+  | {
+      /** Progress of all the collections together. */
+      kind: 'progress';
+      /** Every update below this, of every collection, has been delivered. */
+      upper: number;
+    };
 
 /** An update held by the merge, with the index of the input it came from. */
 export interface HeldUpdate<K, V> {
@@ -106,7 +127,16 @@ export function mergeAtLeastFrontier<K, V, O>(
   };
 }
 
-/** Merges named collection streams at their least common frontier; see the module doc. */
+/**
+ * Merges named collection streams at their least common frontier; see the module doc.
+ *
+ * Example:
+ * ```ts
+ * mergeCollections({ accounts: accounts$, audit: audit$ })
+ *   .pipe(forCollection('accounts'), materialize())
+ *   .subscribe((view) => console.log(view.upper));
+ * ```
+ */
 export function mergeCollections<K = unknown, V = unknown>(
   inputs: Readonly<Record<string, Observable<ShardEvent<K, V>>>>,
 ): Observable<CollectionEvent<K, V>> {

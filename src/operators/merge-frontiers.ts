@@ -33,6 +33,18 @@ import { Observable } from 'rxjs';
 import type { ShardEvent } from '../sources/shard-source.js';
 import { mergeAtLeastFrontier } from './merge-collections.js';
 
+/**
+ * Several shard streams as one, whose progress is the least of the inputs': whatever is folded at a
+ * progress event is a consistent state of all of them. Use {@link mergeCollections} to keep which
+ * input each update came from.
+ *
+ * Example:
+ * ```ts
+ * mergeFrontiers([dataSubscribe$(client, txnsId, a, { codecs, asOf: 0 }), dataSubscribe$(client, txnsId, b, { codecs, asOf: 0 })])
+ *   .pipe(materialize())
+ *   .subscribe((view) => console.log('a and b together at', view.upper, view.size));
+ * ```
+ */
 export function mergeFrontiers<K, V>(inputs: readonly Observable<ShardEvent<K, V>>[]): Observable<ShardEvent<K, V>> {
   return new Observable<ShardEvent<K, V>>((subscriber) =>
     mergeAtLeastFrontier(inputs, subscriber, (ready) => subscriber.next({ kind: 'updates', updates: ready.map((h) => h.update) })),

@@ -21,6 +21,17 @@
 import { from } from 'ix/asynciterable';
 import type { Observable } from 'rxjs';
 
+/**
+ * A pull-based view of any stream for `for await`: events are queued in order, and leaving the loop
+ * early unsubscribes the source (releasing its readers).
+ *
+ * Example:
+ * ```ts
+ * for await (const ev of toAsyncIterable(dataSubscribe$(client, txnsId, id, { codecs, asOf: 0 }))) {
+ *   if (ev.kind === 'progress' && ev.upper > 10) break;   // releases the subscription
+ * }
+ * ```
+ */
 export function toAsyncIterable<T>(source: Observable<T>): AsyncIterable<T> {
   return from(source);
 }

@@ -41,7 +41,20 @@ import { emptyPartData, encodePartData, type HollowPart, type PartData } from '.
 import { withStorageRetry } from './storage-retry.js';
 import { assertDiff, assertFrontier, assertTimestamp } from './time.js';
 
-/** A batch in encoded form (a `ProtoBatch`), which any handle on the same shard can append. */
+/**
+ * A batch in encoded form (a `ProtoBatch`), which any handle on the same shard can append.
+ *
+ * Use it to hand a batch built in one process to a writer in another (txn-wal stores them in the
+ * txns shard).
+ *
+ * Example:
+ * ```ts
+ * const bytes: TransmittableBatch = (await writer.batch(rows, 0, 1)).intoTransmittable();
+ * // elsewhere, a writer of the same shard:
+ * const again = writerElsewhere.batchFromTransmittable(bytes);
+ * await writerElsewhere.compareAndAppendBatch([again], 0, 1);
+ * ```
+ */
 export type TransmittableBatch = Uint8Array;
 
 const leakWarnings = new FinalizationRegistry<{ shardId: string; parts: number; log: PersistConfig['logger'] }>(
@@ -50,17 +63,31 @@ const leakWarnings = new FinalizationRegistry<{ shardId: string; parts: number; 
   },
 );
 
+/**
+ * Updates uploaded (or held inline) and not yet part of a shard; append it, make it transmittable,
+ * or delete it.
+ *
+ * Example:
+ * ```ts
+ * const b = await writer.batch([['a', null, 0, 1]], 0, 1);
+ * await writer.compareAndAppendBatch([b], 0, 1);
+ * ```
+ */
 export class Batch {
   private consumedBy: string | undefined;
   private rewrittenTo: number | undefined;
 
   constructor(
+    /** The shard the batch was built for. */
     readonly shardId: string,
     private hollowBatch: HollowBatch,
+    /** The schema of the key codec it was encoded with. */
     readonly keySchema: string,
+    /** The schema of the value codec it was encoded with. */
     readonly valSchema: string,
     private readonly blob: Blob,
     private readonly cfg: PersistConfig,
+    /** The txnwal version that wrote it. */
     readonly version: string = BUILD_VERSION,
   ) {
     if (hollowBatch.parts.some((p) => p.key)) {
@@ -70,15 +97,19 @@ export class Batch {
     if (rewrites.length > 0) this.rewrittenTo = Math.max(...rewrites);
   }
 
+  /** Every update has `t >= lower`. */
   get lower(): number {
     return this.hollowBatch.lower;
   }
+  /** Every update has `t < upper`. */
   get upper(): number {
     return this.hollowBatch.upper;
   }
+  /** The batch's since: the minimum for written batches, the compaction frontier for merged ones. */
   get since(): number {
     return this.hollowBatch.since;
   }
+  /** How many updates it holds (before consolidation). */
   get updateCount(): number {
     return this.hollowBatch.updateCount;
   }
@@ -86,10 +117,15 @@ export class Batch {
   get rewrittenTs(): number | undefined {
     return this.rewrittenTo;
   }
+  /** Whether it was appended, deleted or made transmittable (it can no longer be used). */
   get isConsumed(): boolean {
     return this.consumedBy !== undefined;
   }
-  /** The hollow batch, without consuming it. */
+  /**
+   * The hollow batch, without consuming it.
+   *
+   * @hidden
+   */
   get hollow(): HollowBatch {
     this.checkLive('read');
     return this.hollowBatch;
@@ -153,7 +189,11 @@ export class Batch {
     return bytes;
   }
 
-  /** Marks the batch consumed and returns its metadata. */
+  /**
+   * Marks the batch consumed and returns its metadata.
+   *
+   * @hidden
+   */
   intoHollowBatch(): HollowBatch {
     this.checkLive('consume');
     this.markConsumed('consumed');

@@ -53,7 +53,16 @@ import { meteredStorage, StorageMetrics } from './storage-metrics.js';
 import { countRetries } from './storage-retry.js';
 import { WriteHandle } from './write-handle.js';
 
+/**
+ * Options of {@link PersistClient.open}.
+ *
+ * Example:
+ * ```ts
+ * await PersistClient.open('file:./data', { config: { compaction: false }, location: { dirMode: 0o750 } });
+ * ```
+ */
 export interface PersistClientOptions {
+  /** Overrides of the persist defaults ({@link PersistConfig}). */
   config?: Partial<PersistConfig>;
   /** How a `file:` location URL creates directories and files (default owner-only). */
   location?: LocationOptions;
@@ -65,22 +74,70 @@ export interface PersistClientOptions {
   metrics?: Metrics;
 }
 
+/**
+ * Options of {@link PersistClient.openWriter}.
+ *
+ * Example:
+ * ```ts
+ * await client.openWriter(id, codecs, { purpose: 'orders ingest' });
+ * ```
+ */
 export interface OpenWriterOptions {
+  /** Why the writer is opened; shown by tooling. */
   purpose?: string;
 }
 
+/**
+ * Options of {@link PersistClient.openLeasedReader}.
+ *
+ * Example:
+ * ```ts
+ * await client.openLeasedReader(id, codecs, { purpose: 'dashboard', useCriticalSince: true });
+ * ```
+ */
 export interface OpenReaderOptions {
+  /** Why the reader is opened; shown by tooling. */
   purpose?: string;
   /** Start at the meet of the critical readers' sinces rather than the shard since. */
   useCriticalSince?: boolean;
 }
 
+/**
+ * Options of {@link PersistClient.openCriticalSince}.
+ *
+ * Example:
+ * ```ts
+ * await client.openCriticalSince(id, codecs, { readerId: CONTROLLER_CRITICAL_SINCE, defaultOpaque: Opaque.u64(0) });
+ * ```
+ */
 export interface OpenCriticalSinceOptions {
+  /** The critical reader to open (default: a new one); the same id reopens the same since. */
   readerId?: CriticalReaderId;
+  /** The opaque a new critical reader starts with (default `Opaque.u64(0)`). */
   defaultOpaque?: Opaque;
+  /** Why the handle is opened; shown by tooling. */
   purpose?: string;
 }
 
+/**
+ * The entry point to a persist location: opens it from a URL and hands out writers, readers and
+ * critical sinces on its shards (created on first open).
+ *
+ * Use it directly when you manage shards yourself; `openDatabase` builds named collections on top
+ * of it.
+ *
+ * Example:
+ * ```ts
+ * const client = await PersistClient.open('file:./data');
+ * const id = newShardId();
+ * const codecs = { key: Codecs.string, val: Codecs.unit };
+ * const w = await client.openWriter(id, codecs);
+ * await w.compareAndAppend([['hello', null, 0, 1]], 0, 1);
+ * const r = await client.openLeasedReader(id, codecs);
+ * await r.snapshotAndFetch(0);   // [['hello', null, 0, 1]]
+ * await client.close();
+ * ```
+ */
 export class PersistClient {
   private readonly machines = new Map<ShardId, Machine>();
   private readonly readers = new Set<ReadHandle<unknown, unknown>>();
@@ -94,7 +151,9 @@ export class PersistClient {
   private readonly persistMetrics: PersistMetrics;
 
   private constructor(
+    /** The location the client runs on (its Blob, Consensus and wake-up channel). */
     readonly location: Location,
+    /** The effective configuration: the defaults with the options' overrides. */
     readonly cfg: PersistConfig,
     private readonly ownsLocation: boolean,
     /** Where this client's metrics go (and the default of the layers above it). */
@@ -236,7 +295,10 @@ export class PersistClient {
     return registerCodecSchemas(await this.context(shardId, codecs));
   }
 
-  /** The newest registered schema of a shard, or undefined if it has none (or does not exist). */
+  /**
+   * The newest registered schema of a shard, or undefined if it has none (or does not exist):
+   * its registry `id` and the `keySchema` / `valSchema` of the codecs (see {@link Codec.schema}).
+   */
   async latestSchema(shardId: ShardId): Promise<{ id: number; keySchema: string; valSchema: string } | undefined> {
     const state = await this.machine(shardId).refresh();
     if (!state) return undefined;
@@ -245,7 +307,10 @@ export class PersistClient {
     return latest;
   }
 
-  /** A registered schema by id. */
+  /**
+   * A registered schema by id: the `keySchema` / `valSchema` recorded for it, or undefined for an
+   * unknown id.
+   */
   async getSchema(shardId: ShardId, schemaId: number): Promise<{ keySchema: string; valSchema: string } | undefined> {
     const m = this.machine(shardId);
     let s = m.loaded ? m.state.schemas.get(schemaId) : undefined;

@@ -17,14 +17,32 @@
  * ```
  */
 export interface Codec<T> {
+  /** Recorded durably with the shard; opening it with codecs of another name throws CodecMismatch. */
   readonly name: string;
+  /**
+   * What the shard's schema registry records for a writer (default: `name`); a new schema under the
+   * same name is a schema change.
+   */
   readonly schema?: string;
+  /** The bytes of `value`; equal values must encode to equal bytes (consolidation compares bytes). */
   encode(value: T): Uint8Array;
+  /** The value back from its bytes: `decode(encode(x))` equals `x`. */
   decode(bytes: Uint8Array): T;
 }
 
+/**
+ * The key and value codecs of a shard: what every handle on it is opened with.
+ *
+ * Example:
+ * ```ts
+ * const codecs: ShardCodecs<string, null> = { key: Codecs.string, val: Codecs.unit };
+ * const w = await client.openWriter(newShardId(), codecs);
+ * ```
+ */
 export interface ShardCodecs<K, V> {
+  /** Encodes the keys. */
   readonly key: Codec<K>;
+  /** Encodes the values. */
   readonly val: Codec<V>;
 }
 
@@ -123,10 +141,26 @@ function canonical(v: unknown, name: string, where: string, ancestors: Set<objec
   }
 }
 
+/**
+ * The built-in codecs: `string`, `bytes`, `unit` (`null`, for keys-only collections) and
+ * `json(name?)` (canonical JSON).
+ *
+ * Example:
+ * ```ts
+ * await client.openWriter(id, { key: Codecs.json<{ id: number }>('order'), val: Codecs.unit });
+ * ```
+ */
 export const Codecs = {
+  /** UTF-8 strings (name `string`). */
   string: stringCodec,
+  /** Raw bytes, passed through (name `bytes`). */
   bytes: bytesCodec,
+  /** The one value `null`, as no bytes (name `unit`). */
   unit: unitCodec,
+  /**
+   * `json(name = 'json')`: JSON with sorted object keys, refusing what JSON cannot carry (bigint,
+   * NaN, cycles); `name` tells apart shards of different JSON types.
+   */
   json: jsonCodec,
 } as const;
 

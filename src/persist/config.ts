@@ -8,21 +8,49 @@ import { hostname } from 'node:os';
 import { checkBoolean, checkNumber, invalidArgument, optionsObject } from './argument-checks.js';
 import { InvalidArgument } from './errors.js';
 
+/**
+ * An exponential backoff: wait `initialMs`, then multiply by `multiplier` up to `clampMs`.
+ *
+ * Example:
+ * ```ts
+ * await PersistClient.open(url, { config: { listenPoll: { initialMs: 5, multiplier: 2, clampMs: 500 } } });
+ * ```
+ */
 export interface RetryParams {
+  /** The first wait, in ms. */
   initialMs: number;
+  /** How much each wait grows over the one before. */
   multiplier: number;
+  /** The longest wait, in ms. */
   clampMs: number;
 }
 
+/**
+ * Tuning knobs of the persist layer, with the reference system's defaults; override any of them per
+ * client.
+ *
+ * Example:
+ * ```ts
+ * const client = await PersistClient.open('file:./data', {
+ *   config: { readerLeaseDurationMs: 60_000, compaction: false, logger: pino({ level: 'debug' }) },
+ * });
+ * ```
+ */
 export interface PersistConfig {
   /** Write a full copy of state to Blob every this many versions. */
   rollupThreshold: number;
   /** Run GC once this many versions accumulated since the last one. */
   gcMinVersions: number;
+  /**
+   * How long a leased reader may miss heartbeats before another process may expire it (default 15
+   * min).
+   */
   readerLeaseDurationMs: number;
+  /** How long a writer may stay idle before another process may expire it (default 1 h). */
   writerLeaseDurationMs: number;
   /** A listen pushes its since forward at most this often. */
   readerSinceDowngradeIntervalMs: number;
+  /** `maybeCompareAndDowngradeSince` moves a critical since at most this often (default 30 s). */
   criticalDowngradeIntervalMs: number;
   /** Parts are cut at about this many encoded bytes. */
   blobTargetSizeBytes: number;
@@ -38,12 +66,20 @@ export interface PersistConfig {
    */
   listenPoll: RetryParams;
   /** Retries of a failing Blob or Consensus call before giving up with a PersistStorageError. */
-  storageRetry: RetryParams & { attempts: number };
+  storageRetry: RetryParams & {
+    /** Attempts in all, the first included. */
+    attempts: number;
+  };
   /** Merge spine batches in the background after writes. */
   compaction: boolean;
   /** Wait for compaction, rollups and GC inside the write that triggered them (tests, benchmarks). */
   awaitMaintenance: boolean;
+  /**
+   * Recorded in every shard state version this client writes, to tell which machine wrote it
+   * (default: `os.hostname()`).
+   */
   hostname: string;
+  /** The pino logger for warnings (failed heartbeats and maintenance, leaked blobs and batches). */
   logger: Logger;
 }
 

@@ -27,16 +27,48 @@ import { batchContaining } from './state.js';
 import { isClosed } from './time.js';
 import type { Update } from './update.js';
 
+/**
+ * What a listen yields: a batch of updates, or progress (every update below `upper` was delivered).
+ *
+ * Example:
+ * ```ts
+ * for (const ev of await listen.next()) {
+ *   if (ev.kind === 'updates') apply(ev.updates);
+ *   else console.log('complete below', ev.upper);
+ * }
+ * ```
+ */
 export type ListenEvent<K, V> =
-  | { kind: 'updates'; updates: Update<K, V>[] }
-  | { kind: 'progress'; upper: number };
+  | {
+      /** A batch of updates. */
+      kind: 'updates';
+      /** The updates, unconsolidated, each at a time the listen had not passed. */
+      updates: Update<K, V>[];
+    }
+  | {
+      /** Progress. */
+      kind: 'progress';
+      /** Every update at a time below this has been delivered. */
+      upper: number;
+    };
 
+/**
+ * Follows a shard from `asOf`: every update with `t > asOf`, batch by batch, each batch followed by
+ * progress. Get one from `ReadHandle.listen`.
+ *
+ * Example:
+ * ```ts
+ * const listen = await reader.listen(0);
+ * for await (const events of listen) console.log(events);   // expires the reader when the loop ends
+ * ```
+ */
 export class Listen<K, V> implements AsyncIterable<ListenEvent<K, V>[]> {
   private currentFrontier: number;
   private busy = false;
 
   constructor(
     private readonly reader: ListenReader<K, V>,
+    /** The time the listen started from; it delivers updates with `t > asOf`. */
     readonly asOf: number,
   ) {
     this.currentFrontier = asOf;
@@ -47,6 +79,7 @@ export class Listen<K, V> implements AsyncIterable<ListenEvent<K, V>[]> {
     return this.currentFrontier;
   }
 
+  /** The id of the leased reader behind this listen. */
   get readerId(): string {
     return this.reader.readerId;
   }
@@ -114,6 +147,7 @@ export class Listen<K, V> implements AsyncIterable<ListenEvent<K, V>[]> {
     if (!isClosed(frontier)) this.reader.downgradeSinceLazily(Math.max(this.asOf, frontier - 1));
   }
 
+  /** Yields `next()` until the shard is closed; expires the reader when the loop ends or breaks. */
   async *[Symbol.asyncIterator](): AsyncIterator<ListenEvent<K, V>[]> {
     try {
       while (!isClosed(this.currentFrontier)) yield await this.next();
@@ -128,17 +162,30 @@ export class Listen<K, V> implements AsyncIterable<ListenEvent<K, V>[]> {
   }
 }
 
-/** A snapshot at `asOf` (delivered first, with no progress event), then a listen from `asOf`. */
+/**
+ * A snapshot at `asOf` (delivered first, with no progress event), then a listen from `asOf`.
+ *
+ * Get one from `ReadHandle.subscribe`.
+ *
+ * Example:
+ * ```ts
+ * const sub = await reader.subscribe(4);
+ * await sub.next();   // [{ kind: 'updates', updates: the contents as of 4 }]
+ * await sub.next();   // [{ kind: 'updates', … }, { kind: 'progress', upper: 9 }]
+ * ```
+ */
 export class Subscribe<K, V> implements AsyncIterable<ListenEvent<K, V>[]> {
   private snapshotPending: Update<K, V>[] | undefined;
 
   constructor(
     snapshot: Update<K, V>[],
+    /** The listen that runs after the snapshot. */
     readonly listen: Listen<K, V>,
   ) {
     this.snapshotPending = snapshot;
   }
 
+  /** Every update below this has been delivered (the listen's frontier). */
   get frontier(): number {
     return this.listen.frontier;
   }
@@ -153,6 +200,7 @@ export class Subscribe<K, V> implements AsyncIterable<ListenEvent<K, V>[]> {
     return true;
   }
 
+  /** The snapshot first (one updates event), then the listen's batches; `signal` aborts the wait. */
   async next(opts: { signal?: AbortSignal } = {}): Promise<ListenEvent<K, V>[]> {
     const snap = this.snapshotPending;
     if (snap) {
@@ -162,6 +210,9 @@ export class Subscribe<K, V> implements AsyncIterable<ListenEvent<K, V>[]> {
     return this.listen.next(opts);
   }
 
+  /**
+   * Yields the snapshot, then every batch until the shard is closed; expires the reader afterwards.
+   */
   async *[Symbol.asyncIterator](): AsyncIterator<ListenEvent<K, V>[]> {
     try {
       for (;;) {
@@ -173,6 +224,7 @@ export class Subscribe<K, V> implements AsyncIterable<ListenEvent<K, V>[]> {
     }
   }
 
+  /** Releases the reader behind this subscription. */
   expire(): Promise<void> {
     return this.listen.expire();
   }

@@ -9,11 +9,30 @@
  */
 import { InvalidUsage } from './errors.js';
 
+/**
+ * A critical since's fencing token: a codec name plus bytes, compared for equality only.
+ *
+ * Example:
+ * ```ts
+ * const token: Opaque = Opaque.u64(3);
+ * Opaque.toU64(token);   // 3n
+ * ```
+ */
 export interface Opaque {
+  /** What the bytes mean (`'u64'` for {@link Opaque.u64}). */
   readonly codec: string;
+  /** The token itself. */
   readonly bytes: Uint8Array;
 }
 
+/**
+ * Builders and comparisons of {@link Opaque} tokens.
+ *
+ * Example:
+ * ```ts
+ * Opaque.equals(Opaque.u64(1), Opaque.u64(1));   // true
+ * ```
+ */
 export const Opaque = {
   /** An opaque holding `n` as 8 little-endian bytes. */
   u64(n: number | bigint): Opaque {
@@ -23,10 +42,12 @@ export const Opaque = {
     new DataView(bytes.buffer).setBigUint64(0, v, true);
     return { codec: 'u64', bytes };
   },
+  /** The number in an 8-byte opaque; throws InvalidUsage when it does not hold 8 bytes. */
   toU64(o: Opaque): bigint {
     if (o.bytes.byteLength !== 8) throw new InvalidUsage(`opaque ${o.codec} does not hold 8 bytes`);
     return new DataView(o.bytes.buffer, o.bytes.byteOffset, 8).getBigUint64(0, true);
   },
+  /** Whether two opaques have the same codec and bytes. */
   equals(a: Opaque, b: Opaque): boolean {
     return a.codec === b.codec && Buffer.from(a.bytes).equals(Buffer.from(b.bytes));
   },

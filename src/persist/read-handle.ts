@@ -38,7 +38,16 @@ import type { ShardState } from './state.js';
 import { assertTimestamp } from './time.js';
 import type { Update } from './update.js';
 
+/**
+ * Options of a read that may wait.
+ *
+ * Example:
+ * ```ts
+ * await reader.snapshotAndFetch(100, { signal: AbortSignal.timeout(5_000) });
+ * ```
+ */
 export interface ReadOptions {
+  /** Stops the wait (for the upper to pass `asOf`) when it fires. */
   signal?: AbortSignal;
 }
 
@@ -53,6 +62,18 @@ export interface SnapshotParts {
 // Not `implements ListenReader`: the members a Listen uses are internal, stripped from
 // the published declarations, where such a clause would then fail to type-check.
 // The `satisfies` in listen() checks the same contract.
+/**
+ * A leased reader of a shard: it holds the shard's since back and pins the parts it reads, kept
+ * alive by heartbeats. Open one with `PersistClient.openLeasedReader`.
+ *
+ * Example:
+ * ```ts
+ * const r = await client.openLeasedReader(id, codecs);
+ * await r.snapshotAndFetch(4);   // the contents as of 4
+ * await r.downgradeSince(4);     // lets compaction advance to 4
+ * await r.expire();
+ * ```
+ */
 export class ReadHandle<K, V> {
   private sinceValue: number;
   private expired = false;
@@ -63,9 +84,12 @@ export class ReadHandle<K, V> {
   private lastDowngradeMs = 0;
 
   constructor(
+    /** Plumbing for the txn layer (a writer on the same shard state); not for users. @hidden */
     readonly ctx: ShardContext<K, V>,
+    /** This reader's id in shard state (`"r"` + uuid). */
     readonly readerId: LeasedReaderId,
     since: number,
+    /** Why the reader was opened, as given to openLeasedReader (shown by tooling). */
     readonly purpose: string,
     private readonly onClose: (r: ReadHandle<K, V>) => void,
   ) {
@@ -76,6 +100,7 @@ export class ReadHandle<K, V> {
     this.heartbeatTimer.unref();
   }
 
+  /** The shard this reader reads. */
   get shardId(): string {
     return this.ctx.shardId;
   }
@@ -85,6 +110,7 @@ export class ReadHandle<K, V> {
     return this.sinceValue;
   }
 
+  /** Whether `expire()` was called: the handle can no longer read. */
   get isExpired(): boolean {
     return this.expired;
   }

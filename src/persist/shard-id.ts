@@ -10,6 +10,14 @@ import { randomUUID } from 'node:crypto';
 import { describeValue } from './describe-value.js';
 import { InvalidArgument } from './errors.js';
 
+/**
+ * The id of a shard: `"s"` followed by a lowercase uuid (from {@link newShardId}).
+ *
+ * Example:
+ * ```ts
+ * const id: ShardId = newShardId();   // 's0a1b2c3d-…'
+ * ```
+ */
 export type ShardId = string;
 export type WriterId = string;
 export type LeasedReaderId = string;
@@ -19,10 +27,28 @@ const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 const SHARD_ID = new RegExp(`^s${UUID}$`);
 const CRITICAL_ID = new RegExp(`^c${UUID}$`);
 
+/**
+ * A fresh random shard id. Shards are created on first open, so a new id is all a new shard needs.
+ *
+ * Example:
+ * ```ts
+ * const id = newShardId();
+ * const w = await client.openWriter(id, { key: Codecs.string, val: Codecs.unit });
+ * ```
+ */
 export function newShardId(): ShardId {
   return 's' + randomUUID();
 }
 
+/**
+ * Whether `s` is a well-formed shard id (use it to check ids read from config or a URL).
+ *
+ * Example:
+ * ```ts
+ * isShardId(newShardId());   // true
+ * isShardId('accounts');     // false
+ * ```
+ */
 export function isShardId(s: unknown): s is ShardId {
   return typeof s === 'string' && SHARD_ID.test(s);
 }

@@ -23,8 +23,42 @@ import { compareAndDowngradeSince } from './state-commands.js';
 import { Opaque } from './opaque.js';
 import { assertTimestamp } from './time.js';
 
-export type CadsOutcome = { ok: true; since: number } | { ok: false; opaque: Opaque; since: number };
+/**
+ * The outcome of {@link SinceHandle.compareAndDowngradeSince}: the new since, or the opaque that
+ * was stored instead of the expected one.
+ *
+ * Example:
+ * ```ts
+ * const res: CadsOutcome = await h.compareAndDowngradeSince(Opaque.u64(0), [Opaque.u64(0), 10]);
+ * if (!res.ok) console.log('fenced by', res.opaque);
+ * ```
+ */
+export type CadsOutcome =
+  | {
+      /** The expected opaque matched: the new opaque is stored. */
+      ok: true;
+      /** The since now (the requested one, or the stored one if that was later). */
+      since: number;
+    }
+  | {
+      /** The stored opaque was not the expected one: nothing changed. */
+      ok: false;
+      /** The opaque actually stored (the handle has adopted it). */
+      opaque: Opaque;
+      /** The since actually stored. */
+      since: number;
+    };
 
+/**
+ * A critical reader: a since that never expires, moved only by a caller that presents the stored
+ * opaque token. Open one with `PersistClient.openCriticalSince`.
+ *
+ * Example:
+ * ```ts
+ * const h = await client.openCriticalSince(id, codecs, { defaultOpaque: Opaque.u64(0) });
+ * await h.compareAndDowngradeSince(Opaque.u64(0), [Opaque.u64(1), 10]);   // { ok: true, since: 10 }
+ * ```
+ */
 export class SinceHandle<K, V> {
   private sinceValue: number;
   private opaqueValue: Opaque;
@@ -32,6 +66,7 @@ export class SinceHandle<K, V> {
 
   constructor(
     private readonly ctx: ShardContext<K, V>,
+    /** This critical reader's id (`"c"` + uuid). */
     readonly readerId: CriticalReaderId,
     since: number,
     opaque: Opaque,
@@ -40,18 +75,25 @@ export class SinceHandle<K, V> {
     this.opaqueValue = opaque;
   }
 
+  /** The shard whose since this handle holds. */
   get shardId(): string {
     return this.ctx.shardId;
   }
 
+  /** The since as last seen by this handle. */
   since(): number {
     return this.sinceValue;
   }
 
+  /** The opaque as last seen by this handle. */
   opaque(): Opaque {
     return this.opaqueValue;
   }
 
+  /**
+   * Stores `next`'s opaque and moves the since to its time (never back), iff the stored opaque is
+   * `expected`; otherwise adopts the stored one and reports it.
+   */
   async compareAndDowngradeSince(expected: Opaque, next: readonly [Opaque, number]): Promise<CadsOutcome> {
     const [newOpaque, newSince] = next;
     assertTimestamp(newSince, 'since');

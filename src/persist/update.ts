@@ -8,6 +8,15 @@
 import { arrayOf, invalidArgument } from './argument-checks.js';
 import { assertDiff, assertTimestamp, isClosed } from './time.js';
 
+/**
+ * One change to a shard: `diff` copies of `(key, val)` added at `ts` (negative: retracted).
+ *
+ * Example:
+ * ```ts
+ * const rows: Update<string, null>[] = [['alice', null, 0, 1], ['alice', null, 3, -1]];
+ * await writer.compareAndAppend(rows, 0, 4);
+ * ```
+ */
 export type Update<K, V> = readonly [key: K, val: V, ts: number, diff: number];
 
 /**

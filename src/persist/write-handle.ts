@@ -53,17 +53,57 @@ import { assertFrontier } from './time.js';
 import { checkUpdates, type Update } from './update.js';
 import { newWriterId, type WriterId } from './shard-id.js';
 
-export type UpperOutcome = { ok: true } | { ok: false; current: number };
+/**
+ * The outcome of a compare-and-append: `{ ok: true }`, or `{ ok: false, current }` with the shard's
+ * actual upper when it was not the expected one (nothing was written).
+ *
+ * Example:
+ * ```ts
+ * const res: UpperOutcome = await w.compareAndAppend(rows, upper, upper + 1);
+ * if (!res.ok) upper = res.current;   // someone else wrote first: retry from there
+ * ```
+ */
+export type UpperOutcome =
+  | {
+      /** The append happened: the upper is now the new upper. */
+      ok: true;
+    }
+  | {
+      /** The upper was not the expected one: nothing was written. */
+      ok: false;
+      /** The shard's actual upper. */
+      current: number;
+    };
 
 /** An append's outcome, with what is known about its state write (for the deletion rule). */
 type AppendOutcome = WriteOutcome & { outcome: UpperOutcome };
 
+/**
+ * Options of {@link WriteHandle.compareAndAppendBatch}.
+ *
+ * Example:
+ * ```ts
+ * await w.compareAndAppendBatch([b], 7, 8, { validatePartBounds: false });
+ * ```
+ */
 export interface CompareAndAppendBatchOptions {
   /** Check each batch covers `[expectedUpper, newUpper)` (default true). */
   validatePartBounds?: boolean;
 }
 
-/** A batch builder that encodes with the writer's codecs. */
+/**
+ * A batch builder that encodes with the writer's codecs.
+ *
+ * Get one from `WriteHandle.builder(lower)`, to write more updates than fit in memory at once.
+ *
+ * Example:
+ * ```ts
+ * const b = await writer.builder(0);
+ * for (const [k, v, t, d] of rows) await b.add(k, v, t, d);
+ * const batch = await b.finish(10);
+ * await writer.compareAndAppendBatch([batch], 0, 10);
+ * ```
+ */
 export class TypedBatchBuilder<K, V> {
   constructor(
     private readonly inner: BatchBuilder,
@@ -78,16 +118,33 @@ export class TypedBatchBuilder<K, V> {
   addEncoded(key: Uint8Array, val: Uint8Array, ts: number, diff: number): Promise<void> {
     return this.inner.addEncoded(key, val, ts, diff) ?? RESOLVED;
   }
+  /**
+   * Uploads what is left and returns the batch `[lower, upper)`; every update must be below
+   * `upper`.
+   */
   finish(upper: number): Promise<Batch> {
     return this.inner.finish(upper);
   }
+  /** How many updates were added so far. */
   get length(): number {
     return this.inner.length;
   }
 }
 const RESOLVED = Promise.resolve();
 
+/**
+ * A writer of a shard: compare-and-append at an expected upper, batches, and waiting for the upper.
+ * Open one with `PersistClient.openWriter`.
+ *
+ * Example:
+ * ```ts
+ * const w = await client.openWriter(id, { key: Codecs.string, val: Codecs.unit });
+ * await w.compareAndAppend([['a', null, 0, 1]], 0, 1);   // { ok: true }
+ * await w.compareAndAppend([['b', null, 0, 1]], 0, 1);   // { ok: false, current: 1 }
+ * ```
+ */
 export class WriteHandle<K, V> {
+  /** This writer's id in shard state (`"w"` + uuid). */
   readonly writerId: WriterId = newWriterId();
   private cachedUpper: number;
   private schemaId: number | undefined;
@@ -95,12 +152,14 @@ export class WriteHandle<K, V> {
 
   constructor(
     private readonly ctx: ShardContext<K, V>,
+    /** Why the writer was opened, as given to openWriter (shown by tooling). */
     readonly purpose: string,
     private readonly onExpire: (w: WriteHandle<K, V>) => void = () => undefined,
   ) {
     this.cachedUpper = ctx.machine.state.meta.upper;
   }
 
+  /** The shard this handle writes. */
   get shardId(): string {
     return this.ctx.shardId;
   }
@@ -359,6 +418,10 @@ export class WriteHandle<K, V> {
     return out.outcome;
   }
 
+  /**
+   * {@link WriteHandle.append} for a pre-built batch: non-linearized, trimming times the shard
+   * already covers.
+   */
   async appendBatch(batch: Batch, lower: number, upper: number): Promise<UpperOutcome> {
     return (await this.appendBatchOutcome(batch, lower, upper)).outcome;
   }

@@ -62,17 +62,48 @@ import { Tidy } from '../txn/tidy.js';
 import type { Txn, TxnApply } from '../txn/txn.js';
 import { TxnsHandle } from '../txn/txns-handle.js';
 
-/** One write of a transaction: `diff` copies of `(key, val)` in data shard `dataId`. */
+/**
+ * One write of a transaction: `diff` copies of `(key, val)` in data shard `dataId`.
+ *
+ * Example:
+ * ```ts
+ * const w: SinkWrite<string, null> = [accounts, 'alice', null, -10];
+ * ```
+ */
 export type SinkWrite<K, V> = readonly [dataId: ShardId, key: K, val: V, diff: number];
 
-/** A transaction: writes committed together at one timestamp. */
+/**
+ * A transaction: writes committed together at one timestamp.
+ *
+ * Example:
+ * ```ts
+ * const transfer: SinkTxn<string, null> = [[accounts, 'alice', null, -10], [accounts, 'bob', null, 10]];
+ * of(transfer).pipe(txnSink(txns)).subscribe();
+ * ```
+ */
 export type SinkTxn<K, V> = readonly SinkWrite<K, V>[];
 
+/**
+ * What {@link txnSink} emits per transaction, in input order.
+ *
+ * Example:
+ * ```ts
+ * transfers$.pipe(txnSink(txns)).subscribe((ack: TxnAck) => console.log('durable at', ack.commitTs));
+ * ```
+ */
 export interface TxnAck {
   /** The time the transaction was committed at; reads as of it (and later) see it. */
   commitTs: number;
 }
 
+/**
+ * Options of {@link txnSink}.
+ *
+ * Example:
+ * ```ts
+ * transfers$.pipe(txnSink(txns, { oracle, ack: 'commit' }));
+ * ```
+ */
 export interface TxnSinkOptions {
   /** Where commit timestamps come from. Default: the next free txns timestamp. */
   oracle?: TimestampOracle;
@@ -84,6 +115,20 @@ export interface TxnSinkOptions {
   tidyOnComplete?: boolean;
 }
 
+/**
+ * Commits a stream of transactions through `handle`, atomically and in order, one `{ commitTs }`
+ * per transaction once it is durable (and applied); a commit that may have happened is never
+ * retried.
+ *
+ * Example:
+ * ```ts
+ * const transfers$ = of(
+ *   [[checking, 'alice', null, -10], [savings, 'alice', null, 10]],
+ *   [[checking, 'bob', null, -5], [checking, 'alice', null, 5]],
+ * );
+ * transfers$.pipe(txnSink(txns)).subscribe((ack) => console.log(ack.commitTs));   // e.g. 3, 4
+ * ```
+ */
 export function txnSink<K, V>(handle: TxnsHandle<K, V>, opts: TxnSinkOptions = {}): OperatorFunction<SinkTxn<K, V>, TxnAck> {
   if (!(handle instanceof TxnsHandle)) {
     throw invalidArgument('txnSink: the first argument', 'a TxnsHandle (from TxnsHandle.open)', handle);

@@ -38,9 +38,28 @@ import { assertShardId, type ShardId } from '../persist/shard-id.js';
 import { assertFrontier, assertTimestamp } from '../persist/time.js';
 import { updatesBelow, type Update } from '../persist/update.js';
 
-/** What every stream carries: `{ kind: 'updates', updates }` or `{ kind: 'progress', upper }`. */
+/**
+ * What every stream carries: `{ kind: 'updates', updates }` or `{ kind: 'progress', upper }`.
+ *
+ * Every update between two progress events `p` and `q` has `p <= ts < q`.
+ *
+ * Example:
+ * ```ts
+ * shardSubscribe$(client, id, codecs, { asOf: 0 }).subscribe((ev: ShardEvent<string, null>) =>
+ *   ev.kind === 'updates' ? console.log(ev.updates) : console.log('complete below', ev.upper),
+ * );
+ * ```
+ */
 export type ShardEvent<K, V> = ListenEvent<K, V>;
 
+/**
+ * Options of {@link shardSubscribe$} and {@link shardListen$}.
+ *
+ * Example:
+ * ```ts
+ * shardListen$(client, id, codecs, { asOf: 2, until: 10, purpose: 'audit tail' });
+ * ```
+ */
 export interface ShardSourceOptions {
   /** Read as of this time (at least the shard's since). */
   asOf: number;
@@ -52,7 +71,19 @@ export interface ShardSourceOptions {
   useCriticalSince?: boolean;
 }
 
-/** A snapshot at `asOf`, then every later batch with its progress. */
+/**
+ * A snapshot at `asOf`, then every later batch with its progress.
+ *
+ * Cold: each subscription opens its own leased reader and releases it on unsubscribe, completion or
+ * error. For a shard written through txn-wal, pipe it into {@link dataSubscribe} (or use {@link
+ * dataSubscribe$}) to get logical progress.
+ *
+ * Example:
+ * ```ts
+ * shardSubscribe$(client, id, { key: Codecs.string, val: Codecs.unit }, { asOf: 2 })
+ *   .subscribe((ev) => console.log(ev));   // the snapshot at 2, then every later batch and its progress
+ * ```
+ */
 export function shardSubscribe$<K, V>(
   client: PersistClient,
   shardId: ShardId,
@@ -62,7 +93,15 @@ export function shardSubscribe$<K, V>(
   return shardSource(client, shardId, codecs, opts, true, 'shardSubscribe$');
 }
 
-/** Every batch after `asOf` with its progress (no snapshot). */
+/**
+ * Every batch after `asOf` with its progress (no snapshot).
+ *
+ * Example:
+ * ```ts
+ * shardListen$(client, id, codecs, { asOf: 2, until: 4 })
+ *   .subscribe((ev) => console.log(ev));   // updates at 3, then { progress: 4 }, then complete
+ * ```
+ */
 export function shardListen$<K, V>(
   client: PersistClient,
   shardId: ShardId,

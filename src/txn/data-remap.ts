@@ -29,9 +29,19 @@ import type { ShardId } from '../persist/shard-id.js';
 import { abortableWait } from '../persist/wait.js';
 import type { DataSnapshot } from './data-snapshot.js';
 
-/** `[physicalUpper, logicalUpper)` of a data shard is known to be empty. */
+/**
+ * `[physicalUpper, logicalUpper)` of a data shard is known to be empty.
+ *
+ * Example:
+ * ```ts
+ * const { physicalUpper, logicalUpper } = await sub.next();
+ * if (physicalFrontier >= physicalUpper) reportProgress(logicalUpper);
+ * ```
+ */
 export interface DataRemapEntry {
+  /** Where the shard's physical upper must be for the entry to apply. */
   physicalUpper: number;
+  /** The logical upper: `[physicalUpper, logicalUpper)` holds no data. */
   logicalUpper: number;
 }
 
@@ -45,6 +55,15 @@ interface PendingNext {
  * The remap entries of one data shard. `next()` returns the newest entry not yet
  * returned, waiting if there is none; older unread entries are skipped, since each
  * entry supersedes the ones before it.
+ *
+ * Get one from `TxnsRead.subscribeRemaps(dataId, asOf)`; close it when done.
+ *
+ * Example:
+ * ```ts
+ * const sub = await read.subscribeRemaps(d0, 5);
+ * const entry = await sub.next();   // the first entry: { physicalUpper: emptyTo, logicalUpper: emptyTo }
+ * sub.close();
+ * ```
  */
 export class DataRemapSubscription {
   private latest: DataRemapEntry;
@@ -55,13 +74,16 @@ export class DataRemapSubscription {
 
   /** @internal Created by `TxnsRead.subscribeRemaps`; `onClose` unsubscribes it there. */
   constructor(
+    /** The data shard it follows. */
     readonly dataId: ShardId,
+    /** The snapshot at `asOf` it started from. */
     readonly snapshot: DataSnapshot,
     private readonly onClose: (sub: DataRemapSubscription) => void,
   ) {
     this.latest = { physicalUpper: snapshot.emptyTo, logicalUpper: snapshot.emptyTo };
   }
 
+  /** The time it started from. */
   get asOf(): number {
     return this.snapshot.asOf;
   }

@@ -23,11 +23,26 @@ import type { Update } from '../persist/update.js';
 import { WriteHandle } from '../persist/write-handle.js';
 import { InvariantViolation } from '../persist/errors.js';
 
+/**
+ * How to read a data shard at `asOf` when its physical upper may lag its logical upper: wait for
+ * `latestWrite` to be applied, fill to `emptyTo`, then read physically.
+ *
+ * Get one from `TxnsCache.dataSnapshot` (after `updateGt(asOf)`).
+ *
+ * Example:
+ * ```ts
+ * await cache.updateGt(5);
+ * const snap = cache.dataSnapshot(d0, 5);
+ * const rows = await snap.snapshotAndFetch(await client.openLeasedReader(d0, codecs));
+ * ```
+ */
 export class DataSnapshot {
   constructor(
+    /** The data shard to read. */
     readonly dataId: ShardId,
     /** The latest write at or before `asOf` that may still be unapplied. */
     readonly latestWrite: number | undefined,
+    /** The time to read at. */
     readonly asOf: number,
     /** The shard is known empty of txn writes in `[asOf, emptyTo)`. */
     readonly emptyTo: number,

@@ -20,18 +20,42 @@
 import { bytesKey } from '../location/bytes.js';
 import type { ShardId } from '../persist/shard-id.js';
 
+/**
+ * One applied batch pointer to retract from the txns shard: what a {@link Tidy} holds.
+ *
+ * Example:
+ * ```ts
+ * for (const r of tidy.retractions.values()) console.log(r.dataId);
+ * ```
+ */
 export interface Retraction {
   /** The exact bytes of the committed batch pointer. */
   readonly raw: Uint8Array;
   /** Its original commit time, as 8 timestamp bytes. */
   readonly ts: Uint8Array;
+  /** The data shard the batch was applied to. */
   readonly dataId: ShardId;
 }
 
+/**
+ * The retractions that clean applied batch pointers out of the txns shard: attach one to a later
+ * transaction (`txn.tidy(t)`). Safe to drop, commit late or commit twice.
+ *
+ * Example:
+ * ```ts
+ * const res = await txn.commitAt(txns, 5);
+ * if (res.ok) {
+ *   const tidy = await res.apply.apply(txns);
+ *   const next = txns.begin();
+ *   next.tidy(tidy);   // retracts the pointers committed at 5 when `next` commits
+ * }
+ * ```
+ */
 export class Tidy {
   /** Keyed by `bytesKey(raw)`: one retraction per batch pointer. */
   readonly retractions = new Map<string, Retraction>();
 
+  /** A tidy holding `retractions` (one per batch pointer). */
   static of(retractions: Iterable<Retraction>): Tidy {
     const t = new Tidy();
     for (const r of retractions) t.retractions.set(bytesKey(r.raw), r);
@@ -43,10 +67,12 @@ export class Tidy {
     for (const [k, r] of other.retractions) this.retractions.set(k, r);
   }
 
+  /** How many batch pointers it retracts. */
   get size(): number {
     return this.retractions.size;
   }
 
+  /** True when it retracts nothing. */
   isEmpty(): boolean {
     return this.retractions.size === 0;
   }

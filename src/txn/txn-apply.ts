@@ -29,9 +29,21 @@ import type { Unapplied } from './txns-cache-state.js';
 import type { TxnsHandle } from './txns-handle.js';
 import type { TxnsPort } from './txns-port.js';
 
-/** The result of a successful commit: apply it to make it readable. */
+/**
+ * The result of a successful commit: apply it to make it readable.
+ *
+ * Example:
+ * ```ts
+ * const res = await txn.commitAt(txns, 7);
+ * if (res.ok) {
+ *   res.apply.commitTs;                      // 7
+ *   const tidy = await res.apply.apply(txns);   // now readable at 7
+ * }
+ * ```
+ */
 export class TxnApply {
   constructor(
+    /** The time the transaction committed at. */
     readonly commitTs: number,
     private readonly empty: boolean,
   ) {}

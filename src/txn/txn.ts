@@ -66,7 +66,29 @@ export { TxnApply } from './txn-apply.js';
 /** Rough per-row memory cost beyond the key and value bytes, for the spill threshold. */
 const ROW_OVERHEAD_BYTES = 96;
 
-export type CommitOutcome = { ok: true; apply: TxnApply } | { ok: false; current: number };
+/**
+ * The outcome of {@link Txn.commitAt}: durable with a {@link TxnApply}, or the least free time when
+ * `ts` was taken (the Txn keeps its writes; commit again there).
+ *
+ * Example:
+ * ```ts
+ * let res: CommitOutcome = await txn.commitAt(txns, ts);
+ * if (!res.ok) res = await txn.commitAt(txns, res.current);
+ * ```
+ */
+export type CommitOutcome =
+  | {
+      /** Committed: durable at the time asked for. */
+      ok: true;
+      /** Apply it to make the commit readable. */
+      apply: TxnApply;
+    }
+  | {
+      /** The time was taken: nothing was committed, the Txn keeps its writes. */
+      ok: false;
+      /** The least time a commit could use now. */
+      current: number;
+    };
 
 /** What a landed commit attempt wrote: its batches, counted for the metrics. */
 interface CommittedBatches {
@@ -74,6 +96,24 @@ interface CommittedBatches {
   bytes: number;
 }
 
+/**
+ * A write-only transaction across any number of data shards, committed atomically at one time with
+ * one compare-and-append on the txns shard. Begin one with `TxnsHandle.begin()`.
+ *
+ * Writes are buffered (and spilled to Blob past `spillThresholdBytes`); a taken
+ * timestamp returns `{ ok: false, current }` and the Txn can be committed again without
+ * uploading its data again. A Txn is single-use.
+ *
+ * Example:
+ * ```ts
+ * const txn = txns.begin();
+ * await txn.write(d0, 'alice', null, 1);
+ * await txn.write(d1, 'bob', null, -1);
+ * let res = await txn.commitAt(txns, 3);
+ * if (!res.ok) res = await txn.commitAt(txns, res.current);   // retry at the least free time
+ * if (res.ok) await res.apply.apply(txns);
+ * ```
+ */
 export class Txn<K, V> {
   private readonly writes = new Map<ShardId, TxnWrite>();
   private tidyWork = new Tidy();

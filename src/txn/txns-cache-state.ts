@@ -52,11 +52,35 @@ export type Unapplied =
   | { kind: 'register-forget'; dataId: ShardId; ts: number }
   | { kind: 'batch'; dataId: ShardId; ts: number; raws: Uint8Array[] };
 
-/** What a listener on a data shard should do next (spec §2.8). */
+/**
+ * What a listener on a data shard should do next (spec §2.8).
+ *
+ * Example:
+ * ```ts
+ * const next = cache.dataListenNext(d0, frontier);
+ * if (next.kind === 'read-data-to') await readPhysicalTo(next.ts);
+ * ```
+ */
 export type DataListenNext =
-  | { kind: 'read-data-to'; ts: number }
-  | { kind: 'emit-logical-progress'; ts: number }
-  | { kind: 'wait-for-txns-progress' };
+  | {
+      /**
+       * The shard may hold physical writes below `ts` (applied commits, or direct writes while
+       * unregistered): read it.
+       */
+      kind: 'read-data-to';
+      /** Read until the physical frontier reaches this. */
+      ts: number;
+    }
+  | {
+      /** Registered and nothing written up to `ts`: report that progress without reading. */
+      kind: 'emit-logical-progress';
+      /** The logical frontier to report. */
+      ts: number;
+    }
+  | {
+      /** The txns shard has not passed the frontier yet: wait for its progress. */
+      kind: 'wait-for-txns-progress';
+    };
 
 function violation(msg: string): never {
   throw new InvariantViolation(`txns cache: ${msg}`);

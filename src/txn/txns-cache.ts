@@ -42,19 +42,42 @@ import type { Retraction } from './tidy.js';
 import { TxnsCodecDefault, type TxnsCodec } from './txns-codec.js';
 import { TxnsCacheState, type DataListenNext, type TxnsRow, type Unapplied } from './txns-cache-state.js';
 
+/**
+ * Options of {@link TxnsCache.open}.
+ *
+ * Example:
+ * ```ts
+ * const cache = await TxnsCache.open(client, txnsId, { onlyDataId: d0 });
+ * ```
+ */
 export interface TxnsCacheOptions {
   /** Track only this data shard. */
   onlyDataId?: ShardId;
+  /** How txns rows are encoded (default: the reference system's codec). */
   codec?: TxnsCodec;
   /** Start at the txns shard's critical since (default true), as txn-wal readers do. */
   useCriticalSince?: boolean;
 }
 
+/**
+ * An up-to-date view of the txns shard: which data shards are registered when, what is unapplied,
+ * and how to read a data shard at a time. Use it to read data shards consistently without a
+ * TxnsHandle; most readers use the shared {@link TxnsRead} instead.
+ *
+ * Example:
+ * ```ts
+ * const cache = await TxnsCache.open(client, txnsId, { onlyDataId: d0 });
+ * await cache.updateGt(5);
+ * const rows = await cache.dataSnapshot(d0, 5).snapshotAndFetch(await client.openLeasedReader(d0, codecs));
+ * await cache.expire();
+ * ```
+ */
 export class TxnsCache {
   private readonly lock = new Mutex();
   private buffered: TxnsRow[] = [];
 
   private constructor(
+    /** The state machine behind the cache, for txns-handle and apply; not for users. @hidden */
     readonly state: TxnsCacheState,
     private readonly subscription: Subscribe<string, Uint8Array>,
     private readonly codec: TxnsCodec,
@@ -97,12 +120,15 @@ export class TxnsCache {
     return cache;
   }
 
+  /** The txns shard it follows. */
   get txnsId(): ShardId {
     return this.state.txnsId;
   }
+  /** Every txns row at a time below this has been seen. */
   get progressExclusive(): number {
     return this.state.progressExclusive;
   }
+  /** The txns since it started at: rows below it may have been tidied unseen. */
   get initTs(): number {
     return this.state.initTs;
   }
@@ -166,27 +192,46 @@ export class TxnsCache {
     });
   }
 
+  /** How to read `dataId` as of `asOf`; needs progress `> asOf` (call `updateGt(asOf)` first). */
   dataSnapshot(dataId: ShardId, asOf: number): DataSnapshot {
     return this.state.dataSnapshot(dataId, asOf);
   }
+  /**
+   * What a listener of `dataId` whose frontier is `ts` should do next (read data, report logical
+   * progress, or wait).
+   */
   dataListenNext(dataId: ShardId, ts: number): DataListenNext {
     return this.state.dataListenNext(dataId, ts);
   }
+  /** Whether `dataId` is registered at `ts`, which must be the current progress. */
   registeredAtProgress(dataId: ShardId, ts: number): boolean {
     return this.state.registeredAtProgress(dataId, ts);
   }
+  /** Every data shard registered at `ts` (the current progress), sorted by id. */
   allRegisteredAtProgress(ts: number): ShardId[] {
     return this.state.allRegisteredAtProgress(ts);
   }
+  /** The least time with apply or tidy work outstanding (the progress if none). */
   minUnappliedTs(): number {
     return this.state.minUnappliedTs();
   }
+  /**
+   * Every outstanding unit of apply work in time order (registers and forgets first at one time,
+   * then batches per shard).
+   */
   unapplied(): Unapplied[] {
     return this.state.unapplied();
   }
+  /**
+   * Keeps the retractions whose batch is still committed and untidied, so a tidy never retracts a
+   * row twice.
+   */
   filterRetractions(expectedUpper: number, retractions: Iterable<Retraction>): Retraction[] {
     return this.state.filterRetractions(expectedUpper, retractions);
   }
+  /**
+   * Drops the register and forget work at times `<= ts` from the outstanding work (it was applied).
+   */
   markRegisterApplied(ts: number): void {
     this.state.markRegisterApplied(ts);
   }

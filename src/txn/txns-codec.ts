@@ -46,10 +46,22 @@ export function appendEntry(dataId: ShardId, ts: number | Uint8Array, batch: Uin
   return { kind: 'append', dataId, ts: typeof ts === 'number' ? encodeTs(ts) : ts, batch };
 }
 
-/** Maps txns entries to and from the txns shard's key and value. */
+/**
+ * Maps txns entries to and from the txns shard's key and value.
+ *
+ * Supply one only to read or write a txns shard in another encoding; the default is byte-exact with
+ * the reference system.
+ *
+ * Example:
+ * ```ts
+ * const myCodec: TxnsCodec = { codecs: { key: Codecs.string, val: Codecs.bytes }, encode, decode };
+ * const txns = await TxnsHandle.open(client, { txnsId, codecs, txnsCodec: myCodec });
+ * ```
+ */
 export interface TxnsCodec<K = string, V = Uint8Array> {
   /** The key/value codecs the txns shard is opened with. */
   readonly codecs: ShardCodecs<K, V>;
+  /** The txns shard's key and value for `entry`. */
   encode(entry: TxnsEntry): [K, V];
   /** Decodes a stored row; throws InvariantViolation on bytes no encoder produces. */
   decode(key: K, val: V): TxnsEntry;

@@ -70,6 +70,14 @@ import { TxnsCodecDefault, registerEntry, type TxnsCodec, type TxnsEntry } from 
 import type { TxnsPort } from './txns-port.js';
 import { cads } from './txns-since.js';
 
+/**
+ * Options of {@link TxnsHandle.open}.
+ *
+ * Example:
+ * ```ts
+ * const txns = await TxnsHandle.open(client, { txnsId, codecs: { key: Codecs.string, val: Codecs.unit }, initTs: 0 });
+ * ```
+ */
 export interface TxnsHandleOptions<K, V> {
   /** The txns shard (one per environment, the same across restarts). */
   txnsId: ShardId;
@@ -81,6 +89,7 @@ export interface TxnsHandleOptions<K, V> {
   opaque?: Opaque;
   /** Where the txn metrics go (`Metrics.forRegistry(registry)`). Default: the client's (`client.metrics`). */
   metrics?: Metrics;
+  /** How txns rows are encoded (default: the reference system's codec). */
   txnsCodec?: TxnsCodec;
   /** Txns readers start at the critical since (default true). */
   useCriticalSince?: boolean;
@@ -90,11 +99,75 @@ export interface TxnsHandleOptions<K, V> {
   spillThresholdBytes?: number;
 }
 
-export type RegisterOutcome = { ok: true; tidy: Tidy } | { ok: false; current: number };
-export type ForgetAllOutcome = { ok: true; forgotten: ShardId[]; tidy: Tidy } | { ok: false; current: number };
+/**
+ * The outcome of `register` and `forget`: done (with the Tidy to attach to a later transaction), or
+ * the least time that would work when the timestamp was taken.
+ *
+ * Example:
+ * ```ts
+ * const res: RegisterOutcome = await txns.register(ts, [writer]);
+ * if (!res.ok) await txns.register(res.current, [writer]);
+ * ```
+ */
+export type RegisterOutcome =
+  | {
+      /** Done at the time asked for. */
+      ok: true;
+      /** Retractions of applied work to attach to a later transaction. */
+      tidy: Tidy;
+    }
+  | {
+      /** The time was taken: nothing was written. */
+      ok: false;
+      /** The least time that would work now. */
+      current: number;
+    };
+/**
+ * The outcome of `forgetAll`: the shards it forgot (and the Tidy), or the least time that would work.
+ *
+ * Example:
+ * ```ts
+ * const res: ForgetAllOutcome = await txns.forgetAll(ts);
+ * if (res.ok) console.log('forgot', res.forgotten);
+ * ```
+ */
+export type ForgetAllOutcome =
+  | {
+      /** Done at the time asked for. */
+      ok: true;
+      /** The data shards that were registered and are forgotten now. */
+      forgotten: ShardId[];
+      /** Retractions of applied work to attach to a later transaction. */
+      tidy: Tidy;
+    }
+  | {
+      /** The time was taken: nothing was written. */
+      ok: false;
+      /** The least time that would work now. */
+      current: number;
+    };
 
 type TxnsWriter = WriteHandle<string, Uint8Array>;
 
+/**
+ * Atomic writes to many data shards through one txns shard: register shards, begin and commit
+ * transactions, apply them, forget shards, compact.
+ *
+ * Each operation consumes its timestamp; a taken one is a value (`{ ok: false, current }`
+ * with the least time that would work). Operations on one handle are serialized; run
+ * several handles (also in several processes) on one txns shard for concurrency.
+ *
+ * Example:
+ * ```ts
+ * const txns = await TxnsHandle.open(client, { txnsId: newShardId(), codecs, initTs: 0 });
+ * const d0 = await client.openWriter(newShardId(), codecs);
+ * await txns.register(1, [d0]);
+ * const txn = txns.begin();
+ * await txn.write(d0.shardId, 'a', null, 1);
+ * const res = await txn.commitAt(txns, 2);
+ * if (res.ok) await res.apply.apply(txns);   // readable at 2
+ * ```
+ */
 export class TxnsHandle<K, V> {
   private readonly lock = new Mutex();
   private closed = false;
@@ -102,14 +175,19 @@ export class TxnsHandle<K, V> {
   private readonly port: TxnsPort<K, V>;
 
   private constructor(
+    /** The client the txns and data shards are opened through. */
     readonly client: PersistClient,
+    /** The codecs every data shard of this handle uses. */
     readonly dataCodecs: ShardCodecs<K, V>,
+    /** Where this handle's operations are counted. */
     readonly metrics: TxnMetrics,
+    /** The handle's own view of the txns shard, kept up to date by its writes. */
     readonly cache: TxnsCache,
     private readonly txnsWrite: TxnsWriter,
     private readonly txnsSince: SinceHandle<string, Uint8Array>,
     private readonly opaque: Opaque,
     txnsCodec: TxnsCodec,
+    /** Buffered writes of a Txn above this many bytes are uploaded as batches. */
     readonly spillThresholdBytes: number,
     applyEnsureSchemaMatch: boolean,
   ) {
@@ -344,7 +422,10 @@ export class TxnsHandle<K, V> {
     return this.exclusive(() => applyEagerLeLocked(this.port, ts));
   }
 
-  /** Commits only `tidy` at `tidyTs`. */
+  /**
+   * Commits only `tidy` at `tidyTs`: `{ ok: true }`, or `{ ok: false, current }` with the least
+   * free time when `tidyTs` was taken.
+   */
   async tidyAt(tidyTs: number, tidy: Tidy): Promise<{ ok: true } | { ok: false; current: number }> {
     const txn = this.begin();
     txn.tidy(tidy);

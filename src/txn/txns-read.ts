@@ -45,6 +45,20 @@ interface Waiter {
 
 const sharedByClient = new WeakMap<PersistClient, Map<ShardId, Promise<TxnsRead>>>();
 
+/**
+ * One shared, self-updating txns cache per process and txns shard, for readers of data shards: it
+ * follows the txns shard only while someone waits or subscribes. Get it with
+ * `TxnsRead.shared(client, txnsId)`.
+ *
+ * Example:
+ * ```ts
+ * const read = await TxnsRead.shared(client, txnsId);
+ * await read.updateGt(5);
+ * const sub = await read.subscribeRemaps(d0, 5);
+ * await sub.next();   // { physicalUpper, logicalUpper }: [physicalUpper, logicalUpper) of d0 is empty
+ * sub.close();
+ * ```
+ */
 export class TxnsRead {
   private readonly waiters = new Set<Waiter>();
   private readonly subscriptions = new Set<DataRemapSubscription>();
@@ -97,6 +111,7 @@ export class TxnsRead {
     return read;
   }
 
+  /** The txns shard it follows. */
   get txnsId(): ShardId {
     return this.cache.txnsId;
   }
