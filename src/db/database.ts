@@ -102,7 +102,10 @@ export interface OpenDatabaseOptions {
   oracle?: TimestampOracle;
   /** Options of the PersistClient (config overrides, file modes). */
   persist?: PersistClientOptions;
-  /** Group commit tuning: `maxWaitForNowMs`, `compactEvery`, `now`. */
+  /**
+   * Group commit tuning: `maxWaitForNowMs`, `now`, and `compactEvery` (default
+   * {@link DEFAULT_TXNS_COMPACT_EVERY}; 0 never compacts the txns shard).
+   */
   groupCommit?: Pick<GroupCommitOptions, 'maxWaitForNowMs' | 'compactEvery' | 'now'>;
   /**
    * Where every layer's metrics go (`Metrics.forRegistry(registry)`): storage,
@@ -111,6 +114,23 @@ export interface OpenDatabaseOptions {
    */
   metrics?: Metrics;
 }
+
+/**
+/**
+ * Group commits between two `compactTo` of the database's txns shard. Without it the
+ * txns shard's since stays where it began: its history of commits and tidies never
+ * consolidates, so it grows with every commit and every process that opens the
+ * database reads all of it into its TxnsCache. Compacting to the latest commit is safe
+ * (spec §2.13, the storage-controller pattern): the handle that compacts serves no
+ * reads, and every reader holds its own since on the txns shard. One compactTo costs one
+ * state compare-and-set, 1% of the commits at 100.
+ *
+ * Example:
+ * ```ts
+ * const db = await openDatabase(url, { groupCommit: { compactEvery: DEFAULT_TXNS_COMPACT_EVERY * 10 } });
+ * ```
+ */
+export const DEFAULT_TXNS_COMPACT_EVERY = 100;
 
 /**
  * One row of a write: `diff` copies of `(key, val)` added (negative: removed).
@@ -247,10 +267,13 @@ export async function openDatabase(url: string, options: OpenDatabaseOptions = {
     cleanups.push(() => txns.close());
     const oracle = opts.oracle ?? (await openTimestampOracle(url));
     if (opts.oracle === undefined) cleanups.push(() => oracle.close());
-    const committer = await GroupCommitter.open(txns, oracle, { ...groupOpts, ack: ack === 'readable' ? 'apply' : 'commit' });
+    const committer = await GroupCommitter.open(txns, oracle, {
+      ...groupOpts,
+      compactEvery: groupOpts.compactEvery ?? DEFAULT_TXNS_COMPACT_EVERY,
+      ack: ack === 'readable' ? 'apply' : 'commit',
+    });
     cleanups.push(() => committer.close());
-    const txnsRead = await TxnsRead.shared(client, txnsId);
-    return new Database(client, store, txns, oracle, opts.oracle === undefined, committer, txnsRead);
+    return new Database(client, store, txns, oracle, opts.oracle === undefined, committer);
   } catch (err) {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
     throw err;
@@ -289,8 +312,14 @@ export class Database {
   private transactionHost: TxnsTransactionHost<Bytes, Bytes> | undefined;
   /** Each open collection as transactions see it, by data shard. */
   private readonly transactionCollections = new Map<ShardId, TransactionCollection<unknown, unknown>>();
-  /** The frontier lag of every live reader, for the reader gauges (reader-lag.ts). */
-  private readonly readerLag: ReaderLag;
+  /**
+   * What subscriptions read through, made at the first subscription: the process's
+   * TxnsRead of the txns shard and the frontier lag of every live reader (the reader
+   * gauges, reader-lag.ts). Not at open: a TxnsRead's reader holds the txns shard's
+   * since at its progress, which moves only while someone subscribes, so a database
+   * that only writes would keep its txns shard from ever compacting.
+   */
+  private reading: Promise<{ txnsRead: TxnsRead; readerLag: ReaderLag }> | undefined;
 
   /** @internal Built by {@link openDatabase}. */
   constructor(
@@ -302,9 +331,17 @@ export class Database {
     readonly oracle: TimestampOracle,
     private readonly ownsOracle: boolean,
     private readonly committer: GroupCommitter<Bytes, Bytes>,
-    private readonly txnsRead: TxnsRead,
-  ) {
-    this.readerLag = new ReaderLag(txnsRead, ReaderMetrics.of(client.metrics));
+  ) {}
+
+  private readers(): Promise<{ txnsRead: TxnsRead; readerLag: ReaderLag }> {
+    this.reading ??= TxnsRead.shared(this.client, this.txns.txnsId).then(
+      (txnsRead) => ({ txnsRead, readerLag: new ReaderLag(txnsRead, ReaderMetrics.of(this.client.metrics)) }),
+      (err: unknown) => {
+        this.reading = undefined;
+        throw err;
+      },
+    );
+    return this.reading;
   }
 
   /** The database's txns shard. */
@@ -556,10 +593,13 @@ export class Database {
         async () => {
           this.closing$.next();
           this.closing$.complete();
-          this.readerLag.close();
         },
         async () => this.transactionHost?.close(),
-        () => this.txnsRead.close(),
+        async () => {
+          const reading = await this.reading?.catch(() => undefined);
+          reading?.readerLag.close();
+          await reading?.txnsRead.close();
+        },
         () => this.txns.close(),
         ...(this.ownsOracle ? [() => this.oracle.close()] : []),
         () => this.client.close(),
@@ -635,16 +675,18 @@ export class Database {
   /** One collection's decoded events with logical progress, read as of `asOf`. */
   private collection$<K, V>(coll: Collection<K, V>, asOf: Timestamp, until: Timestamp | undefined): Observable<ShardEvent<K, V>> {
     const { key, val } = coll.codecs;
-    const events$ = defer(() => {
-      // Counted in the reader-lag gauges while subscribed.
-      const tracked = this.readerLag.track(coll.name, asOf);
-      return dataSubscribe$(this.client, this.txns.txnsId, coll.shardId, { codecs: BYTES, asOf, until, txnsRead: this.txnsRead }).pipe(
-        tap((ev) => {
-          if (ev.kind === 'progress') tracked.advance(ev.upper);
-        }),
-        finalize(() => tracked.close()),
-      );
-    });
+    const events$ = defer(() => this.readers()).pipe(
+      switchMap(({ txnsRead, readerLag }) => {
+        // Counted in the reader-lag gauges while subscribed.
+        const tracked = readerLag.track(coll.name, asOf);
+        return dataSubscribe$(this.client, this.txns.txnsId, coll.shardId, { codecs: BYTES, asOf, until, txnsRead }).pipe(
+          tap((ev) => {
+            if (ev.kind === 'progress') tracked.advance(ev.upper);
+          }),
+          finalize(() => tracked.close()),
+        );
+      }),
+    );
     return events$.pipe(
       map((ev): ShardEvent<K, V> => {
         if (ev.kind === 'progress') return ev;

@@ -204,6 +204,24 @@ describe('db/Database', () => {
     expect((await db.snapshot('accounts', commitTs)).collections.accounts).to.deep.equal([['alice', null, 5]]);
   });
 
+  it('compacts its txns shard as it commits, so the log of commits and tidies does not grow forever', async () => {
+    const config = { ...QUICK.persist.config, readerSinceDowngradeIntervalMs: 0 };
+    db = await openDatabase('mem://', { persist: { config }, groupCommit: { compactEvery: 5 } });
+    await db.collection('events', STRING_UNIT);
+    const txnsMachine = db.client.shardMachine(db.txnsId);
+    const { commitTs: first } = await db.write({ events: [['e0', null, 1]] });
+    let last = first;
+    for (let i = 1; i <= 12; i++) ({ commitTs: last } = await db.write({ events: [[`e${i}`, null, 1]] }));
+    // The since is the meet of the txns shard's readers: the critical one moves every 5
+    // group commits, and the cache's reader follows in the background.
+    const since = async () => (await txnsMachine.refresh(), txnsMachine.state.meta.since);
+    while ((await since()) <= first) await new Promise((resolve) => setImmediate(resolve));
+    expect(await since()).to.be.at.most(last);
+    // Reads at the latest time are unaffected.
+    const snap = await db.snapshot(['events'], last);
+    expect(snap.collections.events).to.have.length(13);
+  });
+
   it('sink() commits a stream of writes in order, one ack each', async () => {
     db = await openDatabase('mem://', QUICK);
     await db.collection('a', STRING_UNIT);
