@@ -6,7 +6,8 @@
  * acknowledged once durable and readable. Both sides run against the SAME Postgres
  * server in the same run, with the same number of concurrent submitters:
  * - **postgres** (the baseline): one connection per submitter, `BEGIN; INSERT INTO a;
- *   INSERT INTO b; COMMIT` (synchronous commit, the server's default);
+ *   INSERT INTO b; COMMIT` with synchronous commit (the embedded server runs with fsync
+ *   and synchronous_commit on, unlike the test suite's; an external one is reported as is);
  * - **txnwal**: a `postgres://…?blob=file:` location (consensus on that server, blobs
  *   in a temp dir), one TxnsHandle, a {@link GroupCommitter} with the Postgres timestamp
  *   oracle on that server, ack after apply (the default), two registered collections;
@@ -96,6 +97,18 @@ function countStatements(): { counts: Map<string, number>; stop(): void } {
     return original.apply(this, args);
   };
   return { counts, stop: () => void (PostgresPool.prototype.run = original) };
+}
+
+/** The server's durability settings, for the report. */
+async function durability(url: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    const show = async (name: string) => (await admin.query<Record<string, string>>(`SHOW ${name}`)).rows[0]![name];
+    return `fsync ${await show('fsync')}, synchronous_commit ${await show('synchronous_commit')}`;
+  } finally {
+    await admin.end();
+  }
 }
 
 // ---------- the baseline: plain Postgres ----------
@@ -190,12 +203,16 @@ async function main(): Promise<number> {
     if (!Number.isInteger(n) || n < 1) throw new UsageError(`--submitters: expected positive integers, got ${JSON.stringify(s)}`);
     return n;
   });
+  // An embedded server starts with fsync and synchronous_commit on (test servers run
+  // without them): a commit without a disk flush flatters whoever commits most often.
+  process.env.TXNWAL_TEST_PG_DURABLE = '1';
   log(`bench:pg — atomic two-collection transactions, txnwal group commit vs plain Postgres; ${machineSummary()}`);
   const server = await startBenchPostgres();
   log(`Postgres: ${server.origin}; ${SECONDS} s × ${ROUNDS} rounds per side and submitter count`);
   const rows: string[][] = [];
   const costRows: string[][] = [];
   try {
+    log(`Postgres durability: ${await durability(server.url)}`);
     const location = await openLocation(`${server.url}${server.url.includes('?') ? '&' : '?'}blob=mem://bench-pg-cas`);
     const cas = await consensusCasRate(location.consensus, SECONDS);
     await location.close();

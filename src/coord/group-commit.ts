@@ -8,17 +8,20 @@
  *  2. while the oracle's write timestamp is ahead of `now()`, waits (each wait capped
  *     at `maxWaitForNowMs`, 1 s by default, then re-checks), unless an internal
  *     system write is pending or the committer is closing. This keeps a burst of
- *     commits from running the timeline far ahead of the wall clock;
+ *     commits from running the timeline far ahead of the wall clock. The write
+ *     timestamp is what the committer knows (the timestamps it took, the last
+ *     `peekWriteTs`), read again at most every 100 ms: not a round trip per group;
  *  3. drains every pending write and takes the write locks (see below);
  *  4. merges the writes per collection, consolidates them, and commits them as ONE
  *     Txn at a fresh `oracle.writeTs()`, with the tidy of the previous apply. The
  *     commit advances the logical upper of every registered collection, written or
  *     not. If the timestamp was taken (another process wrote the txns shard), the
  *     oracle is told (`applyWrite(current - 1)`) and the same Txn is committed again
- *     at a fresh timestamp: nothing is lost or written twice. Once it lands,
- *     `oracle.applyWrite(ts)`. (This is {@link commitAtNextTimestamp}, the loop
- *     `register` and `forget` use too.);
- *  5. applies the commit to the data shards, keeping the tidy for the next commit;
+ *     at a fresh timestamp: nothing is lost or written twice. (This is
+ *     {@link landAtNextTimestamp}, the loop `register` and `forget` use too, through
+ *     {@link commitAtNextTimestamp});
+ *  5. applies the commit to the data shards, keeping the tidy for the next commit,
+ *     while the oracle is told (`applyWrite(ts)`; the two do not wait for each other);
  *     callers are acknowledged after the commit or after the apply (option `ack`);
  *     locks and permit are released last.
  *
@@ -118,7 +121,7 @@ import {
 import { assignLocks, type LockClaim } from './lock-assignment.js';
 import { readThenWrite, type ReadThenWriteFn, type ReadThenWriteHost, type ReadThenWriteResult } from './read-then-write.js';
 import { wallClockMillis, type NowFn, type TimestampOracle } from './timestamp-oracle.js';
-import { CommitNotRecorded, commitAtNextTimestamp, oracleTimestamps, type CommitAttempt, type TimestampSource } from './timestamp-source.js';
+import { commitAtNextTimestamp, landAtNextTimestamp, oracleTimestamps, type CommitAttempt, type TimestampSource } from './timestamp-source.js';
 import { WriteLocks, emptyGuard, type WriteLockGuard } from './write-locks.js';
 
 /**
@@ -208,8 +211,18 @@ interface BuiltTxn<K, V> {
 interface LandedGroup {
   ts: Timestamp;
   apply: TxnApply;
-  oracleFailure?: { err: unknown };
+  /** Telling the oracle the commit landed: settles with its failure, if any (never rejects). */
+  recorded: Promise<{ err: unknown } | undefined>;
 }
+
+/**
+ * How long a group commit goes on what it knows of the oracle's write timestamp (the
+ * timestamps it took itself, the last peek) before reading it again. Peeking before
+ * every group cost one more server round trip per group on a durable oracle; at most
+ * one per 100 ms still notices another process running the timeline ahead of the
+ * clock within 100 ms.
+ */
+const PEEK_INTERVAL_MS = 100;
 
 interface PendingWrite<K, V> {
   kind: 'user' | 'internal' | 'background';
@@ -273,6 +286,9 @@ export class GroupCommitter<K, V> {
   /** Read-then-write reads at least here (covers a commit whose oracle update failed). */
   private minReadTs = 0;
   private commitsSinceCompact = 0;
+  /** The highest write timestamp the oracle is known to have reached, and when it was last read (performance.now()). */
+  private knownWriteTs = -Infinity;
+  private peekedAtMs = -Infinity;
 
   private readonly counters: GroupCommitStats = { groupCommits: 0, deferrals: 0, lostRaces: 0, droppedRows: 0, failures: 0 };
 
@@ -295,7 +311,15 @@ export class GroupCommitter<K, V> {
     this.now = opts.now ?? wallClockMillis;
     this.readOnly = optionalBoolean(opts.readOnly, 'GroupCommitter option readOnly') ?? false;
     this.log = txns.client.cfg.logger;
-    this.timestamps = oracleTimestamps(oracle);
+    const fromOracle = oracleTimestamps(oracle);
+    this.timestamps = {
+      ...fromOracle,
+      next: async () => this.knowWriteTs(await fromOracle.next()),
+      lost: async (current) => {
+        await fromOracle.lost(current);
+        this.knowWriteTs(current - 1);
+      },
+    };
     this.metrics = GroupCommitMetrics.of(Metrics.option(opts.metrics, 'GroupCommitter option metrics', () => txns.metrics.metrics));
     this.stopGaugingDepth = this.metrics.queueDepth(() => this.pending.length + this.deferredCount);
     ({ notifier: this.notifier, waiter: this.waiter } = commitNotifier());
@@ -633,11 +657,12 @@ export class GroupCommitter<K, V> {
     this.counters.groupCommits++;
 
     let failed: { step: 'oracle' | 'apply'; err: unknown } | undefined;
-    if (committed.oracleFailure) {
+    const noteOracle = (oracleFailure: { err: unknown } | undefined) => {
+      if (!oracleFailure) return;
       // Reads of read-then-write operations must still see this commit.
       this.minReadTs = Math.max(this.minReadTs, ts);
-      failed = { step: 'oracle', err: committed.oracleFailure.err };
-    }
+      failed = { step: 'oracle', err: oracleFailure.err };
+    };
     const acknowledge = () => {
       for (const w of accepted) {
         if (!w.ack) continue;
@@ -645,14 +670,31 @@ export class GroupCommitter<K, V> {
         else w.ack.resolve(ts);
       }
     };
-    if (this.ack === 'commit') acknowledge();
-    try {
-      this.tidy.merge(await apply.apply(this.txns));
-      this.appliedThrough = Math.max(this.appliedThrough, ts);
-    } catch (err) {
+    if (this.ack === 'commit') {
+      noteOracle(await committed.recorded);
+      acknowledge();
+    }
+    // The apply runs while the oracle is told (they do not depend on each other), so
+    // an acknowledgement after apply waits for one round trip less.
+    let applyFailure: unknown;
+    let applied = false;
+    await Promise.all([
+      apply.apply(this.txns).then(
+        (tidy) => {
+          this.tidy.merge(tidy);
+          this.appliedThrough = Math.max(this.appliedThrough, ts);
+          applied = true;
+        },
+        (err: unknown) => {
+          applyFailure = err;
+        },
+      ),
+      this.ack === 'apply' ? committed.recorded.then(noteOracle) : undefined,
+    ]);
+    if (!applied) {
       // Durable anyway; the next group commit's apply (or anyone's) applies it.
-      this.log.warn({ err, ts }, 'group commit: apply failed');
-      failed ??= { step: 'apply', err };
+      this.log.warn({ err: applyFailure, ts }, 'group commit: apply failed');
+      failed ??= { step: 'apply', err: applyFailure };
     }
     // Released only now: a read-then-write that gets these locks reads at or past ts.
     group.release();
@@ -660,6 +702,11 @@ export class GroupCommitter<K, V> {
     (failed ? this.metrics.unconfirmed : this.metrics.committed).inc();
     this.metrics.seconds.observe(secondsSince(start));
     await this.maybeCompact(ts);
+  }
+
+  private knowWriteTs(ts: Timestamp): Timestamp {
+    if (ts > this.knownWriteTs) this.knownWriteTs = ts;
+    return ts;
   }
 
   /** Parks `w` until one of the locks it missed changes hands, then queues it again. */
@@ -681,7 +728,11 @@ export class GroupCommitter<K, V> {
       if (this.maxWaitForNowMs === 0 || this.closing || this.pending.some((w) => w.kind === 'internal')) return;
       let ahead: number;
       try {
-        ahead = (await this.oracle.peekWriteTs()) - this.now();
+        if (performance.now() - this.peekedAtMs >= PEEK_INTERVAL_MS) {
+          this.knowWriteTs(await this.oracle.peekWriteTs());
+          this.peekedAtMs = performance.now();
+        }
+        ahead = this.knownWriteTs - this.now();
       } catch (err) {
         // The commit's writeTs() will fail too and report it to the callers.
         this.log.warn({ err }, 'group commit: peekWriteTs failed; not waiting for now()');
@@ -712,7 +763,7 @@ export class GroupCommitter<K, V> {
     const merged = mergeWrites(accepted.map((w) => w.writes));
     const attempt: { ts?: Timestamp; built?: BuiltTxn<K, V> } = {};
     try {
-      const { ts, landed } = await commitAtNextTimestamp(this.timestamps, async (ts) => {
+      const { ts, landed } = await landAtNextTimestamp(this.timestamps, async (ts) => {
         attempt.ts = ts;
         attempt.built ??= await this.buildTxn(merged);
         const res = await this.commitBuilt(attempt, merged, ts);
@@ -725,12 +776,12 @@ export class GroupCommitter<K, V> {
         }
         return res;
       });
-      return { ts, apply: landed.apply };
+      const recorded = this.timestamps.committed(ts).then(
+        () => undefined,
+        (err: unknown) => ({ err }),
+      );
+      return { ts, apply: landed.apply, recorded };
     } catch (err) {
-      if (err instanceof CommitNotRecorded) {
-        const landed = err.landed as { apply: TxnApply };
-        return { ts: err.commitTs, apply: landed.apply, oracleFailure: { err: err.cause } };
-      }
       if (attempt.built) {
         this.tidy.merge(attempt.built.txn.takeTidy());
         // The Txn keeps the batches a commit that may have landed references.

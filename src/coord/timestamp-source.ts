@@ -103,6 +103,23 @@ export class CommitNotRecorded<Landed> extends CommittedButUnconfirmed {
 }
 
 /**
+ * Commits at `source`'s next timestamp, moving past taken ones, and returns once it
+ * landed, WITHOUT telling the source: the caller must call `source.committed(ts)`
+ * (a group commit does so while it applies, to save a round trip of latency).
+ */
+export async function landAtNextTimestamp<Landed extends { ok: true }>(
+  source: TimestampSource,
+  commit: (ts: Timestamp) => Promise<CommitAttempt<Landed>>,
+): Promise<{ ts: Timestamp; landed: Landed }> {
+  for (;;) {
+    const ts = await source.next();
+    const attempt = await commit(ts);
+    if (attempt.ok) return { ts, landed: attempt };
+    await source.lost(attempt.current);
+  }
+}
+
+/**
  * Commits at `source`'s next timestamp, moving past taken ones, and tells the
  * source once it landed (see the module docs for the error rules).
  */
@@ -110,19 +127,11 @@ export async function commitAtNextTimestamp<Landed extends { ok: true }>(
   source: TimestampSource,
   commit: (ts: Timestamp) => Promise<CommitAttempt<Landed>>,
 ): Promise<{ ts: Timestamp; landed: Landed }> {
-  for (;;) {
-    const ts = await source.next();
-    const attempt = await commit(ts);
-    if (!attempt.ok) {
-      await source.lost(attempt.current);
-      continue;
-    }
-    const landed = attempt;
-    try {
-      await source.committed(ts);
-    } catch (err) {
-      throw new CommitNotRecorded(ts, landed, err);
-    }
-    return { ts, landed };
+  const { ts, landed } = await landAtNextTimestamp(source, commit);
+  try {
+    await source.committed(ts);
+  } catch (err) {
+    throw new CommitNotRecorded(ts, landed, err);
   }
+  return { ts, landed };
 }

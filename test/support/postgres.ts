@@ -82,9 +82,8 @@ async function startEmbedded(): Promise<Embedded> {
       // TCP only: no socket file in a directory the server user may not own.
       '-c', 'unix_socket_directories=',
       '-c', 'max_connections=300',
-      '-c', 'fsync=off',
-      '-c', 'synchronous_commit=off',
-      '-c', 'full_page_writes=off',
+      // Throwaway data: no flushes to disk, unless a benchmark asks for durable commits.
+      ...(process.env.TXNWAL_TEST_PG_DURABLE === '1' ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),
     ],
     onLog: (message) => void log.push(message),
     onError: (error) => void log.push(String(error)),
