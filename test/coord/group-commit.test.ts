@@ -111,6 +111,25 @@ describe('coord: group commit', function () {
     expect(commitTs).to.be.at.least(base + 300);
   });
 
+  it('reads the oracle write timestamp at most every 100 ms, not once per group commit', async () => {
+    env = await setup({ collections: 1 });
+    const [a] = env.ids as [string];
+    let peeks = 0;
+    const peek = env.oracle.peekWriteTs.bind(env.oracle);
+    env.oracle.peekWriteTs = () => {
+      peeks++;
+      return peek();
+    };
+    const groupsBefore = env.gc.stats.groupCommits;
+    const start = performance.now();
+    let last = 0;
+    for (let i = 0; i < 50; i++) ({ commitTs: last } = await env.gc.submitWrite({ [a]: rowsOf(`k${i}`) }));
+    const elapsed = performance.now() - start;
+    expect(env.gc.stats.groupCommits - groupsBefore).to.equal(50);
+    expect(peeks, `${peeks} peeks in ${elapsed.toFixed(0)} ms`).to.be.at.most(1 + Math.ceil(elapsed / 100));
+    expect(await readRows(env, a, last + 1)).to.have.length(50);
+  });
+
   it('an internal system write skips the wait for now and takes the waiting user writes along', async () => {
     const clock = new FakeClock(1_000_000);
     env = await setup({ collections: 2, now: clock.now });
