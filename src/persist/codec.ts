@@ -28,6 +28,12 @@ export interface Codec<T> {
   encode(value: T): Uint8Array;
   /** The value back from its bytes: `decode(encode(x))` equals `x`. */
   decode(bytes: Uint8Array): T;
+  /**
+   * Optional: the value whose bytes are `data[start, end)`, as `decode(data.subarray(start, end))`
+   * but without making the view. Readers decode a stored part's columns with it when it is
+   * there (one object fewer per key and per value); the built-in codecs have it.
+   */
+  decodeFrom?(data: Uint8Array, start: number, end: number): T;
 }
 
 /**
@@ -52,6 +58,16 @@ import { InvalidArgument } from './errors.js';
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 const EMPTY = new Uint8Array(0);
+// Native, and works on any Uint8Array: a string of one char per byte, no view needed.
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
+
+/** UTF-8 `data[start, end)` as a string: ASCII (the common case) without a view; anything else validated. */
+function utf8From(data: Uint8Array, start: number, end: number): string {
+  for (let i = start; i < end; i++) {
+    if (data[i]! >= 0x80) return textDecoder.decode(data.subarray(start, end));
+  }
+  return latin1Slice.call(data, start, end);
+}
 
 const stringCodec: Codec<string> = {
   name: 'string',
@@ -60,6 +76,7 @@ const stringCodec: Codec<string> = {
     return textEncoder.encode(value);
   },
   decode: (bytes) => textDecoder.decode(bytes),
+  decodeFrom: utf8From,
 };
 
 const bytesCodec: Codec<Uint8Array> = {
@@ -71,6 +88,7 @@ const bytesCodec: Codec<Uint8Array> = {
     return value;
   },
   decode: (bytes) => bytes,
+  decodeFrom: (data, start, end) => data.subarray(start, end),
 };
 
 /** The unit type: one value, `null`. Used for keys-only collections. */
@@ -86,6 +104,10 @@ const unitCodec: Codec<null> = {
     if (bytes.length !== 0) throw new TypeError(`unit codec: expected no bytes, got ${bytes.length}`);
     return null;
   },
+  decodeFrom(_data, start, end) {
+    if (end !== start) throw new TypeError(`unit codec: expected no bytes, got ${end - start}`);
+    return null;
+  },
 };
 
 /**
@@ -97,6 +119,7 @@ function jsonCodec<T = unknown>(name = 'json'): Codec<T> {
     name,
     encode: (value) => textEncoder.encode(canonicalJson(value, name)),
     decode: (bytes) => JSON.parse(textDecoder.decode(bytes)) as T,
+    decodeFrom: (data, start, end) => JSON.parse(utf8From(data, start, end)) as T,
   };
 }
 

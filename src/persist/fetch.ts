@@ -9,15 +9,28 @@
  *   batch the listener had already passed.
  */
 import type { Blob } from '../location/blob.js';
-import type { ShardCodecs } from './codec.js';
+import type { Codec, ShardCodecs } from './codec.js';
 import type { PersistConfig } from './config.js';
 import { InvariantViolation } from './errors.js';
-import { decodePartData, emptyPartData, interpretPart, type HollowPart, type PartData } from './part.js';
+import { decodePartColumns, decodePartData, interpretPart, type HollowPart, type PartColumns, type PartData } from './part.js';
 import { withStorageRetry } from './storage-retry.js';
 import type { Update } from './update.js';
 
 /** Reads a part (inline or from Blob) and applies its own rewrite and keep bounds. */
 export async function fetchPart(blob: Blob, cfg: PersistConfig, shardId: string, part: HollowPart): Promise<PartData> {
+  return interpretPart(part, decodePartData(await fetchPartBytes(blob, cfg, shardId, part), partName(part)));
+}
+
+/** Reads a part's columns as stored (inline or from Blob); its rewrite and keep bounds are not applied yet. */
+export async function fetchPartColumns(blob: Blob, cfg: PersistConfig, shardId: string, part: HollowPart): Promise<PartColumns> {
+  return decodePartColumns(await fetchPartBytes(blob, cfg, shardId, part), partName(part));
+}
+
+function partName(part: HollowPart): string {
+  return `batch part ${part.key ?? '(inline)'}`;
+}
+
+async function fetchPartBytes(blob: Blob, cfg: PersistConfig, shardId: string, part: HollowPart): Promise<Uint8Array> {
   let bytes = part.inline;
   if (!bytes) {
     const key = part.key!;
@@ -28,7 +41,7 @@ export async function fetchPart(blob: Blob, cfg: PersistConfig, shardId: string,
       );
     }
   }
-  return interpretPart(part, decodePartData(bytes, `batch part ${part.key ?? '(inline)'}`));
+  return bytes;
 }
 
 /** Deletes the Blob objects of `parts` (inline parts have none). */
@@ -41,17 +54,43 @@ export async function deleteParts(blob: Blob, cfg: PersistConfig, parts: readonl
   }
 }
 
-/** Appends to `out` the updates of `data` a listen started at `asOf` and now at `frontier` delivers. */
-export function filterForListen(data: PartData, asOf: number, frontier: number, out: PartData = emptyPartData()): PartData {
-  for (let i = 0; i < data.times.length; i++) {
-    const t = data.times[i]!;
+/**
+ * Appends to `out` the updates of one fetched part that a listen started at `asOf` and
+ * now at `frontier` delivers, decoded with `codecs`, in one pass over the stored
+ * columns: the part's own rewrite and keep bounds (part.ts), then the listen's filter
+ * (`t > asOf && t >= frontier`). One tuple per delivered update and what the codecs
+ * make; with codecs that have `decodeFrom`, no views of the key and value bytes.
+ */
+export function appendListenUpdates<K, V>(
+  cols: PartColumns,
+  part: HollowPart,
+  asOf: number,
+  frontier: number,
+  codecs: ShardCodecs<K, V>,
+  out: Update<K, V>[],
+): void {
+  const { tsRewrite, keep } = part;
+  const { keyData, keyOffsets, valData, valOffsets, times, diffs } = cols;
+  const decodeKey = decoderFrom(codecs.key);
+  const decodeVal = decoderFrom(codecs.val);
+  for (let i = 0; i < cols.count; i++) {
+    let t = times[i]!;
+    if (tsRewrite !== undefined && t < tsRewrite) t = tsRewrite;
+    if (keep !== undefined && (t < keep.lower || t >= keep.upper)) continue;
     if (t <= asOf || t < frontier) continue;
-    out.keys.push(data.keys[i]!);
-    out.vals.push(data.vals[i]!);
-    out.times.push(t);
-    out.diffs.push(data.diffs[i]!);
+    out.push([
+      decodeKey(keyData, keyOffsets[i]!, keyOffsets[i + 1]!),
+      decodeVal(valData, valOffsets[i]!, valOffsets[i + 1]!),
+      t,
+      diffs[i]!,
+    ]);
   }
-  return out;
+}
+
+/** The codec's `decodeFrom`, or `decode` of a view for codecs without it. */
+function decoderFrom<T>(codec: Codec<T>): (data: Uint8Array, start: number, end: number) => T {
+  if (codec.decodeFrom) return codec.decodeFrom.bind(codec);
+  return (data, start, end) => codec.decode(data.subarray(start, end));
 }
 
 export function decodeUpdates<K, V>(data: PartData, codecs: ShardCodecs<K, V>): Update<K, V>[] {

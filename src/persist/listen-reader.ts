@@ -7,8 +7,9 @@
  *   seqno hold alive while the listen runs; the listen never heartbeats. As its
  *   frontier passes a batch, the listen only *asks* for the since to follow
  *   (`downgradeSinceLazily`), which the reader rate-limits and never throws from.
- * - **Parts are read pinned.** `fetchParts(state, …)` keeps the blobs of `state`
- *   from GC until it returns, so a part named in `state` is never deleted mid-read.
+ * - **Parts are read pinned.** `fetchListenUpdates(state, …)` keeps the blobs of
+ *   `state` from GC until it returns, so a part named in `state` is never deleted
+ *   mid-read. It decodes only what the listen delivers, in one pass per part.
  * - **The listen takes the reader over** (`ReadHandle.listen`): afterwards the reader
  *   serves only that listen, and expiring the listen (`expire()`) expires the reader:
  *   the lease is released, the since and GC holds go away, and every later call
@@ -22,12 +23,12 @@
  * ```ts
  * reader.checkLive('listen');
  * const state = await reader.currentState();            // or waitForNewerThan(seqno)
- * await reader.fetchParts(state, batch.parts, (d) => filterForListen(d, asOf, frontier, out));
+ * const updates = await reader.fetchListenUpdates(state, batch.parts, asOf, frontier);
  * reader.downgradeSinceLazily(batch.upper - 1);
- * return reader.decode(out);
+ * return updates;
  * ```
  */
-import type { PartData, HollowPart } from './part.js';
+import type { HollowPart } from './part.js';
 import type { LeasedReaderId, ShardId } from './shard-id.js';
 import type { ShardState } from './state.js';
 import type { Update } from './update.js';
@@ -43,10 +44,12 @@ export interface ListenReader<K, V> {
   currentState(): Promise<ShardState>;
   /** Waits (abortably) for a shard state newer than `seqno`. */
   waitForNewerThan(seqno: number, signal?: AbortSignal): Promise<ShardState>;
-  /** Fetches `parts` (named in `state`) in order, each handed to `onPart`, with `state` pinned against GC. */
-  fetchParts(state: ShardState, parts: readonly HollowPart[], onPart: (data: PartData) => void): Promise<void>;
-  /** Decodes fetched rows with the reader's codecs. */
-  decode(data: PartData): Update<K, V>[];
+  /**
+   * Fetches `parts` (named in `state`) in order, with `state` pinned against GC, and
+   * returns their updates a listen started at `asOf` and now at `frontier` delivers
+   * (`t > asOf && t >= frontier`), decoded with the reader's codecs.
+   */
+  fetchListenUpdates(state: ShardState, parts: readonly HollowPart[], asOf: number, frontier: number): Promise<Update<K, V>[]>;
   /** Lets the shard compact up to `since` in the background, rate-limited; failures are logged, never thrown. */
   downgradeSinceLazily(since: number): void;
   /** Releases the lease (idempotent). */

@@ -20,9 +20,7 @@
  * ```
  */
 import { InvalidUsage, InvariantViolation, LeaseExpired } from './errors.js';
-import { filterForListen } from './fetch.js';
 import type { ListenReader } from './listen-reader.js';
-import { emptyPartData } from './part.js';
 import { batchContaining } from './state.js';
 import { isClosed } from './time.js';
 import type { Update } from './update.js';
@@ -113,15 +111,14 @@ export class Listen<K, V> implements AsyncIterable<ListenEvent<K, V>[]> {
             'its since hold was not respected';
           throw reader.isLeaseLost ? new LeaseExpired(msg) : new InvariantViolation(msg);
         }
-        const all = emptyPartData();
-        await reader.fetchParts(state, batch.parts, (data) => filterForListen(data, this.asOf, this.currentFrontier, all));
+        const updates = await reader.fetchListenUpdates(state, batch.parts, this.asOf, this.currentFrontier);
         this.currentFrontier = batch.upper;
         if (!isClosed(batch.upper) && batch.upper > 0) {
           // Lazily let the shard compact up to just below what we have read.
           reader.downgradeSinceLazily(Math.max(this.asOf, batch.upper - 1));
         }
         return [
-          { kind: 'updates', updates: reader.decode(all) },
+          { kind: 'updates', updates },
           { kind: 'progress', upper: batch.upper },
         ];
       }

@@ -112,7 +112,17 @@ class Cells<L extends string, C> {
   }
 }
 
+/**
+ * Marks a family as txnwal's, by kind. A brand rather than `instanceof`: a process can
+ * hold two copies of this module (two installed versions of the package, or one loaded
+ * through two module URLs), and their families must still be recognised as txnwal's
+ * in the one registry they share.
+ */
+const FAMILY_KIND = Symbol.for('txnwal.metric-family-kind');
+type FamilyKind = 'counter' | 'gauge' | 'histogram';
+
 class CellCounter<L extends string> extends Counter<L> {
+  readonly [FAMILY_KIND]: FamilyKind = 'counter';
   constructor(
     readonly cells: Cells<L, CounterCell>,
     config: { name: string; help: string; labelNames: readonly L[]; registers: Registry[] },
@@ -130,6 +140,7 @@ class CellCounter<L extends string> extends Counter<L> {
 export type GaugeAggregate = 'sum' | 'max';
 
 class CellGauge<L extends string> extends Gauge<L> {
+  readonly [FAMILY_KIND]: FamilyKind = 'gauge';
   /** Read at scrape time: label key → the live sources of that series. */
   readonly sources = new Map<string, { labels: Labels<L>; reads: Set<() => number> }>();
   constructor(
@@ -157,6 +168,7 @@ class CellGauge<L extends string> extends Gauge<L> {
 }
 
 class CellHistogram<L extends string> extends Histogram<L> {
+  readonly [FAMILY_KIND]: FamilyKind = 'histogram';
   constructor(
     readonly cells: Cells<L, HistogramCell>,
     private readonly bounds: readonly number[],
@@ -208,10 +220,10 @@ export interface HistogramFamily<L extends string> {
   cell(labels: Labels<L>): HistogramCell;
 }
 
-function registered<T>(metrics: Metrics, name: string, kind: new (...args: never[]) => T): T | undefined {
+function registered<T>(metrics: Metrics, name: string, kind: FamilyKind): T | undefined {
   const existing = metrics.registry.getSingleMetric(name);
   if (existing === undefined) return undefined;
-  if (existing instanceof kind) return existing;
+  if ((existing as unknown as Partial<Record<typeof FAMILY_KIND, FamilyKind>>)[FAMILY_KIND] === kind) return existing as unknown as T;
   throw new InvalidUsage(
     `metric ${name} is already registered in this registry by something other than txnwal; ` +
       'give txnwal a registry of its own (new Registry()) or remove the other metric',
@@ -221,7 +233,7 @@ function registered<T>(metrics: Metrics, name: string, kind: new (...args: never
 /** A counter family in `metrics`' registry; the same name asked for twice is one family. */
 export function counterFamily<L extends string>(metrics: Metrics, name: string, help: string, labelNames: readonly L[]): CounterFamily<L> {
   const c =
-    registered(metrics, name, CellCounter) ??
+    registered<CellCounter<L>>(metrics, name, 'counter') ??
     new CellCounter<L>(new Cells(labelNames, () => new CounterCell()), { name, help, labelNames, registers: [metrics.registry] });
   const cells = (c as CellCounter<L>).cells;
   return { cell: (labels) => cells.get(labels) };
@@ -235,7 +247,7 @@ export function gaugeFamily<L extends string>(
   labelNames: readonly L[],
   aggregate: GaugeAggregate = 'sum',
 ): GaugeFamily<L> {
-  const g = (registered(metrics, name, CellGauge) ??
+  const g = (registered<CellGauge<L>>(metrics, name, 'gauge') ??
     new CellGauge<L>(new Cells(labelNames, () => new GaugeCell()), aggregate, { name, help, labelNames, registers: [metrics.registry] })) as CellGauge<L>;
   return {
     cell: (labels) => g.cells.get(labels),
@@ -266,7 +278,7 @@ export function histogramFamily<L extends string>(
   labelNames: readonly L[],
   buckets: readonly number[],
 ): HistogramFamily<L> {
-  const h = (registered(metrics, name, CellHistogram) ??
+  const h = (registered<CellHistogram<L>>(metrics, name, 'histogram') ??
     new CellHistogram<L>(new Cells(labelNames, () => new HistogramCell(buckets)), buckets, {
       name,
       help,

@@ -84,6 +84,34 @@ interface DecodedPart {
 const EMPTY = new Uint8Array(0);
 
 export function decodePartData(bytes: Uint8Array, what: string): PartData {
+  const c = decodePartColumns(bytes, what);
+  return {
+    keys: split(c.keyData, c.keyOffsets),
+    vals: split(c.valData, c.valOffsets),
+    times: Array.from(c.times),
+    diffs: Array.from(c.diffs),
+  };
+}
+
+/**
+ * A stored part's columns as they are stored: update `i` has key bytes
+ * `keyData[keyOffsets[i], keyOffsets[i+1])`, value bytes likewise, `times[i]` and
+ * `diffs[i]`. Decoding allocates a handful of objects per part, none per update, so a
+ * reader can go from here straight to the updates it emits. The offsets are checked
+ * (they start at 0, never go backwards, end at the column's length).
+ */
+export interface PartColumns {
+  readonly count: number;
+  readonly keyData: Uint8Array;
+  readonly keyOffsets: Uint32Array;
+  readonly valData: Uint8Array;
+  readonly valOffsets: Uint32Array;
+  readonly times: Float64Array;
+  readonly diffs: Float64Array;
+}
+
+/** The columns of a stored part (see {@link PartColumns}); a StoredFormatError names `what` if it is corrupt. */
+export function decodePartColumns(bytes: Uint8Array, what: string): PartColumns {
   const p = decodeChecksummed<DecodedPart>(Proto.Part, bytes, what);
   const n = p.count;
   const keyOffsets = bytesToUint32s(p.keyOffsets, n + 1);
@@ -93,28 +121,30 @@ export function decodePartData(bytes: Uint8Array, what: string): PartData {
   if (!keyOffsets || !valOffsets || !times || !diffs) {
     throw new StoredFormatError(`${what}: its columns do not hold ${n} updates`);
   }
-  return {
-    keys: split(p.keyData, keyOffsets, what),
-    vals: split(p.valData, valOffsets, what),
-    times: Array.from(times),
-    diffs: Array.from(diffs),
-  };
+  // Plain Uint8Array views: subarrays of them are cheaper than Buffer slices.
+  const keyData = new Uint8Array(p.keyData.buffer, p.keyData.byteOffset, p.keyData.byteLength);
+  const valData = new Uint8Array(p.valData.buffer, p.valData.byteOffset, p.valData.byteLength);
+  checkOffsets(keyOffsets, keyData.byteLength, what);
+  checkOffsets(valOffsets, valData.byteLength, what);
+  return { count: n, keyData, keyOffsets, valData, valOffsets, times, diffs };
 }
 
-/** Views (no copies) of each item in `data`, checking the offsets stay in bounds. */
-function split(data: Uint8Array, offsets: Uint32Array, what: string): Uint8Array[] {
-  // A plain Uint8Array view: subarrays of it are cheaper than Buffer slices.
-  const base = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+function checkOffsets(offsets: Uint32Array, length: number, what: string): void {
+  const n = offsets.length - 1;
+  if (offsets[0] !== 0 || offsets[n] !== length) throw new StoredFormatError(`${what}: column offsets do not span the column`);
+  for (let i = 0; i < n; i++) {
+    if (offsets[i + 1]! < offsets[i]!) throw new StoredFormatError(`${what}: column offsets go backwards at ${i}`);
+  }
+}
+
+/** Views (no copies) of each item in `data`, by offsets already checked. */
+function split(data: Uint8Array, offsets: Uint32Array): Uint8Array[] {
   const n = offsets.length - 1;
   const out: Uint8Array[] = new Array(n);
-  if (offsets[0] !== 0 || offsets[n] !== base.byteLength) {
-    throw new StoredFormatError(`${what}: column offsets do not span the column`);
-  }
   for (let i = 0; i < n; i++) {
     const from = offsets[i]!;
     const to = offsets[i + 1]!;
-    if (to < from) throw new StoredFormatError(`${what}: column offsets go backwards at ${i}`);
-    out[i] = to === from ? EMPTY : base.subarray(from, to);
+    out[i] = to === from ? EMPTY : data.subarray(from, to);
   }
   return out;
 }

@@ -27,7 +27,7 @@
  */
 import { Consolidator } from './consolidate.js';
 import { ClientClosed, HandleExpired, LeaseExpired, ReadBelowSince } from './errors.js';
-import { decodeUpdates, fetchPart } from './fetch.js';
+import { appendListenUpdates, decodeUpdates, fetchPart, fetchPartColumns } from './fetch.js';
 import type { ListenReader } from './listen-reader.js';
 import { Listen, Subscribe } from './listen.js';
 import type { HollowPart, PartData } from './part.js';
@@ -208,20 +208,21 @@ export class ReadHandle<K, V> {
     return this.ctx.machine.waitForNewerThan(seqno, signal);
   }
 
-  /** @internal For a Listen: fetches `parts` of `state` in order, with `state` pinned against GC meanwhile. */
-  async fetchParts(state: ShardState, parts: readonly HollowPart[], onPart: (data: PartData) => void): Promise<void> {
+  /** @internal For a Listen: the updates of `parts` of `state` it delivers, fetched in order with `state` pinned against GC meanwhile. */
+  async fetchListenUpdates(state: ShardState, parts: readonly HollowPart[], asOf: number, frontier: number): Promise<Update<K, V>[]> {
     const release = this.pin(state);
     try {
-      for (const part of parts) onPart(await fetchPart(this.ctx.blob, this.ctx.cfg, this.ctx.shardId, part));
+      const out: Update<K, V>[] = [];
+      for (const part of parts) {
+        const cols = await fetchPartColumns(this.ctx.blob, this.ctx.cfg, this.ctx.shardId, part);
+        appendListenUpdates(cols, part, asOf, frontier, this.ctx.codecs, out);
+      }
+      return out;
     } finally {
       release();
     }
   }
 
-  /** @internal For a Listen: decodes fetched rows with this reader's codecs. */
-  decode(data: PartData): Update<K, V>[] {
-    return decodeUpdates(data, this.ctx.codecs);
-  }
 
   private checkAsOf(asOf: number, state: ShardState): void {
     assertTimestamp(asOf, 'asOf');

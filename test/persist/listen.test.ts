@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { InvariantViolation, LeaseExpired } from '../../src/persist/errors.js';
 import type { ListenReader } from '../../src/persist/listen-reader.js';
 import { Listen } from '../../src/persist/listen.js';
-import type { HollowPart, PartData } from '../../src/persist/part.js';
+import type { HollowPart } from '../../src/persist/part.js';
 import { newShardId } from '../../src/persist/shard-id.js';
 import { initialState, type ShardState, type SpineBatch } from '../../src/persist/state.js';
 import type { Update } from '../../src/persist/update.js';
@@ -12,8 +12,6 @@ import { expectReject } from '../support/persist.js';
  * A Listen driven by a hand-written ListenReader: the listen needs nothing of its
  * reader but that interface, and asks it for exactly what the contract names.
  */
-const text = new TextEncoder();
-const untext = new TextDecoder();
 
 function part(key: string): HollowPart {
   return { key, encodedSizeBytes: 0, updateCount: 0 };
@@ -48,20 +46,13 @@ class FakeReader implements ListenReader<string, null> {
     if (!next) throw new Error('no newer state in this test');
     return (this.state = next);
   }
-  async fetchParts(state: ShardState, parts: readonly HollowPart[], onPart: (data: PartData) => void): Promise<void> {
-    this.calls.push(`fetch @${state.seqno} ${parts.map((p) => p.key).join(',')}`);
+  async fetchListenUpdates(state: ShardState, parts: readonly HollowPart[], asOf: number, frontier: number): Promise<Update<string, null>[]> {
+    this.calls.push(`fetch @${state.seqno} ${parts.map((p) => p.key).join(',')} asOf ${asOf} frontier ${frontier}`);
+    const out: Update<string, null>[] = [];
     for (const p of parts) {
-      const rows = this.parts.get(p.key!) ?? [];
-      onPart({
-        keys: rows.map(([k]) => text.encode(k)),
-        vals: rows.map(() => new Uint8Array()),
-        times: rows.map(([, t]) => t),
-        diffs: rows.map(() => 1),
-      });
+      for (const [k, t] of this.parts.get(p.key!) ?? []) if (t > asOf && t >= frontier) out.push([k, null, t, 1]);
     }
-  }
-  decode(data: PartData): Update<string, null>[] {
-    return data.times.map((t, i) => [untext.decode(data.keys[i]!), null, t, data.diffs[i]!] as const);
+    return out;
   }
   downgradeSinceLazily(since: number): void {
     this.calls.push(`downgrade ${since}`);
@@ -88,12 +79,12 @@ describe('persist: Listen over its ListenReader', () => {
     ]);
     expect(reader.calls).to.deep.equal([
       'checkLive listen',
-      'fetch @3 p1',
+      'fetch @3 p1 asOf 1 frontier 1',
       'downgrade 2',
       'checkLive listen',
       'wait 3',
       'checkLive listen',
-      'fetch @4 p2',
+      'fetch @4 p2 asOf 1 frontier 3',
       'downgrade 6',
     ]);
   });
