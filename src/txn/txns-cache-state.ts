@@ -26,6 +26,7 @@
  * is 7.
  */
 import { bytesKey } from '../location/bytes.js';
+import { BatchIndex, bucketOf, sameBytes } from './batch-index.js';
 import { InvariantViolation } from '../persist/errors.js';
 import type { ShardId } from '../persist/shard-id.js';
 import { stepForward } from '../persist/time.js';
@@ -93,8 +94,8 @@ export class TxnsCacheState {
   progressExclusive = 0;
   /** Committed batch pointers not yet tidied, keyed by an increasing id (so in time order). */
   readonly unappliedBatches = new Map<number, UnappliedBatch>();
-  /** `bytesKey(raw)` → id in unappliedBatches. */
-  readonly batchIdx = new Map<string, number>();
+  /** The exact bytes of each batch pointer (and its shard) → its id in unappliedBatches. */
+  private readonly batchIdx = new BatchIndex<number>();
   private nextBatchId = 0;
   readonly datas = new Map<ShardId, DataTimes>();
   /** Registers and forgets not yet known to be applied, in time order. */
@@ -157,19 +158,17 @@ export class TxnsCacheState {
   }
 
   private pushAppend(dataId: ShardId, raw: Uint8Array, ts: number, diff: number): void {
-    const key = bytesKey(raw);
     if (diff === 1) {
-      if (this.batchIdx.has(key)) violation(`batch for ${dataId} at ${ts} committed twice`);
+      if (this.batchIdx.has(dataId, raw)) violation(`batch for ${dataId} at ${ts} committed twice`);
       const times = this.datas.get(dataId) ?? violation(`batch committed to ${dataId} at ${ts}, which was never registered`);
       if (times.lastReg().forgetTs !== undefined) violation(`batch committed to ${dataId} at ${ts} after it was forgotten`);
       const id = this.nextBatchId++;
-      this.batchIdx.set(key, id);
+      this.batchIdx.set(dataId, raw, id);
       this.unappliedBatches.set(id, { dataId, raw, ts });
       if (times.writes[times.writes.length - 1] !== ts) times.writes.push(ts);
     } else if (diff === -1) {
-      const id = this.batchIdx.get(key);
+      const id = this.batchIdx.delete(dataId, raw);
       if (id === undefined) violation(`tidy of a batch for ${dataId} at ${ts} that is not committed`);
-      this.batchIdx.delete(key);
       this.unappliedBatches.delete(id);
     } else {
       violation(`batch row for ${dataId} at ${ts} has diff ${diff}; only +1 and -1 are written`);
@@ -274,7 +273,7 @@ export class TxnsCacheState {
       violation(`filterRetractions needs progress ${this.progressExclusive} >= ${expectedUpper}`);
     }
     const out: Retraction[] = [];
-    for (const r of retractions) if (this.batchIdx.has(bytesKey(r.raw))) out.push(r);
+    for (const r of retractions) if (this.batchIdx.has(r.dataId, r.raw)) out.push(r);
     return out;
   }
 
@@ -349,7 +348,7 @@ export class TxnsCacheState {
     }
     let prev = 0;
     for (const [id, b] of this.unappliedBatches) {
-      if (this.batchIdx.get(bytesKey(b.raw)) !== id) return `batch ${id} is not indexed`;
+      if (this.batchIdx.get(b.dataId, b.raw) !== id) return `batch ${id} is not indexed`;
       if (b.ts < prev) return `unapplied batch at ${b.ts} out of order after ${prev}`;
       prev = b.ts;
     }
@@ -396,20 +395,31 @@ export class TxnsCacheState {
  *
  * This is a keyed sum over decoded entries rather than persist's `Consolidator`
  * over encoded rows: the cache is handed entries (whatever the txns codec), and a
- * row's identity is just its fields. The key is exact: kind and shard id hold no
- * `|`, the ts is always 8 bytes (`TS_BYTES`, so `bytesKey` gives 8 code units),
- * and the batch comes last.
+ * row's identity is just its fields. Rows are bucketed by their short fields (kind,
+ * time, the 8 ts bytes, the shard, and for an append its batch's {@link bucketOf});
+ * within a bucket two appends are one row only if their batch bytes are equal, so the
+ * sum is exact without a string of every batch.
  *
  * Example: `(d0 A@3 t=5 +1), (d0 A@3 t=5 -1), (d0 reg@1 t=5 +1)` → `(d0 reg@1 t=5 +1)`.
  */
 export function consolidateTxnsRows(rows: Iterable<TxnsRow>): TxnsRow[] {
-  const sums = new Map<string, TxnsRow>();
+  // Bucketed by the short fields (and, for an append, a sample of its batch bytes);
+  // rows in one bucket are equal when their batch bytes are (BatchIndex's scheme).
+  const buckets = new Map<string, TxnsRow[]>();
+  const order: TxnsRow[] = [];
   for (const r of rows) {
     const e = r.entry;
-    const k = `${e.kind}|${e.dataId}|${r.t}|${bytesKey(e.ts)}|${e.kind === 'append' ? bytesKey(e.batch) : ''}`;
-    const prev = sums.get(k);
-    if (prev) prev.diff += r.diff;
-    else sums.set(k, { entry: e, t: r.t, diff: r.diff });
+    const name = `${e.kind}|${r.t}|${bytesKey(e.ts)}|${e.kind === 'append' ? bucketOf(e.dataId, e.batch) : e.dataId}`;
+    const bucket = buckets.get(name);
+    const prev = bucket?.find((x) => x.entry.kind !== 'append' || sameBytes((x.entry as { batch: Uint8Array }).batch, (e as { batch: Uint8Array }).batch));
+    if (prev) {
+      prev.diff += r.diff;
+      continue;
+    }
+    const sum = { entry: e, t: r.t, diff: r.diff };
+    if (bucket) bucket.push(sum);
+    else buckets.set(name, [sum]);
+    order.push(sum);
   }
-  return [...sums.values()].filter((r) => r.diff !== 0);
+  return order.filter((r) => r.diff !== 0);
 }
