@@ -103,8 +103,9 @@ export interface OpenDatabaseOptions {
   /** Options of the PersistClient (config overrides, file modes). */
   persist?: PersistClientOptions;
   /**
-   * Group commit tuning: `maxWaitForNowMs`, `now`, and `compactEvery` (default
-   * {@link DEFAULT_TXNS_COMPACT_EVERY}; 0 never compacts the txns shard).
+   * Group commit tuning: `maxWaitForNowMs`, `now`, and `compactEvery` (default 100:
+   * the txns shard is compacted to the latest commit every 100 group commits; 0 never
+   * compacts it, and its log of commits then grows forever).
    */
   groupCommit?: Pick<GroupCommitOptions, 'maxWaitForNowMs' | 'compactEvery' | 'now'>;
   /**
