@@ -7,8 +7,9 @@
  * attaches its action; actions throw (a {@link CliError} for the problems they
  * recognise) and main.ts turns any failure into one line on stderr and exit code 1.
  *
- * Shared options: every subcommand has `--json`; the ones that read at a time have
- * `--as-of <ts>`, parsed by {@link parseTimestamp} (a non-negative safe integer).
+ * Shared options: every subcommand has `--json` (serve-metrics: for the URL it
+ * prints); the ones that read at a time have `--as-of <ts>`, parsed by
+ * {@link parseTimestamp} (a non-negative safe integer).
  *
  * Example:
  * ```ts

@@ -32,7 +32,7 @@ function packageVersion(): string {
 /** The commander program with `commands` registered. */
 export function buildProgram(commands: readonly CliCommand[] = COMMANDS): Command {
   const program = new Command('txnwal')
-    .description('Look inside a txnwal location: its collections, shards and unapplied transactions; read and follow collections. Every command only reads.')
+    .description('Look inside a txnwal location: its collections, shards and unapplied transactions; read and follow collections; serve its state as Prometheus metrics. Every command only reads.')
     .version(packageVersion(), '-V, --version')
     .exitOverride()
     .configureOutput({

@@ -36,15 +36,50 @@ import type { Metrics } from '../persist/metrics.js';
  * ```
  */
 export class GroupCommitMetrics {
+  /**
+   * Group commits that landed and were confirmed:
+   * `txnwal_group_commits_total{outcome="committed"}`.
+   */
   readonly committed: CounterCell;
+  /**
+   * Group commits that landed but stayed unconfirmed (CommittedButUnconfirmed):
+   * `…{outcome="unconfirmed"}`.
+   */
   readonly unconfirmed: CounterCell;
+  /** Group commits that did not land (GroupCommitFailed): `…{outcome="failed"}`. */
   readonly failed: CounterCell;
+  /**
+   * Writes committed together in one group: `txnwal_group_commit_group_size` (histogram, writes).
+   */
   readonly groupSize: HistogramCell;
+  /**
+   * From draining the queue to acknowledging the group: `txnwal_group_commit_duration_seconds`
+   * (histogram, seconds).
+   */
   readonly seconds: HistogramCell;
+  /**
+   * Blind writes parked until a write lock they missed changed hands:
+   * `txnwal_group_commit_lock_waits_total{kind="deferred"}`.
+   */
   readonly deferredWaits: CounterCell;
+  /**
+   * How long those waits took: `txnwal_group_commit_lock_wait_seconds{kind="deferred"}` (histogram,
+   * seconds).
+   */
   readonly deferredWaitSeconds: HistogramCell;
+  /**
+   * Read-then-write operations that found a lock taken and waited in line:
+   * `…_lock_waits_total{kind="read_then_write"}`.
+   */
   readonly readThenWriteWaits: CounterCell;
+  /**
+   * How long those waits took: `…_lock_wait_seconds{kind="read_then_write"}` (histogram, seconds).
+   */
   readonly readThenWriteWaitSeconds: HistogramCell;
+  /**
+   * Commits tried again at a fresh timestamp because another writer took theirs:
+   * `txnwal_group_commit_timestamp_retries_total`.
+   */
   readonly timestampRetries: CounterCell;
   /** Adds a committer's queue to the depth gauge; returns the function that removes it. */
   readonly queueDepth: (read: () => number) => () => void;

@@ -31,9 +31,30 @@ import { Registry } from 'prom-client';
 import { invalidArgument, optionalString, optionsObject } from '../persist/argument-checks.js';
 import { Metrics } from '../persist/metrics.js';
 
-/** What metrics can be served from: anything with a registry (a Database has `metricsRegistry`). */
-export type MetricsSource = Registry | Metrics | { readonly metricsRegistry: Registry };
+/**
+ * What metrics can be served from: anything with a registry (a Database has `metricsRegistry`).
+ *
+ * ```ts
+ * metricsHandler(db);                              // a Database
+ * metricsHandler(Metrics.forRegistry(registry));   // a Metrics object
+ * metricsHandler(registry);                        // a prom-client Registry
+ * ```
+ */
+export type MetricsSource =
+  | Registry
+  | Metrics
+  | {
+      /** The registry to serve (a Database's, the one its `metrics` option names). */
+      readonly metricsRegistry: Registry;
+    };
 
+/**
+ * Where {@link serveMetrics} listens.
+ *
+ * ```ts
+ * const options: ServeMetricsOptions = { port: 9464, host: '0.0.0.0', path: '/metrics' };
+ * ```
+ */
 export interface ServeMetricsOptions {
   /** The TCP port (0: any free port; read it from the result). */
   port: number;
@@ -43,6 +64,15 @@ export interface ServeMetricsOptions {
   path?: string;
 }
 
+/**
+ * A running metrics server, as {@link serveMetrics} resolves it.
+ *
+ * ```ts
+ * const server = await serveMetrics(registry, { port: 0 });
+ * const text = await (await fetch(server.url)).text();
+ * await server.close();
+ * ```
+ */
 export interface MetricsServer {
   /** The scrape URL, e.g. `http://127.0.0.1:9464/metrics`. */
   readonly url: string;
@@ -62,7 +92,17 @@ function registryOf(source: unknown, what: string): Registry {
   throw invalidArgument(what, 'a Database, a Metrics object or a prom-client Registry', source);
 }
 
-/** A `node:http` request handler serving the registry of `source` (see the module docs). */
+/**
+ * A `node:http` request handler serving the registry of `source`: GET and HEAD get the
+ * text exposition, other methods 405; it ignores the path (route to it yourself).
+ *
+ * ```ts
+ * import { createServer } from 'node:http';
+ * const metrics = metricsHandler(db);
+ * const server = createServer((req, res) => (req.url === '/metrics' ? metrics(req, res) : app(req, res)));
+ * server.listen(8080);
+ * ```
+ */
 export function metricsHandler(source: MetricsSource): (req: IncomingMessage, res: ServerResponse) => void {
   const registry = registryOf(source, 'metricsHandler source');
   return (req, res) => {
@@ -84,7 +124,16 @@ export function metricsHandler(source: MetricsSource): (req: IncomingMessage, re
   };
 }
 
-/** Serves the metrics of `source` at `http://host:port/path` (see the module docs). */
+/**
+ * Serves the metrics of `source` at `http://host:port/path` (host default `127.0.0.1`,
+ * path default `/metrics`, port 0 picks a free one); resolves once listening.
+ *
+ * ```ts
+ * const server = await serveMetrics(db, { port: 9464 });
+ * console.log(server.url);   // http://127.0.0.1:9464/metrics
+ * await server.close();
+ * ```
+ */
 export async function serveMetrics(source: MetricsSource, options: ServeMetricsOptions): Promise<MetricsServer> {
   const handle = metricsHandler(source);
   const opts = optionsObject(options, 'serveMetrics options');

@@ -46,9 +46,18 @@ export const HISTORY_LIMIT = 4096;
  * ```
  */
 export class ReaderMetrics {
+  /**
+   * `txnwal_reader_frontier_lag{collection}` (timestamps): the txns progress minus the reader's
+   * frontier, the largest over the collection's live readers.
+   */
   readonly lag: GaugeFamily<'collection'>;
+  /**
+   * `txnwal_reader_frontier_lag_seconds{collection}` (seconds): how long the oldest undelivered
+   * data has been visible here, the largest over the collection's live readers.
+   */
   readonly lagSeconds: GaugeFamily<'collection'>;
 
+  /** The reader part of `metrics`, made on first use. */
   static of(metrics: Metrics): ReaderMetrics {
     return metrics.part('reader', (m) => new ReaderMetrics(m));
   }

@@ -52,30 +52,39 @@ export function secondsSince(start: number): number {
   return (performance.now() - start) / 1000;
 }
 
+/** One counter series: a cumulative count that only goes up. */
 export class CounterCell {
   /** The cumulative count (read by the exposition; tests may read it too). */
   value = 0;
+  /** Adds `by` (default 1); non-positive and non-finite amounts are ignored. */
   inc(by = 1): void {
     // `by > 0` is false for NaN too: a counter only ever goes up.
     if (by > 0 && by !== Infinity) this.value += by;
   }
 }
 
+/** One gauge series set directly: the last `set` wins. */
 export class GaugeCell {
+  /** The current value (read by the exposition). */
   value = 0;
+  /** Sets the value. */
   set(v: number): void {
     this.value = v;
   }
 }
 
+/** One histogram series: observations counted per bucket, with their sum and count. */
 export class HistogramCell {
   /** Observations per bucket (not cumulative; the exposition sums them). The last slot is +Inf. */
   readonly counts: Float64Array;
+  /** The sum of the observations. */
   sum = 0;
+  /** The number of observations. */
   count = 0;
   constructor(private readonly bounds: readonly number[]) {
     this.counts = new Float64Array(bounds.length + 1);
   }
+  /** Records one observation (non-finite ones are ignored). */
   observe(v: number): void {
     if (!Number.isFinite(v)) return;
     const b = this.bounds;
@@ -200,11 +209,13 @@ class CellHistogram<L extends string> extends Histogram<L> {
   }
 }
 
+/** A counter family: one {@link CounterCell} per label set. */
 export interface CounterFamily<L extends string> {
   /** The counter of these label values (made on first use; keep it: that lookup is not for the hot path). */
   cell(labels: Labels<L>): CounterCell;
 }
 
+/** A gauge family: cells set directly, or series read from sources at scrape time. */
 export interface GaugeFamily<L extends string> {
   /** A gauge set directly (last `set` wins). */
   cell(labels: Labels<L>): GaugeCell;
@@ -216,7 +227,9 @@ export interface GaugeFamily<L extends string> {
   source(labels: Labels<L>, read: () => number): () => void;
 }
 
+/** A histogram family: one {@link HistogramCell} per label set. */
 export interface HistogramFamily<L extends string> {
+  /** The histogram of these label values (made on first use; keep it). */
   cell(labels: Labels<L>): HistogramCell;
 }
 

@@ -28,8 +28,11 @@ import type { Metrics } from './metrics.js';
 
 /** The outcomes of one command's state writes. */
 export interface StateCasCells {
+  /** State writes that landed: `outcome="committed"`. */
   committed: CounterCell;
+  /** Another writer got there first (re-read and retried): `outcome="mismatch"`. */
   mismatch: CounterCell;
+  /** The reply was lost (the write may have landed): `outcome="unknown"`. */
   unknown: CounterCell;
 }
 
@@ -43,16 +46,44 @@ export interface StateCasCells {
 export class PersistMetrics {
   private readonly stateCasFamily: CounterFamily<'command' | 'outcome'>;
   private readonly byCommand = new Map<string, StateCasCells>();
+  /**
+   * Merges of spine batches whose result was recorded:
+   * `txnwal_persist_compactions_total{outcome="applied"}`.
+   */
   readonly compactionsApplied: CounterCell;
+  /**
+   * Merges thrown away because their inputs were merged elsewhere first: `…{outcome="superseded"}`.
+   */
   readonly compactionsSuperseded: CounterCell;
+  /** Batch parts read by applied merges: `txnwal_persist_compaction_input_parts_total` (parts). */
   readonly compactionInputParts: CounterCell;
+  /** Encoded bytes of those parts: `txnwal_persist_compaction_input_bytes_total` (bytes). */
   readonly compactionInputBytes: CounterCell;
+  /**
+   * Batch parts of the results of applied merges: `txnwal_persist_compaction_output_parts_total`
+   * (parts).
+   */
   readonly compactionOutputParts: CounterCell;
+  /** Encoded bytes of those results: `txnwal_persist_compaction_output_bytes_total` (bytes). */
   readonly compactionOutputBytes: CounterCell;
+  /**
+   * Duration of one merge (read, merge, write, record):
+   * `txnwal_persist_compaction_duration_seconds` (histogram, seconds).
+   */
   readonly compactionSeconds: HistogramCell;
+  /** Garbage collection passes over a shard that completed: `txnwal_persist_gc_runs_total`. */
   readonly gcRuns: CounterCell;
+  /**
+   * Blobs (batch parts and rollups) deleted by garbage collection:
+   * `txnwal_persist_gc_deleted_blobs_total`.
+   */
   readonly gcDeletedBlobs: CounterCell;
+  /**
+   * Duration of one garbage collection pass: `txnwal_persist_gc_duration_seconds` (histogram,
+   * seconds).
+   */
   readonly gcSeconds: HistogramCell;
+  /** Full copies of shard state written to Blob: `txnwal_persist_rollups_written_total`. */
   readonly rollupsWritten: CounterCell;
 
   /** The persist part of `metrics`, made on first use. */

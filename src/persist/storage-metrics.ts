@@ -29,7 +29,15 @@ import type { CaSResult, Consensus, SeqNo, VersionedData } from '../location/con
 import { counterFamily, DURATION_BUCKETS, histogramFamily, secondsSince, type CounterCell, type HistogramCell } from './metric-families.js';
 import type { Metrics } from './metrics.js';
 
-/** The `call` label values of the storage families. */
+/**
+ * The `call` label values of `txnwal_storage_call_duration_seconds` and
+ * `txnwal_storage_call_errors_total`: one per Blob and Consensus method.
+ *
+ * ```ts
+ * const storage = StorageMetrics.of(metrics);
+ * for (const call of STORAGE_CALLS) console.log(call, storage.calls[call].errors.value);
+ * ```
+ */
 export const STORAGE_CALLS = [
   'consensus_head',
   'consensus_compare_and_set',
@@ -42,11 +50,21 @@ export const STORAGE_CALLS = [
   'blob_list_keys',
   'blob_restore',
 ] as const;
+/**
+ * One Blob or Consensus method, as named in the `call` label.
+ *
+ * ```ts
+ * const call: StorageCall = 'blob_get';
+ * StorageMetrics.of(metrics).calls[call].seconds.count;   // blob gets timed so far
+ * ```
+ */
 export type StorageCall = (typeof STORAGE_CALLS)[number];
 
 /** One call's duration and errors. */
 interface CallCells {
+  /** The call's duration in seconds, failed calls included. */
   seconds: HistogramCell;
+  /** Calls that threw. */
   errors: CounterCell;
 }
 
@@ -58,19 +76,51 @@ interface CallCells {
  * ```
  */
 export class StorageMetrics {
+  /**
+   * Compare-and-sets that committed: `txnwal_consensus_compare_and_sets_total{outcome="committed"}`
+   * (calls).
+   */
   readonly casCommitted: CounterCell;
+  /**
+   * Compare-and-sets refused because the expected seqno was not the head: `…{outcome="mismatch"}`
+   * (calls).
+   */
   readonly casMismatch: CounterCell;
+  /** Compare-and-sets that threw (they may have landed): `…{outcome="error"}` (calls). */
   readonly casError: CounterCell;
+  /** Consensus `head` calls, successful or not: `txnwal_consensus_reads_total{call="head"}`. */
   readonly consensusHeads: CounterCell;
+  /** Consensus `scan` calls, successful or not: `txnwal_consensus_reads_total{call="scan"}`. */
   readonly consensusScans: CounterCell;
+  /**
+   * Consensus `listKeys` calls, successful or not:
+   * `txnwal_consensus_reads_total{call="list_keys"}`.
+   */
   readonly consensusListKeys: CounterCell;
+  /**
+   * Consensus `truncate` calls (GC dropping old state versions):
+   * `txnwal_consensus_truncates_total`.
+   */
   readonly consensusTruncates: CounterCell;
+  /** Blob `get` calls, successful or not: `txnwal_blob_gets_total`. */
   readonly blobGets: CounterCell;
+  /** Blob `set` calls, successful or not: `txnwal_blob_sets_total`. */
   readonly blobSets: CounterCell;
+  /** Blob `delete` calls, successful or not: `txnwal_blob_deletes_total`. */
   readonly blobDeletes: CounterCell;
+  /** Bytes returned by Blob gets: `txnwal_blob_read_bytes_total` (bytes). */
   readonly blobReadBytes: CounterCell;
+  /** Bytes stored by Blob sets that succeeded: `txnwal_blob_written_bytes_total` (bytes). */
   readonly blobWrittenBytes: CounterCell;
+  /**
+   * Failed Blob and Consensus calls that persist retried after a backoff:
+   * `txnwal_storage_retries_total`.
+   */
   readonly retries: CounterCell;
+  /**
+   * Per {@link StorageCall}: its duration, `txnwal_storage_call_duration_seconds{call}` (histogram,
+   * seconds), and the calls that threw, `txnwal_storage_call_errors_total{call}`.
+   */
   readonly calls: Readonly<Record<StorageCall, CallCells>>;
 
   /** The storage part of `metrics`, made on first use. */

@@ -36,6 +36,13 @@
 import { counterFamily, DURATION_BUCKETS, gaugeFamily, histogramFamily, secondsSince, type CounterCell, type GaugeCell, type HistogramCell } from '../persist/metric-families.js';
 import type { Metrics } from '../persist/metrics.js';
 
+/**
+ * A txn-wal operation, as named in the `op` label of the `txnwal_txn_ops_*` families.
+ *
+ * ```ts
+ * const op: TxnOpName = 'apply_le';   // txnwal_txn_ops_started_total{op="apply_le"}
+ * ```
+ */
 export type TxnOpName = 'register' | 'commit' | 'forget' | 'forget_all' | 'apply_le' | 'apply_eager_le' | 'compact_to';
 
 const OPS: readonly TxnOpName[] = ['register', 'commit', 'forget', 'forget_all', 'apply_le', 'apply_eager_le', 'compact_to'];
@@ -50,11 +57,20 @@ const OPS: readonly TxnOpName[] = ['register', 'commit', 'forget', 'forget_all',
 export class TxnOpMetrics {
   /** @internal Made by TxnMetrics. */
   constructor(
+    /** The operation, the `op` label of every cell below. */
     readonly op: TxnOpName,
+    /** Operations started: `txnwal_txn_ops_started_total{op}`. */
     readonly started: CounterCell,
+    /**
+     * Compare-and-append upper mismatches that made it try again:
+     * `txnwal_txn_ops_retried_total{op}`.
+     */
     readonly retried: CounterCell,
+    /** Operations that succeeded: `txnwal_txn_ops_succeeded_total{op}`. */
     readonly succeeded: CounterCell,
+    /** Operations that returned a taken-timestamp result: `txnwal_txn_ops_failed_total{op}`. */
     readonly failed: CounterCell,
+    /** Duration, retries included: `txnwal_txn_op_duration_seconds{op}` (histogram, seconds). */
     readonly seconds: HistogramCell,
   ) {}
 
@@ -90,19 +106,47 @@ export class TxnOpMetrics {
  * ```
  */
 export class TxnMetrics {
+  /**
+   * Data shards known to the txns cache, forgotten ones included, as of the last applyLe:
+   * `txnwal_txn_data_shards` (shards).
+   */
   readonly dataShardCount: GaugeCell;
+  /** Batches committed through txns: `txnwal_txn_batches_committed_total` (batches). */
   readonly batchCommitCount: CounterCell;
+  /**
+   * Encoded bytes of the batch pointers committed through txns:
+   * `txnwal_txn_committed_batch_bytes_total` (bytes).
+   */
   readonly batchCommitBytes: CounterCell;
+  /**
+   * Committed batch pointers not yet tidied, as of the last applyLe: `txnwal_txn_unapplied_batches`
+   * (batches).
+   */
   readonly batchUnappliedCount: GaugeCell;
+  /**
+   * Bytes of those batch pointers, as of the last applyLe: `txnwal_txn_unapplied_batch_bytes`
+   * (bytes).
+   */
   readonly batchUnappliedBytes: GaugeCell;
+  /**
+   * The least time with something committed but not tidied (the txns progress when nothing is), as
+   * of the last applyLe: `txnwal_txn_unapplied_min_ts` (a timestamp).
+   */
   readonly batchUnappliedMinTs: GaugeCell;
 
+  /** The `register` op: `txnwal_txn_ops_*_total{op="register"}` and its duration. */
   readonly register: TxnOpMetrics;
+  /** The `commit` op (Txn.commitAt): `{op="commit"}`. */
   readonly commit: TxnOpMetrics;
+  /** The `forget` op: `{op="forget"}`. */
   readonly forget: TxnOpMetrics;
+  /** The `forgetAll` op: `{op="forget_all"}`. */
   readonly forgetAll: TxnOpMetrics;
+  /** The `applyLe` op: `{op="apply_le"}` (started, succeeded, duration). */
   readonly applyLe: TxnOpMetrics;
+  /** The `applyEagerLe` op: `{op="apply_eager_le"}` (started, succeeded, duration). */
   readonly applyEagerLe: TxnOpMetrics;
+  /** The `compactTo` op: `{op="compact_to"}` (started, succeeded, duration). */
   readonly compactTo: TxnOpMetrics;
 
   /** The txn part of `metrics`, made on first use (one per registry, shared by every handle). */

@@ -4,8 +4,9 @@
  */
 import type { CliCommand } from '../command.js';
 import { inspectCommand } from './inspect.js';
+import { serveMetricsCommand } from './serve-metrics.js';
 import { snapshotCommand } from './snapshot.js';
 import { tailCommand } from './tail.js';
 
 /** Every subcommand of the `txnwal` program. */
-export const COMMANDS: readonly CliCommand[] = [inspectCommand, tailCommand, snapshotCommand];
+export const COMMANDS: readonly CliCommand[] = [inspectCommand, tailCommand, snapshotCommand, serveMetricsCommand];
