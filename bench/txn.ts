@@ -36,6 +36,8 @@
  * Arguments: --parts tps,latency,rss (default: all three); --backends mem,file (part 1; default both).
  */
 import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cp, symlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -101,6 +103,11 @@ const SAMPLE_MS = 50;
 
 const CHILD_FLAG = '--rss-child';
 const RESULT_MARKER = '@@txn-bench-result ';
+/**
+ * Extra node flags for the RSS child, from TXNWAL_BENCH_RSS_NODE_FLAGS (space-separated),
+ * e.g. `--heap-prof --heap-prof-dir=/tmp/prof` to see what holds the memory.
+ */
+const RSS_CHILD_NODE_FLAGS = (process.env.TXNWAL_BENCH_RSS_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== '');
 
 /** Bytes from the environment: `1073741824`, `1_073_741_824`, `512MiB`, `1GiB`, `64KiB`. */
 function envBytes(name: string, fallback: number): number {
@@ -407,11 +414,15 @@ interface RssResult {
   dataBytes: number;
   rows: number;
   rowBytes: number;
+  /** RSS of the child with the package's modules loaded, before anything is opened. */
+  modulesRss: number;
   baselineRss: number;
   /** Peak RSS per phase. */
   peaks: Record<Phase, number>;
   phaseMs: Record<Phase, number>;
   samples: number;
+  /** How the peaks were measured. */
+  peakMethod: string;
   blobBytes: number;
   blobSets: number;
   spillThresholdBytes: number;
@@ -426,6 +437,63 @@ function describeSpine(client: PersistClient, shardId: ShardId): string {
   return spine
     .map(({ batch: b }) => `[${b.lower},${b.upper}) ${fmtInt(b.updateCount)} updates/${b.parts.length} parts`)
     .join(', ');
+}
+
+/** Peak RSS per phase, however it is measured. */
+interface PeakTracker {
+  /** How the peaks are measured, for the report. */
+  readonly method: string;
+  phase(phase: Phase): void;
+  stop(): Promise<{ peaks: Partial<Record<Phase | 'setup', number>>; samples: number }>;
+}
+
+const PROC_STATUS = '/proc/self/status';
+const PROC_CLEAR_REFS = '/proc/self/clear_refs';
+
+/** The kernel's peak RSS of this process (VmHWM), in bytes. */
+function kernelPeakRss(): number {
+  const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(PROC_STATUS, 'utf8'));
+  if (!m) throw new Error(`${PROC_STATUS} has no VmHWM line`);
+  return Number(m[1]) * 1024;
+}
+
+/**
+ * Linux: the kernel's own high-water mark of RSS (VmHWM), reset at each phase by
+ * writing 5 to /proc/self/clear_refs. Exact (no peak between samples is missed) and
+ * it costs the measured process nothing: no sampler thread, whose own heap would
+ * count in the RSS being measured.
+ */
+class KernelPeakTracker implements PeakTracker {
+  readonly method = 'kernel high-water mark (VmHWM), reset per phase';
+  private current: Phase | 'setup' = 'setup';
+  private readonly peaks: Partial<Record<Phase | 'setup', number>> = {};
+  private samples = 0;
+
+  static available(): boolean {
+    try {
+      kernelPeakRss();
+      writeFileSync(PROC_CLEAR_REFS, '5');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  phase(phase: Phase): void {
+    this.close();
+    this.current = phase;
+    writeFileSync(PROC_CLEAR_REFS, '5');
+  }
+
+  private close(): void {
+    this.peaks[this.current] = Math.max(this.peaks[this.current] ?? 0, kernelPeakRss());
+    this.samples++;
+  }
+
+  stop(): Promise<{ peaks: Partial<Record<Phase | 'setup', number>>; samples: number }> {
+    this.close();
+    return Promise.resolve({ peaks: this.peaks, samples: this.samples });
+  }
 }
 
 /** RSS sampler on its own thread, so samples keep coming while the main thread is busy. */
@@ -451,13 +519,15 @@ parentPort.on('message', (m) => {
 });
 `;
 
-class RssSampler {
+/** Elsewhere: RSS sampled every {@link SAMPLE_MS} by a worker thread (whose own memory counts too). */
+class SampledPeakTracker implements PeakTracker {
+  readonly method = `sampled every ${SAMPLE_MS} ms by a worker thread`;
   private readonly worker: Worker;
   private constructor() {
     this.worker = new Worker(SAMPLER_SOURCE, { eval: true, workerData: { intervalMs: SAMPLE_MS } });
   }
-  static async start(): Promise<RssSampler> {
-    const s = new RssSampler();
+  static async start(): Promise<SampledPeakTracker> {
+    const s = new SampledPeakTracker();
     await new Promise<void>((resolve, reject) => {
       s.worker.once('online', resolve);
       s.worker.once('error', reject);
@@ -491,8 +561,11 @@ async function rssChild(dir: string): Promise<void> {
   const rows = Math.max(1, Math.ceil(TXN_BYTES / ROW_BYTES));
   const dataBytes = rows * ROW_BYTES;
   const template = randomBytes(valBytes);
+  // The floor: node with every module of the package loaded (static imports), nothing opened.
+  gc();
+  const modulesRss = process.memoryUsage.rss();
 
-  const sampler = await RssSampler.start();
+  const sampler: PeakTracker = KernelPeakTracker.available() ? new KernelPeakTracker() : await SampledPeakTracker.start();
   const { location, counts } = countingLocation(await openLocation(`file:${dir}`));
   const client = await PersistClient.open(location);
   const codecs = { key: Codecs.string, val: Codecs.bytes };
@@ -506,7 +579,7 @@ async function rssChild(dir: string): Promise<void> {
   gc();
   const baselineRss = process.memoryUsage.rss();
   log(
-    `baseline RSS ${fmtBytes(baselineRss)}; writing ${fmtInt(rows)} rows of ${ROW_BYTES} B (${fmtBytes(dataBytes)}), ` +
+    `RSS with the modules loaded ${fmtBytes(modulesRss)}; after setup (baseline) ${fmtBytes(baselineRss)}; writing ${fmtInt(rows)} rows of ${ROW_BYTES} B (${fmtBytes(dataBytes)}), ` +
       `spill threshold ${fmtBytes(txns.spillThresholdBytes)}`,
   );
   const phaseMs = {} as Record<Phase, number>;
@@ -575,10 +648,12 @@ async function rssChild(dir: string): Promise<void> {
     dataBytes,
     rows,
     rowBytes: ROW_BYTES,
+    modulesRss,
     baselineRss,
     peaks: Object.fromEntries(PHASES.map((p) => [p, peakOf(p)])) as Record<Phase, number>,
     phaseMs,
     samples,
+    peakMethod: sampler.method,
     blobBytes,
     blobSets,
     spillThresholdBytes: txns.spillThresholdBytes,
@@ -588,12 +663,57 @@ async function rssChild(dir: string): Promise<void> {
   process.stdout.write(RESULT_MARKER + JSON.stringify(result) + '\n');
 }
 
-/** Runs {@link rssChild} in a fresh `node --expose-gc --import tsx` process; echoes its progress. */
+/**
+ * Compiles the package as it ships (tsconfig.build.json's options) together with this
+ * benchmark into `<dir>/out`, so the RSS child runs plain JavaScript on plain `node`:
+ * no tsx loader thread and no on-the-fly transpiling in the process being measured
+ * (that alone is about 35 MiB of RSS). The library's JavaScript is exactly what `npm
+ * run build` puts in `dist/`; `proto/` is copied beside it (encoding.ts loads it from
+ * `../../proto`) and `node_modules` linked, so `out/` resolves like the installed package.
+ */
+async function buildCompiled(dir: string, root: string): Promise<string> {
+  const out = path.join(dir, 'out');
+  const tsconfig = path.join(dir, 'tsconfig.json');
+  await writeFile(
+    tsconfig,
+    JSON.stringify({
+      extends: path.join(root, 'tsconfig.build.json'),
+      compilerOptions: {
+        rootDir: root,
+        outDir: out,
+        declaration: false,
+        noEmit: false,
+        incremental: false,
+        // Type packages are looked up beside the tsconfig, which is not in the repo; mocha's
+        // because bench/support.ts can import the test Postgres helper.
+        typeRoots: [path.join(root, 'node_modules', '@types')],
+        types: ['node', 'mocha'],
+      },
+      include: [path.join(root, 'src'), path.join(root, 'bench/txn.ts'), path.join(root, 'bench/support.ts')],
+    }),
+  );
+  const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  const t0 = performance.now();
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const p = spawn(process.execPath, [tsc, '-p', tsconfig], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+    p.once('error', reject);
+    p.once('close', resolve);
+  });
+  if (code !== 0) throw new Error(`compiling the package for the RSS child failed (tsc exited with ${code})`);
+  await cp(path.join(root, 'proto'), path.join(out, 'proto'), { recursive: true });
+  await symlink(path.join(root, 'node_modules'), path.join(out, 'node_modules'), 'dir');
+  log(`  compiled src/ (tsconfig.build.json) and this benchmark into ${out} in ${fmtMs(performance.now() - t0)}`);
+  return path.join(out, 'bench', 'txn.js');
+}
+
+/** Runs {@link rssChild} in a fresh `node --expose-gc` process on the compiled package; echoes its progress. */
 async function benchRss(): Promise<RssResult> {
   const dir = await tempDir('txnwal-bench-txn-rss-');
   const script = fileURLToPath(import.meta.url);
   const root = path.resolve(path.dirname(script), '..');
-  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', script, CHILD_FLAG, dir], {
+  // Already compiled (someone ran the .js): use it as it is.
+  const compiled = script.endsWith('.js') ? script : await buildCompiled(await tempDir('txnwal-bench-txn-build-'), root);
+  const child = spawn(process.execPath, ['--expose-gc', ...RSS_CHILD_NODE_FLAGS, compiled, CHILD_FLAG, dir], {
     cwd: root,
     env: process.env,
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -758,7 +878,7 @@ async function main(): Promise<number> {
     );
     const mibs = r.dataBytes / 2 ** 20 / ((r.phaseMs.write + r.phaseMs.commit + r.phaseMs.apply) / 1000);
     log(
-      `   ${r.samples} RSS samples every ${SAMPLE_MS} ms (worker thread); spill threshold ${fmtBytes(r.spillThresholdBytes)}; ` +
+      `   peak RSS: ${r.peakMethod} (${r.samples} readings); spill threshold ${fmtBytes(r.spillThresholdBytes)}; ` +
         `${fmtBytes(r.blobBytes)} written to Blob in ${fmtInt(r.blobSets)} blobs; write+commit+apply at ${mibs.toFixed(0)} MiB/s.`,
     );
     log('   peak/data = peak RSS ÷ transaction data size (key+value bytes); baseline = RSS after setup, before the first write.');

@@ -1,0 +1,135 @@
+/**
+ * UpdateColumns: a growable buffer of encoded updates in the shape a stored part
+ * has, so a batch is built and encoded without one object per key or value.
+ *
+ * Layout (the part format's columns, see part.ts): every key's bytes back to back in
+ * one slab with `n + 1` offsets (`keyOffsets[0] = 0`), the same for values, and times
+ * and diffs in two Float64Arrays. `push` copies the key and value bytes in, so the
+ * caller may reuse or mutate its arrays at once, and the memory held is the bytes
+ * plus 24 bytes per update (two offsets, a time, a diff) plus the unused capacity.
+ *
+ * Invariants:
+ * - the first `length` entries of every column are the updates, in push order;
+ * - `key(i)` / `val(i)` are views into the slabs: valid until the next `push` that
+ *   grows a slab, or `clear()`; copy them to keep them longer;
+ * - capacity only grows (doubling), and `clear()` keeps it, so a buffer reused for
+ *   the next batch (a Txn's spills) allocates nothing once it has grown.
+ *
+ * Example:
+ * ```ts
+ * const c = new UpdateColumns();
+ * c.push(utf8('a'), new Uint8Array(0), 0, 1);
+ * c.push(utf8('bc'), new Uint8Array([7]), 0, -1);
+ * c.length;                 // 2
+ * c.keyData();              // bytes 'a','b','c'
+ * c.keyOffsetsView();       // Uint32Array [0, 1, 3]
+ * c.val(1);                 // Uint8Array [7]
+ * ```
+ */
+
+/** Smallest slab or column capacity: a batch of one short row allocates little. */
+const MIN_BYTES = 256;
+const MIN_ROWS = 16;
+
+export class UpdateColumns {
+  private keyBytes: Uint8Array = new Uint8Array(MIN_BYTES);
+  private valBytes: Uint8Array = new Uint8Array(MIN_BYTES);
+  private keyOffsets: Uint32Array = new Uint32Array(MIN_ROWS + 1);
+  private valOffsets: Uint32Array = new Uint32Array(MIN_ROWS + 1);
+  private timeCol: Float64Array = new Float64Array(MIN_ROWS);
+  private diffCol: Float64Array = new Float64Array(MIN_ROWS);
+  private n = 0;
+
+  /** Updates held. */
+  get length(): number {
+    return this.n;
+  }
+
+  /** Key and value bytes held. */
+  get dataBytes(): number {
+    return this.keyOffsets[this.n]! + this.valOffsets[this.n]!;
+  }
+
+  /** Appends one update, copying its key and value bytes. */
+  push(key: Uint8Array, val: Uint8Array, t: number, d: number): void {
+    const n = this.n;
+    if (n === this.timeCol.length) this.growRows(n + 1);
+    const k0 = this.keyOffsets[n]!;
+    const v0 = this.valOffsets[n]!;
+    if (k0 + key.byteLength > this.keyBytes.byteLength) this.keyBytes = grown(this.keyBytes, k0, k0 + key.byteLength);
+    if (v0 + val.byteLength > this.valBytes.byteLength) this.valBytes = grown(this.valBytes, v0, v0 + val.byteLength);
+    this.keyBytes.set(key, k0);
+    this.valBytes.set(val, v0);
+    this.keyOffsets[n + 1] = k0 + key.byteLength;
+    this.valOffsets[n + 1] = v0 + val.byteLength;
+    this.timeCol[n] = t;
+    this.diffCol[n] = d;
+    this.n = n + 1;
+  }
+
+  key(i: number): Uint8Array {
+    return this.keyBytes.subarray(this.keyOffsets[i]!, this.keyOffsets[i + 1]!);
+  }
+  val(i: number): Uint8Array {
+    return this.valBytes.subarray(this.valOffsets[i]!, this.valOffsets[i + 1]!);
+  }
+  time(i: number): number {
+    return this.timeCol[i]!;
+  }
+  diff(i: number): number {
+    return this.diffCol[i]!;
+  }
+
+  /** The keys' bytes back to back (a view). */
+  keyData(): Uint8Array {
+    return this.keyBytes.subarray(0, this.keyOffsets[this.n]!);
+  }
+  /** The `length + 1` key offsets (a view). */
+  keyOffsetsView(): Uint32Array {
+    return this.keyOffsets.subarray(0, this.n + 1);
+  }
+  valData(): Uint8Array {
+    return this.valBytes.subarray(0, this.valOffsets[this.n]!);
+  }
+  valOffsetsView(): Uint32Array {
+    return this.valOffsets.subarray(0, this.n + 1);
+  }
+  timesView(): Float64Array {
+    return this.timeCol.subarray(0, this.n);
+  }
+  diffsView(): Float64Array {
+    return this.diffCol.subarray(0, this.n);
+  }
+
+  /** Forgets every update, keeping the capacity for the next batch. */
+  clear(): void {
+    this.n = 0;
+  }
+
+  private growRows(need: number): void {
+    const size = Math.max(need, this.timeCol.length * 2);
+    this.timeCol = grownF64(this.timeCol, this.n, size);
+    this.diffCol = grownF64(this.diffCol, this.n, size);
+    this.keyOffsets = grownU32(this.keyOffsets, this.n + 1, size + 1);
+    this.valOffsets = grownU32(this.valOffsets, this.n + 1, size + 1);
+  }
+}
+
+/** A slab of at least `need` bytes (double the old one at least) holding its first `used` bytes. */
+function grown(old: Uint8Array, used: number, need: number): Uint8Array {
+  const next = new Uint8Array(Math.max(need, old.byteLength * 2));
+  next.set(old.subarray(0, used));
+  return next;
+}
+
+function grownF64(old: Float64Array, used: number, size: number): Float64Array {
+  const next = new Float64Array(size);
+  next.set(old.subarray(0, used));
+  return next;
+}
+
+function grownU32(old: Uint32Array, used: number, size: number): Uint32Array {
+  const next = new Uint32Array(size);
+  next.set(old.subarray(0, used));
+  return next;
+}
