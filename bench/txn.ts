@@ -549,6 +549,36 @@ class SampledPeakTracker implements PeakTracker {
   }
 }
 
+/**
+ * Where the RSS is, for the progress lines: V8's heap (committed / used), memory
+ * outside it held by JS objects (ArrayBuffers: slabs, encoded parts, caller arrays),
+ * and on Linux the resident pages of the node binary, of malloc's heap (small
+ * allocations, and large ones once glibc's mmap threshold has grown) and of anonymous
+ * mappings (V8's heap pages, large ArrayBuffers).
+ */
+function whereRssIs(): string {
+  const m = process.memoryUsage();
+  let out = `V8 heap ${fmtBytes(m.heapTotal)}/${fmtBytes(m.heapUsed)} used, ArrayBuffers ${fmtBytes(m.arrayBuffers)}`;
+  try {
+    const byKind = { binary: 0, malloc: 0, anon: 0 };
+    let kind: keyof typeof byKind | undefined;
+    for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+      const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+      if (head) {
+        const name = head[1]!;
+        kind = name === '' ? 'anon' : name === '[heap]' ? 'malloc' : name === process.execPath ? 'binary' : undefined;
+        continue;
+      }
+      const rss = /^Rss:\s+(\d+) kB/.exec(line);
+      if (rss && kind) byKind[kind] += Number(rss[1]) * 1024;
+    }
+    out += `; resident: node binary ${fmtBytes(byKind.binary)}, malloc heap ${fmtBytes(byKind.malloc)}, anonymous ${fmtBytes(byKind.anon)}`;
+  } catch {
+    // Not Linux: the V8 figures alone.
+  }
+  return out;
+}
+
 function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
@@ -579,7 +609,7 @@ async function rssChild(dir: string): Promise<void> {
   gc();
   const baselineRss = process.memoryUsage.rss();
   log(
-    `RSS with the modules loaded ${fmtBytes(modulesRss)}; after setup (baseline) ${fmtBytes(baselineRss)}; writing ${fmtInt(rows)} rows of ${ROW_BYTES} B (${fmtBytes(dataBytes)}), ` +
+    `RSS with the modules loaded ${fmtBytes(modulesRss)} (${whereRssIs()}); after setup (baseline) ${fmtBytes(baselineRss)}; writing ${fmtInt(rows)} rows of ${ROW_BYTES} B (${fmtBytes(dataBytes)}), ` +
       `spill threshold ${fmtBytes(txns.spillThresholdBytes)}`,
   );
   const phaseMs = {} as Record<Phase, number>;
@@ -604,7 +634,7 @@ async function rssChild(dir: string): Promise<void> {
       const s = (performance.now() - phaseStart) / 1000;
       log(
         `write ${nextReport * 10}%: ${fmtInt(i + 1)} rows, ${fmtBytes((i + 1) * ROW_BYTES)} in ${s.toFixed(1)} s; ` +
-          `RSS ${fmtBytes(process.memoryUsage.rss())}; ${fmtBytes(counts.blobSetBytes)} in ${counts.blobSet} blobs`,
+          `RSS ${fmtBytes(process.memoryUsage.rss())} (${whereRssIs()}); ${fmtBytes(counts.blobSetBytes)} in ${counts.blobSet} blobs`,
       );
       nextReport++;
     }
