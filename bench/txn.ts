@@ -90,6 +90,10 @@ const TPS_BACKENDS = ['mem', 'file'] as const;
 const SECONDS = envNumber('TXNWAL_BENCH_SECONDS', 3);
 const WARMUP_SECONDS = Math.min(0.5, SECONDS / 4);
 const LATENCY_SECONDS = envNumber('TXNWAL_BENCH_LATENCY_SECONDS', 2);
+/** Part 2: independent runs, each giving its own latency ratio. */
+const LATENCY_RUNS = Math.max(1, Math.round(envNumber('TXNWAL_BENCH_LATENCY_RUNS', 3)));
+/** Part 2: slices per configuration per run (interleaved with the other configurations). */
+const LATENCY_SLICES = 40;
 const MAX_SHARDS = Math.round(envNumber('TXNWAL_BENCH_SHARDS', 10_000));
 const REGISTER_BUDGET_S = envNumber('TXNWAL_BENCH_REGISTER_BUDGET_S', 60);
 const TXN_BYTES = envBytes('TXNWAL_BENCH_TXN_BYTES', 2 ** 30);
@@ -319,89 +323,164 @@ async function warmUp(): Promise<void> {
   }
 }
 
+/** One configuration of part 2: a txns shard with `registered` data shards, commits going to one. */
+interface LatencyConfig {
+  asked: number;
+  registered: number;
+  registerMs: number;
+  reduced: boolean;
+  committer: SingleRowCommitter;
+  client: PersistClient;
+  location: Location;
+  counts: StorageCounts;
+  /** Latencies (ms) per run, in measurement order. */
+  runs: number[][];
+  /** State compare-and-sets issued during the measured commits (maintenance included). */
+  cas: number;
+}
+
 interface LatencyRow {
   asked: number;
   registered: number;
   registerMs: number;
   reduced: boolean;
-  latencies: number[];
+  /** Sorted latencies per run. */
+  runs: number[][];
   /** Storage calls per measured commit. */
   casPerCommit: number;
 }
 
-async function benchLatency(asked: number): Promise<LatencyRow> {
+/** Registers `asked` data shards (in chunks) in a fresh txns shard on its own `mem://`, and warms its commit loop. */
+async function setUpLatency(asked: number): Promise<LatencyConfig> {
   const label = `${fmtInt(asked)} shard${asked === 1 ? '' : 's'}`;
   const { location, counts } = countingLocation(await openLocation('mem://'));
   const client = await PersistClient.open(location);
-  try {
-    const txns = await TxnsHandle.open(client, { txnsId: newShardId(), codecs: UNIT_CODECS });
-    const target = newShardId();
-    let registered = 0;
-    let ts = 1;
-    let reduced = false;
-    const progressEvery = Math.max(REGISTER_CHUNK, Math.ceil(asked / 10 / REGISTER_CHUNK) * REGISTER_CHUNK);
-    const reg = await timed(async () => {
-      const start = performance.now();
-      while (registered < asked) {
-        const n = Math.min(REGISTER_CHUNK, asked - registered);
-        const ids = Array.from({ length: n }, (_, i) => (registered + i === 0 ? target : newShardId()));
-        const writers: WriteHandle<string, null>[] = [];
-        for (const id of ids) writers.push(await client.openWriter(id, UNIT_CODECS, { purpose: 'bench data' }));
-        const res = await txns.register(ts, writers);
-        if (!res.ok) throw new Error(`register at ${ts}: taken, current ${res.current}`);
-        ts++;
-        registered += n;
-        const elapsed = (performance.now() - start) / 1000;
-        if (asked > REGISTER_CHUNK && (registered % progressEvery === 0 || registered === asked)) {
-          log(
-            `  [${label}] registered ${fmtInt(registered)}/${fmtInt(asked)} in ${elapsed.toFixed(1)} s ` +
-              `(${fmtRate(registered / elapsed)} shards/s)`,
-          );
-        }
-        if (registered < asked && elapsed > REGISTER_BUDGET_S) {
-          reduced = true;
-          log(
-            `  [${label}] registration passed its ${REGISTER_BUDGET_S} s budget: measuring with ` +
-              `${fmtInt(registered)} shards instead of ${fmtInt(asked)}`,
-          );
-          break;
-        }
+  const txns = await TxnsHandle.open(client, { txnsId: newShardId(), codecs: UNIT_CODECS });
+  const target = newShardId();
+  let registered = 0;
+  let ts = 1;
+  let reduced = false;
+  const progressEvery = Math.max(REGISTER_CHUNK, Math.ceil(asked / 10 / REGISTER_CHUNK) * REGISTER_CHUNK);
+  const reg = await timed(async () => {
+    const start = performance.now();
+    while (registered < asked) {
+      const n = Math.min(REGISTER_CHUNK, asked - registered);
+      const ids = Array.from({ length: n }, (_, i) => (registered + i === 0 ? target : newShardId()));
+      const writers: WriteHandle<string, null>[] = [];
+      for (const id of ids) writers.push(await client.openWriter(id, UNIT_CODECS, { purpose: 'bench data' }));
+      const res = await txns.register(ts, writers);
+      if (!res.ok) throw new Error(`register at ${ts}: taken, current ${res.current}`);
+      ts++;
+      registered += n;
+      const elapsed = (performance.now() - start) / 1000;
+      if (asked > REGISTER_CHUNK && (registered % progressEvery === 0 || registered === asked)) {
+        log(
+          `  [${label}] registered ${fmtInt(registered)}/${fmtInt(asked)} in ${elapsed.toFixed(1)} s ` +
+            `(${fmtRate(registered / elapsed)} shards/s)`,
+        );
       }
-    });
+      if (registered < asked && elapsed > REGISTER_BUDGET_S) {
+        reduced = true;
+        log(
+          `  [${label}] registration passed its ${REGISTER_BUDGET_S} s budget: measuring with ` +
+            `${fmtInt(registered)} shards instead of ${fmtInt(asked)}`,
+        );
+        break;
+      }
+    }
+  });
+  const committer = SingleRowCommitter.attach(txns, target, ts);
+  await runFor(Math.min(0.5, LATENCY_SECONDS / 4), async () => {
+    await committer.commitOne();
+    await committer.maybeCompact();
+  });
+  log(`  [${label}] set up: register ${fmtMs(reg.ms)}, then ${fmtInt(committer.commits)} warm-up commits`);
+  return {
+    asked,
+    registered,
+    registerMs: reg.ms,
+    reduced,
+    committer,
+    client,
+    location,
+    counts,
+    runs: Array.from({ length: LATENCY_RUNS }, () => []),
+    cas: 0,
+  };
+}
 
-    const c = SingleRowCommitter.attach(txns, target, ts);
-    await runFor(Math.min(0.5, LATENCY_SECONDS / 4), async () => {
-      await c.commitOne();
-      await c.maybeCompact();
-    });
-    const latencies: number[] = [];
-    const before = { ...counts };
-    await runFor(LATENCY_SECONDS, async () => {
-      const t0 = performance.now();
-      await c.commitOne();
-      latencies.push(performance.now() - t0);
-      await c.maybeCompact();
-    });
-    const used = diffCounts(counts, before);
-    latencies.sort((a, b) => a - b);
-    log(
-      `  [${label}] ${registered < asked ? `(${fmtInt(registered)} registered) ` : ''}register ${fmtMs(reg.ms)}; ` +
-        `${fmtInt(latencies.length)} commits: p50 ${fmtLatency(quantile(latencies, 0.5))}, ` +
-        `mean ${fmtLatency(mean(latencies))}, p99 ${fmtLatency(quantile(latencies, 0.99))}`,
-    );
-    await c.verify(client);
-    await txns.close();
-    return {
-      asked,
-      registered,
-      registerMs: reg.ms,
-      reduced,
-      latencies,
-      casPerCommit: used.cas / latencies.length,
-    };
+/** Commits to `cfg` for `ms`, pushing each commit + apply latency to `into`. */
+async function measureSlice(cfg: LatencyConfig, into: number[], ms: number): Promise<void> {
+  const c = cfg.committer;
+  const before = cfg.counts.cas;
+  const deadline = performance.now() + ms;
+  do {
+    const t0 = performance.now();
+    await c.commitOne();
+    into.push(performance.now() - t0);
+    await c.maybeCompact();
+  } while (performance.now() < deadline);
+  cfg.cas += cfg.counts.cas - before;
+}
+
+/**
+ * Part 2. Every configuration is set up first, then measured in the same process,
+ * interleaved: each of {@link LATENCY_RUNS} runs is {@link LATENCY_SLICES} rounds, and
+ * every round gives each configuration one slice of commits (in alternating order),
+ * so load from other processes, GC and JIT state fall on all of them alike. Each run
+ * yields its own ratio against the 1-shard configuration.
+ */
+async function benchLatency(shardCounts: readonly number[]): Promise<LatencyRow[]> {
+  const configs: LatencyConfig[] = [];
+  try {
+    for (const n of shardCounts) configs.push(await setUpLatency(n));
+    const sliceMs = (LATENCY_SECONDS * 1000) / LATENCY_SLICES;
+    for (let run = 0; run < LATENCY_RUNS; run++) {
+      for (let round = 0; round < LATENCY_SLICES; round++) {
+        const order = round % 2 === 0 ? configs : [...configs].reverse();
+        for (const cfg of order) await measureSlice(cfg, cfg.runs[run]!, sliceMs);
+      }
+      const base = configs[0]!;
+      log(
+        `  run ${run + 1}/${LATENCY_RUNS}: ` +
+          configs
+            .map((cfg) => {
+              const l = [...cfg.runs[run]!].sort((a, b) => a - b);
+              const b = [...base.runs[run]!].sort((x, y) => x - y);
+              return (
+                `${fmtInt(cfg.registered)} shards p50 ${fmtLatency(quantile(l, 0.5))} mean ${fmtLatency(mean(l))}` +
+                (cfg === base ? '' : ` (${fmtRatio(quantile(l, 0.5) / quantile(b, 0.5))} / ${fmtRatio(mean(l) / mean(b))})`)
+              );
+            })
+            .join('; '),
+      );
+    }
+    // With TXNWAL_BENCH_CPU_PROF: one more slice per configuration under the profiler, not counted.
+    if (process.env.TXNWAL_BENCH_CPU_PROF) {
+      for (const cfg of configs) {
+        await profiled(`txn-latency-${cfg.registered}-shards`, () => measureSlice(cfg, [], LATENCY_SECONDS * 1000));
+      }
+    }
+    const rows: LatencyRow[] = [];
+    for (const cfg of configs) {
+      await cfg.committer.verify(cfg.client);
+      const n = cfg.runs.reduce((k, r) => k + r.length, 0);
+      rows.push({
+        asked: cfg.asked,
+        registered: cfg.registered,
+        registerMs: cfg.registerMs,
+        reduced: cfg.reduced,
+        runs: cfg.runs.map((r) => [...r].sort((a, b) => a - b)),
+        casPerCommit: cfg.cas / n,
+      });
+    }
+    return rows;
   } finally {
-    await client.close();
-    await location.close();
+    for (const cfg of configs) {
+      await cfg.committer.txns.close();
+      await cfg.client.close();
+      await cfg.location.close();
+    }
   }
 }
 
@@ -811,7 +890,7 @@ async function main(): Promise<number> {
     if (parts.includes('latency')) {
       log('\n2. commit + apply latency vs registered data shards (mem://):');
       await attempt('warm-up', warmUp);
-      for (const n of shardCounts) await attempt(`${n} shards`, async () => void latency.push(await benchLatency(n)));
+      await attempt('latency', async () => void latency.push(...(await benchLatency(shardCounts))));
     }
     if (parts.includes('rss')) {
       log(`\n3. peak RSS of one ${fmtBytes(TXN_BYTES)} transaction (file:<tmp>, child process):`);
@@ -849,35 +928,44 @@ async function main(): Promise<number> {
   }
   if (latency.length > 0) {
     const base = latency.find((r) => r.asked === 1);
-    log('\n2. commit + apply latency of one row to ONE shard vs registered data shards (mem://)');
+    const all = (r: LatencyRow) => r.runs.flat().sort((a, b) => a - b);
+    const perRun = (r: LatencyRow, stat: (xs: number[]) => number) =>
+      base ? r.runs.map((l, i) => stat(l) / stat(base.runs[i]!)) : [];
+    const p50 = (xs: number[]) => quantile(xs, 0.5);
+    const ratios = (xs: number[]) => (xs.length === 0 ? '-' : xs.map(fmtRatio).join(' '));
+    log('\n2. commit + apply latency of one row to ONE shard vs registered data shards (mem://), interleaved');
     log(
       renderTable(
-        ['shards', 'register', 'commits', 'p50', 'mean', 'p99', 'CaS/commit', 'p50/p50(1)', 'mean/mean(1)'],
+        ['shards', 'register', 'commits', 'p50', 'mean', 'p99', 'CaS/commit', 'p50/p50(1) per run', 'mean/mean(1) per run'],
         latency.map((r) => {
-          const p50 = quantile(r.latencies, 0.5);
-          const m = mean(r.latencies);
+          const l = all(r);
           return [
             fmtInt(r.registered) + (r.reduced ? ` (asked ${fmtInt(r.asked)})` : ''),
             fmtMs(r.registerMs),
-            fmtInt(r.latencies.length),
-            fmtLatency(p50),
-            fmtLatency(m),
-            fmtLatency(quantile(r.latencies, 0.99)),
+            fmtInt(l.length),
+            fmtLatency(p50(l)),
+            fmtLatency(mean(l)),
+            fmtLatency(quantile(l, 0.99)),
             r.casPerCommit.toFixed(2),
-            base ? fmtRatio(p50 / quantile(base.latencies, 0.5)) : '-',
-            base ? fmtRatio(m / mean(base.latencies)) : '-',
+            r === base ? '-' : ratios(perRun(r, p50)),
+            r === base ? '-' : ratios(perRun(r, mean)),
           ];
         }),
       ),
     );
     const big = latency[latency.length - 1];
     if (base && big && big !== base) {
+      const worst = Math.max(...perRun(big, p50), ...perRun(big, mean));
       log(
-        `   latency(${fmtInt(big.registered)})/latency(1): p50 ${fmtRatio(quantile(big.latencies, 0.5) / quantile(base.latencies, 0.5))}, ` +
-          `mean ${fmtRatio(mean(big.latencies) / mean(base.latencies))} (near 1: a commit is one txns write whatever the shard count).`,
+        `   latency(${fmtInt(big.registered)})/latency(1), worst of p50 and mean over ${big.runs.length} runs: ${fmtRatio(worst)} ` +
+          '(near 1: a commit is one txns write whatever the shard count).',
       );
     }
-    log(`   Shards registered ${REGISTER_CHUNK} per register call at successive timestamps; ${LATENCY_SECONDS} s of commits each;`);
+    log(
+      `   All configurations set up first, then measured in one process: ${LATENCY_RUNS} runs × ${LATENCY_SLICES} rounds, each ` +
+        `round a ${fmtMs((LATENCY_SECONDS * 1000) / LATENCY_SLICES)} slice of commits per configuration (order alternating),`,
+    );
+    log(`   ${LATENCY_SECONDS} s per configuration per run. Shards registered ${REGISTER_CHUNK} per register call at successive timestamps.`);
     log('   latency = commitAt + apply (compactTo every 100 commits runs outside the timed part).');
     if (latency.some((r) => r.reduced)) log(`   REDUCED: registration passed its ${REGISTER_BUDGET_S} s budget (TXNWAL_BENCH_REGISTER_BUDGET_S).`);
   }

@@ -27,17 +27,25 @@
  * ```
  */
 
-/** Smallest slab or column capacity: a batch of one short row allocates little. */
+/** Smallest slab or column capacity once anything is pushed: a batch of one short row allocates little. */
 const MIN_BYTES = 256;
 const MIN_ROWS = 16;
 
+// Until the first push every buffer shares these (never written: any push grows first),
+// so an empty UpdateColumns (a builder that is never used, a buffer just taken) costs
+// no typed-array allocations, which are dear next to a one-row batch.
+const NO_BYTES = new Uint8Array(0);
+const NO_NUMBERS = new Float64Array(0);
+/** `offsets[0] = 0` of an empty buffer. */
+const ZERO_OFFSET = new Uint32Array(1);
+
 export class UpdateColumns {
-  private keyBytes: Uint8Array = new Uint8Array(MIN_BYTES);
-  private valBytes: Uint8Array = new Uint8Array(MIN_BYTES);
-  private keyOffsets: Uint32Array = new Uint32Array(MIN_ROWS + 1);
-  private valOffsets: Uint32Array = new Uint32Array(MIN_ROWS + 1);
-  private timeCol: Float64Array = new Float64Array(MIN_ROWS);
-  private diffCol: Float64Array = new Float64Array(MIN_ROWS);
+  private keyBytes: Uint8Array = NO_BYTES;
+  private valBytes: Uint8Array = NO_BYTES;
+  private keyOffsets: Uint32Array = ZERO_OFFSET;
+  private valOffsets: Uint32Array = ZERO_OFFSET;
+  private timeCol: Float64Array = NO_NUMBERS;
+  private diffCol: Float64Array = NO_NUMBERS;
   private n = 0;
 
   /** Updates held. */
@@ -58,8 +66,9 @@ export class UpdateColumns {
     const v0 = this.valOffsets[n]!;
     if (k0 + key.byteLength > this.keyBytes.byteLength) this.keyBytes = grown(this.keyBytes, k0, k0 + key.byteLength);
     if (v0 + val.byteLength > this.valBytes.byteLength) this.valBytes = grown(this.valBytes, v0, v0 + val.byteLength);
-    this.keyBytes.set(key, k0);
-    this.valBytes.set(val, v0);
+    // An empty key or value writes nothing (and so never touches the shared empty slab).
+    if (key.byteLength > 0) this.keyBytes.set(key, k0);
+    if (val.byteLength > 0) this.valBytes.set(val, v0);
     this.keyOffsets[n + 1] = k0 + key.byteLength;
     this.valOffsets[n + 1] = v0 + val.byteLength;
     this.timeCol[n] = t;
@@ -106,30 +115,28 @@ export class UpdateColumns {
     this.n = 0;
   }
 
+  /** Grows the four number columns together, in one ArrayBuffer (one allocation, not four). */
   private growRows(need: number): void {
-    const size = Math.max(need, this.timeCol.length * 2);
-    this.timeCol = grownF64(this.timeCol, this.n, size);
-    this.diffCol = grownF64(this.diffCol, this.n, size);
-    this.keyOffsets = grownU32(this.keyOffsets, this.n + 1, size + 1);
-    this.valOffsets = grownU32(this.valOffsets, this.n + 1, size + 1);
+    const size = Math.max(need, MIN_ROWS, this.timeCol.length * 2);
+    const buf = new ArrayBuffer(size * 16 + (size + 1) * 8);
+    const times = new Float64Array(buf, 0, size);
+    const diffs = new Float64Array(buf, size * 8, size);
+    const keyOffsets = new Uint32Array(buf, size * 16, size + 1);
+    const valOffsets = new Uint32Array(buf, size * 16 + (size + 1) * 4, size + 1);
+    times.set(this.timeCol.subarray(0, this.n));
+    diffs.set(this.diffCol.subarray(0, this.n));
+    keyOffsets.set(this.keyOffsets.subarray(0, this.n + 1));
+    valOffsets.set(this.valOffsets.subarray(0, this.n + 1));
+    this.timeCol = times;
+    this.diffCol = diffs;
+    this.keyOffsets = keyOffsets;
+    this.valOffsets = valOffsets;
   }
 }
 
 /** A slab of at least `need` bytes (double the old one at least) holding its first `used` bytes. */
 function grown(old: Uint8Array, used: number, need: number): Uint8Array {
-  const next = new Uint8Array(Math.max(need, old.byteLength * 2));
-  next.set(old.subarray(0, used));
-  return next;
-}
-
-function grownF64(old: Float64Array, used: number, size: number): Float64Array {
-  const next = new Float64Array(size);
-  next.set(old.subarray(0, used));
-  return next;
-}
-
-function grownU32(old: Uint32Array, used: number, size: number): Uint32Array {
-  const next = new Uint32Array(size);
+  const next = new Uint8Array(Math.max(need, MIN_BYTES, old.byteLength * 2));
   next.set(old.subarray(0, used));
   return next;
 }
