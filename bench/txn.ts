@@ -14,25 +14,35 @@
  *     10,000 data shards are registered (mem://, registered in chunks of 500 at
  *     successive timestamps, nothing forgotten). A commit is one txns write, and it
  *     advances the logical upper of every registered shard, so latency(10,000) /
- *     latency(1) should stay near 1. Registration stops early, and says so, if it
- *     exceeds its time budget.
+ *     latency(1) should stay near 1. Every configuration is set up first (each on its
+ *     own `mem://`), then all are measured in this one process, interleaved: 3 runs
+ *     (TXNWAL_BENCH_LATENCY_RUNS) of 40 rounds, each round one slice of commits per
+ *     configuration in alternating order, so load from other processes falls on all
+ *     of them alike. Each run reports its own p50 and mean ratio to the 1-shard
+ *     configuration. Registration stops early, and says so, if it exceeds its budget.
  *  3. rss: peak RSS while ONE transaction of TXNWAL_BENCH_TXN_BYTES (1 GiB) of
  *     key+value bytes (rows of 1 KiB) is written, committed and applied on
  *     `file:<tmp>`. Txn spills its buffered writes to Blob past `spillThresholdBytes`
- *     (16 MiB), so memory should stay bounded. Runs in a child process
- *     (`--rss-child`, with --expose-gc) so the earlier parts do not pollute RSS; RSS
- *     is sampled every 50 ms by a worker thread (RSS is per process, and a timer on
- *     the main thread would not fire while it is busy encoding rows). The background
- *     maintenance (compaction) the apply triggers is flushed afterwards and reported
- *     as a separate phase.
+ *     (16 MiB), so memory should stay bounded. Runs the COMPILED package: src/ and this
+ *     file are compiled with tsconfig.build.json's options into a temp dir and run by
+ *     plain `node --expose-gc` (`--rss-child`), so neither tsx nor the earlier parts
+ *     count in the RSS. The peak per phase is the kernel's high-water mark (VmHWM,
+ *     reset per phase through /proc/self/clear_refs; elsewhere a sampling worker
+ *     thread). Progress lines say where the RSS is (V8 heap, ArrayBuffers, node
+ *     binary, malloc heap, anonymous mappings). The background maintenance
+ *     (compaction) the apply triggers is flushed afterwards and reported as a separate
+ *     phase. TXNWAL_BENCH_RSS_REUSE_VALUE=1 writes every value from one reused array;
+ *     TXNWAL_BENCH_RSS_NODE_FLAGS adds node flags to the child (e.g. `--heap-prof`).
  *
  * Profiling: TXNWAL_BENCH_CPU_PROF=<dir> writes a CPU profile of each measured tps loop
- * (bench/support.ts `profiled`); summarize with `npx tsx bench/profile-summary.ts <file>`.
+ * and of one extra latency slice per shard count (bench/support.ts `profiled`);
+ * summarize with `npx tsx bench/profile-summary.ts <file>`.
  *
  * Settings (env): TXNWAL_BENCH_SECONDS (3, part 1 per backend), TXNWAL_BENCH_LATENCY_SECONDS
- * (2, part 2 per shard count), TXNWAL_BENCH_SHARDS (10000, the largest shard count),
- * TXNWAL_BENCH_REGISTER_BUDGET_S (60), TXNWAL_BENCH_TXN_BYTES (1GiB; plain bytes or
- * with a KiB/MiB/GiB suffix), TXNWAL_BENCH_ROW_BYTES (1024).
+ * (2, part 2 per shard count per run), TXNWAL_BENCH_LATENCY_RUNS (3), TXNWAL_BENCH_SHARDS
+ * (10000, the largest shard count), TXNWAL_BENCH_REGISTER_BUDGET_S (60), TXNWAL_BENCH_TXN_BYTES
+ * (1GiB; plain bytes or with a KiB/MiB/GiB suffix), TXNWAL_BENCH_ROW_BYTES (1024),
+ * TXNWAL_BENCH_RSS_REUSE_VALUE (0), TXNWAL_BENCH_RSS_NODE_FLAGS ('').
  * Arguments: --parts tps,latency,rss (default: all three); --backends mem,file (part 1; default both).
  */
 import { spawn } from 'node:child_process';
@@ -98,6 +108,12 @@ const MAX_SHARDS = Math.round(envNumber('TXNWAL_BENCH_SHARDS', 10_000));
 const REGISTER_BUDGET_S = envNumber('TXNWAL_BENCH_REGISTER_BUDGET_S', 60);
 const TXN_BYTES = envBytes('TXNWAL_BENCH_TXN_BYTES', 2 ** 30);
 const ROW_BYTES = Math.round(envNumber('TXNWAL_BENCH_ROW_BYTES', 1024));
+/**
+ * Part 3: write every row's value from one reused array (TXNWAL_BENCH_RSS_REUSE_VALUE=1)
+ * instead of a fresh one per row, to tell the library's memory from the garbage a
+ * writer allocating per row leaves for V8 to collect.
+ */
+const REUSE_VALUE = process.env.TXNWAL_BENCH_RSS_REUSE_VALUE === '1';
 /** Shards per register call in part 2. */
 const REGISTER_CHUNK = 500;
 /** `compactTo` cadence, in commits. */
@@ -689,6 +705,7 @@ async function rssChild(dir: string): Promise<void> {
   const baselineRss = process.memoryUsage.rss();
   log(
     `RSS with the modules loaded ${fmtBytes(modulesRss)} (${whereRssIs()}); after setup (baseline) ${fmtBytes(baselineRss)}; writing ${fmtInt(rows)} rows of ${ROW_BYTES} B (${fmtBytes(dataBytes)}), ` +
+      `${REUSE_VALUE ? 'values from one reused array' : 'each value a fresh array'}, ` +
       `spill threshold ${fmtBytes(txns.spillThresholdBytes)}`,
   );
   const phaseMs = {} as Record<Phase, number>;
@@ -704,10 +721,13 @@ async function rssChild(dir: string): Promise<void> {
   const txn = txns.begin();
   enter('write');
   let nextReport = 1;
+  // A Txn copies what it buffers, so a writer may reuse one value array for every row.
+  const reused = REUSE_VALUE ? new Uint8Array(valBytes) : undefined;
+  const reusedView = reused ? new DataView(reused.buffer) : undefined;
   for (let i = 0; i < rows; i++) {
-    const val = new Uint8Array(valBytes);
+    const val = reused ?? new Uint8Array(valBytes);
     val.set(template);
-    new DataView(val.buffer).setUint32(0, i);
+    (reusedView ?? new DataView(val.buffer)).setUint32(0, i);
     await txn.write(dataId, `k${String(i).padStart(10, '0')}`, val, 1);
     if ((i + 1) * 10 >= rows * nextReport) {
       const s = (performance.now() - phaseStart) / 1000;
@@ -846,8 +866,9 @@ async function benchRss(): Promise<RssResult> {
 async function main(): Promise<number> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
     log('usage: npm run bench:txn [-- --parts tps,latency,rss] [--backends mem,file]');
-    log('env: TXNWAL_BENCH_SECONDS (3), TXNWAL_BENCH_LATENCY_SECONDS (2), TXNWAL_BENCH_SHARDS (10000),');
-    log('     TXNWAL_BENCH_REGISTER_BUDGET_S (60), TXNWAL_BENCH_TXN_BYTES (1GiB), TXNWAL_BENCH_ROW_BYTES (1024)');
+    log('env: TXNWAL_BENCH_SECONDS (3), TXNWAL_BENCH_LATENCY_SECONDS (2), TXNWAL_BENCH_LATENCY_RUNS (3),');
+    log('     TXNWAL_BENCH_SHARDS (10000), TXNWAL_BENCH_REGISTER_BUDGET_S (60), TXNWAL_BENCH_TXN_BYTES (1GiB),');
+    log("     TXNWAL_BENCH_ROW_BYTES (1024), TXNWAL_BENCH_RSS_REUSE_VALUE (0), TXNWAL_BENCH_RSS_NODE_FLAGS ('')");
     return 0;
   }
   const childAt = process.argv.indexOf(CHILD_FLAG);
