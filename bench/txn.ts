@@ -14,12 +14,13 @@
  *     10,000 data shards are registered (mem://, registered in chunks of 500 at
  *     successive timestamps, nothing forgotten). A commit is one txns write, and it
  *     advances the logical upper of every registered shard, so latency(10,000) /
- *     latency(1) should stay near 1. Every configuration is set up first (each on its
- *     own `mem://`), then all are measured in this one process, interleaved: 3 runs
- *     (TXNWAL_BENCH_LATENCY_RUNS) of 40 rounds, each round one slice of commits per
- *     configuration in alternating order, so load from other processes falls on all
- *     of them alike. Each run reports its own p50 and mean ratio to the 1-shard
- *     configuration. Registration stops early, and says so, if it exceeds its budget.
+ *     latency(1) should stay near 1. Each configuration runs in its own child process
+ *     (`--latency-child`, on its own `mem://`), so its GC and maintenance stay its
+ *     own; all are set up first, then driven in turns from the parent, interleaved:
+ *     3 runs (TXNWAL_BENCH_LATENCY_RUNS) of 40 rounds, each round one slice of
+ *     commits per configuration in alternating order, so load from other processes
+ *     falls on all of them alike. Each run reports its own p50 and mean ratio to the
+ *     1-shard configuration. Registration stops early, and says so, past its budget.
  *  3. rss: peak RSS while ONE transaction of TXNWAL_BENCH_TXN_BYTES (1 GiB) of
  *     key+value bytes (rows of 1 KiB) is written, committed and applied on
  *     `file:<tmp>`. Txn spills its buffered writes to Blob past `spillThresholdBytes`
@@ -45,7 +46,8 @@
  * TXNWAL_BENCH_RSS_REUSE_VALUE (0), TXNWAL_BENCH_RSS_NODE_FLAGS ('').
  * Arguments: --parts tps,latency,rss (default: all three); --backends mem,file (part 1; default both).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { on } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cp, symlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -122,6 +124,7 @@ const COMPACT_EVERY = 100;
 const SAMPLE_MS = 50;
 
 const CHILD_FLAG = '--rss-child';
+const LATENCY_CHILD_FLAG = '--latency-child';
 const RESULT_MARKER = '@@txn-bench-result ';
 /**
  * Extra node flags for the RSS child, from TXNWAL_BENCH_RSS_NODE_FLAGS (space-separated),
@@ -349,8 +352,6 @@ interface LatencyConfig {
   client: PersistClient;
   location: Location;
   counts: StorageCounts;
-  /** Latencies (ms) per run, in measurement order. */
-  runs: number[][];
   /** State compare-and-sets issued during the measured commits (maintenance included). */
   cas: number;
 }
@@ -420,7 +421,6 @@ async function setUpLatency(asked: number): Promise<LatencyConfig> {
     client,
     location,
     counts,
-    runs: Array.from({ length: LATENCY_RUNS }, () => []),
     cas: 0,
   };
 }
@@ -439,33 +439,137 @@ async function measureSlice(cfg: LatencyConfig, into: number[], ms: number): Pro
   cfg.cas += cfg.counts.cas - before;
 }
 
+/** Parent → latency child. */
+type LatencyRequest = { slice: number } | { profile: string; ms: number } | { finish: true };
+/** Latency child → parent. */
+type LatencyReply =
+  | { ready: true; asked: number; registered: number; registerMs: number; reduced: boolean }
+  | { latencies: number[] }
+  | { finished: true; casPerCommit: number };
+
 /**
- * Part 2. Every configuration is set up first, then measured in the same process,
- * interleaved: each of {@link LATENCY_RUNS} runs is {@link LATENCY_SLICES} rounds, and
- * every round gives each configuration one slice of commits (in alternating order),
- * so load from other processes, GC and JIT state fall on all of them alike. Each run
- * yields its own ratio against the 1-shard configuration.
+ * The child of part 2: sets up one configuration (`--latency-child <shards>`), then
+ * runs the slices of commits the parent asks for and sends their latencies back.
+ */
+async function latencyChild(asked: number): Promise<void> {
+  const send = (m: LatencyReply) => new Promise<void>((resolve, reject) => process.send!(m, (err: Error | null) => (err ? reject(err) : resolve())));
+  await warmUp();
+  const cfg = await setUpLatency(asked);
+  await send({ ready: true, asked, registered: cfg.registered, registerMs: cfg.registerMs, reduced: cfg.reduced });
+  let commits = 0;
+  for await (const [m] of on(process, 'message') as AsyncIterable<[LatencyRequest]>) {
+    if ('slice' in m) {
+      const latencies: number[] = [];
+      await measureSlice(cfg, latencies, m.slice);
+      commits += latencies.length;
+      await send({ latencies });
+    } else if ('profile' in m) {
+      await profiled(m.profile, () => measureSlice(cfg, [], m.ms));
+      await send({ latencies: [] });
+    } else {
+      await cfg.committer.verify(cfg.client);
+      await cfg.committer.txns.close();
+      await cfg.client.close();
+      await cfg.location.close();
+      await send({ finished: true, casPerCommit: cfg.cas / commits });
+      process.disconnect();
+      return;
+    }
+  }
+}
+
+/** One configuration's child process, driven over IPC. */
+class LatencyProcess {
+  private readonly replies: LatencyReply[] = [];
+  private waiting: ((m: LatencyReply) => void) | undefined;
+  private failure: Error | undefined;
+
+  private constructor(private readonly child: ChildProcess) {
+    child.on('message', (m: LatencyReply) => {
+      const w = this.waiting;
+      this.waiting = undefined;
+      if (w) w(m);
+      else this.replies.push(m);
+    });
+    child.once('exit', (code) => {
+      this.failure ??= new Error(`the latency child exited with ${code}`);
+      this.waiting?.({ latencies: [] });
+    });
+  }
+
+  static spawn(asked: number): LatencyProcess {
+    const script = fileURLToPath(import.meta.url);
+    const flags = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
+    const child = spawn(process.execPath, [...flags, script, LATENCY_CHILD_FLAG, String(asked)], {
+      cwd: path.resolve(path.dirname(script), '..'),
+      env: process.env,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    return new LatencyProcess(child);
+  }
+
+  /** The next reply (the exit of the child is an error, unless it finished). */
+  async next(): Promise<LatencyReply> {
+    const m = this.replies.shift() ?? (await new Promise<LatencyReply>((resolve) => (this.waiting = resolve)));
+    if (this.failure && !('finished' in m)) throw this.failure;
+    return m;
+  }
+
+  async ask(req: LatencyRequest): Promise<LatencyReply> {
+    if (this.failure) throw this.failure;
+    this.child.send(req);
+    return this.next();
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null) this.child.kill();
+  }
+}
+
+/**
+ * Part 2. Each configuration lives in its own child process, so a configuration's
+ * own costs stay its own (above all the GC of its heap: 10,000 registered shards are
+ * ~85 MiB of it, whose collections would otherwise stall the other configurations'
+ * commits as often as its own). All are set up first, then driven in turns from
+ * here, interleaved: each of {@link LATENCY_RUNS} runs is {@link LATENCY_SLICES}
+ * rounds, and every round gives each configuration one slice of commits (in
+ * alternating order, one process running at a time), so load from other processes
+ * falls on all of them alike. Each run yields its own ratio against the 1-shard
+ * configuration.
  */
 async function benchLatency(shardCounts: readonly number[]): Promise<LatencyRow[]> {
-  const configs: LatencyConfig[] = [];
+  const procs: LatencyProcess[] = [];
   try {
-    for (const n of shardCounts) configs.push(await setUpLatency(n));
+    const rows: LatencyRow[] = [];
+    for (const n of shardCounts) {
+      const p = LatencyProcess.spawn(n);
+      procs.push(p);
+      const ready = await p.next();
+      if (!('ready' in ready)) throw new Error('the latency child did not report ready');
+      const { asked, registered, registerMs, reduced } = ready;
+      rows.push({ asked, registered, registerMs, reduced, runs: Array.from({ length: LATENCY_RUNS }, () => []), casPerCommit: NaN });
+    }
     const sliceMs = (LATENCY_SECONDS * 1000) / LATENCY_SLICES;
+    const order = rows.map((_, i) => i);
     for (let run = 0; run < LATENCY_RUNS; run++) {
       for (let round = 0; round < LATENCY_SLICES; round++) {
-        const order = round % 2 === 0 ? configs : [...configs].reverse();
-        for (const cfg of order) await measureSlice(cfg, cfg.runs[run]!, sliceMs);
+        for (const i of round % 2 === 0 ? order : [...order].reverse()) {
+          const reply = await procs[i]!.ask({ slice: sliceMs });
+          if (!('latencies' in reply)) throw new Error('the latency child sent no latencies');
+          rows[i]!.runs[run]!.push(...reply.latencies);
+        }
       }
-      const base = configs[0]!;
+      const base = rows[0]!;
+      const sortedRun = (r: LatencyRow) => [...r.runs[run]!].sort((a, b) => a - b);
       log(
         `  run ${run + 1}/${LATENCY_RUNS}: ` +
-          configs
-            .map((cfg) => {
-              const l = [...cfg.runs[run]!].sort((a, b) => a - b);
-              const b = [...base.runs[run]!].sort((x, y) => x - y);
+          rows
+            .map((r) => {
+              const l = sortedRun(r);
+              const b = sortedRun(base);
               return (
-                `${fmtInt(cfg.registered)} shards p50 ${fmtLatency(quantile(l, 0.5))} mean ${fmtLatency(mean(l))}` +
-                (cfg === base ? '' : ` (${fmtRatio(quantile(l, 0.5) / quantile(b, 0.5))} / ${fmtRatio(mean(l) / mean(b))})`)
+                `${fmtInt(r.registered)} shards p50 ${fmtLatency(quantile(l, 0.5))} mean ${fmtLatency(mean(l))}` +
+                (r === base ? '' : ` (${fmtRatio(quantile(l, 0.5) / quantile(b, 0.5))} / ${fmtRatio(mean(l) / mean(b))})`)
               );
             })
             .join('; '),
@@ -473,30 +577,17 @@ async function benchLatency(shardCounts: readonly number[]): Promise<LatencyRow[
     }
     // With TXNWAL_BENCH_CPU_PROF: one more slice per configuration under the profiler, not counted.
     if (process.env.TXNWAL_BENCH_CPU_PROF) {
-      for (const cfg of configs) {
-        await profiled(`txn-latency-${cfg.registered}-shards`, () => measureSlice(cfg, [], LATENCY_SECONDS * 1000));
-      }
+      for (const [i, r] of rows.entries()) await procs[i]!.ask({ profile: `txn-latency-${r.registered}-shards`, ms: LATENCY_SECONDS * 1000 });
     }
-    const rows: LatencyRow[] = [];
-    for (const cfg of configs) {
-      await cfg.committer.verify(cfg.client);
-      const n = cfg.runs.reduce((k, r) => k + r.length, 0);
-      rows.push({
-        asked: cfg.asked,
-        registered: cfg.registered,
-        registerMs: cfg.registerMs,
-        reduced: cfg.reduced,
-        runs: cfg.runs.map((r) => [...r].sort((a, b) => a - b)),
-        casPerCommit: cfg.cas / n,
-      });
+    for (const [i, r] of rows.entries()) {
+      const done = await procs[i]!.ask({ finish: true });
+      if (!('finished' in done)) throw new Error('the latency child did not finish');
+      r.casPerCommit = done.casPerCommit;
+      r.runs = r.runs.map((l) => [...l].sort((a, b) => a - b));
     }
     return rows;
   } finally {
-    for (const cfg of configs) {
-      await cfg.committer.txns.close();
-      await cfg.client.close();
-      await cfg.location.close();
-    }
+    for (const p of procs) p.kill();
   }
 }
 
@@ -871,6 +962,13 @@ async function main(): Promise<number> {
     log("     TXNWAL_BENCH_ROW_BYTES (1024), TXNWAL_BENCH_RSS_REUSE_VALUE (0), TXNWAL_BENCH_RSS_NODE_FLAGS ('')");
     return 0;
   }
+  const latencyAt = process.argv.indexOf(LATENCY_CHILD_FLAG);
+  if (latencyAt >= 0) {
+    const n = Number(process.argv[latencyAt + 1]);
+    if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`${LATENCY_CHILD_FLAG} needs a shard count`);
+    await latencyChild(n);
+    return 0;
+  }
   const childAt = process.argv.indexOf(CHILD_FLAG);
   if (childAt >= 0) {
     const dir = process.argv[childAt + 1];
@@ -910,7 +1008,6 @@ async function main(): Promise<number> {
     }
     if (parts.includes('latency')) {
       log('\n2. commit + apply latency vs registered data shards (mem://):');
-      await attempt('warm-up', warmUp);
       await attempt('latency', async () => void latency.push(...(await benchLatency(shardCounts))));
     }
     if (parts.includes('rss')) {
@@ -983,7 +1080,7 @@ async function main(): Promise<number> {
       );
     }
     log(
-      `   All configurations set up first, then measured in one process: ${LATENCY_RUNS} runs × ${LATENCY_SLICES} rounds, each ` +
+      `   Each configuration in its own process, all set up first, then driven in turns: ${LATENCY_RUNS} runs × ${LATENCY_SLICES} rounds, each ` +
         `round a ${fmtMs((LATENCY_SECONDS * 1000) / LATENCY_SLICES)} slice of commits per configuration (order alternating),`,
     );
     log(`   ${LATENCY_SECONDS} s per configuration per run. Shards registered ${REGISTER_CHUNK} per register call at successive timestamps.`);
