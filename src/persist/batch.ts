@@ -351,9 +351,26 @@ export class BatchBuilder {
   }
 
   private async flush(): Promise<void> {
-    const data = this.takeBuffer();
-    if (data.length === 0) return;
-    await this.upload(data.length, encodeUpdateColumns(data));
+    await this.uploadInParts(this.takeBuffer());
+  }
+
+  /**
+   * Uploads consolidated columns as parts of about the target size, one after
+   * another, so only one encoded part is in memory at a time (a buffer lent by
+   * `addColumns` can be larger than the target).
+   */
+  private async uploadInParts(data: UpdateColumns): Promise<void> {
+    const target = this.target.cfg.blobTargetSizeBytes;
+    let start = 0;
+    let bytes = 0;
+    for (let i = 0; i < data.length; i++) {
+      bytes += data.key(i).byteLength + data.val(i).byteLength + 24;
+      if (bytes >= target || i === data.length - 1) {
+        await this.upload(i + 1 - start, encodeUpdateColumns(data, start, i + 1));
+        start = i + 1;
+        bytes = 0;
+      }
+    }
   }
 
   /** Uploads `count` consolidated updates, encoded as `bytes`, as one Blob part. */
@@ -386,13 +403,14 @@ export class BatchBuilder {
     const cfg = this.target.cfg;
     if (this.parts.length === 0 && this.buffer.length > 0) {
       const data = this.takeBuffer();
-      const bytes = encodeUpdateColumns(data);
-      if (data.length > 0 && bytes.byteLength < cfg.inlineWritesSingleMaxBytes) {
+      // Small enough to be one inline part? Only then is it encoded whole here.
+      const bytes = data.dataBytes < cfg.inlineWritesSingleMaxBytes ? encodeUpdateColumns(data) : undefined;
+      if (bytes && data.length > 0 && bytes.byteLength < cfg.inlineWritesSingleMaxBytes) {
         this.parts.push(
           withSchema({ inline: bytes, encodedSizeBytes: bytes.byteLength, updateCount: data.length }, this.target.schemaId),
         );
-      } else if (data.length > 0) {
-        await this.upload(data.length, bytes);
+      } else {
+        await this.uploadInParts(data);
       }
     } else {
       await this.flush();

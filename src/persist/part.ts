@@ -51,18 +51,29 @@ export function encodePartData(data: PartData): Uint8Array {
 }
 
 /**
- * Encodes buffered columns as a part, straight from their slabs: the only copy is
- * the encoded part itself (the "one part in flight" of a write's memory).
+ * Encodes buffered columns (rows `[from, to)`, all by default) as a part, straight
+ * from their slabs: the only copy is the encoded part itself (the "one part in
+ * flight" of a write's memory), plus the range's offsets when it does not start at 0.
  */
-export function encodeUpdateColumns(cols: UpdateColumns): Uint8Array {
+export function encodeUpdateColumns(cols: UpdateColumns, from = 0, to = cols.length): Uint8Array {
+  const all = from === 0 && to === cols.length;
+  const rebased = (offsets: Uint32Array) => {
+    if (from === 0) return offsets.subarray(0, to + 1);
+    const out = offsets.slice(from, to + 1);
+    const base = out[0]!;
+    for (let i = 0; i < out.length; i++) out[i]! -= base;
+    return out;
+  };
+  const keyOffsets = cols.keyOffsetsView();
+  const valOffsets = cols.valOffsetsView();
   return encodePartColumns(
-    cols.length,
-    cols.keyData(),
-    cols.keyOffsetsView(),
-    cols.valData(),
-    cols.valOffsetsView(),
-    cols.timesView(),
-    cols.diffsView(),
+    to - from,
+    all ? cols.keyData() : cols.keyData().subarray(keyOffsets[from]!, keyOffsets[to]!),
+    rebased(keyOffsets),
+    all ? cols.valData() : cols.valData().subarray(valOffsets[from]!, valOffsets[to]!),
+    rebased(valOffsets),
+    cols.timesView().subarray(from, to),
+    cols.diffsView().subarray(from, to),
   );
 }
 

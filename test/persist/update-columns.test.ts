@@ -76,8 +76,19 @@ describe('persist: UpdateColumns (the columnar batch buffer)', () => {
           data.times.push(t);
           data.diffs.push(d);
         }
-        const fromColumns = encodeUpdateColumns(columnsOf(data));
+        const cols = columnsOf(data);
+        const fromColumns = encodeUpdateColumns(cols);
         expect([...fromColumns]).to.deep.equal([...encodePartData(data)]);
+        // Any range of rows encodes as the part of just those rows.
+        const from = Math.floor(rows.length / 3);
+        const to = rows.length - Math.floor(rows.length / 4);
+        const slice: PartData = {
+          keys: data.keys.slice(from, to),
+          vals: data.vals.slice(from, to),
+          times: data.times.slice(from, to),
+          diffs: data.diffs.slice(from, to),
+        };
+        expect([...encodeUpdateColumns(cols, from, to)]).to.deep.equal([...encodePartData(slice)]);
         const back = decodePartData(fromColumns, 'test part');
         expect(back.times).to.deep.equal(data.times);
         expect(back.diffs).to.deep.equal(data.diffs);
