@@ -14,28 +14,42 @@
  *     10,000 data shards are registered (mem://, registered in chunks of 500 at
  *     successive timestamps, nothing forgotten). A commit is one txns write, and it
  *     advances the logical upper of every registered shard, so latency(10,000) /
- *     latency(1) should stay near 1. Registration stops early, and says so, if it
- *     exceeds its time budget.
+ *     latency(1) should stay near 1. Each configuration runs in its own child process
+ *     (`--latency-child`, on its own `mem://`), so its GC and maintenance stay its
+ *     own; all are set up first, then driven in turns from the parent, interleaved:
+ *     3 runs (TXNWAL_BENCH_LATENCY_RUNS) of 40 rounds, each round one slice of
+ *     commits per configuration in alternating order, so load from other processes
+ *     falls on all of them alike. Each run reports its own p50 and mean ratio to the
+ *     1-shard configuration. Registration stops early, and says so, past its budget.
  *  3. rss: peak RSS while ONE transaction of TXNWAL_BENCH_TXN_BYTES (1 GiB) of
  *     key+value bytes (rows of 1 KiB) is written, committed and applied on
  *     `file:<tmp>`. Txn spills its buffered writes to Blob past `spillThresholdBytes`
- *     (16 MiB), so memory should stay bounded. Runs in a child process
- *     (`--rss-child`, with --expose-gc) so the earlier parts do not pollute RSS; RSS
- *     is sampled every 50 ms by a worker thread (RSS is per process, and a timer on
- *     the main thread would not fire while it is busy encoding rows). The background
- *     maintenance (compaction) the apply triggers is flushed afterwards and reported
- *     as a separate phase.
+ *     (16 MiB), so memory should stay bounded. Runs the COMPILED package: src/ and this
+ *     file are compiled with tsconfig.build.json's options into a temp dir and run by
+ *     plain `node --expose-gc` (`--rss-child`), so neither tsx nor the earlier parts
+ *     count in the RSS. The peak per phase is the kernel's high-water mark (VmHWM,
+ *     reset per phase through /proc/self/clear_refs; elsewhere a sampling worker
+ *     thread). Progress lines say where the RSS is (V8 heap, ArrayBuffers, node
+ *     binary, malloc heap, anonymous mappings). The background maintenance
+ *     (compaction) the apply triggers is flushed afterwards and reported as a separate
+ *     phase. TXNWAL_BENCH_RSS_REUSE_VALUE=1 writes every value from one reused array;
+ *     TXNWAL_BENCH_RSS_NODE_FLAGS adds node flags to the child (e.g. `--heap-prof`).
  *
  * Profiling: TXNWAL_BENCH_CPU_PROF=<dir> writes a CPU profile of each measured tps loop
- * (bench/support.ts `profiled`); summarize with `npx tsx bench/profile-summary.ts <file>`.
+ * and of one extra latency slice per shard count (bench/support.ts `profiled`);
+ * summarize with `npx tsx bench/profile-summary.ts <file>`.
  *
  * Settings (env): TXNWAL_BENCH_SECONDS (3, part 1 per backend), TXNWAL_BENCH_LATENCY_SECONDS
- * (2, part 2 per shard count), TXNWAL_BENCH_SHARDS (10000, the largest shard count),
- * TXNWAL_BENCH_REGISTER_BUDGET_S (60), TXNWAL_BENCH_TXN_BYTES (1GiB; plain bytes or
- * with a KiB/MiB/GiB suffix), TXNWAL_BENCH_ROW_BYTES (1024).
+ * (2, part 2 per shard count per run), TXNWAL_BENCH_LATENCY_RUNS (3), TXNWAL_BENCH_SHARDS
+ * (10000, the largest shard count), TXNWAL_BENCH_REGISTER_BUDGET_S (60), TXNWAL_BENCH_TXN_BYTES
+ * (1GiB; plain bytes or with a KiB/MiB/GiB suffix), TXNWAL_BENCH_ROW_BYTES (1024),
+ * TXNWAL_BENCH_RSS_REUSE_VALUE (0), TXNWAL_BENCH_RSS_NODE_FLAGS ('').
  * Arguments: --parts tps,latency,rss (default: all three); --backends mem,file (part 1; default both).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { on } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cp, symlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -88,10 +102,20 @@ const TPS_BACKENDS = ['mem', 'file'] as const;
 const SECONDS = envNumber('TXNWAL_BENCH_SECONDS', 3);
 const WARMUP_SECONDS = Math.min(0.5, SECONDS / 4);
 const LATENCY_SECONDS = envNumber('TXNWAL_BENCH_LATENCY_SECONDS', 2);
+/** Part 2: independent runs, each giving its own latency ratio. */
+const LATENCY_RUNS = Math.max(1, Math.round(envNumber('TXNWAL_BENCH_LATENCY_RUNS', 3)));
+/** Part 2: slices per configuration per run (interleaved with the other configurations). */
+const LATENCY_SLICES = 40;
 const MAX_SHARDS = Math.round(envNumber('TXNWAL_BENCH_SHARDS', 10_000));
 const REGISTER_BUDGET_S = envNumber('TXNWAL_BENCH_REGISTER_BUDGET_S', 60);
 const TXN_BYTES = envBytes('TXNWAL_BENCH_TXN_BYTES', 2 ** 30);
 const ROW_BYTES = Math.round(envNumber('TXNWAL_BENCH_ROW_BYTES', 1024));
+/**
+ * Part 3: write every row's value from one reused array (TXNWAL_BENCH_RSS_REUSE_VALUE=1)
+ * instead of a fresh one per row, to tell the library's memory from the garbage a
+ * writer allocating per row leaves for V8 to collect.
+ */
+const REUSE_VALUE = process.env.TXNWAL_BENCH_RSS_REUSE_VALUE === '1';
 /** Shards per register call in part 2. */
 const REGISTER_CHUNK = 500;
 /** `compactTo` cadence, in commits. */
@@ -100,7 +124,13 @@ const COMPACT_EVERY = 100;
 const SAMPLE_MS = 50;
 
 const CHILD_FLAG = '--rss-child';
+const LATENCY_CHILD_FLAG = '--latency-child';
 const RESULT_MARKER = '@@txn-bench-result ';
+/**
+ * Extra node flags for the RSS child, from TXNWAL_BENCH_RSS_NODE_FLAGS (space-separated),
+ * e.g. `--heap-prof --heap-prof-dir=/tmp/prof` to see what holds the memory.
+ */
+const RSS_CHILD_NODE_FLAGS = (process.env.TXNWAL_BENCH_RSS_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== '');
 
 /** Bytes from the environment: `1073741824`, `1_073_741_824`, `512MiB`, `1GiB`, `64KiB`. */
 function envBytes(name: string, fallback: number): number {
@@ -312,89 +342,252 @@ async function warmUp(): Promise<void> {
   }
 }
 
+/** One configuration of part 2: a txns shard with `registered` data shards, commits going to one. */
+interface LatencyConfig {
+  asked: number;
+  registered: number;
+  registerMs: number;
+  reduced: boolean;
+  committer: SingleRowCommitter;
+  client: PersistClient;
+  location: Location;
+  counts: StorageCounts;
+  /** State compare-and-sets issued during the measured commits (maintenance included). */
+  cas: number;
+}
+
 interface LatencyRow {
   asked: number;
   registered: number;
   registerMs: number;
   reduced: boolean;
-  latencies: number[];
+  /** Sorted latencies per run. */
+  runs: number[][];
   /** Storage calls per measured commit. */
   casPerCommit: number;
 }
 
-async function benchLatency(asked: number): Promise<LatencyRow> {
+/** Registers `asked` data shards (in chunks) in a fresh txns shard on its own `mem://`, and warms its commit loop. */
+async function setUpLatency(asked: number): Promise<LatencyConfig> {
   const label = `${fmtInt(asked)} shard${asked === 1 ? '' : 's'}`;
   const { location, counts } = countingLocation(await openLocation('mem://'));
   const client = await PersistClient.open(location);
+  const txns = await TxnsHandle.open(client, { txnsId: newShardId(), codecs: UNIT_CODECS });
+  const target = newShardId();
+  let registered = 0;
+  let ts = 1;
+  let reduced = false;
+  const progressEvery = Math.max(REGISTER_CHUNK, Math.ceil(asked / 10 / REGISTER_CHUNK) * REGISTER_CHUNK);
+  const reg = await timed(async () => {
+    const start = performance.now();
+    while (registered < asked) {
+      const n = Math.min(REGISTER_CHUNK, asked - registered);
+      const ids = Array.from({ length: n }, (_, i) => (registered + i === 0 ? target : newShardId()));
+      const writers: WriteHandle<string, null>[] = [];
+      for (const id of ids) writers.push(await client.openWriter(id, UNIT_CODECS, { purpose: 'bench data' }));
+      const res = await txns.register(ts, writers);
+      if (!res.ok) throw new Error(`register at ${ts}: taken, current ${res.current}`);
+      ts++;
+      registered += n;
+      const elapsed = (performance.now() - start) / 1000;
+      if (asked > REGISTER_CHUNK && (registered % progressEvery === 0 || registered === asked)) {
+        log(
+          `  [${label}] registered ${fmtInt(registered)}/${fmtInt(asked)} in ${elapsed.toFixed(1)} s ` +
+            `(${fmtRate(registered / elapsed)} shards/s)`,
+        );
+      }
+      if (registered < asked && elapsed > REGISTER_BUDGET_S) {
+        reduced = true;
+        log(
+          `  [${label}] registration passed its ${REGISTER_BUDGET_S} s budget: measuring with ` +
+            `${fmtInt(registered)} shards instead of ${fmtInt(asked)}`,
+        );
+        break;
+      }
+    }
+  });
+  const committer = SingleRowCommitter.attach(txns, target, ts);
+  await runFor(Math.min(0.5, LATENCY_SECONDS / 4), async () => {
+    await committer.commitOne();
+    await committer.maybeCompact();
+  });
+  log(`  [${label}] set up: register ${fmtMs(reg.ms)}, then ${fmtInt(committer.commits)} warm-up commits`);
+  return {
+    asked,
+    registered,
+    registerMs: reg.ms,
+    reduced,
+    committer,
+    client,
+    location,
+    counts,
+    cas: 0,
+  };
+}
+
+/** Commits to `cfg` for `ms`, pushing each commit + apply latency to `into`. */
+async function measureSlice(cfg: LatencyConfig, into: number[], ms: number): Promise<void> {
+  const c = cfg.committer;
+  const before = cfg.counts.cas;
+  const deadline = performance.now() + ms;
+  do {
+    const t0 = performance.now();
+    await c.commitOne();
+    into.push(performance.now() - t0);
+    await c.maybeCompact();
+  } while (performance.now() < deadline);
+  cfg.cas += cfg.counts.cas - before;
+}
+
+/** Parent → latency child. */
+type LatencyRequest = { slice: number } | { profile: string; ms: number } | { finish: true };
+/** Latency child → parent. */
+type LatencyReply =
+  | { ready: true; asked: number; registered: number; registerMs: number; reduced: boolean }
+  | { latencies: number[] }
+  | { finished: true; casPerCommit: number };
+
+/**
+ * The child of part 2: sets up one configuration (`--latency-child <shards>`), then
+ * runs the slices of commits the parent asks for and sends their latencies back.
+ */
+async function latencyChild(asked: number): Promise<void> {
+  const send = (m: LatencyReply) => new Promise<void>((resolve, reject) => process.send!(m, (err: Error | null) => (err ? reject(err) : resolve())));
+  await warmUp();
+  const cfg = await setUpLatency(asked);
+  await send({ ready: true, asked, registered: cfg.registered, registerMs: cfg.registerMs, reduced: cfg.reduced });
+  let commits = 0;
+  for await (const [m] of on(process, 'message') as AsyncIterable<[LatencyRequest]>) {
+    if ('slice' in m) {
+      const latencies: number[] = [];
+      await measureSlice(cfg, latencies, m.slice);
+      commits += latencies.length;
+      await send({ latencies });
+    } else if ('profile' in m) {
+      await profiled(m.profile, () => measureSlice(cfg, [], m.ms));
+      await send({ latencies: [] });
+    } else {
+      await cfg.committer.verify(cfg.client);
+      await cfg.committer.txns.close();
+      await cfg.client.close();
+      await cfg.location.close();
+      await send({ finished: true, casPerCommit: cfg.cas / commits });
+      process.disconnect();
+      return;
+    }
+  }
+}
+
+/** One configuration's child process, driven over IPC. */
+class LatencyProcess {
+  private readonly replies: LatencyReply[] = [];
+  private waiting: ((m: LatencyReply) => void) | undefined;
+  private failure: Error | undefined;
+
+  private constructor(private readonly child: ChildProcess) {
+    child.on('message', (m: LatencyReply) => {
+      const w = this.waiting;
+      this.waiting = undefined;
+      if (w) w(m);
+      else this.replies.push(m);
+    });
+    child.once('exit', (code) => {
+      this.failure ??= new Error(`the latency child exited with ${code}`);
+      this.waiting?.({ latencies: [] });
+    });
+  }
+
+  static spawn(asked: number): LatencyProcess {
+    const script = fileURLToPath(import.meta.url);
+    const flags = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
+    const child = spawn(process.execPath, [...flags, script, LATENCY_CHILD_FLAG, String(asked)], {
+      cwd: path.resolve(path.dirname(script), '..'),
+      env: process.env,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    return new LatencyProcess(child);
+  }
+
+  /** The next reply (the exit of the child is an error, unless it finished). */
+  async next(): Promise<LatencyReply> {
+    const m = this.replies.shift() ?? (await new Promise<LatencyReply>((resolve) => (this.waiting = resolve)));
+    if (this.failure && !('finished' in m)) throw this.failure;
+    return m;
+  }
+
+  async ask(req: LatencyRequest): Promise<LatencyReply> {
+    if (this.failure) throw this.failure;
+    this.child.send(req);
+    return this.next();
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null) this.child.kill();
+  }
+}
+
+/**
+ * Part 2. Each configuration lives in its own child process, so a configuration's
+ * own costs stay its own (above all the GC of its heap: 10,000 registered shards are
+ * ~85 MiB of it, whose collections would otherwise stall the other configurations'
+ * commits as often as its own). All are set up first, then driven in turns from
+ * here, interleaved: each of {@link LATENCY_RUNS} runs is {@link LATENCY_SLICES}
+ * rounds, and every round gives each configuration one slice of commits (in
+ * alternating order, one process running at a time), so load from other processes
+ * falls on all of them alike. Each run yields its own ratio against the 1-shard
+ * configuration.
+ */
+async function benchLatency(shardCounts: readonly number[]): Promise<LatencyRow[]> {
+  const procs: LatencyProcess[] = [];
   try {
-    const txns = await TxnsHandle.open(client, { txnsId: newShardId(), codecs: UNIT_CODECS });
-    const target = newShardId();
-    let registered = 0;
-    let ts = 1;
-    let reduced = false;
-    const progressEvery = Math.max(REGISTER_CHUNK, Math.ceil(asked / 10 / REGISTER_CHUNK) * REGISTER_CHUNK);
-    const reg = await timed(async () => {
-      const start = performance.now();
-      while (registered < asked) {
-        const n = Math.min(REGISTER_CHUNK, asked - registered);
-        const ids = Array.from({ length: n }, (_, i) => (registered + i === 0 ? target : newShardId()));
-        const writers: WriteHandle<string, null>[] = [];
-        for (const id of ids) writers.push(await client.openWriter(id, UNIT_CODECS, { purpose: 'bench data' }));
-        const res = await txns.register(ts, writers);
-        if (!res.ok) throw new Error(`register at ${ts}: taken, current ${res.current}`);
-        ts++;
-        registered += n;
-        const elapsed = (performance.now() - start) / 1000;
-        if (asked > REGISTER_CHUNK && (registered % progressEvery === 0 || registered === asked)) {
-          log(
-            `  [${label}] registered ${fmtInt(registered)}/${fmtInt(asked)} in ${elapsed.toFixed(1)} s ` +
-              `(${fmtRate(registered / elapsed)} shards/s)`,
-          );
-        }
-        if (registered < asked && elapsed > REGISTER_BUDGET_S) {
-          reduced = true;
-          log(
-            `  [${label}] registration passed its ${REGISTER_BUDGET_S} s budget: measuring with ` +
-              `${fmtInt(registered)} shards instead of ${fmtInt(asked)}`,
-          );
-          break;
+    const rows: LatencyRow[] = [];
+    for (const n of shardCounts) {
+      const p = LatencyProcess.spawn(n);
+      procs.push(p);
+      const ready = await p.next();
+      if (!('ready' in ready)) throw new Error('the latency child did not report ready');
+      const { asked, registered, registerMs, reduced } = ready;
+      rows.push({ asked, registered, registerMs, reduced, runs: Array.from({ length: LATENCY_RUNS }, () => []), casPerCommit: NaN });
+    }
+    const sliceMs = (LATENCY_SECONDS * 1000) / LATENCY_SLICES;
+    const order = rows.map((_, i) => i);
+    for (let run = 0; run < LATENCY_RUNS; run++) {
+      for (let round = 0; round < LATENCY_SLICES; round++) {
+        for (const i of round % 2 === 0 ? order : [...order].reverse()) {
+          const reply = await procs[i]!.ask({ slice: sliceMs });
+          if (!('latencies' in reply)) throw new Error('the latency child sent no latencies');
+          rows[i]!.runs[run]!.push(...reply.latencies);
         }
       }
-    });
-
-    const c = SingleRowCommitter.attach(txns, target, ts);
-    await runFor(Math.min(0.5, LATENCY_SECONDS / 4), async () => {
-      await c.commitOne();
-      await c.maybeCompact();
-    });
-    const latencies: number[] = [];
-    const before = { ...counts };
-    await runFor(LATENCY_SECONDS, async () => {
-      const t0 = performance.now();
-      await c.commitOne();
-      latencies.push(performance.now() - t0);
-      await c.maybeCompact();
-    });
-    const used = diffCounts(counts, before);
-    latencies.sort((a, b) => a - b);
-    log(
-      `  [${label}] ${registered < asked ? `(${fmtInt(registered)} registered) ` : ''}register ${fmtMs(reg.ms)}; ` +
-        `${fmtInt(latencies.length)} commits: p50 ${fmtLatency(quantile(latencies, 0.5))}, ` +
-        `mean ${fmtLatency(mean(latencies))}, p99 ${fmtLatency(quantile(latencies, 0.99))}`,
-    );
-    await c.verify(client);
-    await txns.close();
-    return {
-      asked,
-      registered,
-      registerMs: reg.ms,
-      reduced,
-      latencies,
-      casPerCommit: used.cas / latencies.length,
-    };
+      const base = rows[0]!;
+      const sortedRun = (r: LatencyRow) => [...r.runs[run]!].sort((a, b) => a - b);
+      log(
+        `  run ${run + 1}/${LATENCY_RUNS}: ` +
+          rows
+            .map((r) => {
+              const l = sortedRun(r);
+              const b = sortedRun(base);
+              return (
+                `${fmtInt(r.registered)} shards p50 ${fmtLatency(quantile(l, 0.5))} mean ${fmtLatency(mean(l))}` +
+                (r === base ? '' : ` (${fmtRatio(quantile(l, 0.5) / quantile(b, 0.5))} / ${fmtRatio(mean(l) / mean(b))})`)
+              );
+            })
+            .join('; '),
+      );
+    }
+    // With TXNWAL_BENCH_CPU_PROF: one more slice per configuration under the profiler, not counted.
+    if (process.env.TXNWAL_BENCH_CPU_PROF) {
+      for (const [i, r] of rows.entries()) await procs[i]!.ask({ profile: `txn-latency-${r.registered}-shards`, ms: LATENCY_SECONDS * 1000 });
+    }
+    for (const [i, r] of rows.entries()) {
+      const done = await procs[i]!.ask({ finish: true });
+      if (!('finished' in done)) throw new Error('the latency child did not finish');
+      r.casPerCommit = done.casPerCommit;
+      r.runs = r.runs.map((l) => [...l].sort((a, b) => a - b));
+    }
+    return rows;
   } finally {
-    await client.close();
-    await location.close();
+    for (const p of procs) p.kill();
   }
 }
 
@@ -407,11 +600,15 @@ interface RssResult {
   dataBytes: number;
   rows: number;
   rowBytes: number;
+  /** RSS of the child with the package's modules loaded, before anything is opened. */
+  modulesRss: number;
   baselineRss: number;
   /** Peak RSS per phase. */
   peaks: Record<Phase, number>;
   phaseMs: Record<Phase, number>;
   samples: number;
+  /** How the peaks were measured. */
+  peakMethod: string;
   blobBytes: number;
   blobSets: number;
   spillThresholdBytes: number;
@@ -426,6 +623,63 @@ function describeSpine(client: PersistClient, shardId: ShardId): string {
   return spine
     .map(({ batch: b }) => `[${b.lower},${b.upper}) ${fmtInt(b.updateCount)} updates/${b.parts.length} parts`)
     .join(', ');
+}
+
+/** Peak RSS per phase, however it is measured. */
+interface PeakTracker {
+  /** How the peaks are measured, for the report. */
+  readonly method: string;
+  phase(phase: Phase): void;
+  stop(): Promise<{ peaks: Partial<Record<Phase | 'setup', number>>; samples: number }>;
+}
+
+const PROC_STATUS = '/proc/self/status';
+const PROC_CLEAR_REFS = '/proc/self/clear_refs';
+
+/** The kernel's peak RSS of this process (VmHWM), in bytes. */
+function kernelPeakRss(): number {
+  const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(PROC_STATUS, 'utf8'));
+  if (!m) throw new Error(`${PROC_STATUS} has no VmHWM line`);
+  return Number(m[1]) * 1024;
+}
+
+/**
+ * Linux: the kernel's own high-water mark of RSS (VmHWM), reset at each phase by
+ * writing 5 to /proc/self/clear_refs. Exact (no peak between samples is missed) and
+ * it costs the measured process nothing: no sampler thread, whose own heap would
+ * count in the RSS being measured.
+ */
+class KernelPeakTracker implements PeakTracker {
+  readonly method = 'kernel high-water mark (VmHWM), reset per phase';
+  private current: Phase | 'setup' = 'setup';
+  private readonly peaks: Partial<Record<Phase | 'setup', number>> = {};
+  private samples = 0;
+
+  static available(): boolean {
+    try {
+      kernelPeakRss();
+      writeFileSync(PROC_CLEAR_REFS, '5');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  phase(phase: Phase): void {
+    this.close();
+    this.current = phase;
+    writeFileSync(PROC_CLEAR_REFS, '5');
+  }
+
+  private close(): void {
+    this.peaks[this.current] = Math.max(this.peaks[this.current] ?? 0, kernelPeakRss());
+    this.samples++;
+  }
+
+  stop(): Promise<{ peaks: Partial<Record<Phase | 'setup', number>>; samples: number }> {
+    this.close();
+    return Promise.resolve({ peaks: this.peaks, samples: this.samples });
+  }
 }
 
 /** RSS sampler on its own thread, so samples keep coming while the main thread is busy. */
@@ -451,13 +705,15 @@ parentPort.on('message', (m) => {
 });
 `;
 
-class RssSampler {
+/** Elsewhere: RSS sampled every {@link SAMPLE_MS} by a worker thread (whose own memory counts too). */
+class SampledPeakTracker implements PeakTracker {
+  readonly method = `sampled every ${SAMPLE_MS} ms by a worker thread`;
   private readonly worker: Worker;
   private constructor() {
     this.worker = new Worker(SAMPLER_SOURCE, { eval: true, workerData: { intervalMs: SAMPLE_MS } });
   }
-  static async start(): Promise<RssSampler> {
-    const s = new RssSampler();
+  static async start(): Promise<SampledPeakTracker> {
+    const s = new SampledPeakTracker();
     await new Promise<void>((resolve, reject) => {
       s.worker.once('online', resolve);
       s.worker.once('error', reject);
@@ -479,6 +735,36 @@ class RssSampler {
   }
 }
 
+/**
+ * Where the RSS is, for the progress lines: V8's heap (committed / used), memory
+ * outside it held by JS objects (ArrayBuffers: slabs, encoded parts, caller arrays),
+ * and on Linux the resident pages of the node binary, of malloc's heap (small
+ * allocations, and large ones once glibc's mmap threshold has grown) and of anonymous
+ * mappings (V8's heap pages, large ArrayBuffers).
+ */
+function whereRssIs(): string {
+  const m = process.memoryUsage();
+  let out = `V8 heap ${fmtBytes(m.heapTotal)}/${fmtBytes(m.heapUsed)} used, ArrayBuffers ${fmtBytes(m.arrayBuffers)}`;
+  try {
+    const byKind = { binary: 0, malloc: 0, anon: 0 };
+    let kind: keyof typeof byKind | undefined;
+    for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+      const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+      if (head) {
+        const name = head[1]!;
+        kind = name === '' ? 'anon' : name === '[heap]' ? 'malloc' : name === process.execPath ? 'binary' : undefined;
+        continue;
+      }
+      const rss = /^Rss:\s+(\d+) kB/.exec(line);
+      if (rss && kind) byKind[kind] += Number(rss[1]) * 1024;
+    }
+    out += `; resident: node binary ${fmtBytes(byKind.binary)}, malloc heap ${fmtBytes(byKind.malloc)}, anonymous ${fmtBytes(byKind.anon)}`;
+  } catch {
+    // Not Linux: the V8 figures alone.
+  }
+  return out;
+}
+
 function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
@@ -491,8 +777,11 @@ async function rssChild(dir: string): Promise<void> {
   const rows = Math.max(1, Math.ceil(TXN_BYTES / ROW_BYTES));
   const dataBytes = rows * ROW_BYTES;
   const template = randomBytes(valBytes);
+  // The floor: node with every module of the package loaded (static imports), nothing opened.
+  gc();
+  const modulesRss = process.memoryUsage.rss();
 
-  const sampler = await RssSampler.start();
+  const sampler: PeakTracker = KernelPeakTracker.available() ? new KernelPeakTracker() : await SampledPeakTracker.start();
   const { location, counts } = countingLocation(await openLocation(`file:${dir}`));
   const client = await PersistClient.open(location);
   const codecs = { key: Codecs.string, val: Codecs.bytes };
@@ -506,7 +795,8 @@ async function rssChild(dir: string): Promise<void> {
   gc();
   const baselineRss = process.memoryUsage.rss();
   log(
-    `baseline RSS ${fmtBytes(baselineRss)}; writing ${fmtInt(rows)} rows of ${ROW_BYTES} B (${fmtBytes(dataBytes)}), ` +
+    `RSS with the modules loaded ${fmtBytes(modulesRss)} (${whereRssIs()}); after setup (baseline) ${fmtBytes(baselineRss)}; writing ${fmtInt(rows)} rows of ${ROW_BYTES} B (${fmtBytes(dataBytes)}), ` +
+      `${REUSE_VALUE ? 'values from one reused array' : 'each value a fresh array'}, ` +
       `spill threshold ${fmtBytes(txns.spillThresholdBytes)}`,
   );
   const phaseMs = {} as Record<Phase, number>;
@@ -522,16 +812,19 @@ async function rssChild(dir: string): Promise<void> {
   const txn = txns.begin();
   enter('write');
   let nextReport = 1;
+  // A Txn copies what it buffers, so a writer may reuse one value array for every row.
+  const reused = REUSE_VALUE ? new Uint8Array(valBytes) : undefined;
+  const reusedView = reused ? new DataView(reused.buffer) : undefined;
   for (let i = 0; i < rows; i++) {
-    const val = new Uint8Array(valBytes);
+    const val = reused ?? new Uint8Array(valBytes);
     val.set(template);
-    new DataView(val.buffer).setUint32(0, i);
+    (reusedView ?? new DataView(val.buffer)).setUint32(0, i);
     await txn.write(dataId, `k${String(i).padStart(10, '0')}`, val, 1);
     if ((i + 1) * 10 >= rows * nextReport) {
       const s = (performance.now() - phaseStart) / 1000;
       log(
         `write ${nextReport * 10}%: ${fmtInt(i + 1)} rows, ${fmtBytes((i + 1) * ROW_BYTES)} in ${s.toFixed(1)} s; ` +
-          `RSS ${fmtBytes(process.memoryUsage.rss())}; ${fmtBytes(counts.blobSetBytes)} in ${counts.blobSet} blobs`,
+          `RSS ${fmtBytes(process.memoryUsage.rss())} (${whereRssIs()}); ${fmtBytes(counts.blobSetBytes)} in ${counts.blobSet} blobs`,
       );
       nextReport++;
     }
@@ -575,10 +868,12 @@ async function rssChild(dir: string): Promise<void> {
     dataBytes,
     rows,
     rowBytes: ROW_BYTES,
+    modulesRss,
     baselineRss,
     peaks: Object.fromEntries(PHASES.map((p) => [p, peakOf(p)])) as Record<Phase, number>,
     phaseMs,
     samples,
+    peakMethod: sampler.method,
     blobBytes,
     blobSets,
     spillThresholdBytes: txns.spillThresholdBytes,
@@ -588,12 +883,57 @@ async function rssChild(dir: string): Promise<void> {
   process.stdout.write(RESULT_MARKER + JSON.stringify(result) + '\n');
 }
 
-/** Runs {@link rssChild} in a fresh `node --expose-gc --import tsx` process; echoes its progress. */
+/**
+ * Compiles the package as it ships (tsconfig.build.json's options) together with this
+ * benchmark into `<dir>/out`, so the RSS child runs plain JavaScript on plain `node`:
+ * no tsx loader thread and no on-the-fly transpiling in the process being measured
+ * (that alone is about 35 MiB of RSS). The library's JavaScript is exactly what `npm
+ * run build` puts in `dist/`; `proto/` is copied beside it (encoding.ts loads it from
+ * `../../proto`) and `node_modules` linked, so `out/` resolves like the installed package.
+ */
+async function buildCompiled(dir: string, root: string): Promise<string> {
+  const out = path.join(dir, 'out');
+  const tsconfig = path.join(dir, 'tsconfig.json');
+  await writeFile(
+    tsconfig,
+    JSON.stringify({
+      extends: path.join(root, 'tsconfig.build.json'),
+      compilerOptions: {
+        rootDir: root,
+        outDir: out,
+        declaration: false,
+        noEmit: false,
+        incremental: false,
+        // Type packages are looked up beside the tsconfig, which is not in the repo; mocha's
+        // because bench/support.ts can import the test Postgres helper.
+        typeRoots: [path.join(root, 'node_modules', '@types')],
+        types: ['node', 'mocha'],
+      },
+      include: [path.join(root, 'src'), path.join(root, 'bench/txn.ts'), path.join(root, 'bench/support.ts')],
+    }),
+  );
+  const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  const t0 = performance.now();
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const p = spawn(process.execPath, [tsc, '-p', tsconfig], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+    p.once('error', reject);
+    p.once('close', resolve);
+  });
+  if (code !== 0) throw new Error(`compiling the package for the RSS child failed (tsc exited with ${code})`);
+  await cp(path.join(root, 'proto'), path.join(out, 'proto'), { recursive: true });
+  await symlink(path.join(root, 'node_modules'), path.join(out, 'node_modules'), 'dir');
+  log(`  compiled src/ (tsconfig.build.json) and this benchmark into ${out} in ${fmtMs(performance.now() - t0)}`);
+  return path.join(out, 'bench', 'txn.js');
+}
+
+/** Runs {@link rssChild} in a fresh `node --expose-gc` process on the compiled package; echoes its progress. */
 async function benchRss(): Promise<RssResult> {
   const dir = await tempDir('txnwal-bench-txn-rss-');
   const script = fileURLToPath(import.meta.url);
   const root = path.resolve(path.dirname(script), '..');
-  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', script, CHILD_FLAG, dir], {
+  // Already compiled (someone ran the .js): use it as it is.
+  const compiled = script.endsWith('.js') ? script : await buildCompiled(await tempDir('txnwal-bench-txn-build-'), root);
+  const child = spawn(process.execPath, ['--expose-gc', ...RSS_CHILD_NODE_FLAGS, compiled, CHILD_FLAG, dir], {
     cwd: root,
     env: process.env,
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -617,8 +957,16 @@ async function benchRss(): Promise<RssResult> {
 async function main(): Promise<number> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
     log('usage: npm run bench:txn [-- --parts tps,latency,rss] [--backends mem,file]');
-    log('env: TXNWAL_BENCH_SECONDS (3), TXNWAL_BENCH_LATENCY_SECONDS (2), TXNWAL_BENCH_SHARDS (10000),');
-    log('     TXNWAL_BENCH_REGISTER_BUDGET_S (60), TXNWAL_BENCH_TXN_BYTES (1GiB), TXNWAL_BENCH_ROW_BYTES (1024)');
+    log('env: TXNWAL_BENCH_SECONDS (3), TXNWAL_BENCH_LATENCY_SECONDS (2), TXNWAL_BENCH_LATENCY_RUNS (3),');
+    log('     TXNWAL_BENCH_SHARDS (10000), TXNWAL_BENCH_REGISTER_BUDGET_S (60), TXNWAL_BENCH_TXN_BYTES (1GiB),');
+    log("     TXNWAL_BENCH_ROW_BYTES (1024), TXNWAL_BENCH_RSS_REUSE_VALUE (0), TXNWAL_BENCH_RSS_NODE_FLAGS ('')");
+    return 0;
+  }
+  const latencyAt = process.argv.indexOf(LATENCY_CHILD_FLAG);
+  if (latencyAt >= 0) {
+    const n = Number(process.argv[latencyAt + 1]);
+    if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`${LATENCY_CHILD_FLAG} needs a shard count`);
+    await latencyChild(n);
     return 0;
   }
   const childAt = process.argv.indexOf(CHILD_FLAG);
@@ -660,8 +1008,7 @@ async function main(): Promise<number> {
     }
     if (parts.includes('latency')) {
       log('\n2. commit + apply latency vs registered data shards (mem://):');
-      await attempt('warm-up', warmUp);
-      for (const n of shardCounts) await attempt(`${n} shards`, async () => void latency.push(await benchLatency(n)));
+      await attempt('latency', async () => void latency.push(...(await benchLatency(shardCounts))));
     }
     if (parts.includes('rss')) {
       log(`\n3. peak RSS of one ${fmtBytes(TXN_BYTES)} transaction (file:<tmp>, child process):`);
@@ -699,35 +1046,44 @@ async function main(): Promise<number> {
   }
   if (latency.length > 0) {
     const base = latency.find((r) => r.asked === 1);
-    log('\n2. commit + apply latency of one row to ONE shard vs registered data shards (mem://)');
+    const all = (r: LatencyRow) => r.runs.flat().sort((a, b) => a - b);
+    const perRun = (r: LatencyRow, stat: (xs: number[]) => number) =>
+      base ? r.runs.map((l, i) => stat(l) / stat(base.runs[i]!)) : [];
+    const p50 = (xs: number[]) => quantile(xs, 0.5);
+    const ratios = (xs: number[]) => (xs.length === 0 ? '-' : xs.map(fmtRatio).join(' '));
+    log('\n2. commit + apply latency of one row to ONE shard vs registered data shards (mem://), interleaved');
     log(
       renderTable(
-        ['shards', 'register', 'commits', 'p50', 'mean', 'p99', 'CaS/commit', 'p50/p50(1)', 'mean/mean(1)'],
+        ['shards', 'register', 'commits', 'p50', 'mean', 'p99', 'CaS/commit', 'p50/p50(1) per run', 'mean/mean(1) per run'],
         latency.map((r) => {
-          const p50 = quantile(r.latencies, 0.5);
-          const m = mean(r.latencies);
+          const l = all(r);
           return [
             fmtInt(r.registered) + (r.reduced ? ` (asked ${fmtInt(r.asked)})` : ''),
             fmtMs(r.registerMs),
-            fmtInt(r.latencies.length),
-            fmtLatency(p50),
-            fmtLatency(m),
-            fmtLatency(quantile(r.latencies, 0.99)),
+            fmtInt(l.length),
+            fmtLatency(p50(l)),
+            fmtLatency(mean(l)),
+            fmtLatency(quantile(l, 0.99)),
             r.casPerCommit.toFixed(2),
-            base ? fmtRatio(p50 / quantile(base.latencies, 0.5)) : '-',
-            base ? fmtRatio(m / mean(base.latencies)) : '-',
+            r === base ? '-' : ratios(perRun(r, p50)),
+            r === base ? '-' : ratios(perRun(r, mean)),
           ];
         }),
       ),
     );
     const big = latency[latency.length - 1];
     if (base && big && big !== base) {
+      const worst = Math.max(...perRun(big, p50), ...perRun(big, mean));
       log(
-        `   latency(${fmtInt(big.registered)})/latency(1): p50 ${fmtRatio(quantile(big.latencies, 0.5) / quantile(base.latencies, 0.5))}, ` +
-          `mean ${fmtRatio(mean(big.latencies) / mean(base.latencies))} (near 1: a commit is one txns write whatever the shard count).`,
+        `   latency(${fmtInt(big.registered)})/latency(1), worst of p50 and mean over ${big.runs.length} runs: ${fmtRatio(worst)} ` +
+          '(near 1: a commit is one txns write whatever the shard count).',
       );
     }
-    log(`   Shards registered ${REGISTER_CHUNK} per register call at successive timestamps; ${LATENCY_SECONDS} s of commits each;`);
+    log(
+      `   Each configuration in its own process, all set up first, then driven in turns: ${LATENCY_RUNS} runs × ${LATENCY_SLICES} rounds, each ` +
+        `round a ${fmtMs((LATENCY_SECONDS * 1000) / LATENCY_SLICES)} slice of commits per configuration (order alternating),`,
+    );
+    log(`   ${LATENCY_SECONDS} s per configuration per run. Shards registered ${REGISTER_CHUNK} per register call at successive timestamps.`);
     log('   latency = commitAt + apply (compactTo every 100 commits runs outside the timed part).');
     if (latency.some((r) => r.reduced)) log(`   REDUCED: registration passed its ${REGISTER_BUDGET_S} s budget (TXNWAL_BENCH_REGISTER_BUDGET_S).`);
   }
@@ -758,7 +1114,7 @@ async function main(): Promise<number> {
     );
     const mibs = r.dataBytes / 2 ** 20 / ((r.phaseMs.write + r.phaseMs.commit + r.phaseMs.apply) / 1000);
     log(
-      `   ${r.samples} RSS samples every ${SAMPLE_MS} ms (worker thread); spill threshold ${fmtBytes(r.spillThresholdBytes)}; ` +
+      `   peak RSS: ${r.peakMethod} (${r.samples} readings); spill threshold ${fmtBytes(r.spillThresholdBytes)}; ` +
         `${fmtBytes(r.blobBytes)} written to Blob in ${fmtInt(r.blobSets)} blobs; write+commit+apply at ${mibs.toFixed(0)} MiB/s.`,
     );
     log('   peak/data = peak RSS ÷ transaction data size (key+value bytes); baseline = RSS after setup, before the first write.');

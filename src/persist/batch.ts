@@ -24,7 +24,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Blob } from '../location/blob.js';
 import type { PersistConfig } from './config.js';
-import { consolidatePartData } from './consolidate.js';
+import { consolidateColumns } from './consolidate.js';
 import { deleteUnreferenced, mayHaveLanded, partKeys, type WriteOutcome } from './blob-deletion.js';
 import { deleteParts } from './fetch.js';
 import { BUILD_VERSION, FORMAT_VERSION, Proto, checkFormatVersion, decodeMessage, encodeMessage } from './encoding.js';
@@ -37,7 +37,8 @@ import {
   UpdateNotBeyondLower,
 } from './errors.js';
 import { hollowBatchFromProto, hollowBatchToProto, type HollowBatch, type ProtoHollowBatchShape } from './hollow-batch.js';
-import { emptyPartData, encodePartData, type HollowPart, type PartData } from './part.js';
+import { encodeUpdateColumns, type HollowPart } from './part.js';
+import { UpdateColumns } from './update-columns.js';
 import { withStorageRetry } from './storage-retry.js';
 import { assertDiff, assertFrontier, assertTimestamp } from './time.js';
 
@@ -292,15 +293,22 @@ export interface BatchTarget {
  * Accumulates updates at times `>= lower` and cuts them into parts of about
  * `blobTargetSizeBytes`, uploading each as soon as it is full, so a batch of any size
  * is built in bounded memory. `finish(upper)` checks every update was `< upper`.
+ *
+ * Updates are buffered in columns (update-columns.ts): their bytes are copied into
+ * a few slabs, not held one array per key and value, and a full buffer is encoded
+ * straight from them. While a part is cut the builder holds at most that buffer
+ * plus the part's encoded bytes. {@link BatchBuilder.addColumns} hands the builder a
+ * whole buffer without copying it (a Txn's spill).
  */
 export class BatchBuilder {
-  private buffer: PartData = emptyPartData();
-  private bufferedBytes = 0;
+  private buffer = new UpdateColumns();
   private parts: HollowPart[] = [];
   private uploads: Promise<void>[] = [];
   private maxTs = -1;
   private count = 0;
   private finished = false;
+  /** `addColumns` lent the builder its buffer: never clear or reuse that one. */
+  private borrowed = false;
 
   constructor(
     private readonly target: BatchTarget,
@@ -311,9 +319,46 @@ export class BatchBuilder {
 
   /** Adds encoded bytes. Resolves at once unless a full part had to be uploaded first. */
   addEncoded(key: Uint8Array, val: Uint8Array, t: number, d: number): Promise<void> | undefined {
-    if (this.finished) throw new BatchConsumed('cannot add to a batch builder after finish()');
+    this.checkOpen();
     assertTimestamp(t, 'update time');
     assertDiff(d, 'update diff');
+    this.checkTime(t);
+    if (this.borrowed) this.unborrow();
+    this.buffer.push(key, val, t, d);
+    this.count++;
+    if (this.bufferedBytes() >= this.target.cfg.blobTargetSizeBytes) return this.flush();
+    return undefined;
+  }
+
+  /**
+   * Adds every update of `cols` (times and diffs already checked by whoever filled
+   * it; times are checked against the lower here). When the builder holds nothing it
+   * takes `cols` as its buffer without copying: the caller must leave `cols` alone
+   * until `finish` has settled, and may then `clear()` and reuse it (the builder
+   * never writes to it).
+   */
+  addColumns(cols: UpdateColumns): Promise<void> | undefined {
+    this.checkOpen();
+    const n = cols.length;
+    for (let i = 0; i < n; i++) this.checkTime(cols.time(i));
+    if (n === 0) return undefined;
+    if (this.buffer.length === 0) {
+      this.buffer = cols;
+      this.borrowed = true;
+    } else {
+      if (this.borrowed) this.unborrow();
+      for (let i = 0; i < n; i++) this.buffer.push(cols.key(i), cols.val(i), cols.time(i), cols.diff(i));
+    }
+    this.count += n;
+    if (this.bufferedBytes() >= this.target.cfg.blobTargetSizeBytes) return this.flush();
+    return undefined;
+  }
+
+  private checkOpen(): void {
+    if (this.finished) throw new BatchConsumed('cannot add to a batch builder after finish()');
+  }
+
+  private checkTime(t: number): void {
     if (t < this.lower) {
       throw new UpdateNotBeyondLower(
         `update at time ${t} is below ${this.lower}, the lower bound of the interval being written ` +
@@ -321,31 +366,57 @@ export class BatchBuilder {
       );
     }
     if (t > this.maxTs) this.maxTs = t;
-    this.buffer.keys.push(key);
-    this.buffer.vals.push(val);
-    this.buffer.times.push(t);
-    this.buffer.diffs.push(d);
-    this.bufferedBytes += key.byteLength + val.byteLength + 24;
-    this.count++;
-    if (this.bufferedBytes >= this.target.cfg.blobTargetSizeBytes) return this.flush();
-    return undefined;
+  }
+
+  /** Replaces a borrowed buffer by a copy of its own before writing to it. */
+  private unborrow(): void {
+    const own = new UpdateColumns();
+    const b = this.buffer;
+    for (let i = 0; i < b.length; i++) own.push(b.key(i), b.val(i), b.time(i), b.diff(i));
+    this.buffer = own;
+    this.borrowed = false;
+  }
+
+  /** The buffer's size as parts are cut: key and value bytes plus 24 bytes per update. */
+  private bufferedBytes(): number {
+    return this.buffer.dataBytes + 24 * this.buffer.length;
+  }
+
+  /** Takes the buffer out, consolidated; the builder starts a fresh one. */
+  private takeBuffer(): UpdateColumns {
+    const data = consolidateColumns(this.buffer);
+    this.buffer = new UpdateColumns();
+    this.borrowed = false;
+    return data;
   }
 
   private async flush(): Promise<void> {
-    const data = consolidatePartData(this.buffer);
-    this.buffer = emptyPartData();
-    this.bufferedBytes = 0;
-    if (data.times.length === 0) return;
-    await this.upload(data, encodePartData(data));
+    await this.uploadInParts(this.takeBuffer());
   }
 
-  /** Uploads consolidated `data`, already encoded as `bytes`, as one Blob part. */
-  private async upload(data: PartData, bytes: Uint8Array): Promise<void> {
+  /**
+   * Uploads consolidated columns as parts of about the target size, one after
+   * another, so only one encoded part is in memory at a time (a buffer lent by
+   * `addColumns` can be larger than the target).
+   */
+  private async uploadInParts(data: UpdateColumns): Promise<void> {
+    const target = this.target.cfg.blobTargetSizeBytes;
+    let start = 0;
+    let bytes = 0;
+    for (let i = 0; i < data.length; i++) {
+      bytes += data.key(i).byteLength + data.val(i).byteLength + 24;
+      if (bytes >= target || i === data.length - 1) {
+        await this.upload(i + 1 - start, encodeUpdateColumns(data, start, i + 1));
+        start = i + 1;
+        bytes = 0;
+      }
+    }
+  }
+
+  /** Uploads `count` consolidated updates, encoded as `bytes`, as one Blob part. */
+  private async upload(count: number, bytes: Uint8Array): Promise<void> {
     const key = `${this.target.shardId}/${this.target.writerKey}/${randomUUID()}`;
-    const part: HollowPart = withSchema(
-      { key, encodedSizeBytes: bytes.byteLength, updateCount: data.times.length },
-      this.target.schemaId,
-    );
+    const part: HollowPart = withSchema({ key, encodedSizeBytes: bytes.byteLength, updateCount: count }, this.target.schemaId);
     this.parts.push(part);
     const pending = withStorageRetry(
       this.target.cfg,
@@ -370,16 +441,16 @@ export class BatchBuilder {
     }
     this.finished = true;
     const cfg = this.target.cfg;
-    if (this.parts.length === 0 && this.buffer.times.length > 0) {
-      const data = consolidatePartData(this.buffer);
-      this.buffer = emptyPartData();
-      const bytes = encodePartData(data);
-      if (data.times.length > 0 && bytes.byteLength < cfg.inlineWritesSingleMaxBytes) {
+    if (this.parts.length === 0 && this.buffer.length > 0) {
+      const data = this.takeBuffer();
+      // Small enough to be one inline part? Only then is it encoded whole here.
+      const bytes = data.dataBytes < cfg.inlineWritesSingleMaxBytes ? encodeUpdateColumns(data) : undefined;
+      if (bytes && data.length > 0 && bytes.byteLength < cfg.inlineWritesSingleMaxBytes) {
         this.parts.push(
-          withSchema({ inline: bytes, encodedSizeBytes: bytes.byteLength, updateCount: data.times.length }, this.target.schemaId),
+          withSchema({ inline: bytes, encodedSizeBytes: bytes.byteLength, updateCount: data.length }, this.target.schemaId),
         );
-      } else if (data.times.length > 0) {
-        await this.upload(data, bytes);
+      } else {
+        await this.uploadInParts(data);
       }
     } else {
       await this.flush();

@@ -22,6 +22,12 @@ export function float64sToBytes(values: ArrayLike<number>): Uint8Array {
   return out;
 }
 
+/** The bytes of `values` as little-endian float64s: a view of them on a little-endian machine, else a copy. */
+export function float64ArrayToBytes(values: Float64Array): Uint8Array {
+  if (LITTLE_ENDIAN) return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  return float64sToBytes(values);
+}
+
 export function uint32sToBytes(values: Uint32Array): Uint8Array {
   if (LITTLE_ENDIAN) return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   const out = new Uint8Array(values.length * 4);

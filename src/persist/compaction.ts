@@ -11,10 +11,13 @@
  * `asOf >= since` do not need them to be), so an empty append next to a huge batch
  * costs nothing to fold in.
  *
- * A merge reads its inputs, advances every time below the shard's since to the
- * since, consolidates (skipped when the inputs cannot overlap: see
- * {@link cannotOverlap}), writes the result, and swaps it in with one command that only
- * succeeds if the inputs are still in the spine. Advancing to the since never
+ * A merge reads its inputs part by part, advances every time below the shard's since
+ * to the since, consolidates (skipped when the inputs cannot overlap: see
+ * {@link cannotOverlap}), writes the result in parts of about the target size as they
+ * fill, and swaps it in with one command that only succeeds if the inputs are still in
+ * the spine. Memory: when the inputs cannot overlap, one input part and one output
+ * part; when they must be consolidated, their distinct updates (the consolidator
+ * needs all of them before any is final) plus one output part. Advancing to the since never
  * changes an answer at `asOf >= since`: every time `<= asOf` still reads as `<= asOf`,
  * every later time is unchanged, and listens hold the since below their frontier.
  *
@@ -32,10 +35,11 @@ import { fetchPart } from './fetch.js';
 import { secondsSince } from './metric-families.js';
 import { inlineBytes, type HollowBatch } from './hollow-batch.js';
 import type { Machine } from './machine.js';
-import { emptyPartData, encodePartData, type HollowPart, type PartData } from './part.js';
+import { encodeUpdateColumns, type HollowPart } from './part.js';
 import { applyMergeResult } from './state-commands.js';
 import type { SpineBatch } from './state.js';
 import { withStorageRetry } from './storage-retry.js';
+import { UpdateColumns } from './update-columns.js';
 
 /** Batches whose sizes are within this factor share a level; this many of them merge. */
 const FANOUT = 4;
@@ -159,23 +163,20 @@ async function mergeBatches(
   const { cfg, blob, shardId } = machine;
   let inputInline = 0;
   for (const { batch } of inputs) inputInline += inlineBytes(batch);
-  let data: PartData;
+  const out = new OutputParts(machine, inputInline, inlineBytesNow);
   if (cannotOverlap(inputs, since)) {
-    // Nothing can cancel or sum: the inputs, one after another, are the merge.
-    data = emptyPartData();
+    // Nothing can cancel or sum: the inputs, one after another, are the merge. They
+    // stream through: one input part and one output part in memory at a time.
     for (const { batch } of inputs) {
       for (const part of batch.parts) {
         const d = await fetchPart(blob, cfg, shardId, part);
-        for (let i = 0; i < d.times.length; i++) {
-          data.keys.push(d.keys[i]!);
-          data.vals.push(d.vals[i]!);
-          data.times.push(d.times[i]!);
-          data.diffs.push(d.diffs[i]!);
-        }
+        for (let i = 0; i < d.times.length; i++) await out.add(d.keys[i]!, d.vals[i]!, d.times[i]!, d.diffs[i]!);
       }
     }
   } else {
-    // Parts stream into one consolidator, every time advanced to the since.
+    // Parts stream into one consolidator, every time advanced to the since. It must
+    // see every input before anything is final (a later update may cancel an earlier
+    // one), so this holds the inputs' distinct updates; the output still streams out.
     const merged = new Consolidator();
     for (const { batch } of inputs) {
       for (const part of batch.parts) {
@@ -185,44 +186,64 @@ async function mergeBatches(
         }
       }
     }
-    data = merged.finish();
+    const data = merged.finish();
+    for (let i = 0; i < data.times.length; i++) await out.add(data.keys[i]!, data.vals[i]!, data.times[i]!, data.diffs[i]!);
   }
-  const parts: HollowPart[] = [];
-  // Cut into parts of about the target size.
-  let start = 0;
-  let bytes = 0;
-  const cut = async (end: number) => {
-    if (end === start) return;
-    const chunk: PartData = {
-      keys: data.keys.slice(start, end),
-      vals: data.vals.slice(start, end),
-      times: data.times.slice(start, end),
-      diffs: data.diffs.slice(start, end),
-    };
-    const encoded = encodePartData(chunk);
-    // Stay inline only when that cannot grow the shard's inline total.
-    if (
-      parts.length === 0 &&
-      end === data.times.length &&
-      encoded.byteLength < cfg.inlineWritesSingleMaxBytes &&
-      encoded.byteLength <= inputInline &&
-      inlineBytesNow <= cfg.inlineWritesTotalMaxBytes
-    ) {
-      parts.push({ inline: encoded, encodedSizeBytes: encoded.byteLength, updateCount: end - start });
-    } else {
-      const key = `${shardId}/compaction/${randomUUID()}`;
-      await withStorageRetry(cfg, `writing compacted part ${key}`, () => blob.set(key, encoded), { write: true });
-      parts.push({ key, encodedSizeBytes: encoded.byteLength, updateCount: end - start });
-    }
-    start = end;
-    bytes = 0;
-  };
-  for (let i = 0; i < data.times.length; i++) {
-    bytes += data.keys[i]!.byteLength + data.vals[i]!.byteLength + 24;
-    if (bytes >= cfg.blobTargetSizeBytes) await cut(i + 1);
-  }
-  await cut(data.times.length);
+  const parts = await out.finish();
   const first = inputs[0]!.batch;
   const last = inputs[inputs.length - 1]!.batch;
-  return { lower: first.lower, upper: last.upper, since, parts, updateCount: data.times.length };
+  return { lower: first.lower, upper: last.upper, since, parts, updateCount: out.updateCount };
+}
+
+/**
+ * A merge's output, cut into parts of about the target size as updates arrive: each
+ * full part is encoded straight from its columns and uploaded before the next is
+ * filled, so the output never waits in memory whole.
+ */
+class OutputParts {
+  private readonly buffer = new UpdateColumns();
+  private readonly parts: HollowPart[] = [];
+  updateCount = 0;
+
+  constructor(
+    private readonly machine: Machine,
+    /** Inline bytes of the inputs: an inline output may take their place, no more. */
+    private readonly inputInline: number,
+    private readonly inlineBytesNow: number,
+  ) {}
+
+  /** Adds one update; resolves at once unless a full part is uploaded first. */
+  add(k: Uint8Array, v: Uint8Array, t: number, d: number): Promise<void> | undefined {
+    this.buffer.push(k, v, t, d);
+    this.updateCount++;
+    if (this.buffer.dataBytes + 24 * this.buffer.length >= this.machine.cfg.blobTargetSizeBytes) return this.cut(false);
+    return undefined;
+  }
+
+  async finish(): Promise<HollowPart[]> {
+    await this.cut(true);
+    return this.parts;
+  }
+
+  private async cut(last: boolean): Promise<void> {
+    const n = this.buffer.length;
+    if (n === 0) return;
+    const { cfg, blob, shardId } = this.machine;
+    const encoded = encodeUpdateColumns(this.buffer);
+    this.buffer.clear();
+    // Stay inline only when that cannot grow the shard's inline total.
+    if (
+      last &&
+      this.parts.length === 0 &&
+      encoded.byteLength < cfg.inlineWritesSingleMaxBytes &&
+      encoded.byteLength <= this.inputInline &&
+      this.inlineBytesNow <= cfg.inlineWritesTotalMaxBytes
+    ) {
+      this.parts.push({ inline: encoded, encodedSizeBytes: encoded.byteLength, updateCount: n });
+      return;
+    }
+    const key = `${shardId}/compaction/${randomUUID()}`;
+    await withStorageRetry(cfg, `writing compacted part ${key}`, () => blob.set(key, encoded), { write: true });
+    this.parts.push({ key, encodedSizeBytes: encoded.byteLength, updateCount: n });
+  }
 }

@@ -23,6 +23,7 @@
  * ```
  */
 import { emptyPartData, type PartData } from './part.js';
+import { UpdateColumns } from './update-columns.js';
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   const n = a.byteLength;
@@ -129,4 +130,27 @@ export function consolidatePartData(data: PartData): PartData {
   const c = new Consolidator();
   c.addAll(data);
   return c.finish();
+}
+
+/**
+ * Consolidates buffered columns. When nothing sums or cancels (the usual case for a
+ * batch being written) the columns come back as they are, with no copy; otherwise a
+ * new, consolidated UpdateColumns.
+ */
+export function consolidateColumns(cols: UpdateColumns): UpdateColumns {
+  const c = new Consolidator();
+  const n = cols.length;
+  let unchanged = true;
+  for (let i = 0; i < n; i++) {
+    const d = cols.diff(i);
+    // Distinct updates are numbered in first-appearance order: row i got a number of
+    // its own only if no earlier row had its (key, val, time).
+    if (c.add(cols.key(i), cols.val(i), cols.time(i), d) !== i || d === 0) unchanged = false;
+  }
+  if (unchanged) return cols;
+  // Something sums or cancels (rare for a write): copy out what survives.
+  const data = c.finish();
+  const out = new UpdateColumns();
+  for (let i = 0; i < data.times.length; i++) out.push(data.keys[i]!, data.vals[i]!, data.times[i]!, data.diffs[i]!);
+  return out;
 }

@@ -13,9 +13,10 @@
  * {@link decodePartData} refuses a corrupt one with a StoredFormatError naming it,
  * and still reads unsealed parts of format version 1.
  */
-import { bytesToFloat64s, bytesToUint32s, float64sToBytes, uint32sToBytes } from './columns.js';
+import { bytesToFloat64s, bytesToUint32s, float64ArrayToBytes, uint32sToBytes } from './columns.js';
 import { Proto, FORMAT_VERSION, decodeChecksummed, encodeChecksummed, toNumber } from './encoding.js';
 import { StoredFormatError } from './errors.js';
+import type { UpdateColumns } from './update-columns.js';
 
 /** Updates in columns. All four arrays have the same length. */
 export interface PartData {
@@ -42,9 +43,49 @@ export interface HollowPart {
 }
 
 export function encodePartData(data: PartData): Uint8Array {
-  const n = data.times.length;
   const [keyData, keyOffsets] = concat(data.keys);
   const [valData, valOffsets] = concat(data.vals);
+  const times = Float64Array.from(data.times);
+  const diffs = Float64Array.from(data.diffs);
+  return encodePartColumns(data.times.length, keyData, keyOffsets, valData, valOffsets, times, diffs);
+}
+
+/**
+ * Encodes buffered columns (rows `[from, to)`, all by default) as a part, straight
+ * from their slabs: the only copy is the encoded part itself (the "one part in
+ * flight" of a write's memory), plus the range's offsets when it does not start at 0.
+ */
+export function encodeUpdateColumns(cols: UpdateColumns, from = 0, to = cols.length): Uint8Array {
+  const all = from === 0 && to === cols.length;
+  const rebased = (offsets: Uint32Array) => {
+    if (from === 0) return offsets.subarray(0, to + 1);
+    const out = offsets.slice(from, to + 1);
+    const base = out[0]!;
+    for (let i = 0; i < out.length; i++) out[i]! -= base;
+    return out;
+  };
+  const keyOffsets = cols.keyOffsetsView();
+  const valOffsets = cols.valOffsetsView();
+  return encodePartColumns(
+    to - from,
+    all ? cols.keyData() : cols.keyData().subarray(keyOffsets[from]!, keyOffsets[to]!),
+    rebased(keyOffsets),
+    all ? cols.valData() : cols.valData().subarray(valOffsets[from]!, valOffsets[to]!),
+    rebased(valOffsets),
+    cols.timesView().subarray(from, to),
+    cols.diffsView().subarray(from, to),
+  );
+}
+
+function encodePartColumns(
+  n: number,
+  keyData: Uint8Array,
+  keyOffsets: Uint32Array,
+  valData: Uint8Array,
+  valOffsets: Uint32Array,
+  times: Float64Array,
+  diffs: Float64Array,
+): Uint8Array {
   return encodeChecksummed(Proto.Part, {
     formatVersion: FORMAT_VERSION,
     count: n,
@@ -52,8 +93,8 @@ export function encodePartData(data: PartData): Uint8Array {
     keyOffsets: uint32sToBytes(keyOffsets),
     valData,
     valOffsets: uint32sToBytes(valOffsets),
-    times: float64sToBytes(data.times),
-    diffs: float64sToBytes(data.diffs),
+    times: float64ArrayToBytes(times),
+    diffs: float64ArrayToBytes(diffs),
   });
 }
 

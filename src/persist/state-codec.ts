@@ -19,8 +19,9 @@
  * its entries in a state, its entry codec, and how changed entries are written into
  * a state being built. Rollups, diffs and applying a diff all walk that table.
  *
- * Encoding each entry is memoized per object: state objects are immutable and
- * shared between versions, so computing a diff re-encodes only what changed.
+ * Encoding each entry is memoized per object, in the shard's {@link EntryCache}: state
+ * objects are immutable and shared between versions, so computing a diff re-encodes
+ * only what changed.
  */
 import {
   Proto,
@@ -75,7 +76,7 @@ interface FieldSpec<V> extends EntryCodec<V> {
    * The field's entries in `state`, by stored key. An unchanged collection yields the
    * same map object, which lets a diff skip the field without looking inside.
    */
-  entries(state: ShardState): ReadonlyMap<string, V>;
+  entries(state: ShardState, cache: EntryCache): ReadonlyMap<string, V>;
   /** Writes the field's changed entries (`undefined`: deleted) into `state`, copying what it changes. */
   apply(state: StateUnderConstruction, changes: ReadonlyMap<string, V | undefined>): void;
 }
@@ -88,14 +89,35 @@ function row<V>(spec: FieldSpec<V>): FieldSpec<unknown> {
   return spec as unknown as FieldSpec<unknown>;
 }
 
-/** Entry maps of collections that are not string-keyed maps (meta, number-keyed maps, the spine), built once per immutable collection. */
-const entryMaps = new WeakMap<object, ReadonlyMap<string, unknown>>();
+/**
+ * What encoding and diffing one shard's states remembers about their objects:
+ * state objects are immutable and shared between versions, so each is encoded (and
+ * each collection that is not a string-keyed map is turned into its entry map) once.
+ *
+ * One per shard (StateVersions holds it), not one for the process: a process-wide
+ * WeakMap holds the objects of every open shard, and with 10,000 shards its lookups
+ * cost about 100 µs per commit and grew with the shard count, while each commit
+ * touches the objects of two shards only.
+ */
+export class EntryCache {
+  /** Entry maps of collections that are not string-keyed maps (meta, number-keyed maps, the spine). */
+  readonly entryMaps = new WeakMap<object, ReadonlyMap<string, unknown>>();
+  /** Each state object's encoded entry value. */
+  readonly encoded = new WeakMap<object, Uint8Array>();
+}
 
-function entriesKeyedBy<V>(collection: object, build: () => Iterable<readonly [string, V]>): ReadonlyMap<string, V> {
-  let m = entryMaps.get(collection) as ReadonlyMap<string, V> | undefined;
+/** The cache of callers that keep none (tests, one-off decodes). */
+const SHARED_CACHE = new EntryCache();
+
+function entriesKeyedBy<V>(
+  cache: EntryCache,
+  collection: object,
+  build: () => Iterable<readonly [string, V]>,
+): ReadonlyMap<string, V> {
+  let m = cache.entryMaps.get(collection) as ReadonlyMap<string, V> | undefined;
   if (!m) {
     m = new Map(build());
-    entryMaps.set(collection, m);
+    cache.entryMaps.set(collection, m);
   }
   return m;
 }
@@ -125,10 +147,10 @@ interface MapProperty<K, V> {
 function mapRow<K extends string | number, V>(field: Field, codec: EntryCodec<V>, prop: MapProperty<K, V>): FieldSpec<unknown> {
   // A string-keyed map is its own entry map; a number-keyed one is printed once per map.
   const toKey = (prop.keys === 'string' ? (stored: string) => stored : Number) as (stored: string) => K;
-  const entries = (state: ShardState): ReadonlyMap<string, V> => {
+  const entries = (state: ShardState, cache: EntryCache): ReadonlyMap<string, V> => {
     const m = prop.get(state);
     if (prop.keys === 'string') return m as ReadonlyMap<string, V>;
-    return entriesKeyedBy(m, () => [...m].map(([k, v]) => [String(k), v] as const));
+    return entriesKeyedBy(cache, m, () => [...m].map(([k, v]) => [String(k), v] as const));
   };
   return row<V>({
     field,
@@ -143,7 +165,7 @@ const message = <V extends object>(type: Parameters<typeof encodeMessage>[0]) =>
 const FIELDS: readonly FieldSpec<unknown>[] = [
   row<ShardMeta>({
     field: Field.META,
-    entries: (s) => entriesKeyedBy(s.meta, () => [['', s.meta]]),
+    entries: (s, cache) => entriesKeyedBy(cache, s.meta, () => [['', s.meta]]),
     encode: message(Proto.ShardMeta),
     decode: decodeMeta,
     apply: (s, changes) => {
@@ -182,7 +204,7 @@ const FIELDS: readonly FieldSpec<unknown>[] = [
   // The spine is a sorted list, stored as one entry per batch keyed by its id.
   row<SpineBatch>({
     field: Field.BATCHES,
-    entries: (s) => entriesKeyedBy(s.spine, () => s.spine.map((b) => [String(b.id), b] as const)),
+    entries: (s, cache) => entriesKeyedBy(cache, s.spine, () => s.spine.map((b) => [String(b.id), b] as const)),
     encode: (b) => encodeMessage(Proto.SpineBatch, { id: b.id, batch: hollowBatchToProto(b.batch) }),
     decode: decodeSpineBatch,
     apply: (s, changes) => {
@@ -199,24 +221,22 @@ function fieldSpec(field: Field, what: string): FieldSpec<unknown> {
   return spec;
 }
 
-// State objects are immutable and shared between versions, so each is encoded once.
-const encodedCache = new WeakMap<object, Uint8Array>();
-
-function encodeEntry(spec: FieldSpec<unknown>, value: unknown): Uint8Array {
+// State objects are immutable and shared between versions, so each is encoded once (per shard: EntryCache).
+function encodeEntry(cache: EntryCache, spec: FieldSpec<unknown>, value: unknown): Uint8Array {
   // Rollup refs are plain strings (not objects), so they are encoded without memoization.
   if (typeof value !== 'object' || value === null) return spec.encode(value);
-  let bytes = encodedCache.get(value);
+  let bytes = cache.encoded.get(value);
   if (!bytes) {
     bytes = spec.encode(value);
-    encodedCache.set(value, bytes);
+    cache.encoded.set(value, bytes);
   }
   return bytes;
 }
 
-function decodeEntry(spec: FieldSpec<unknown>, bytes: Uint8Array, what: string): unknown {
+function decodeEntry(cache: EntryCache, spec: FieldSpec<unknown>, bytes: Uint8Array, what: string): unknown {
   const value = spec.decode(bytes, what);
   // The bytes just read are this object's encoding: a later diff need not re-encode it.
-  if (typeof value === 'object' && value !== null) encodedCache.set(value, bytes);
+  if (typeof value === 'object' && value !== null) cache.encoded.set(value, bytes);
   return value;
 }
 
@@ -290,28 +310,28 @@ interface Entry {
   value: Uint8Array;
 }
 
-function entriesOf(state: ShardState): Entry[] {
+function entriesOf(state: ShardState, cache: EntryCache): Entry[] {
   const out: Entry[] = [];
   for (const spec of FIELDS) {
-    for (const [key, value] of spec.entries(state)) out.push({ field: spec.field, key, value: encodeEntry(spec, value) });
+    for (const [key, value] of spec.entries(state, cache)) out.push({ field: spec.field, key, value: encodeEntry(cache, spec, value) });
   }
   return out;
 }
 
 // ---- rollups ----
 
-export function encodeRollupState(state: ShardState): Uint8Array {
+export function encodeRollupState(state: ShardState, cache: EntryCache = SHARED_CACHE): Uint8Array {
   return encodeChecksummed(Proto.StateRollup, {
     formatVersion: FORMAT_VERSION,
     shardId: state.shardId,
     seqno: state.seqno,
     walltimeMs: state.walltimeMs,
     hostname: state.hostname,
-    entries: entriesOf(state),
+    entries: entriesOf(state, cache),
   });
 }
 
-export function decodeRollupState(bytes: Uint8Array, what: string): ShardState {
+export function decodeRollupState(bytes: Uint8Array, what: string, cache: EntryCache = SHARED_CACHE): ShardState {
   const r = decodeChecksummed<{
     formatVersion: number;
     shardId: string;
@@ -320,7 +340,7 @@ export function decodeRollupState(bytes: Uint8Array, what: string): ShardState {
     hostname: string;
     entries: Entry[];
   }>(Proto.StateRollup, bytes, what);
-  const b = new StateBuilder(r.shardId, undefined, what);
+  const b = new StateBuilder(r.shardId, undefined, what, cache);
   for (const e of r.entries) b.set(e.field, e.key, e.value);
   return b.finish(r.seqno, r.walltimeMs, r.hostname);
 }
@@ -366,7 +386,7 @@ function changedSpineEntries(
 }
 
 /** The entry changes that turn `prev` into `next`. */
-export function computeDiff(prev: ShardState, next: ShardState): StateDiff {
+export function computeDiff(prev: ShardState, next: ShardState, cache: EntryCache = SHARED_CACHE): StateDiff {
   const diffs: FieldDiff[] = [];
   for (const spec of FIELDS) {
     const { field } = spec;
@@ -376,22 +396,22 @@ export function computeDiff(prev: ShardState, next: ShardState): StateDiff {
       if (prev.spine === next.spine) continue;
       [oldMap, newMap] = changedSpineEntries(prev.spine, next.spine);
     } else {
-      oldMap = spec.entries(prev);
-      newMap = spec.entries(next);
+      oldMap = spec.entries(prev, cache);
+      newMap = spec.entries(next, cache);
     }
     if (oldMap === newMap) continue;
     for (const [key, oldObj] of oldMap) {
       const newObj = newMap.get(key);
       if (newObj === undefined) {
-        diffs.push({ field, key, from: encodeEntry(spec, oldObj) });
+        diffs.push({ field, key, from: encodeEntry(cache, spec, oldObj) });
       } else if (newObj !== oldObj) {
-        const from = encodeEntry(spec, oldObj);
-        const to = encodeEntry(spec, newObj);
+        const from = encodeEntry(cache, spec, oldObj);
+        const to = encodeEntry(cache, spec, newObj);
         if (!Buffer.from(from).equals(Buffer.from(to))) diffs.push({ field, key, from, to });
       }
     }
     for (const [key, newObj] of newMap) {
-      if (!oldMap.has(key)) diffs.push({ field, key, to: encodeEntry(spec, newObj) });
+      if (!oldMap.has(key)) diffs.push({ field, key, to: encodeEntry(cache, spec, newObj) });
     }
   }
   return {
@@ -449,18 +469,18 @@ export function decodeDiff(bytes: Uint8Array, what: string): StateDiff {
 }
 
 /** Applies `diff` to `state`, checking every `from` against the current entry. */
-export function applyDiff(state: ShardState, diff: StateDiff): ShardState {
+export function applyDiff(state: ShardState, diff: StateDiff, cache: EntryCache = SHARED_CACHE): ShardState {
   const what = `state diff ${diff.seqnoFrom}→${diff.seqnoTo} of ${diff.shardId}`;
   if (diff.shardId !== state.shardId || diff.seqnoFrom !== state.seqno) {
     throw new InvariantViolation(`${what} does not apply to ${state.shardId} at seqno ${state.seqno}`);
   }
-  const b = new StateBuilder(state.shardId, state, what);
+  const b = new StateBuilder(state.shardId, state, what, cache);
   for (const f of diff.diffs) {
     const spec = fieldSpec(f.field, what);
-    const existing = spec.entries(state).get(f.key);
+    const existing = spec.entries(state, cache).get(f.key);
     if (f.from !== undefined) {
       if (existing === undefined) throw new InvariantViolation(`${what}: entry ${Field[f.field]}/${f.key} missing`);
-      if (!Buffer.from(encodeEntry(spec, existing)).equals(Buffer.from(f.from))) {
+      if (!Buffer.from(encodeEntry(cache, spec, existing)).equals(Buffer.from(f.from))) {
         throw new InvariantViolation(`${what}: entry ${Field[f.field]}/${f.key} differs from the diff's base`);
       }
     } else if (existing !== undefined) {
@@ -485,12 +505,13 @@ class StateBuilder {
     private readonly base: ShardState | undefined,
     /** Names the stored object, for errors. */
     private readonly what: string,
+    private readonly cache: EntryCache,
   ) {}
 
   set(field: Field, key: string, bytes: Uint8Array): void {
     const spec = fieldSpec(field, this.what);
     // Names the entry inside the stored object, for a parse error.
-    const value = decodeEntry(spec, bytes, `${this.what}, entry ${Field[field]}/${key}`);
+    const value = decodeEntry(this.cache, spec, bytes, `${this.what}, entry ${Field[field]}/${key}`);
     this.changesOf(field).set(key, value);
   }
 

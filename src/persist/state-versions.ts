@@ -42,6 +42,7 @@ import { deleteUnreferenced } from './blob-deletion.js';
 import { InvariantViolation, PersistStorageError, StoredFormatError } from './errors.js';
 import {
   Field,
+  EntryCache,
   applyDiff,
   computeDiff,
   decodeDiff,
@@ -78,6 +79,9 @@ export interface LoadedVersions {
 }
 
 export class StateVersions {
+  /** This shard's memo of encoded state objects (state-codec.ts EntryCache). */
+  private readonly cache = new EntryCache();
+
   constructor(private readonly store: StateStore) {}
 
   /**
@@ -122,7 +126,7 @@ export class StateVersions {
       throw new InvariantViolation(`shard ${shardId}: ${what} writes version ${next.seqno} after ${prev.seqno}`);
     }
     const expected = prev.seqno === 0 ? undefined : prev.seqno;
-    const data = encodeDiff(computeDiff(prev, next));
+    const data = encodeDiff(computeDiff(prev, next, this.cache));
     try {
       const { value, uncertain } = await withStorageRetryOutcome(
         cfg,
@@ -148,7 +152,7 @@ export class StateVersions {
       );
       if (versions.length === 0) return state;
       if (versions[0]!.seqno !== from) return this.rebuild(state);
-      for (const v of versions) state = applyVersion(state, v);
+      for (const v of versions) state = applyVersion(state, v, this.cache);
       if (versions.length < SCAN_LIMIT) return state;
     }
   }
@@ -201,7 +205,7 @@ export class StateVersions {
     }
     const bytes = await withStorageRetry(cfg, `reading rollup ${rollupKey}`, () => blob.get(rollupKey));
     if (!bytes) return undefined;
-    const first = decodeRollupState(bytes, `rollup ${rollupKey}`);
+    const first = decodeRollupState(bytes, `rollup ${rollupKey}`, this.cache);
     if (first.seqno !== s0) {
       throw new StoredFormatError(`rollup ${rollupKey} holds seqno ${first.seqno}, expected ${s0}`);
     }
@@ -217,7 +221,7 @@ export class StateVersions {
 
   private async writeRollupAt(key: string, state: ShardState): Promise<void> {
     const { blob, cfg } = this.store;
-    await withStorageRetry(cfg, `writing rollup ${key}`, () => blob.set(key, encodeRollupState(state)));
+    await withStorageRetry(cfg, `writing rollup ${key}`, () => blob.set(key, encodeRollupState(state, this.cache)));
   }
 
   /** A fresh key per write: two processes writing a rollup of one seqno never overwrite each other. */
@@ -230,7 +234,7 @@ export class StateVersions {
     const loaded = await this.loadVersions(versions, known);
     if (!loaded) return undefined;
     let state = loaded.first;
-    for (let i = 1; i < loaded.diffs.length; i++) state = applyDiff(state, loaded.diffs[i]!);
+    for (let i = 1; i < loaded.diffs.length; i++) state = applyDiff(state, loaded.diffs[i]!, this.cache);
     return state;
   }
 }
@@ -248,6 +252,6 @@ function findRollupKey(diffs: StateDiff[], seqno: number): string | undefined {
   return undefined;
 }
 
-function applyVersion(state: ShardState, v: VersionedData): ShardState {
-  return applyDiff(state, decodeDiff(v.data, `state version ${v.seqno}`));
+function applyVersion(state: ShardState, v: VersionedData, cache: EntryCache): ShardState {
+  return applyDiff(state, decodeDiff(v.data, `state version ${v.seqno}`), cache);
 }

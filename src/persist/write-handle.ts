@@ -46,6 +46,7 @@ import {
 import { BUILD_VERSION } from './encoding.js';
 import type { HollowBatch } from './hollow-batch.js';
 import type { HollowPart } from './part.js';
+import type { UpdateColumns } from './update-columns.js';
 import { registerCodecSchemas, type ShardContext } from './shard-handle-context.js';
 import { compareAndAppend, expireWriter } from './state-commands.js';
 import { mayHaveHappenedError, withStorageRetry } from './storage-retry.js';
@@ -117,6 +118,13 @@ export class TypedBatchBuilder<K, V> {
   /** Adds one update already encoded with this writer's codecs. */
   addEncoded(key: Uint8Array, val: Uint8Array, ts: number, diff: number): Promise<void> {
     return this.inner.addEncoded(key, val, ts, diff) ?? RESOLVED;
+  }
+  /**
+   * @internal Adds buffered columns already encoded with this writer's codecs, times
+   * and diffs checked; lends them to the builder until `finish` settles (BatchBuilder.addColumns).
+   */
+  addColumns(cols: UpdateColumns): Promise<void> {
+    return this.inner.addColumns(cols) ?? RESOLVED;
   }
   /**
    * Uploads what is left and returns the batch `[lower, upper)`; every update must be below

@@ -9,7 +9,7 @@
  *   schema stays; the other is expired. `forget` drops (expires) it.
  * - **apply** writers: opened by apply with the shard's newest registered schema and
  *   following the batches' schema afterwards (apply-writer.ts). One is in use at a
- *   time per shard (`withApplyWriter` takes it out of the map and puts it back).
+ *   time per shard (`withApplyWriter` marks it in use while it runs).
  * - **spill** writers: upload a Txn's buffered rows as batches for a shard this
  *   handle has no commit writer for (the commit then fails with NotRegistered or
  *   NotRegisteredWithHandle, and the Txn may be discarded).
@@ -30,6 +30,8 @@ export class DataWriters<K, V> {
   private readonly forCommit = new Map<ShardId, WriteHandle<K, V>>();
   /** Writers opened by apply, whose schema follows the batches. */
   private readonly forApply = new Map<ShardId, ApplyWriter<K, V>>();
+  /** Apply writers some `withApplyWriter` call is using now (few: the shards being applied). */
+  private readonly applyInUse = new Set<ApplyWriter<K, V>>();
   /** Writers for spilling writes of shards this handle has no commit writer for. */
   private readonly forSpill = new Map<ShardId, WriteHandle<K, V>>();
 
@@ -91,21 +93,31 @@ export class DataWriters<K, V> {
     try {
       return await fn(apply);
     } finally {
-      this.forApply.set(dataId, apply);
+      this.applyInUse.delete(apply);
+      // Usually it is in the map already: no map write, so the cost does not grow with the shard count.
+      if (this.forApply.get(dataId) !== apply) this.forApply.set(dataId, apply);
     }
   }
 
+  /**
+   * The shard's apply writer, marked in use; a new one if it is in use already. It
+   * stays in the map while in use: deleting it and setting it back on every apply
+   * made V8 rehash the map every few hundred applies, a cost that grew with the
+   * number of registered shards (40 µs per apply with 10,000 of them).
+   */
   private async takeApplyWriter(dataId: ShardId): Promise<ApplyWriter<K, V>> {
     const existing = this.forApply.get(dataId);
-    if (existing) {
-      this.forApply.delete(dataId);
+    if (existing && !this.applyInUse.has(existing)) {
+      this.applyInUse.add(existing);
       return existing;
     }
     // Open with the shard's newest registered schema (a registered shard has one).
     const latest = await this.client.latestSchema(dataId);
     const codecs = latest ? withSchemas(this.codecs, latest.keySchema, latest.valSchema) : this.codecs;
     const writer = await this.client.openWriter(dataId, codecs, { purpose: 'txn data apply' });
-    return new ApplyWriter(this.client, writer, codecs);
+    const apply = new ApplyWriter(this.client, writer, codecs);
+    this.applyInUse.add(apply);
+    return apply;
   }
 
   /** Expires every writer held (commit, then apply, then spill); a failure to expire one does not stop the rest. */

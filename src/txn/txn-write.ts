@@ -13,69 +13,56 @@
  * into one batch in `batches`; `takeBatches()` hands the commit every batch.
  */
 import type { Batch, TransmittableBatch } from '../persist/batch.js';
+import { UpdateColumns } from '../persist/update-columns.js';
 import type { WriteHandle } from '../persist/write-handle.js';
 
 export class TxnWrite {
-  keys: Uint8Array[] = [];
-  vals: Uint8Array[] = [];
-  diffs: number[] = [];
+  /**
+   * Buffered rows, in columns (their bytes copied in, so callers may reuse their
+   * arrays), all at time 0. Reused after each upload: a Txn that spills many times
+   * keeps one buffer of about the spill threshold.
+   */
+  readonly rows = new UpdateColumns();
   /** Batches the caller built (`writeBatch`), as transmittable bytes. */
   staged: TransmittableBatch[] = [];
   /** Batches already uploaded: spilled writes, or carried over from a failed attempt. */
   batches: Batch[] = [];
 
   get isEmpty(): boolean {
-    return this.diffs.length === 0 && this.staged.length === 0 && this.batches.length === 0;
+    return this.rows.length === 0 && this.staged.length === 0 && this.batches.length === 0;
   }
 
-  /** Buffers one encoded row. */
+  /** Buffers one encoded row (its bytes are copied). */
   add(key: Uint8Array, val: Uint8Array, diff: number): void {
-    this.keys.push(key);
-    this.vals.push(val);
-    this.diffs.push(diff);
+    this.rows.push(key, val, 0, diff);
   }
 
-  /** Buffers encoded rows (parallel arrays); they are taken over, not copied. */
-  addAll(keys: Uint8Array[], vals: Uint8Array[], diffs: number[]): void {
-    if (this.diffs.length === 0) {
-      this.keys = keys;
-      this.vals = vals;
-      this.diffs = diffs;
-      return;
-    }
-    for (let i = 0; i < diffs.length; i++) {
-      this.keys.push(keys[i]!);
-      this.vals.push(vals[i]!);
-      this.diffs.push(diffs[i]!);
-    }
+  /** Buffers encoded rows (parallel arrays; their bytes are copied). */
+  addAll(keys: readonly Uint8Array[], vals: readonly Uint8Array[], diffs: readonly number[]): void {
+    for (let i = 0; i < diffs.length; i++) this.rows.push(keys[i]!, vals[i]!, 0, diffs[i]!);
   }
 
   /** Moves everything `other` holds to the end of this. */
   takeFrom(other: TxnWrite): void {
-    this.keys.push(...other.keys.splice(0));
-    this.vals.push(...other.vals.splice(0));
-    this.diffs.push(...other.diffs.splice(0));
+    const r = other.rows;
+    for (let i = 0; i < r.length; i++) this.rows.push(r.key(i), r.val(i), 0, r.diff(i));
+    r.clear();
     this.staged.push(...other.staged.splice(0));
     this.batches.push(...other.batches.splice(0));
   }
 
   /** Uploads the buffered rows (if any) through `writer` as one batch at time 0, interval `[0, 1)`. */
   async uploadBuffered<K, V>(writer: WriteHandle<K, V>): Promise<void> {
-    if (this.diffs.length === 0) return;
+    if (this.rows.length === 0) return;
     const builder = await writer.builder(0);
-    for (let i = 0; i < this.diffs.length; i++) {
-      // The builder only returns a promise when a full part must be uploaded first;
-      // awaiting nothing would still cost a turn of the microtask queue per row.
-      const uploading = builder.addEncoded(this.keys[i]!, this.vals[i]!, 0, this.diffs[i]!);
-      if (uploading) await uploading;
-    }
+    // The builder borrows the columns (no copy) until finish settles, and never writes to them.
+    const uploading = builder.addColumns(this.rows);
+    if (uploading) await uploading;
     const batch = await builder.finish(1);
     // Only once the batch exists do the rows leave the buffer: a failed upload keeps
     // them, so a retried commit still carries them.
     this.batches.push(batch);
-    this.keys = [];
-    this.vals = [];
-    this.diffs = [];
+    this.rows.clear();
   }
 
   /** Turns the staged transmittable batches into batches of `writer`. */

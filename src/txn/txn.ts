@@ -10,9 +10,10 @@
  *   work. The Txn keeps its contents, so commit it again at `current` or later.
  *   Its data is not uploaded again: batches are re-timestamped in metadata only.
  *
- * Bounded memory: once the buffered writes pass `spillThresholdBytes` (a TxnsHandle
- * option, 16 MiB by default) they are uploaded to Blob as batches, so a transaction
- * of any size holds about that much in memory.
+ * Bounded memory: writes are buffered in columns (their bytes copied, so a caller may
+ * reuse its arrays), and once they pass `spillThresholdBytes` (a TxnsHandle option,
+ * 16 MiB by default) they are uploaded to Blob as batches. A transaction of any size
+ * holds about that much, plus one encoded part while it uploads.
  *
  * A Txn is single-use: after a successful commit it refuses further use. To give up
  * on an uncommitted Txn whose writes spilled, call `discard()` to delete the
@@ -63,8 +64,11 @@ import type { TxnsPort } from './txns-port.js';
 /** A commit's outcome carries a TxnApply, so callers of commitAt find it here too. */
 export { TxnApply } from './txn-apply.js';
 
-/** Rough per-row memory cost beyond the key and value bytes, for the spill threshold. */
-const ROW_OVERHEAD_BYTES = 96;
+/**
+ * Per-row memory cost beyond the key and value bytes, for the spill threshold: rows
+ * are buffered in columns (update-columns.ts), two offsets, a time and a diff each.
+ */
+const ROW_OVERHEAD_BYTES = 24;
 
 /**
  * The outcome of {@link Txn.commitAt}: durable with a {@link TxnApply}, or the least free time when
@@ -204,6 +208,7 @@ export class Txn<K, V> {
 
   private addEncoded(dataId: ShardId, keys: Uint8Array[], vals: Uint8Array[], diffs: number[], bytes: number): void {
     if (diffs.length === 0) return;
+    // The rows' bytes are copied into the shard's columns, so the arrays can go.
     this.shard(dataId).addAll(keys, vals, diffs);
     this.bufferedBytes += bytes;
   }
@@ -381,7 +386,7 @@ export class Txn<K, V> {
   /** Uploads every shard's buffered rows, through its commit writer where the handle has one. */
   private async spill(): Promise<void> {
     for (const [dataId, w] of this.writes) {
-      if (w.diffs.length > 0) await w.uploadBuffered(await this.port.dataWriters.batchWriter(dataId));
+      if (w.rows.length > 0) await w.uploadBuffered(await this.port.dataWriters.batchWriter(dataId));
     }
     this.bufferedBytes = 0;
   }

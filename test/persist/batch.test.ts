@@ -5,9 +5,11 @@ import {
   IncompatibleVersion,
   InvalidBatchBounds,
   InvalidRewrite,
+  UpdateNotBeyondLower,
   newShardId,
   type PersistClient,
 } from '../../src/persist/index.js';
+import { UpdateColumns } from '../../src/persist/update-columns.js';
 import { STRING_UNIT, expectReject, memClient, rows, sorted } from '../support/persist.js';
 
 describe('persist: batches', () => {
@@ -32,6 +34,50 @@ describe('persist: batches', () => {
     expect(await w.compareAndAppendBatch([big], 0, 7)).to.deep.equal({ ok: true });
     const r = await client.openLeasedReader(id, STRING_UNIT);
     expect(await r.snapshotAndFetch(6)).to.have.length(500);
+  });
+
+  it('addColumns lends the builder a buffer without copying it; the buffer is left as it was, to be reused', async () => {
+    const id = newShardId();
+    const w = await client.openWriter(id, STRING_UNIT);
+    const cols = new UpdateColumns();
+    for (let i = 0; i < 40; i++) cols.push(STRING_UNIT.key.encode(`k${i}`), STRING_UNIT.val.encode(null), 0, 1);
+    const b = await w.builder(0);
+    await b.addColumns(cols);
+    // A row added after the lent buffer goes to a copy of it, never into the caller's columns.
+    await b.addEncoded(STRING_UNIT.key.encode('late'), STRING_UNIT.val.encode(null), 0, 1);
+    expect(cols.length).to.equal(40);
+    const batch = await b.finish(1);
+    expect(batch.updateCount).to.equal(41);
+    expect(await w.compareAndAppendBatch([batch], 0, 1)).to.deep.equal({ ok: true });
+    const r = await client.openLeasedReader(id, STRING_UNIT);
+    const keys = (await r.snapshotAndFetch(0)).map(([k]) => k);
+    expect(keys.sort()).to.deep.equal([...Array.from({ length: 40 }, (_, i) => `k${i}`), 'late'].sort());
+  });
+
+  it('a lent buffer larger than the target size is uploaded as several parts of about the target', async () => {
+    const id = newShardId();
+    const w = await client.openWriter(id, STRING_UNIT);
+    const cols = new UpdateColumns();
+    // 200 keys of 6 bytes: 30 bytes a row as parts are cut, 6 KB in all, 1 KiB target.
+    for (let i = 0; i < 200; i++) cols.push(STRING_UNIT.key.encode(`k${String(i).padStart(5, '0')}`), STRING_UNIT.val.encode(null), 0, 1);
+    const b = await w.builder(0);
+    await b.addColumns(cols);
+    const batch = await b.finish(1);
+    const parts = batch.hollow.parts;
+    expect(parts.length).to.be.within(5, 7);
+    for (const p of parts) expect(p.updateCount * 30).to.be.below(1024 + 30);
+    expect(parts.reduce((n, p) => n + p.updateCount, 0)).to.equal(200);
+    expect(await w.compareAndAppendBatch([batch], 0, 1)).to.deep.equal({ ok: true });
+    const r = await client.openLeasedReader(id, STRING_UNIT);
+    expect((await r.snapshotAndFetch(0)).length).to.equal(200);
+  });
+
+  it('addColumns refuses rows below the batch lower, naming the time', async () => {
+    const w = await client.openWriter(newShardId(), STRING_UNIT);
+    const cols = new UpdateColumns();
+    cols.push(STRING_UNIT.key.encode('a'), STRING_UNIT.val.encode(null), 2, 1);
+    const b = await w.builder(3);
+    expect(() => b.addColumns(cols)).to.throw(UpdateNotBeyondLower, /time 2 is below 3/);
   });
 
   it('a transmittable batch is appended by another writer of the same shard', async () => {

@@ -69,4 +69,53 @@ describe('persist: compaction of inputs that cannot overlap', () => {
     ]);
     await reader.expire();
   });
+
+  it('streams its output in parts of about the target size, whether it consolidates or not, and reads back the same', async () => {
+    const target = 300;
+    // A 9-byte key and no value: 33 bytes a row as parts are cut, so 10 rows reach the target.
+    const row = 9 + 24;
+    const small = await memClient({ compaction: false, blobTargetSizeBytes: target });
+    try {
+      const id = newShardId();
+      const w = await small.openWriter(id, STRING_UNIT);
+      const reader = await small.openLeasedReader(id, STRING_UNIT);
+      const machine = small.shardMachine(id);
+      const key = (t: number, i: number) => `key-${t}-${String(i).padStart(3, '0')}`;
+      const write = async (t: number, rows: Update<string, null>[]) =>
+        expect(await w.compareAndAppend(rows, t, t + 1)).to.deep.equal({ ok: true });
+      const mergedParts = () => {
+        const withData = machine.state.spine.filter((b) => b.batch.updateCount > 0);
+        const parts = withData[withData.length - 1]!.batch.parts;
+        expect(parts.reduce((n, p) => n + p.updateCount, 0)).to.equal(withData[withData.length - 1]!.batch.updateCount);
+        // A part is cut as soon as it reaches the target: at most one row past it.
+        for (const p of parts) expect(p.updateCount * row).to.be.below(target + row);
+        return parts;
+      };
+
+      // Four writes of 9 rows, one part each: they cannot overlap, and stream through.
+      for (let t = 0; t < 4; t++) await write(t, Array.from({ length: 9 }, (_, i) => [key(t, i), null, t, 1]));
+      expect(cannotOverlap(machine.state.spine, 0)).to.equal(true);
+      await compactShard(machine);
+      expect(machine.state.spine.map((b) => b.batch.updateCount)).to.deep.equal([36]);
+      expect(mergedParts().length).to.equal(4);
+      expect((await reader.snapshotAndFetch(3)).length).to.equal(36);
+
+      // Four writes of 25 rows (three parts each, so the merge consolidates); the first
+      // also retracts 20 of the first rows. With the since past them all, those cancel.
+      for (let t = 4; t < 8; t++) {
+        const rows: Update<string, null>[] = Array.from({ length: 25 }, (_, i) => [key(t, i), null, t, 1]);
+        if (t === 4) for (let i = 0; i < 20; i++) rows.push([key(i % 4, Math.floor(i / 4)), null, t, -1]);
+        await write(t, rows);
+      }
+      await reader.downgradeSince(7);
+      await compactShard(machine);
+      const after = await reader.snapshotAndFetch(7);
+      expect(after.length).to.equal(36 - 20 + 100);
+      expect(after.every(([, , , d]) => d === 1)).to.equal(true);
+      expect(mergedParts().length).to.be.greaterThan(1);
+      await reader.expire();
+    } finally {
+      await small.close();
+    }
+  });
 });

@@ -91,4 +91,25 @@ describe('txn: DataWriters (the handle data-shard writers)', () => {
     await writers.expireAll();
     expect([commit.isExpired, spill.isExpired, applyWriter!.isExpired]).to.deep.equal([true, true, true]);
   });
+
+  it('two applies of one shard at once never share its apply writer; the first is kept afterwards', async () => {
+    const id = newShardId();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let outer: unknown;
+    let inner: unknown;
+    const first = writers.withApplyWriter(id, async (apply) => {
+      outer = apply;
+      await held;
+    });
+    // Wait until the first call holds its writer, then apply again while it does.
+    while (outer === undefined) await new Promise((r) => setImmediate(r));
+    await writers.withApplyWriter(id, async (apply) => void (inner = apply));
+    release();
+    await first;
+    expect(inner).to.not.equal(outer);
+    let after: unknown;
+    await writers.withApplyWriter(id, async (apply) => void (after = apply));
+    expect(after).to.equal(outer, 'the writer put back last is the one reused');
+  });
 });

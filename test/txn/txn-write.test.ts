@@ -5,6 +5,8 @@
  */
 import { expect } from 'chai';
 import type { PersistClient } from '../../src/persist/client.js';
+import { Codecs } from '../../src/persist/codec.js';
+import { TxnsHandle } from '../../src/txn/txns-handle.js';
 import { newShardId } from '../../src/persist/shard-id.js';
 import { TxnWrite } from '../../src/txn/txn-write.js';
 import { STRING_UNIT, memClient } from '../support/persist.js';
@@ -29,12 +31,34 @@ describe('txn: TxnWrite (a Txn contents for one shard)', () => {
     t.add(enc('b'), UNIT, -1);
     expect(t.isEmpty).to.equal(false);
     await t.uploadBuffered(w);
-    expect([t.keys.length, t.vals.length, t.diffs.length]).to.deep.equal([0, 0, 0]);
+    expect(t.rows.length).to.equal(0);
     const [batch] = t.takeBatches();
     expect(batch!.updateCount).to.equal(2);
     expect([batch!.lower, batch!.upper]).to.deep.equal([0, 1]);
     expect(t.isEmpty).to.equal(true);
     await batch!.delete();
+  });
+
+  it('copies the rows it buffers: a writer reusing one value array per row commits every row as written', async () => {
+    const txns = await TxnsHandle.open(client, { txnsId: newShardId(), codecs: { key: Codecs.string, val: Codecs.bytes } });
+    const dataId = newShardId();
+    const w = await client.openWriter(dataId, { key: Codecs.string, val: Codecs.bytes });
+    expect((await txns.register(1, [w])).ok).to.equal(true);
+    const txn = txns.begin();
+    const scratch = new Uint8Array(3);
+    for (let i = 0; i < 5; i++) {
+      scratch.fill(i);
+      await txn.write(dataId, `k${i}`, scratch, 1);
+    }
+    scratch.fill(0xee);
+    const res = await txn.commitAt(txns, 2);
+    if (!res.ok) throw new Error(`commit at 2: taken, current ${res.current}`);
+    await res.apply.apply(txns);
+    const r = await client.openLeasedReader(dataId, { key: Codecs.string, val: Codecs.bytes });
+    const got = (await r.snapshotAndFetch(2)).map(([k, v]) => [k, [...v]]).sort();
+    expect(got).to.deep.equal([0, 1, 2, 3, 4].map((i) => [`k${i}`, [i, i, i]]));
+    await r.expire();
+    await txns.close();
   });
 
   it('turns staged transmittable batches into batches of the writer', async () => {
@@ -56,8 +80,8 @@ describe('txn: TxnWrite (a Txn contents for one shard)', () => {
     b.add(enc('b'), UNIT, 2);
     b.staged.push(new Uint8Array([1]));
     a.takeFrom(b);
-    expect(a.diffs).to.deep.equal([1, 2]);
-    expect(a.keys.map((k) => STRING_UNIT.key.decode(k))).to.deep.equal(['a', 'b']);
+    expect([a.rows.diff(0), a.rows.diff(1)]).to.deep.equal([1, 2]);
+    expect([a.rows.key(0), a.rows.key(1)].map((k) => STRING_UNIT.key.decode(k))).to.deep.equal(['a', 'b']);
     expect(a.staged).to.have.length(1);
     expect(b.isEmpty).to.equal(true);
   });

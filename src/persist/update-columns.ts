@@ -1,0 +1,142 @@
+/**
+ * UpdateColumns: a growable buffer of encoded updates in the shape a stored part
+ * has, so a batch is built and encoded without one object per key or value.
+ *
+ * Layout (the part format's columns, see part.ts): every key's bytes back to back in
+ * one slab with `n + 1` offsets (`keyOffsets[0] = 0`), the same for values, and times
+ * and diffs in two Float64Arrays. `push` copies the key and value bytes in, so the
+ * caller may reuse or mutate its arrays at once, and the memory held is the bytes
+ * plus 24 bytes per update (two offsets, a time, a diff) plus the unused capacity.
+ *
+ * Invariants:
+ * - the first `length` entries of every column are the updates, in push order;
+ * - `key(i)` / `val(i)` are views into the slabs: valid until the next `push` that
+ *   grows a slab, or `clear()`; copy them to keep them longer;
+ * - capacity only grows (doubling), and `clear()` keeps it, so a buffer reused for
+ *   the next batch (a Txn's spills) allocates nothing once it has grown.
+ *
+ * Example:
+ * ```ts
+ * const c = new UpdateColumns();
+ * c.push(utf8('a'), new Uint8Array(0), 0, 1);
+ * c.push(utf8('bc'), new Uint8Array([7]), 0, -1);
+ * c.length;                 // 2
+ * c.keyData();              // bytes 'a','b','c'
+ * c.keyOffsetsView();       // Uint32Array [0, 1, 3]
+ * c.val(1);                 // Uint8Array [7]
+ * ```
+ */
+
+/** Smallest slab or column capacity once anything is pushed: a batch of one short row allocates little. */
+const MIN_BYTES = 256;
+const MIN_ROWS = 16;
+
+// Until the first push every buffer shares these (never written: any push grows first),
+// so an empty UpdateColumns (a builder that is never used, a buffer just taken) costs
+// no typed-array allocations, which are dear next to a one-row batch.
+const NO_BYTES = new Uint8Array(0);
+const NO_NUMBERS = new Float64Array(0);
+/** `offsets[0] = 0` of an empty buffer. */
+const ZERO_OFFSET = new Uint32Array(1);
+
+export class UpdateColumns {
+  private keyBytes: Uint8Array = NO_BYTES;
+  private valBytes: Uint8Array = NO_BYTES;
+  private keyOffsets: Uint32Array = ZERO_OFFSET;
+  private valOffsets: Uint32Array = ZERO_OFFSET;
+  private timeCol: Float64Array = NO_NUMBERS;
+  private diffCol: Float64Array = NO_NUMBERS;
+  private n = 0;
+
+  /** Updates held. */
+  get length(): number {
+    return this.n;
+  }
+
+  /** Key and value bytes held. */
+  get dataBytes(): number {
+    return this.keyOffsets[this.n]! + this.valOffsets[this.n]!;
+  }
+
+  /** Appends one update, copying its key and value bytes. */
+  push(key: Uint8Array, val: Uint8Array, t: number, d: number): void {
+    const n = this.n;
+    if (n === this.timeCol.length) this.growRows(n + 1);
+    const k0 = this.keyOffsets[n]!;
+    const v0 = this.valOffsets[n]!;
+    if (k0 + key.byteLength > this.keyBytes.byteLength) this.keyBytes = grown(this.keyBytes, k0, k0 + key.byteLength);
+    if (v0 + val.byteLength > this.valBytes.byteLength) this.valBytes = grown(this.valBytes, v0, v0 + val.byteLength);
+    // An empty key or value writes nothing (and so never touches the shared empty slab).
+    if (key.byteLength > 0) this.keyBytes.set(key, k0);
+    if (val.byteLength > 0) this.valBytes.set(val, v0);
+    this.keyOffsets[n + 1] = k0 + key.byteLength;
+    this.valOffsets[n + 1] = v0 + val.byteLength;
+    this.timeCol[n] = t;
+    this.diffCol[n] = d;
+    this.n = n + 1;
+  }
+
+  key(i: number): Uint8Array {
+    return this.keyBytes.subarray(this.keyOffsets[i]!, this.keyOffsets[i + 1]!);
+  }
+  val(i: number): Uint8Array {
+    return this.valBytes.subarray(this.valOffsets[i]!, this.valOffsets[i + 1]!);
+  }
+  time(i: number): number {
+    return this.timeCol[i]!;
+  }
+  diff(i: number): number {
+    return this.diffCol[i]!;
+  }
+
+  /** The keys' bytes back to back (a view). */
+  keyData(): Uint8Array {
+    return this.keyBytes.subarray(0, this.keyOffsets[this.n]!);
+  }
+  /** The `length + 1` key offsets (a view). */
+  keyOffsetsView(): Uint32Array {
+    return this.keyOffsets.subarray(0, this.n + 1);
+  }
+  valData(): Uint8Array {
+    return this.valBytes.subarray(0, this.valOffsets[this.n]!);
+  }
+  valOffsetsView(): Uint32Array {
+    return this.valOffsets.subarray(0, this.n + 1);
+  }
+  timesView(): Float64Array {
+    return this.timeCol.subarray(0, this.n);
+  }
+  diffsView(): Float64Array {
+    return this.diffCol.subarray(0, this.n);
+  }
+
+  /** Forgets every update, keeping the capacity for the next batch. */
+  clear(): void {
+    this.n = 0;
+  }
+
+  /** Grows the four number columns together, in one ArrayBuffer (one allocation, not four). */
+  private growRows(need: number): void {
+    const size = Math.max(need, MIN_ROWS, this.timeCol.length * 2);
+    const buf = new ArrayBuffer(size * 16 + (size + 1) * 8);
+    const times = new Float64Array(buf, 0, size);
+    const diffs = new Float64Array(buf, size * 8, size);
+    const keyOffsets = new Uint32Array(buf, size * 16, size + 1);
+    const valOffsets = new Uint32Array(buf, size * 16 + (size + 1) * 4, size + 1);
+    times.set(this.timeCol.subarray(0, this.n));
+    diffs.set(this.diffCol.subarray(0, this.n));
+    keyOffsets.set(this.keyOffsets.subarray(0, this.n + 1));
+    valOffsets.set(this.valOffsets.subarray(0, this.n + 1));
+    this.timeCol = times;
+    this.diffCol = diffs;
+    this.keyOffsets = keyOffsets;
+    this.valOffsets = valOffsets;
+  }
+}
+
+/** A slab of at least `need` bytes (double the old one at least) holding its first `used` bytes. */
+function grown(old: Uint8Array, used: number, need: number): Uint8Array {
+  const next = new Uint8Array(Math.max(need, MIN_BYTES, old.byteLength * 2));
+  next.set(old.subarray(0, used));
+  return next;
+}

@@ -1,0 +1,139 @@
+/**
+ * UpdateColumns, the columnar buffer batches are built in: pushed rows read back as
+ * pushed across slab growth, the caller's arrays are copied (so it may reuse them),
+ * clear() keeps the capacity for the next batch, and its columns encode to the same
+ * part bytes as the row form. consolidateColumns hands back the very buffer when
+ * nothing sums, and a consolidated copy otherwise.
+ */
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { consolidateColumns, consolidatePartData } from '../../src/persist/consolidate.js';
+import { decodePartData, encodePartData, encodeUpdateColumns, type PartData } from '../../src/persist/part.js';
+import { UpdateColumns } from '../../src/persist/update-columns.js';
+
+const utf8 = (s: string) => new TextEncoder().encode(s);
+
+function rowsOf(c: UpdateColumns): [string, number[], number, number][] {
+  const out: [string, number[], number, number][] = [];
+  for (let i = 0; i < c.length; i++) out.push([new TextDecoder().decode(c.key(i)), [...c.val(i)], c.time(i), c.diff(i)]);
+  return out;
+}
+
+function columnsOf(data: PartData): UpdateColumns {
+  const c = new UpdateColumns();
+  for (let i = 0; i < data.times.length; i++) c.push(data.keys[i]!, data.vals[i]!, data.times[i]!, data.diffs[i]!);
+  return c;
+}
+
+describe('persist: UpdateColumns (the columnar batch buffer)', () => {
+  it('rows read back as pushed across many slab and column growths, with their byte count', () => {
+    const c = new UpdateColumns();
+    const expected: [string, number[], number, number][] = [];
+    let bytes = 0;
+    for (let i = 0; i < 3000; i++) {
+      const key = `key-${i}-${'x'.repeat(i % 50)}`;
+      const val = Array.from({ length: i % 300 }, (_, j) => (i + j) & 0xff);
+      c.push(utf8(key), Uint8Array.from(val), i % 7, i % 2 === 0 ? 1 : -2);
+      expected.push([key, val, i % 7, i % 2 === 0 ? 1 : -2]);
+      bytes += utf8(key).byteLength + val.length;
+    }
+    expect(c.length).to.equal(3000);
+    expect(c.dataBytes).to.equal(bytes);
+    expect(rowsOf(c)).to.deep.equal(expected);
+  });
+
+  it('copies the pushed bytes: a caller reusing one array for every row does not change what was pushed', () => {
+    const c = new UpdateColumns();
+    const scratch = new Uint8Array(4);
+    for (let i = 0; i < 3; i++) {
+      scratch.fill(i);
+      c.push(utf8(`k${i}`), scratch, 0, 1);
+    }
+    scratch.fill(9);
+    expect([0, 1, 2].map((i) => [...c.val(i)])).to.deep.equal([[0, 0, 0, 0], [1, 1, 1, 1], [2, 2, 2, 2]]);
+  });
+
+  it('clear() empties it and the next batch reuses the grown slabs', () => {
+    const c = new UpdateColumns();
+    for (let i = 0; i < 1000; i++) c.push(utf8(`a${i}`), new Uint8Array(100), 1, 1);
+    const slab = c.valData().buffer;
+    c.clear();
+    expect(c.length).to.equal(0);
+    expect(c.dataBytes).to.equal(0);
+    for (let i = 0; i < 1000; i++) c.push(utf8(`b${i}`), new Uint8Array(100).fill(i & 0xff), 2, -1);
+    expect(c.valData().buffer).to.equal(slab);
+    expect(rowsOf(c)[999]).to.deep.equal(['b999', new Array(100).fill(999 & 0xff), 2, -1]);
+  });
+
+  it('property: encoded straight from its columns it is the same part as the row form, and decodes to the rows', () => {
+    const row = fc.tuple(fc.uint8Array({ maxLength: 12 }), fc.uint8Array({ maxLength: 12 }), fc.nat(1000), fc.integer({ min: -3, max: 3 }));
+    fc.assert(
+      fc.property(fc.array(row, { maxLength: 60 }), (rows) => {
+        const data: PartData = { keys: [], vals: [], times: [], diffs: [] };
+        for (const [k, v, t, d] of rows) {
+          data.keys.push(k);
+          data.vals.push(v);
+          data.times.push(t);
+          data.diffs.push(d);
+        }
+        const cols = columnsOf(data);
+        const fromColumns = encodeUpdateColumns(cols);
+        expect([...fromColumns]).to.deep.equal([...encodePartData(data)]);
+        // Any range of rows encodes as the part of just those rows.
+        const from = Math.floor(rows.length / 3);
+        const to = rows.length - Math.floor(rows.length / 4);
+        const slice: PartData = {
+          keys: data.keys.slice(from, to),
+          vals: data.vals.slice(from, to),
+          times: data.times.slice(from, to),
+          diffs: data.diffs.slice(from, to),
+        };
+        expect([...encodeUpdateColumns(cols, from, to)]).to.deep.equal([...encodePartData(slice)]);
+        const back = decodePartData(fromColumns, 'test part');
+        expect(back.times).to.deep.equal(data.times);
+        expect(back.diffs).to.deep.equal(data.diffs);
+        expect(back.keys.map((k) => [...k])).to.deep.equal(data.keys.map((k) => [...k]));
+        expect(back.vals.map((v) => [...v])).to.deep.equal(data.vals.map((v) => [...v]));
+      }),
+    );
+  });
+});
+
+describe('persist: consolidateColumns', () => {
+  it('hands back the same buffer, uncopied, when no two rows sum and no diff is zero', () => {
+    const c = new UpdateColumns();
+    c.push(utf8('a'), utf8('x'), 0, 1);
+    c.push(utf8('a'), utf8('y'), 0, 1);
+    c.push(utf8('a'), utf8('x'), 1, 1);
+    expect(consolidateColumns(c)).to.equal(c);
+  });
+
+  it('sums equal rows and drops zeros into a new buffer, leaving the input as it was', () => {
+    const c = new UpdateColumns();
+    c.push(utf8('a'), utf8('x'), 0, 1);
+    c.push(utf8('b'), utf8('x'), 0, 1);
+    c.push(utf8('a'), utf8('x'), 0, 2);
+    c.push(utf8('b'), utf8('x'), 0, -1);
+    c.push(utf8('c'), utf8('x'), 0, 0);
+    const out = consolidateColumns(c);
+    expect(out).to.not.equal(c);
+    expect(rowsOf(out)).to.deep.equal([['a', [120], 0, 3]]);
+    expect(c.length).to.equal(5);
+  });
+
+  it('property: the same rows as consolidating the row form', () => {
+    const row = fc.tuple(fc.constantFrom('a', 'b', 'c'), fc.constantFrom('', 'x'), fc.nat(2), fc.integer({ min: -2, max: 2 }));
+    fc.assert(
+      fc.property(fc.array(row, { maxLength: 40 }), (rows) => {
+        const data: PartData = { keys: [], vals: [], times: [], diffs: [] };
+        for (const [k, v, t, d] of rows) {
+          data.keys.push(utf8(k));
+          data.vals.push(utf8(v));
+          data.times.push(t);
+          data.diffs.push(d);
+        }
+        expect(rowsOf(consolidateColumns(columnsOf(data)))).to.deep.equal(rowsOf(columnsOf(consolidatePartData(data))));
+      }),
+    );
+  });
+});
