@@ -27,17 +27,15 @@
  */
 
 // ---- location: where shards live ----
-export { openLocation, withFaultInjection, DeterminateError, IndeterminateError, LocationUsageError } from './location/index.js';
-export type {
-  Blob,
-  Consensus,
-  Location,
-  LocationOptions,
-  FaultInjectingLocation,
-  FaultInjectionOptions,
-  FaultKind,
-  StoreMethod,
-} from './location/index.js';
+// From the modules themselves, not the layer's index: that one also re-exports the
+// Postgres and S3 backends, which openLocation loads only when a URL needs them.
+export { openLocation } from './location/location.js';
+export { withFaultInjection } from './location/fault-injection.js';
+export { DeterminateError, IndeterminateError, LocationUsageError } from './location/errors.js';
+export type { Blob } from './location/blob.js';
+export type { Consensus } from './location/consensus.js';
+export type { Location, LocationOptions } from './location/location.js';
+export type { FaultInjectingLocation, FaultInjectionOptions, FaultKind, StoreMethod } from './location/fault-injection.js';
 
 // ---- persist: shards, handles, codecs, and their errors ----
 export {
@@ -115,32 +113,22 @@ export type {
 } from './txn/index.js';
 
 // ---- coord: timestamp oracles and group commit ----
+// (From the modules, not coord/index.js, which re-exports the Postgres oracle: see location above.)
+export { LogicalClock } from './coord/logical-clock.js';
+export { openTimestampOracle, type OpenTimestampOracleOptions } from './coord/open-oracle.js';
+export { GroupCommitter, type GroupCommitOptions, type GroupCommitStats, type SystemWriteOutcome } from './coord/group-commit.js';
 export {
-  LogicalClock,
-  openTimestampOracle,
-  GroupCommitter,
   UnknownCollection,
   WriteInReadOnlyMode,
   CommitterClosed,
   OutsideLockedCollections,
   GroupCommitFailed,
   CommittedButUnconfirmed,
-  TimestampOracleClosed,
-  InvalidOracleConfig,
-} from './coord/index.js';
-export type {
-  GroupCommitOptions,
-  GroupCommitStats,
-  OpenTimestampOracleOptions,
-  ReadCollection,
-  ReadThenWriteFn,
-  ReadThenWriteResult,
-  SystemWriteOutcome,
-  TimestampOracle,
-  WriteRow,
-  WritesByCollection,
-  WriteTimestamp,
-} from './coord/index.js';
+} from './coord/group-commit-errors.js';
+export { TimestampOracleClosed, InvalidOracleConfig } from './coord/oracle-errors.js';
+export type { ReadCollection, ReadThenWriteFn, ReadThenWriteResult } from './coord/read-then-write.js';
+export type { TimestampOracle, WriteTimestamp } from './coord/timestamp-oracle.js';
+export type { WriteRow, WritesByCollection } from './coord/collection-writes.js';
 
 // ---- RxJS: sources, operators, sinks ----
 export { shardListen$, shardSubscribe$ } from './sources/index.js';

@@ -26,6 +26,21 @@ describe('the public API', () => {
     }
   });
 
+  it('importing the root loads neither pg nor the AWS SDK: a file: or mem:// process never pays for them', async function () {
+    this.timeout(60_000);
+    const script = `
+      const { createRequire } = await import('node:module');
+      const root = await import(${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)});
+      const loaded = () => Object.keys(createRequire(import.meta.url).cache);
+      const before = { pg: loaded().some((k) => k.includes('/node_modules/pg/')), aws: loaded().some((k) => k.includes('/@aws-sdk/')) };
+      const loc = await root.openLocation('mem://');
+      await loc.close();
+      console.log(JSON.stringify(before));
+    `;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repo });
+    expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).to.deep.equal({ pg: false, aws: false });
+  });
+
   it("every value the README imports from 'txnwal' is exported by the root", async () => {
     const readme = await readFile(path.join(repo, 'README.md'), 'utf8');
     const imported = new Set<string>();
