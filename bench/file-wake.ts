@@ -21,7 +21,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { SocketStateChanges } from '../src/location/socket-state-changes.js';
 import { SqliteConsensus } from '../src/location/sqlite-consensus.js';
-import { envNumber, quantile, renderTable } from './support.js';
+import { envNumber, printHelp, quantile, renderTable } from './support.js';
 
 const COMMITS = envNumber('TXNWAL_BENCH_WAKE_COMMITS', 200);
 const now = () => performance.timeOrigin + performance.now();
@@ -103,7 +103,9 @@ function lineQueue(input: NodeJS.ReadableStream): () => Promise<string> {
   return () => (queued.length > 0 ? Promise.resolve(queued.shift()!) : new Promise((r) => waiting.push(r)));
 }
 
-if (process.argv[2] === 'writer') {
+if (printHelp('npx tsx bench/file-wake.ts   (env: TXNWAL_BENCH_WAKE_COMMITS, default 200)')) {
+  // printed
+} else if (process.argv[2] === 'writer') {
   await writer(process.argv[3]!, process.argv[4]!);
 } else {
   const rows: string[][] = [];

@@ -54,6 +54,7 @@ import {
   startBenchPostgres,
   stopBenchPostgres,
   tempDir,
+  printHelp,
 } from './support.js';
 
 const CODECS = { key: Codecs.string, val: Codecs.unit };
@@ -264,6 +265,7 @@ async function notifyCost(pgUrl: string): Promise<string[][]> {
 }
 
 async function main(): Promise<number> {
+  if (printHelp('npm run bench:fresh [-- --backends file,postgres]   (env: see the top of bench/fresh.ts: TXNWAL_BENCH_FRESH_SAMPLES, _IDLE_S, _CAS_S, _PROF_DIR, TXNWAL_TEST_PG_URL)')) return 0;
   const backends = argChoices('backends', BACKENDS);
   log(`bench:fresh — writer ack → reader delivery, ${machineSummary()}`);
   const results: RateRow[] = [];

@@ -44,6 +44,10 @@ function usage(): never {
 }
 
 const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  process.stdout.write('usage: npx tsx bench/profile-summary.ts <file.cpuprofile> [--top N] [--by function|file] [--total]\n');
+  process.exit(0);
+}
 const valueOf = (flag: string) => {
   const at = args.indexOf(flag);
   return at >= 0 ? args[at + 1] : undefined;

@@ -45,6 +45,7 @@ import {
   startBenchPostgres,
   stopBenchPostgres,
   tempDir,
+  printHelp,
 } from './support.js';
 
 const SECONDS = envNumber('BENCH_SECONDS', 3);
@@ -172,6 +173,7 @@ function row(name: string, side: string, o: Outcome, baseline?: Outcome): string
 }
 
 async function main(): Promise<number> {
+  if (printHelp('npm run bench:rw   (env: BENCH_SECONDS, BENCH_CLIENTS, BENCH_HOT_KEYS, BENCH_ISOLATION, TXNWAL_TEST_PG_URL)')) return 0;
   log(`# read-write transactions: txnwal (${ISOLATION}, Postgres consensus) vs Postgres SERIALIZABLE`);
   log(machineSummary());
   log(`${CLIENTS} clients, ${SECONDS} s per workload, ${HOT_KEYS} hot keys`);

@@ -52,6 +52,7 @@ import {
   startBenchPostgres,
   stopBenchPostgres,
   tempDir,
+  printHelp,
 } from './support.js';
 
 const SECONDS = envNumber('BENCH_SECONDS', 2);
@@ -227,6 +228,7 @@ async function appendRate(url: string, config: { inlineWritesSingleMaxBytes?: nu
 }
 
 async function main(): Promise<number> {
+  if (printHelp('npm run bench:s3   (env: see the top of bench/s3.ts; TXNWAL_TEST_S3_URL for an external S3)')) return 0;
   const sections = argChoices('sections', ['a', 'b', 'c'] as const);
   log(`S3 benchmark — ${machineSummary()}`);
   log(`S3 store: ${process.env.TXNWAL_TEST_S3_URL ? 'TXNWAL_TEST_S3_URL' : 's3rver 3.7 in a child process (test/support/s3.ts)'}`);

@@ -279,6 +279,13 @@ export async function stopBenchPostgres(server: BenchPostgres): Promise<string> 
   return 'stopped embedded Postgres and removed its data directory';
 }
 
+/** Prints `usage: <usage>` and returns true when the command line asks for `--help` / `-h`. */
+export function printHelp(usage: string): boolean {
+  if (!process.argv.includes('--help') && !process.argv.includes('-h')) return false;
+  log(`usage: ${usage}`);
+  return true;
+}
+
 /** A bad argument or setting: reported without a stack trace. */
 export class UsageError extends Error {}
 
