@@ -25,7 +25,8 @@ import { mkdtemp, rm, symlink, copyFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Codecs, openDatabase, PersistClient, TxnsHandle, type Database, type ShardId } from '../../src/index.js';
+import { Codecs, openDatabase, PersistClient, TxnsCache, TxnsHandle, type CollectionInfo, type Database, type ShardId } from '../../src/index.js';
+import { TxnsCodecDefault } from '../../src/txn/txns-codec.js';
 import { openLocation } from '../../src/location/location.js';
 import { runChild, type ChildResult } from '../support/run-child.js';
 import { testMetrics } from '../support/txn.js';
@@ -182,5 +183,33 @@ export async function consensusHeads(url: string): Promise<Record<string, number
     return out;
   } finally {
     await loc.close();
+  }
+}
+
+/** What the library itself says of a store, for comparing with the command's output. */
+export interface LibraryView {
+  collections: CollectionInfo[];
+  txnsId: ShardId;
+  /** Physical upper of each collection's data shard, by shard id. */
+  uppers: Map<string, number>;
+  txnsUpper: number;
+  /** The committed batches not yet tidied. */
+  unapplied: { ts: number; dataId: string }[];
+}
+
+/** Reads {@link LibraryView} through the library's own handles (writers' uppers, a TxnsCache). */
+export async function libraryView(url: string, collections: CollectionInfo[], txnsId: ShardId): Promise<LibraryView> {
+  const client = await PersistClient.open(url);
+  try {
+    const uppers = new Map<string, number>();
+    for (const c of collections) uppers.set(c.shardId, await (await client.openWriter(c.shardId, { key: Codecs.bytes, val: Codecs.bytes })).fetchRecentUpper());
+    const txnsUpper = await (await client.openWriter(txnsId, TxnsCodecDefault.codecs)).fetchRecentUpper();
+    const cache = await TxnsCache.open(client, txnsId);
+    await cache.updateGe(txnsUpper);
+    const unapplied = cache.unapplied().flatMap((u) => (u.kind === 'batch' ? [{ ts: u.ts, dataId: u.dataId }] : []));
+    await cache.expire();
+    return { collections, txnsId, uppers, txnsUpper, unapplied };
+  } finally {
+    await client.close();
   }
 }

@@ -8,36 +8,10 @@
 import path from 'node:path';
 import { rm } from 'node:fs/promises';
 import { expect } from 'chai';
-import { Codecs, PersistClient, TxnsCache, type CollectionInfo, type ShardId } from '../../src/index.js';
-import { TxnsCodecDefault } from '../../src/txn/txns-codec.js';
 import type { CollectionDetail, InspectReport } from '../../src/cli/commands/inspect.js';
 import { freshTestDatabaseUrl } from '../support/postgres.js';
 import { describeChild } from '../support/run-child.js';
-import { builtCli, consensusHeads, leaveUnapplied, makeBank, runCli, tempDir } from './cli-support.js';
-
-interface LibraryView {
-  collections: CollectionInfo[];
-  txnsId: ShardId;
-  uppers: Map<string, number>;
-  txnsUpper: number;
-  unapplied: { ts: number; dataId: string }[];
-}
-
-async function libraryView(url: string, collections: CollectionInfo[], txnsId: ShardId): Promise<LibraryView> {
-  const client = await PersistClient.open(url);
-  try {
-    const uppers = new Map<string, number>();
-    for (const c of collections) uppers.set(c.shardId, await (await client.openWriter(c.shardId, { key: Codecs.bytes, val: Codecs.bytes })).fetchRecentUpper());
-    const txnsUpper = await (await client.openWriter(txnsId, TxnsCodecDefault.codecs)).fetchRecentUpper();
-    const cache = await TxnsCache.open(client, txnsId);
-    await cache.updateGe(txnsUpper);
-    const unapplied = cache.unapplied().flatMap((u) => (u.kind === 'batch' ? [{ ts: u.ts, dataId: u.dataId }] : []));
-    await cache.expire();
-    return { collections, txnsId, uppers, txnsUpper, unapplied };
-  } finally {
-    await client.close();
-  }
-}
+import { builtCli, consensusHeads, leaveUnapplied, libraryView, makeBank, runCli, tempDir, type LibraryView } from './cli-support.js';
 
 function scenario(kind: string, makeUrl: () => Promise<{ url: string; cleanup: () => Promise<void> }>): void {
   describe(`txnwal inspect on a ${kind} store`, function () {

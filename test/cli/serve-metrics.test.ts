@@ -21,14 +21,13 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
-import { Codecs, newShardId, openDatabase, PersistClient, TxnsCache, type CollectionInfo, type Database as TxnwalDatabase, type ShardId } from '../../src/index.js';
+import { Codecs, newShardId, openDatabase, PersistClient, type Database as TxnwalDatabase, type ShardId } from '../../src/index.js';
 import { StoreExporter } from '../../src/cli/store-exporter.js';
 import { StoreView } from '../../src/cli/store.js';
-import { TxnsCodecDefault } from '../../src/txn/txns-codec.js';
 import { conventionProblems, parseExposition, sample, type Family } from '../support/metrics.js';
 import { freshTestDatabaseUrl } from '../support/postgres.js';
 import type { ChildResult } from '../support/run-child.js';
-import { builtCli, consensusHeads, leaveUnapplied, makeBank, runCli, spawnCli, tempDir, type RunningCli } from './cli-support.js';
+import { builtCli, consensusHeads, leaveUnapplied, libraryView, makeBank, runCli, spawnCli, tempDir, type LibraryView, type RunningCli } from './cli-support.js';
 
 const BYTES = { key: Codecs.bytes, val: Codecs.bytes };
 
@@ -124,29 +123,6 @@ async function stop(served: Served): Promise<void> {
   expect(ms, 'exits promptly after SIGINT').to.be.below(5_000);
 }
 
-interface LibraryView {
-  collections: CollectionInfo[];
-  uppers: Map<string, number>;
-  txnsUpper: number;
-  unapplied: { ts: number; dataId: string }[];
-}
-
-async function libraryView(url: string, collections: CollectionInfo[], txnsId: ShardId): Promise<LibraryView> {
-  const client = await PersistClient.open(url);
-  try {
-    const uppers = new Map<string, number>();
-    for (const c of collections) uppers.set(c.name, await (await client.openWriter(c.shardId, BYTES)).fetchRecentUpper());
-    const txnsUpper = await (await client.openWriter(txnsId, TxnsCodecDefault.codecs)).fetchRecentUpper();
-    const cache = await TxnsCache.open(client, txnsId);
-    await cache.updateGe(txnsUpper);
-    const unapplied = cache.unapplied().flatMap((u) => (u.kind === 'batch' ? [{ ts: u.ts, dataId: u.dataId }] : []));
-    await cache.expire();
-    return { collections, uppers, txnsUpper, unapplied };
-  } finally {
-    await client.close();
-  }
-}
-
 function scenario(kind: string, makeUrl: () => Promise<{ url: string; cleanup: () => Promise<void> }>): void {
   describe(`txnwal serve-metrics on a ${kind} store`, function () {
     this.timeout(180_000);
@@ -189,9 +165,9 @@ function scenario(kind: string, makeUrl: () => Promise<{ url: string; cleanup: (
         expect(sample(f, 'txnwal_txns_upper')).to.equal(lib.txnsUpper);
         for (const c of lib.collections) {
           const labels = { collection: c.name };
-          expect(sample(f, 'txnwal_collection_physical_upper', labels), `${c.name} physical upper`).to.equal(lib.uppers.get(c.name));
+          expect(sample(f, 'txnwal_collection_physical_upper', labels), `${c.name} physical upper`).to.equal(lib.uppers.get(c.shardId));
           expect(sample(f, 'txnwal_collection_logical_upper', labels), `${c.name} logical upper is the txns upper`).to.equal(lib.txnsUpper);
-          expect(sample(f, 'txnwal_collection_since', labels)).to.be.at.most(lib.uppers.get(c.name)!);
+          expect(sample(f, 'txnwal_collection_since', labels)).to.be.at.most(lib.uppers.get(c.shardId)!);
           expect(sample(f, 'txnwal_collection_parts', labels), `${c.name} parts`).to.be.above(0);
           expect(sample(f, 'txnwal_collection_bytes', labels), `${c.name} bytes`).to.be.above(0);
         }
@@ -203,7 +179,7 @@ function scenario(kind: string, makeUrl: () => Promise<{ url: string; cleanup: (
         expect(sample(f, 'txnwal_txns_unapplied_bytes', { state: 'not_applied' })).to.be.above(0);
         expect(sample(f, 'txnwal_collection_unapplied_batches', { collection: 'accounts', state: 'not_applied' })).to.equal(1);
         expect(sample(f, 'txnwal_collection_unapplied_batches', { collection: 'audit', state: 'not_applied' })).to.equal(0);
-        expect(lib.uppers.get('accounts'), 'the data upper is not past the unapplied commit').to.be.at.most(pendingTs);
+        expect(lib.uppers.get(lib.collections.find((c) => c.name === 'accounts')!.shardId), 'the data upper is not past the unapplied commit').to.be.at.most(pendingTs);
         // Both states together are what the library's TxnsCache counts as unapplied.
         const batches = sample(f, 'txnwal_txns_unapplied_batches', { state: 'not_applied' }) + sample(f, 'txnwal_txns_unapplied_batches', { state: 'applied' });
         expect(batches).to.equal(lib.unapplied.length);
