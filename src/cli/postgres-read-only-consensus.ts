@@ -19,7 +19,8 @@
  * await c.close();
  * ```
  */
-import pg from 'pg';
+import type pg from 'pg';
+import { pgModule } from '../location/lazy-modules.js';
 import { plainBytes } from '../location/bytes.js';
 import { checkScanArgs, type CaSResult, type Consensus, type SeqNo, type VersionedData } from '../location/consensus.js';
 import { DeterminateError, LocationUsageError, describeError } from '../location/errors.js';
@@ -47,7 +48,7 @@ export class PostgresReadOnlyConsensus implements Consensus {
    * be reached or the database is not a txnwal store.
    */
   static async open(url: string, shown: string): Promise<PostgresReadOnlyConsensus> {
-    const pool = new pg.Pool({
+    const pool = new (pgModule().Pool)({
       connectionString: url,
       max: 4,
       connectionTimeoutMillis: 10_000,

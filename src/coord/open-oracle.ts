@@ -36,7 +36,7 @@ import type { Timestamp } from '../persist/time.js';
 import { resolveDurableOptions, type DurableOracleOptions } from './durable-oracle.js';
 import { LogicalClock } from './logical-clock.js';
 import { InvalidOracleConfig, TimestampOracleClosed } from './oracle-errors.js';
-import type { PostgresTimestampOracleOptions } from './postgres-oracle.js';
+import { PostgresTimestampOracle, type PostgresTimestampOracleOptions } from './postgres-oracle.js';
 import { SqliteTimestampOracle, type SqliteTimestampOracleOptions } from './sqlite-oracle.js';
 import type { TimestampOracle, WriteTimestamp } from './timestamp-oracle.js';
 
@@ -112,8 +112,7 @@ export async function openTimestampOracle(
     }
     // The location's blob store is none of the oracle's business.
     parsed.searchParams.delete('blob');
-    // Loaded on first use, like the Postgres location (location.ts): `pg` is not small.
-    return (await import('./postgres-oracle.js')).PostgresTimestampOracle.open(parsed.toString(), options);
+    return PostgresTimestampOracle.open(parsed.toString(), options);
   }
   throw new InvalidOracleConfig(
     `openTimestampOracle: unsupported location URL ${JSON.stringify(redactUrl(url))}; expected ${ACCEPTED_FORMS}`,

@@ -56,21 +56,14 @@ import { DEFAULT_DIR_MODE, FileBlob, checkMode } from './file-blob.js';
 import { makeDirectory } from './make-directory.js';
 import { MemBlob } from './mem-blob.js';
 import { MemConsensus } from './mem-consensus.js';
-import type { PostgresConsensus } from './postgres-consensus.js';
+import { PostgresConsensus } from './postgres-consensus.js';
+import { PostgresStateChanges } from './postgres-state-changes.js';
+import { S3Blob } from './s3-blob.js';
 import { redactUrl } from './redact-url.js';
 import { moveS3Params } from './s3-url.js';
 import { SocketStateChanges } from './socket-state-changes.js';
 import { SqliteConsensus } from './sqlite-consensus.js';
 import { LocalStateChanges, type StateChanges } from './state-changes.js';
-
-/*
- * The Postgres and S3 backends are loaded on first use: `pg` and the AWS SDK cost a
- * process that stays on `mem://` or `file:` about 20 MiB of memory and a noticeable
- * start-up time.
- */
-async function loadS3Blob(): Promise<typeof import('./s3-blob.js').S3Blob> {
-  return (await import('./s3-blob.js')).S3Blob;
-}
 
 /**
  * A Blob and a Consensus opened together from one URL, with the wake-up channel: what a
@@ -212,7 +205,7 @@ async function openBlobUrl(blobUrl: string, outerUrl: string, opts: LocationOpti
     return { blob, close: () => blob.close() };
   }
   if (blobUrl.startsWith('s3://')) {
-    const blob = await (await loadS3Blob()).open(blobUrl);
+    const blob = await S3Blob.open(blobUrl);
     return { blob, close: () => blob.close() };
   }
   throw new LocationUsageError(
@@ -237,12 +230,12 @@ async function openPostgres(url: string, opts: LocationOptions): Promise<Locatio
   const { blob, close: closeBlob } = await openBlobUrl(blobUrl, url, opts);
   let consensus: PostgresConsensus;
   try {
-    consensus = await (await import('./postgres-consensus.js')).PostgresConsensus.open(parsed.toString());
+    consensus = await PostgresConsensus.open(parsed.toString());
   } catch (err) {
     await closeBlob();
     throw err;
   }
-  const stateChanges = await (await import('./postgres-state-changes.js')).PostgresStateChanges.open(parsed.toString());
+  const stateChanges = await PostgresStateChanges.open(parsed.toString());
   return makeLocation(url, blob, consensus, stateChanges, [closeBlob, () => consensus.close(), () => stateChanges.close()]);
 }
 
@@ -274,7 +267,7 @@ async function openFile(url: string, opts: LocationOptions): Promise<Location> {
     blob = await FileBlob.open(path.join(dir, 'blob'), { dirMode: opts.dirMode, fileMode: opts.fileMode });
   } else {
     await makeDirectory(dir, checkMode(opts.dirMode ?? DEFAULT_DIR_MODE, 'Location option dirMode'));
-    blob = await (await loadS3Blob()).open(blobUrl);
+    blob = await S3Blob.open(blobUrl);
   }
   let consensus: SqliteConsensus;
   let stateChanges: SocketStateChanges;

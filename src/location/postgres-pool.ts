@@ -29,7 +29,8 @@
  *   where it is made non-enumerable: `util.inspect` of an owner never shows it, and
  *   messages name the server by {@link redactUrl}.
  */
-import pg from 'pg';
+import type pg from 'pg';
+import { pgModule } from './lazy-modules.js';
 import { DeterminateError, IndeterminateError, describeError as describe } from './errors.js';
 import { redactUrl } from './redact-url.js';
 
@@ -81,7 +82,7 @@ const MAX_DEAD_CHECKOUTS = 3;
  * severities, can arrive after the commit already happened, so they do not count.
  */
 export function isRolledBackStatementError(err: unknown): boolean {
-  if (!(err instanceof pg.DatabaseError)) return false;
+  if (!(err instanceof pgModule().DatabaseError)) return false;
   const code = err.code ?? '';
   if (/^(08|57P|58|XX)/.test(code)) return false;
   return err.severity !== 'FATAL' && err.severity !== 'PANIC';
@@ -110,7 +111,7 @@ export class PostgresPool {
     this.server = redactUrl(url);
     this.#closedError = closedError;
     this.#closeGraceMs = opts.closeGraceMs ?? 1000;
-    this.#pool = new pg.Pool({
+    this.#pool = new (pgModule().Pool)({
       connectionString: url,
       max: opts.poolMax,
       min: Math.min(opts.poolMax, opts.poolMin ?? WARM_CONNECTIONS),
@@ -185,7 +186,7 @@ export class PostgresPool {
         return;
       } catch (err) {
         const cause = (err as Error).cause;
-        const code = cause instanceof pg.DatabaseError ? cause.code : undefined;
+        const code = cause instanceof pgModule().DatabaseError ? cause.code : undefined;
         const lostRace = code === '23505' || code === '42P07' || code === '42710';
         if (!lostRace || attempt >= 5) throw err;
       }

@@ -32,7 +32,8 @@
  * await changes.close();
  * ```
  */
-import pg from 'pg';
+import type pg from 'pg';
+import { pgModule } from './lazy-modules.js';
 import type { SeqNo } from './consensus.js';
 import { Rejoin } from './rejoin.js';
 import { Watchers, parseHint, type StateChangeCallback, type StateChanges } from './state-changes.js';
@@ -116,7 +117,7 @@ export class PostgresStateChanges implements StateChanges {
 
   async #attempt(): Promise<boolean> {
     if (this.#closed) return false;
-    const client = new pg.Client({
+    const client = new (pgModule().Client)({
       connectionString: this.#url,
       connectionTimeoutMillis: this.#connectTimeoutMs,
       keepAlive: true,

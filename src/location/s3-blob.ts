@@ -39,21 +39,8 @@
  * await b.close();
  * ```
  */
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CopyObjectCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  UploadPartCommand,
-  type CompletedPart,
-} from '@aws-sdk/client-s3';
+import type { CompleteMultipartUploadCommand, CompletedPart, CopyObjectCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { s3Module } from './lazy-modules.js';
 import type { Readable } from 'node:stream';
 import type { Blob } from './blob.js';
 import { plainBytes } from './bytes.js';
@@ -145,7 +132,7 @@ export class S3Blob implements Blob {
     if (prefix.startsWith('.') || prefix.includes(`/${TOMBSTONES}`)) {
       throw new LocationUsageError(`S3Blob ${home}: the prefix must not start with "." or contain "/${TOMBSTONES}" (reserved for tombstones)`);
     }
-    const client = new S3Client({
+    const client = new (s3Module().S3Client)({
       // Credentials: deliberately absent, so the SDK's default provider chain applies.
       endpoint: options.endpoint,
       region: options.region,
@@ -170,7 +157,7 @@ export class S3Blob implements Blob {
         );
       }
       try {
-        await client.send(new HeadBucketCommand({ Bucket: options.bucket }));
+        await client.send(new (s3Module().HeadBucketCommand)({ Bucket: options.bucket }));
       } catch (err) {
         const status = httpStatusOf(err);
         const hint =
@@ -195,7 +182,7 @@ export class S3Blob implements Blob {
     let body: Readable;
     let length: number | undefined;
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+      const res = await this.client.send(new (s3Module().GetObjectCommand)({ Bucket: this.bucket, Key: objectKey }));
       body = res.Body as Readable;
       length = res.ContentLength;
     } catch (err) {
@@ -216,7 +203,7 @@ export class S3Blob implements Blob {
       await this.multipartSet(key, objectKey, value);
       return;
     }
-    await this.write('set', key, new PutObjectCommand({ Bucket: this.bucket, Key: objectKey, Body: value, ContentLength: value.byteLength }));
+    await this.write('set', key, new (s3Module().PutObjectCommand)({ Bucket: this.bucket, Key: objectKey, Body: value, ContentLength: value.byteLength }));
   }
 
   async delete(key: string): Promise<number | undefined> {
@@ -224,7 +211,7 @@ export class S3Blob implements Blob {
     const size = await this.sizeOf('delete', key, objectKey);
     if (size === undefined) return undefined;
     if (this.tombstone) await this.copy('delete', key, objectKey, this.prefix + TOMBSTONES + key);
-    await this.write('delete', key, new DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+    await this.write('delete', key, new (s3Module().DeleteObjectCommand)({ Bucket: this.bucket, Key: objectKey }));
     return size;
   }
 
@@ -237,7 +224,7 @@ export class S3Blob implements Blob {
     try {
       do {
         const page = await this.client.send(
-          new ListObjectsV2Command({
+          new (s3Module().ListObjectsV2Command)({
             Bucket: this.bucket,
             Prefix: this.prefix + prefix,
             MaxKeys: this.settings.listPageSize,
@@ -301,7 +288,7 @@ export class S3Blob implements Blob {
   /** The object's size, or undefined if it does not exist (a read: determinate faults). */
   private async sizeOf(op: string, key: string, objectKey: string): Promise<number | undefined> {
     try {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+      const head = await this.client.send(new (s3Module().HeadObjectCommand)({ Bucket: this.bucket, Key: objectKey }));
       return head.ContentLength ?? 0;
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -329,7 +316,7 @@ export class S3Blob implements Blob {
     await this.write(
       op,
       key,
-      new CopyObjectCommand({ Bucket: this.bucket, Key: to, CopySource: `${this.bucket}/${encodeURIComponent(from).replaceAll('%2F', '/')}` }),
+      new (s3Module().CopyObjectCommand)({ Bucket: this.bucket, Key: to, CopySource: `${this.bucket}/${encodeURIComponent(from).replaceAll('%2F', '/')}` }),
     );
   }
 
@@ -342,7 +329,7 @@ export class S3Blob implements Blob {
     let uploadId: string | undefined;
     let parts: CompletedPart[];
     try {
-      const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey }));
+      const created = await this.client.send(new (s3Module().CreateMultipartUploadCommand)({ Bucket: this.bucket, Key: objectKey }));
       uploadId = created.UploadId;
       if (uploadId === undefined) throw new Error('the store returned no UploadId');
       parts = await this.uploadParts(objectKey, uploadId, value);
@@ -354,7 +341,7 @@ export class S3Blob implements Blob {
       await this.write(
         'set',
         key,
-        new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+        new (s3Module().CompleteMultipartUploadCommand)({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
       );
     } catch (err) {
       await this.abortUpload(objectKey, uploadId);
@@ -374,7 +361,7 @@ export class S3Blob implements Blob {
         const index = next++;
         const body = value.subarray(index * partSize, Math.min(value.byteLength, (index + 1) * partSize));
         const res = await this.client.send(
-          new UploadPartCommand({
+          new (s3Module().UploadPartCommand)({
             Bucket: this.bucket,
             Key: objectKey,
             UploadId: uploadId,
@@ -394,7 +381,7 @@ export class S3Blob implements Blob {
   private async abortUpload(objectKey: string, uploadId: string | undefined): Promise<void> {
     if (uploadId === undefined) return;
     await this.client
-      .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId }))
+      .send(new (s3Module().AbortMultipartUploadCommand)({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId }))
       .catch(() => undefined);
   }
 }
