@@ -6,12 +6,12 @@
  * several pages share the one pipeline, close() ends everything, a taken port is a
  * clear error.
  *
- * Chromium: `TXNWAL_TEST_CHROMIUM` or `/usr/bin/chromium`. Without it the browser
- * test FAILS and says how to install it; it is never skipped.
+ * Chromium: `TXNWAL_TEST_CHROMIUM`, or `/usr/bin/chromium`, installed by the test
+ * when missing (test/support/chromium.ts). Without it the browser test FAILS and says
+ * how to provide it; it is never skipped.
  */
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -20,10 +20,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inflateSync } from 'node:zlib';
 import { chromium, type Browser } from 'playwright-core';
+import { CHROMIUM_INSTALL_TIMEOUT_MS, testChromium } from '../support/chromium.js';
 import { applyDelta, type Delta, type Snapshot } from '../../examples/dashboard/protocol.js';
 import { startDashboard } from '../../examples/dashboard/server.js';
 
-const CHROMIUM = process.env.TXNWAL_TEST_CHROMIUM ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -194,22 +194,19 @@ function decodePng(png: Buffer): { width: number; height: number; pixels: Uint32
 }
 
 async function launchChromium(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `no Chromium at ${CHROMIUM}: the dashboard test drives the page in headless Chromium. ` +
-        `Install it (Debian/Ubuntu: sudo apt-get install -y chromium) or set TXNWAL_TEST_CHROMIUM to a Chromium or Chrome binary.`,
-    );
-  }
   // launch() (not launchPersistentContext) runs on a fresh, temporary user-data-dir.
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  return chromium.launch({ executablePath: await testChromium(), args: CHROMIUM_ARGS });
 }
 
 describe('examples: dashboard', function () {
   this.timeout(120_000);
   let dir: string;
 
-  before(async () => {
+  before(async function () {
     dir = await mkdtemp(path.join(os.tmpdir(), 'txnwal-dashboard-test-'));
+    // Found, or installed on a fresh machine, before any test's own timeout starts.
+    this.timeout(CHROMIUM_INSTALL_TIMEOUT_MS);
+    await testChromium().catch(() => undefined); // the browser test reports a failure itself
   });
   after(async () => {
     await rm(dir, { recursive: true, force: true });
