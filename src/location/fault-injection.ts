@@ -533,6 +533,9 @@ export function withFaultInjection(inner: Location, options: FaultInjectionOptio
     faults,
     blob: new FaultInjectingBlob(inner.blob, faults),
     consensus: new FaultInjectingConsensus(inner.consensus, faults),
+    // The wake-up channel passes through untouched: hints are best-effort by design (a
+    // compare-and-set failed by a fault announces nothing; readers poll as they would).
+    stateChanges: inner.stateChanges,
     url: inner.url,
     close: () => inner.close(),
   };

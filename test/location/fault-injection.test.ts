@@ -40,6 +40,11 @@ describe('location: fault injection', () => {
     return withFaultInjection(inner, opts);
   }
 
+  it("passes the inner location's wake-up channel through, so readers on it are woken, not only polling", () => {
+    expect(inner.stateChanges).to.not.equal(undefined);
+    expect(wrap({ seed: 1 }).stateChanges).to.equal(inner.stateChanges);
+  });
+
   it('a determinate fault never reaches the inner store', async () => {
     const loc = wrap({ seed: 1, writes: { determinate: 1, indeterminate: 0 }, reads: { determinate: 0, indeterminate: 0 } });
     for (let i = 0; i < 20; i++) {
