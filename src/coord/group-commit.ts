@@ -566,15 +566,27 @@ export class GroupCommitter<K, V> {
       txns: this.txns,
       locks: this.locks,
       readTs: async () => Math.max(await this.oracle.readTs(), this.minReadTs),
-      applyThrough: async (ts) => {
-        if (ts <= this.appliedThrough) return;
-        // Whatever is committed at or below ts may not be applied (a failed apply, or
-        // another process's commit), and a read at ts would wait for it forever.
-        this.tidy.merge(await this.txns.applyLe(ts));
-        this.appliedThrough = Math.max(this.appliedThrough, ts);
-      },
+      applyThrough: (ts) => this.applyThrough(ts),
       submitLocked: (writes, locks) => this.enqueue({ kind: 'user', writes, locks }),
     };
+  }
+
+  /**
+   * Applies whatever is committed to the txns shard at or below `ts` and not applied
+   * yet — a failed apply, or the commit of a process that died before applying it, which
+   * readers at `ts` would otherwise wait for forever — keeping the tidy for the next
+   * group commit. `ts` must be committed (below the txns upper). Cheap when this
+   * committer applied through `ts` itself.
+   *
+   * Example:
+   * ```ts
+   * await gc.applyThrough(readTs);   // reads at readTs no longer wait for anyone's apply
+   * ```
+   */
+  async applyThrough(ts: Timestamp): Promise<void> {
+    if (ts <= this.appliedThrough) return;
+    this.tidy.merge(await this.txns.applyLe(ts));
+    this.appliedThrough = Math.max(this.appliedThrough, ts);
   }
 
   /** Runs `op` (a register or forget, which applies itself) at the next oracle timestamp; tells the oracle once it landed. */

@@ -133,6 +133,11 @@ export interface OpenDatabaseOptions {
  */
 export const DEFAULT_TXNS_COMPACT_EVERY = 100;
 
+/** How long a reader trails committed data before this process applies it itself (Database.applyIfStalled). */
+const STALLED_APPLY_AFTER_S = 1;
+/** How often the readers are checked for that. */
+const STALL_CHECK_MS = 500;
+
 /**
  * One row of a write: `diff` copies of `(key, val)` added (negative: removed).
  *
@@ -334,15 +339,45 @@ export class Database {
     private readonly committer: GroupCommitter<Bytes, Bytes>,
   ) {}
 
+  /** Checks for readers stuck on a commit nobody applies (see {@link STALLED_APPLY_AFTER_S}). */
+  private stallCheck: NodeJS.Timeout | undefined;
+  private applyingStalled = false;
+
   private readers(): Promise<{ txnsRead: TxnsRead; readerLag: ReaderLag }> {
     this.reading ??= TxnsRead.shared(this.client, this.txns.txnsId).then(
-      (txnsRead) => ({ txnsRead, readerLag: new ReaderLag(txnsRead, ReaderMetrics.of(this.client.metrics)) }),
+      (txnsRead) => {
+        const readerLag = new ReaderLag(txnsRead, ReaderMetrics.of(this.client.metrics));
+        this.stallCheck ??= setInterval(() => this.applyIfStalled(txnsRead, readerLag), STALL_CHECK_MS).unref();
+        return { txnsRead, readerLag };
+      },
       (err: unknown) => {
         this.reading = undefined;
         throw err;
       },
     );
     return this.reading;
+  }
+
+  /**
+   * A reader that has trailed data known to be committed for {@link STALLED_APPLY_AFTER_S}
+   * is usually waiting for an apply that will never come: the committing process died
+   * between its commit and its apply (or its apply failed), and reads wait until
+   * someone applies. Any process may apply (the first wins), so this one does, through
+   * its committer, which keeps the tidy. A reader that is merely slow costs one
+   * apply call that finds nothing to do.
+   */
+  private applyIfStalled(txnsRead: TxnsRead, readerLag: ReaderLag): void {
+    if (this.applyingStalled || this.closed) return;
+    const worst = readerLag.mostBehind();
+    if (!worst || worst.seconds < STALLED_APPLY_AFTER_S) return;
+    this.applyingStalled = true;
+    const through = txnsRead.progress - 1;
+    this.committer
+      .applyThrough(through)
+      .catch((err: unknown) => this.client.cfg.logger.warn({ err, through }, 'database: applying a stalled commit failed'))
+      .finally(() => {
+        this.applyingStalled = false;
+      });
   }
 
   /** The database's txns shard. */
@@ -589,6 +624,7 @@ export class Database {
    */
   close(): Promise<void> {
     this.closed ??= (async () => {
+      clearInterval(this.stallCheck);
       const steps: (() => Promise<void>)[] = [
         () => this.committer.close(),
         async () => {

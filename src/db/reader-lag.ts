@@ -130,6 +130,16 @@ export class ReaderLag {
     };
   }
 
+  /** The live reader furthest behind in seconds (see the module docs), if any trails at all. */
+  mostBehind(): { frontier: number; seconds: number } | undefined {
+    let worst: { frontier: number; seconds: number } | undefined;
+    for (const e of this.live) {
+      const seconds = this.secondsBehind(e.frontier);
+      if (seconds > 0 && (!worst || seconds > worst.seconds)) worst = { frontier: e.frontier, seconds };
+    }
+    return worst;
+  }
+
   /** Stops following the txns progress (the database is closing). */
   close(): void {
     this.stopFollowing();

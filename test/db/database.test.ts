@@ -8,7 +8,7 @@ import path from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { expect } from 'chai';
 import { Observable, filter, firstValueFrom, from, lastValueFrom, map, repeat, retry, share, take, tap, toArray } from 'rxjs';
-import { Codecs, CodecMismatch, InvalidArgument, ReadBelowSince, materialize, type ShardEvent } from '../../src/index.js';
+import { Codecs, CodecMismatch, InvalidArgument, PersistClient, ReadBelowSince, TxnsHandle, materialize, type ShardEvent } from '../../src/index.js';
 import { InvalidTimestamp } from '../../src/backend.js';
 import {
   CollectionCodecMismatch,
@@ -220,6 +220,40 @@ describe('db/Database', () => {
     // Reads at the latest time are unaffected.
     const snap = await db.snapshot(['events'], last);
     expect(snap.collections.events).to.have.length(13);
+  });
+
+  it('a reader is not stuck behind a commit whose committer died before applying it: the database applies it', async function () {
+    this.timeout(30_000);
+    const url = `mem://stalled-apply-${Date.now()}`;
+    db = await openDatabase(url, QUICK);
+    const events = await db.collection('events', STRING_UNIT);
+    await db.write({ events: [['before', null, 1]] });
+    // Another committer on the same txns shard commits, then dies before its apply.
+    const client = await PersistClient.open(url);
+    const bytes = { key: Codecs.bytes, val: Codecs.bytes };
+    const other = await TxnsHandle.open(client, { txnsId: db.txnsId, codecs: bytes });
+    let ts = 0;
+    for (;;) {
+      const reg = await other.register(ts, [await client.openWriter(events.shardId, bytes)]);
+      if (reg.ok) break;
+      ts = reg.current;
+    }
+    const txn = other.begin();
+    await txn.write(events.shardId, Codecs.string.encode('orphaned'), Codecs.unit.encode(null), 1);
+    for (ts += 1; ; ) {
+      const res = await txn.commitAt(other, ts);
+      if (res.ok) break; // never applied
+      ts = res.current;
+    }
+    await other.close();
+    await client.close();
+    // The database's reader gets it: this process applies what nobody else will.
+    const seen = await firstValueFrom(
+      db.subscribe$(['events']).pipe(
+        filter((e): e is Extract<CollectionEvent, { kind: 'updates' }> => e.kind === 'updates' && e.updates.some(([k]) => k === 'orphaned')),
+      ),
+    );
+    expect(seen.updates.find(([k]) => k === 'orphaned')?.[2]).to.equal(ts);
   });
 
   it('sink() commits a stream of writes in order, one ack each', async () => {
