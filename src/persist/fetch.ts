@@ -12,7 +12,7 @@ import type { Blob } from '../location/blob.js';
 import type { Codec, ShardCodecs } from './codec.js';
 import type { PersistConfig } from './config.js';
 import { InvariantViolation } from './errors.js';
-import { decodePartColumns, decodePartData, interpretPart, type HollowPart, type PartColumns, type PartData } from './part.js';
+import { decodePartColumns, decodePartData, interpretPart, partTime, type HollowPart, type PartColumns, type PartData } from './part.js';
 import { withStorageRetry } from './storage-retry.js';
 import type { Update } from './update.js';
 
@@ -69,15 +69,13 @@ export function appendListenUpdates<K, V>(
   codecs: ShardCodecs<K, V>,
   out: Update<K, V>[],
 ): void {
-  const { tsRewrite, keep } = part;
   const { keyData, keyOffsets, valData, valOffsets, times, diffs } = cols;
   const decodeKey = decoderFrom(codecs.key);
   const decodeVal = decoderFrom(codecs.val);
   for (let i = 0; i < cols.count; i++) {
-    let t = times[i]!;
-    if (tsRewrite !== undefined && t < tsRewrite) t = tsRewrite;
-    if (keep !== undefined && (t < keep.lower || t >= keep.upper)) continue;
-    if (t <= asOf || t < frontier) continue;
+    const t = partTime(part, times[i]!);
+    // NaN (dropped by the part's keep bounds) fails both comparisons.
+    if (!(t > asOf && t >= frontier)) continue;
     out.push([
       decodeKey(keyData, keyOffsets[i]!, keyOffsets[i + 1]!),
       decodeVal(valData, valOffsets[i]!, valOffsets[i + 1]!),

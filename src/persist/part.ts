@@ -190,15 +190,25 @@ function split(data: Uint8Array, offsets: Uint32Array): Uint8Array[] {
   return out;
 }
 
+/**
+ * The time a stored time `t` of `part` reads as, by the part's own metadata (the
+ * module docs' order: rewrite, then keep bounds), or NaN when the keep bounds drop it.
+ * Every reader of stored parts interprets times through this.
+ */
+export function partTime(part: HollowPart, t: number): number {
+  const { tsRewrite, keep } = part;
+  if (tsRewrite !== undefined && t < tsRewrite) t = tsRewrite;
+  if (keep !== undefined && (t < keep.lower || t >= keep.upper)) return NaN;
+  return t;
+}
+
 /** Applies the part's own metadata (rewrite, keep bounds): `data` itself when it has none, else a filtered copy. */
 export function interpretPart(part: HollowPart, data: PartData): PartData {
-  const { tsRewrite, keep } = part;
-  if (tsRewrite === undefined && keep === undefined) return data;
+  if (part.tsRewrite === undefined && part.keep === undefined) return data;
   const out = emptyPartData();
   for (let i = 0; i < data.times.length; i++) {
-    let t = data.times[i]!;
-    if (tsRewrite !== undefined && t < tsRewrite) t = tsRewrite;
-    if (keep !== undefined && (t < keep.lower || t >= keep.upper)) continue;
+    const t = partTime(part, data.times[i]!);
+    if (Number.isNaN(t)) continue;
     out.keys.push(data.keys[i]!);
     out.vals.push(data.vals[i]!);
     out.times.push(t);
