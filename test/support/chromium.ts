@@ -1,9 +1,9 @@
 /**
  * The Chromium a browser test drives, found or installed by the test itself, as the
  * Postgres tests start their own server: `TXNWAL_TEST_CHROMIUM` if set, else Debian's
- * `/usr/bin/chromium`; when that is missing and the tests run as root on a machine
- * with apt-get, `apt-get install -y chromium` (once per run, after an `apt-get update`
- * if the package lists are stale). Otherwise the test fails with one message saying
+ * `/usr/bin/chromium`; when that is missing on a machine with apt-get, `apt-get install
+ * -y chromium` as root (or through `sudo -n` when it needs no password), once per run,
+ * after an `apt-get update` if the package lists are stale. Otherwise the test fails with one message saying
  * how to provide it; it is never skipped. (playwright-core drives the browser; it
  * downloads none of its own.)
  *
@@ -35,16 +35,19 @@ export function testChromium(): Promise<string> {
 
 async function install(): Promise<string> {
   const howTo = 'install it (Debian/Ubuntu: sudo apt-get install -y chromium) or set TXNWAL_TEST_CHROMIUM to a Chromium or Chrome binary';
-  if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) {
-    throw new Error(`no Chromium at ${DEBIAN_CHROMIUM}, and the tests cannot install it here (not root, or no apt-get): ${howTo}`);
+  const asRoot = process.getuid?.() === 0;
+  if (!existsSync('/usr/bin/apt-get') || (!asRoot && !existsSync('/usr/bin/sudo'))) {
+    throw new Error(`no Chromium at ${DEBIAN_CHROMIUM}, and the tests cannot install it here (no apt-get, or not root and no sudo): ${howTo}`);
   }
   const run = promisify(execFile);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const opts = { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, maxBuffer: 64 * 1024 * 1024 };
+  // `sudo -n` fails at once instead of asking for a password nobody will type.
+  const aptGet = (...args: string[]) => (asRoot ? run('apt-get', args, opts) : run('sudo', ['-n', 'apt-get', ...args], opts));
   process.stderr.write(`      installing Debian's chromium for the browser tests (apt-get install -y chromium)…\n`);
   try {
-    await run('apt-get', ['install', '-y', 'chromium'], { env, maxBuffer: 64 * 1024 * 1024 }).catch(async () => {
-      await run('apt-get', ['update'], { env, maxBuffer: 64 * 1024 * 1024 });
-      await run('apt-get', ['install', '-y', 'chromium'], { env, maxBuffer: 64 * 1024 * 1024 });
+    await aptGet('install', '-y', 'chromium').catch(async () => {
+      await aptGet('update');
+      await aptGet('install', '-y', 'chromium');
     });
   } catch (err) {
     throw new Error(`installing chromium with apt-get failed (${(err as Error).message.split('\n')[0]}): ${howTo}`);
