@@ -342,6 +342,8 @@ export class Database {
   /** Checks for readers stuck on a commit nobody applies (see {@link STALLED_APPLY_AFTER_S}). */
   private stallCheck: NodeJS.Timeout | undefined;
   private applyingStalled = false;
+  /** Applied through here for stalled readers: a reader that is merely slow costs one apply per txns step, not one per check. */
+  private stalledAppliedThrough = -1;
 
   private readers(): Promise<{ txnsRead: TxnsRead; readerLag: ReaderLag }> {
     this.reading ??= TxnsRead.shared(this.client, this.txns.txnsId).then(
@@ -363,17 +365,21 @@ export class Database {
    * is usually waiting for an apply that will never come: the committing process died
    * between its commit and its apply (or its apply failed), and reads wait until
    * someone applies. Any process may apply (the first wins), so this one does, through
-   * its committer, which keeps the tidy. A reader that is merely slow costs one
-   * apply call that finds nothing to do.
+   * its committer, which keeps the tidy. A reader that is merely slow costs an
+   * apply call that finds nothing to do, once per new txns progress.
    */
   private applyIfStalled(txnsRead: TxnsRead, readerLag: ReaderLag): void {
     if (this.applyingStalled || this.closed) return;
     const worst = readerLag.mostBehind();
     if (!worst || worst.seconds < STALLED_APPLY_AFTER_S) return;
-    this.applyingStalled = true;
     const through = txnsRead.progress - 1;
+    if (through <= this.stalledAppliedThrough) return;
+    this.applyingStalled = true;
     this.committer
       .applyThrough(through)
+      .then(() => {
+        this.stalledAppliedThrough = Math.max(this.stalledAppliedThrough, through);
+      })
       .catch((err: unknown) => this.client.cfg.logger.warn({ err, through }, 'database: applying a stalled commit failed'))
       .finally(() => {
         this.applyingStalled = false;
