@@ -38,6 +38,7 @@ import Database from 'better-sqlite3';
 import { DeterminateError, IndeterminateError, describeError as describe } from '../location/errors.js';
 import { checkMode } from '../location/file-blob.js';
 import { DEFAULT_DATABASE_FILE_MODE, createFileIfMissing } from '../location/private-file.js';
+import { setUpSqliteDatabase } from '../location/sqlite-setup.js';
 import type { Timestamp } from '../persist/time.js';
 import {
   DurableTimestampOracle,
@@ -207,12 +208,7 @@ export class SqliteTimestampOracle extends DurableTimestampOracle {
     try {
       if (path !== ':memory:' && path !== '') await createFileIfMissing(path, fileMode);
       db = new Database(path);
-      // Busy timeout first: switching to WAL and creating the table may themselves
-      // wait for another process doing the same.
-      db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 10_000))}`);
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
-      db.exec(SCHEMA);
+      await setUpSqliteDatabase(db, SCHEMA, Math.max(0, Math.trunc(options.busyTimeoutMs ?? 10_000)));
     } catch (err) {
       db?.close();
       throw new DeterminateError(

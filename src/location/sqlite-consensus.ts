@@ -6,7 +6,9 @@
  *   network file system: SQLite's locks need a local one). WAL journal mode lets
  *   readers run beside the single writer; `synchronous = FULL` fsyncs the WAL at every
  *   commit, so a committed CaS survives power loss; a busy timeout makes a connection
- *   wait for another's write lock instead of failing at once.
+ *   wait for another's write lock instead of failing at once. Opening retries its
+ *   set-up (WAL switch, table) while other processes open the same fresh file, within
+ *   the same timeout, so simultaneous first opens all succeed.
  * - Every write (compareAndSet, truncate) is one `BEGIN IMMEDIATE` transaction, which
  *   takes the write lock up front: the head read inside it cannot go stale before the
  *   insert, so the check-then-insert is atomic across processes.
@@ -43,6 +45,7 @@ import {
 import { DeterminateError, IndeterminateError, LocationUsageError, describeError as describe } from './errors.js';
 import { checkMode } from './file-blob.js';
 import { DEFAULT_DATABASE_FILE_MODE, createFileIfMissing } from './private-file.js';
+import { setUpSqliteDatabase } from './sqlite-setup.js';
 
 /**
  * Options of {@link SqliteConsensus.open}.
@@ -110,12 +113,7 @@ export class SqliteConsensus implements Consensus {
     try {
       if (path !== ':memory:' && path !== '') await createFileIfMissing(path, fileMode);
       db = new Database(path);
-      // Busy timeout first: switching to WAL and creating the table may themselves
-      // have to wait for another process that is doing the same.
-      db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
-      db.exec(SCHEMA);
+      await setUpSqliteDatabase(db, SCHEMA, busyTimeoutMs);
       return new SqliteConsensus(db, path);
     } catch (err) {
       db?.close();

@@ -60,6 +60,22 @@ describe('SqliteConsensus', function () {
       await b.close();
     });
 
+    it('opening gives up on a lock held past the busy timeout with a DeterminateError naming the file', async function () {
+      const file = fresh();
+      const holder = new Database(file);
+      holder.exec('BEGIN EXCLUSIVE');
+      try {
+        await SqliteConsensus.open(file, { busyTimeoutMs: 100 });
+        expect.fail('expected an error');
+      } catch (err) {
+        expect(err).to.be.instanceOf(DeterminateError);
+        expect((err as Error).message).to.include(file).and.to.include('locked');
+      } finally {
+        holder.exec('ROLLBACK');
+        holder.close();
+      }
+    });
+
     it('a write lock held too long is a DeterminateError and leaves no trace', async function () {
       const file = fresh();
       const c = await SqliteConsensus.open(file, { busyTimeoutMs: 50 });
