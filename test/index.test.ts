@@ -5,7 +5,7 @@
  * `exports` from the built `dist/`, as an installed package would.
  */
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -26,19 +26,36 @@ describe('the public API', () => {
     }
   });
 
-  it('importing the root loads neither pg nor the AWS SDK: a file: or mem:// process never pays for them', async function () {
+  it('importing the root loads neither pg, the AWS SDK nor ix: a process pays for them only when it uses them', async function () {
     this.timeout(60_000);
+    // ix is required (CommonJS) on the first toAsyncIterable call, so the require cache
+    // shows it from then on; that it is absent before proves no static import loaded
+    // its CommonJS build, and the source check below rules out a static ESM import.
     const script = `
       const { createRequire } = await import('node:module');
       const root = await import(${JSON.stringify(new URL('../src/index.ts', import.meta.url).href)});
+      const { of } = await import('rxjs');
       const loaded = () => Object.keys(createRequire(import.meta.url).cache);
-      const before = { pg: loaded().some((k) => k.includes('/node_modules/pg/')), aws: loaded().some((k) => k.includes('/@aws-sdk/')) };
+      const has = (part) => loaded().some((k) => k.includes(part));
+      const before = { pg: has('/node_modules/pg/'), aws: has('/@aws-sdk/'), ix: has('/node_modules/ix/') };
       const loc = await root.openLocation('mem://');
       await loc.close();
-      console.log(JSON.stringify(before));
+      const seen = [];
+      for await (const x of root.toAsyncIterable(of(1, 2))) seen.push(x);
+      console.log(JSON.stringify({ before, ixAfterUse: has('/node_modules/ix/'), seen }));
     `;
     const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repo });
-    expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).to.deep.equal({ pg: false, aws: false });
+    expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).to.deep.equal({
+      before: { pg: false, aws: false, ix: false },
+      ixAfterUse: true,
+      seen: [1, 2],
+    });
+    const staticImports: string[] = [];
+    for (const file of await listTs(path.join(repo, 'src'))) {
+      const text = await readFile(file, 'utf8');
+      if (/^import (?!type )[^;]*from '(ix|pg|@aws-sdk\/client-s3)(\/[^']*)?';/m.test(text)) staticImports.push(path.relative(repo, file));
+    }
+    expect(staticImports, 'value imports of lazily loaded packages').to.deep.equal([]);
   });
 
   it("every value the README imports from 'txnwal' is exported by the root", async () => {
@@ -70,3 +87,14 @@ describe('the public API', () => {
     expect(txnDecl).to.not.match(/@internal/);
   });
 });
+
+/** Every .ts file under `dir`. */
+async function listTs(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...(await listTs(full)));
+    else if (entry.name.endsWith('.ts')) out.push(full);
+  }
+  return out;
+}

@@ -18,8 +18,17 @@
  * }
  * ```
  */
-import { from } from 'ix/asynciterable';
+import { createRequire } from 'node:module';
+import type * as IxAsyncIterable from 'ix/asynciterable';
 import type { Observable } from 'rxjs';
+
+// ix is loaded on the first call, not with the package: its async-iterable module
+// alone is about 10 MiB of memory, which a process that never iterates should not
+// pay. It is required synchronously (ix ships CommonJS too), so this function stays
+// synchronous.
+const requireHere = createRequire(import.meta.url);
+let ix: typeof IxAsyncIterable | undefined;
+const ixModule = (): typeof IxAsyncIterable => (ix ??= requireHere('ix/asynciterable') as typeof IxAsyncIterable);
 
 /**
  * A pull-based view of any stream for `for await`: events are queued in order, and leaving the loop
@@ -33,5 +42,5 @@ import type { Observable } from 'rxjs';
  * ```
  */
 export function toAsyncIterable<T>(source: Observable<T>): AsyncIterable<T> {
-  return from(source);
+  return ixModule().from(source);
 }
