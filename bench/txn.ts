@@ -24,7 +24,7 @@
  *  3. rss: peak RSS while ONE transaction of TXNWAL_BENCH_TXN_BYTES (1 GiB) of
  *     key+value bytes (rows of 1 KiB) is written, committed and applied on
  *     `file:<tmp>`. Txn spills its buffered writes to Blob past `spillThresholdBytes`
- *     (16 MiB), so memory should stay bounded. Runs the COMPILED package: src/ and this
+ *     (4 MiB), so memory should stay bounded. Runs the COMPILED package: src/ and this
  *     file are compiled with tsconfig.build.json's options into a temp dir and run by
  *     plain `node --expose-gc` (`--rss-child`), so neither tsx nor the earlier parts
  *     count in the RSS. The peak per phase is the kernel's high-water mark (VmHWM,
@@ -34,6 +34,10 @@
  *     (compaction) the apply triggers is flushed afterwards and reported as a separate
  *     phase. TXNWAL_BENCH_RSS_REUSE_VALUE=1 writes every value from one reused array;
  *     TXNWAL_BENCH_RSS_NODE_FLAGS adds node flags to the child (e.g. `--heap-prof`).
+ *     The baseline, in a second child of the same run (`--rss-floor-child`): the same
+ *     writer loop copying each row into one buffer of the spill threshold, no Txn —
+ *     what Node and the writer's own garbage cost; the ratio peak ÷ floor is the
+ *     figure that survives another Node version or machine.
  *
  * Profiling: TXNWAL_BENCH_CPU_PROF=<dir> writes a CPU profile of each measured tps loop
  * and of one extra latency slice per shard count (bench/support.ts `profiled`);
@@ -124,6 +128,8 @@ const COMPACT_EVERY = 100;
 const SAMPLE_MS = 50;
 
 const CHILD_FLAG = '--rss-child';
+/** Argument of the RSS floor child: the same writer loop without txnwal (see {@link rssFloorChild}). */
+const FLOOR_CHILD_FLAG = '--rss-floor-child';
 const LATENCY_CHILD_FLAG = '--latency-child';
 const RESULT_MARKER = '@@txn-bench-result ';
 /**
@@ -615,6 +621,15 @@ interface RssResult {
   /** The data shard's spine after the apply, and after maintenance. */
   spineBefore: string;
   spineAfter: string;
+  /** The same writer loop without a Txn, in its own child (rssFloorChild). */
+  floor?: FloorResult;
+}
+
+/** What {@link rssFloorChild} measured. */
+interface FloorResult {
+  baselineRss: number;
+  peakRss: number;
+  ms: number;
 }
 
 /** A shard's spine as `[lower,upper) updates/parts` per batch, oldest first. */
@@ -884,6 +899,49 @@ async function rssChild(dir: string): Promise<void> {
 }
 
 /**
+ * The floor for part 3, measured in the same run: the same process (package loaded,
+ * nothing opened), the same writer loop (a key string and, unless
+ * TXNWAL_BENCH_RSS_REUSE_VALUE, a fresh value array per row, an awaited call per row),
+ * each row's bytes copied into one buffer of the spill threshold, and no Txn. Its peak
+ * is what Node and the writer's own garbage cost before txnwal holds anything, so the
+ * Txn's own memory is the difference.
+ */
+async function rssFloorChild(bufferBytes: number): Promise<void> {
+  const keyWidth = 11;
+  const valBytes = ROW_BYTES - keyWidth;
+  const rows = Math.max(1, Math.ceil(TXN_BYTES / ROW_BYTES));
+  const template = randomBytes(valBytes);
+  const buffer = new Uint8Array(bufferBytes);
+  const encoder = new TextEncoder();
+  let used = 0;
+  const copy = async (key: string, val: Uint8Array): Promise<void> => {
+    if (used + key.length * 3 + val.byteLength > buffer.byteLength) used = 0;
+    used += encoder.encodeInto(key, buffer.subarray(used)).written;
+    buffer.set(val, used);
+    used += val.byteLength;
+  };
+  gc();
+  await new Promise((r) => setTimeout(r, 200));
+  gc();
+  const baselineRss = process.memoryUsage.rss();
+  const sampler: PeakTracker = KernelPeakTracker.available() ? new KernelPeakTracker() : await SampledPeakTracker.start();
+  sampler.phase('write');
+  const t0 = performance.now();
+  const reused = REUSE_VALUE ? new Uint8Array(valBytes) : undefined;
+  const reusedView = reused ? new DataView(reused.buffer) : undefined;
+  for (let i = 0; i < rows; i++) {
+    const val = reused ?? new Uint8Array(valBytes);
+    val.set(template);
+    (reusedView ?? new DataView(val.buffer)).setUint32(0, i);
+    await copy(`k${String(i).padStart(10, '0')}`, val);
+  }
+  const ms = performance.now() - t0;
+  const { peaks } = await sampler.stop();
+  const result: FloorResult = { baselineRss, peakRss: peaks.write ?? 0, ms };
+  process.stdout.write(RESULT_MARKER + JSON.stringify(result) + '\n');
+}
+
+/**
  * Compiles the package as it ships (tsconfig.build.json's options) together with this
  * benchmark into `<dir>/out`, so the RSS child runs plain JavaScript on plain `node`:
  * no tsx loader thread and no on-the-fly transpiling in the process being measured
@@ -926,29 +984,40 @@ async function buildCompiled(dir: string, root: string): Promise<string> {
   return path.join(out, 'bench', 'txn.js');
 }
 
-/** Runs {@link rssChild} in a fresh `node --expose-gc` process on the compiled package; echoes its progress. */
+/** Runs the compiled benchmark with `args` in a fresh `node --expose-gc`; echoes its progress, returns its result line. */
+async function runRssChild<T>(compiled: string, root: string, args: string[], label: string): Promise<T> {
+  const child = spawn(process.execPath, ['--expose-gc', ...RSS_CHILD_NODE_FLAGS, compiled, ...args], {
+    cwd: root,
+    env: process.env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let result: T | undefined;
+  const lines = createInterface({ input: child.stdout });
+  lines.on('line', (line) => {
+    if (line.startsWith(RESULT_MARKER)) result = JSON.parse(line.slice(RESULT_MARKER.length)) as T;
+    else log(`  [${label}] ${line}`);
+  });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', resolve);
+  });
+  if (code !== 0 || !result) throw new Error(`the ${label} exited with ${code}${result ? '' : ' and no result'}`);
+  return result;
+}
+
+/**
+ * Runs {@link rssChild} in a fresh process on the compiled package, then
+ * {@link rssFloorChild} with a buffer of the spill threshold the Txn used.
+ */
 async function benchRss(): Promise<RssResult> {
   const dir = await tempDir('txnwal-bench-txn-rss-');
   const script = fileURLToPath(import.meta.url);
   const root = path.resolve(path.dirname(script), '..');
   // Already compiled (someone ran the .js): use it as it is.
   const compiled = script.endsWith('.js') ? script : await buildCompiled(await tempDir('txnwal-bench-txn-build-'), root);
-  const child = spawn(process.execPath, ['--expose-gc', ...RSS_CHILD_NODE_FLAGS, compiled, CHILD_FLAG, dir], {
-    cwd: root,
-    env: process.env,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let result: RssResult | undefined;
-  const lines = createInterface({ input: child.stdout });
-  lines.on('line', (line) => {
-    if (line.startsWith(RESULT_MARKER)) result = JSON.parse(line.slice(RESULT_MARKER.length)) as RssResult;
-    else log(`  [rss child] ${line}`);
-  });
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', resolve);
-  });
-  if (code !== 0 || !result) throw new Error(`the RSS child exited with ${code}${result ? '' : ' and no result'}`);
+  const result = await runRssChild<RssResult>(compiled, root, [CHILD_FLAG, dir], 'rss child');
+  log('  the same writer loop without txnwal (the floor):');
+  result.floor = await runRssChild<FloorResult>(compiled, root, [FLOOR_CHILD_FLAG, String(result.spillThresholdBytes)], 'floor child');
   return result;
 }
 
@@ -967,6 +1036,13 @@ async function main(): Promise<number> {
     const n = Number(process.argv[latencyAt + 1]);
     if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`${LATENCY_CHILD_FLAG} needs a shard count`);
     await latencyChild(n);
+    return 0;
+  }
+  const floorAt = process.argv.indexOf(FLOOR_CHILD_FLAG);
+  if (floorAt >= 0) {
+    const bytes = Number(process.argv[floorAt + 1]);
+    if (!Number.isSafeInteger(bytes) || bytes < 1) throw new UsageError(`${FLOOR_CHILD_FLAG} needs a buffer size in bytes`);
+    await rssFloorChild(bytes);
     return 0;
   }
   const childAt = process.argv.indexOf(CHILD_FLAG);
@@ -1091,14 +1167,14 @@ async function main(): Promise<number> {
     const r: RssResult = rss;
     const during = Math.max(r.peaks.write, r.peaks.commit, r.peaks.apply);
     log(`\n3. peak RSS, one transaction of ${fmtInt(r.rows)} rows × ${r.rowBytes} B = ${fmtBytes(r.dataBytes)} (file:<tmp>)`);
-    const row = (what: string, peak: number, ms: number) => [
+    const row = (what: string, peak: number, ms: number, baseline = r.baselineRss) => [
       what,
       fmtMs(ms),
-      fmtBytes(r.baselineRss),
+      fmtBytes(baseline),
       fmtBytes(peak),
-      fmtBytes(peak - r.baselineRss),
+      fmtBytes(peak - baseline),
       fmtRatio(peak / r.dataBytes),
-      fmtRatio((peak - r.baselineRss) / r.dataBytes),
+      fmtRatio((peak - baseline) / r.dataBytes),
     ];
     log(
       renderTable(
@@ -1109,6 +1185,7 @@ async function main(): Promise<number> {
           row('apply', r.peaks.apply, r.phaseMs.apply),
           row('write+commit+apply', during, r.phaseMs.write + r.phaseMs.commit + r.phaseMs.apply),
           row('maintenance after apply', r.peaks.maintenance, r.phaseMs.maintenance),
+          ...(r.floor ? [row('floor: same writer loop, no Txn', r.floor.peakRss, r.floor.ms, r.floor.baselineRss)] : []),
         ],
       ),
     );
@@ -1120,6 +1197,13 @@ async function main(): Promise<number> {
     log('   peak/data = peak RSS ÷ transaction data size (key+value bytes); baseline = RSS after setup, before the first write.');
     log("   'maintenance after apply' = the data shard's background compaction/rollup/GC, flushed and measured separately;");
     log(`   data shard spine before it: ${r.spineBefore}; after: ${r.spineAfter}.`);
+    if (r.floor) {
+      log(
+        `   floor = a fresh process with the package loaded running the same writer loop (${REUSE_VALUE ? 'one reused value array' : 'a fresh value array per row'}, ` +
+          `an awaited call per row), copying each row into one ${fmtBytes(r.spillThresholdBytes)} buffer, no Txn: ` +
+                    `write+commit+apply peak ÷ floor = ${fmtRatio(during / r.floor.peakRss)}; the Txn's own memory ≈ ${fmtBytes(during - r.floor.peakRss)}.`,
+      );
+    }
   }
   return failed ? 1 : 0;
 }

@@ -12,7 +12,7 @@
  *
  * Bounded memory: writes are buffered in columns (their bytes copied, so a caller may
  * reuse its arrays), and once they pass `spillThresholdBytes` (a TxnsHandle option,
- * 16 MiB by default) they are uploaded to Blob as batches. A transaction of any size
+ * 4 MiB by default) they are uploaded to Blob as batches. A transaction of any size
  * holds about that much, plus one encoded part while it uploads.
  *
  * A Txn is single-use: after a successful commit it refuses further use. To give up

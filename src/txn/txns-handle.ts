@@ -71,6 +71,14 @@ import type { TxnsPort } from './txns-port.js';
 import { cads } from './txns-since.js';
 
 /**
+ * Default spill threshold of a Txn. Small enough that a big transaction's buffers
+ * (about twice this) stay well below what Node itself costs (`npm run bench:txn`,
+ * part 3: 16 MiB peaked about 25 MiB higher than 4 MiB), big enough that a 1 GiB
+ * transaction is a few hundred parts, not thousands.
+ */
+const DEFAULT_SPILL_THRESHOLD_BYTES = 4 * 1024 * 1024;
+
+/**
  * Options of {@link TxnsHandle.open}.
  *
  * Example:
@@ -95,7 +103,11 @@ export interface TxnsHandleOptions<K, V> {
   useCriticalSince?: boolean;
   /** Apply batches under the schema they were written with (default true). */
   applyEnsureSchemaMatch?: boolean;
-  /** Buffered writes of a Txn above this many bytes are uploaded as batches (default 16 MiB). */
+  /**
+   * Buffered writes of a Txn above this many bytes are uploaded as batches (default
+   * 4 MiB). A Txn holds about twice this while
+   * it spills (its buffer and the encoded part); larger means fewer, bigger parts.
+   */
   spillThresholdBytes?: number;
 }
 
@@ -223,7 +235,7 @@ export class TxnsHandle<K, V> {
     const initTs = opts.initTs === undefined ? 0 : opts.initTs;
     assertTimestamp(initTs, 'TxnsHandle.open option initTs');
     const spill =
-      optionalNumber(opts.spillThresholdBytes, 'TxnsHandle.open option spillThresholdBytes', { min: 1 }) ?? 16 * 1024 * 1024;
+      optionalNumber(opts.spillThresholdBytes, 'TxnsHandle.open option spillThresholdBytes', { min: 1 }) ?? DEFAULT_SPILL_THRESHOLD_BYTES;
     const metrics = Metrics.option(opts.metrics, 'TxnsHandle.open option metrics', () => client.metrics);
     if (opts.opaque !== undefined) checkOpaque(opts.opaque, 'TxnsHandle.open option opaque');
     const useCriticalSince = optionalBoolean(opts.useCriticalSince, 'TxnsHandle.open option useCriticalSince') ?? true;
