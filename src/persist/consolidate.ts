@@ -34,13 +34,18 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
- * The hash of an update: CRC-32 of the key, then of the value (seeded with the key's
- * CRC and length, so ("ab","c") and ("a","bc") hash apart), mixed with the time.
- * zlib's CRC is native code: 15-20× faster than a byte loop in JavaScript on a 1 KiB
- * value, and faster even on an 11-byte key with no value.
+ * @internal The hash of an update: CRC-32 of the key, then of the value (seeded with
+ * the key's CRC and length, so ("ab","c") and ("a","bc") hash apart), mixed with the
+ * time. zlib's CRC is native code: 15-20× faster than a byte loop in JavaScript on a
+ * 1 KiB value, and faster even on an 11-byte key with no value.
+ *
+ * Empty bytes are never passed to zlib: on a zero-length view of a zero-length buffer
+ * (an empty slab's `subarray`) node 20's `crc32(data, value)` returns 0, not `value`,
+ * which made every key-only update hash alike (and consolidation quadratic).
  */
-function hashUpdate(k: Uint8Array, v: Uint8Array, t: number): number {
-  let h = crc32(v, (crc32(k) ^ k.byteLength) >>> 0);
+export function hashUpdate(k: Uint8Array, v: Uint8Array, t: number): number {
+  let h = ((k.byteLength === 0 ? 0 : crc32(k)) ^ k.byteLength) >>> 0;
+  if (v.byteLength > 0) h = crc32(v, h);
   h = Math.imul(h ^ (t | 0), 0x01000193);
   h = Math.imul(h ^ ((t / 0x100000000) | 0), 0x01000193);
   return h >>> 0;
