@@ -22,11 +22,11 @@
  * merged:  d0 ← ("a", +2)
  * ```
  */
-import type { ShardCodecs } from '../persist/codec.js';
 import { Consolidator } from '../persist/consolidate.js';
 import { arrayOf, invalidArgument } from '../persist/argument-checks.js';
 import { assertShardId, type ShardId } from '../persist/shard-id.js';
 import { assertDiff } from '../persist/time.js';
+import type { RowEncoder } from '../txn/row-encoder.js';
 
 /**
  * One row of a write: key, value and diff; its time is the commit time.
@@ -63,10 +63,16 @@ export interface CheckedRow<K, V> {
 export type CheckedWrites<K, V> = Map<ShardId, CheckedRow<K, V>[]>;
 
 /**
- * Checks and encodes `writes`. Throws (InvalidUsage subclasses, or the codec's own
- * error) on a bad collection id, diff, key or value, naming the collection and row.
+ * Checks and encodes `writes` (strings in bulk, through `encoder`'s slabs). Throws
+ * (InvalidUsage subclasses, or the codec's own error) on a bad collection id, diff,
+ * key or value, naming the collection and row. `knownId` may vouch for ids already
+ * known to be well-formed (registered ones), which skips their format check.
  */
-export function checkWrites<K, V>(writes: WritesByCollection<K, V>, codecs: ShardCodecs<K, V>): CheckedWrites<K, V> {
+export function checkWrites<K, V>(
+  writes: WritesByCollection<K, V>,
+  encoder: RowEncoder<K, V>,
+  knownId?: (id: string) => boolean,
+): CheckedWrites<K, V> {
   const out: CheckedWrites<K, V> = new Map();
   if (!(writes instanceof Map) && !isPlainObject(writes)) {
     throw invalidArgument(
@@ -78,7 +84,7 @@ export function checkWrites<K, V>(writes: WritesByCollection<K, V>, codecs: Shar
   const entries: Iterable<[ShardId, Iterable<WriteRow<K, V>>]> =
     writes instanceof Map ? writes.entries() : Object.entries(writes as Record<ShardId, Iterable<WriteRow<K, V>>>);
   for (const [id, rows] of entries) {
-    assertShardId(id, 'collection id of a write');
+    if (!knownId?.(id)) assertShardId(id, 'collection id of a write');
     let list = out.get(id);
     if (!list) out.set(id, (list = []));
     let i = 0;
@@ -88,7 +94,7 @@ export function checkWrites<K, V>(writes: WritesByCollection<K, V>, codecs: Shar
       }
       const [key, val, diff] = row as WriteRow<K, V>;
       assertDiff(diff, `diff of row ${i} written to ${id}`);
-      list.push({ key, val, diff, keyBytes: codecs.key.encode(key), valBytes: codecs.val.encode(val) });
+      list.push({ key, val, diff, keyBytes: encoder.key(key), valBytes: encoder.val(val) });
       i++;
     }
   }
@@ -113,7 +119,15 @@ export function mergeWrites<K, V>(writes: Iterable<CheckedWrites<K, V>>): Checke
   for (const [id, { sums, firsts }] of byCollection) {
     const { updates, indices } = sums.finishIndexed();
     // Set even when empty: a written collection keeps its lock and "dropped?" check.
-    out.set(id, indices.map((at, i) => ({ ...firsts[at]!, diff: updates.diffs[i]! })));
+    // A row whose diff nothing changed is kept as it is (the usual case: no copy).
+    out.set(
+      id,
+      indices.map((at, i) => {
+        const first = firsts[at]!;
+        const diff = updates.diffs[i]!;
+        return first.diff === diff ? first : { ...first, diff };
+      }),
+    );
   }
   return out;
 }

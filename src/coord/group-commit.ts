@@ -105,6 +105,7 @@ import type { Timestamp } from '../persist/time.js';
 import { abortableWait } from '../persist/wait.js';
 import type { WriteHandle } from '../persist/write-handle.js';
 import { NotRegistered } from '../txn/errors.js';
+import { RowEncoder } from '../txn/row-encoder.js';
 import { Tidy } from '../txn/tidy.js';
 import type { CommitOutcome, Txn, TxnApply } from '../txn/txn.js';
 import { TxnsHandle } from '../txn/txns-handle.js';
@@ -193,6 +194,28 @@ export interface GroupCommitStats {
 const ORACLE_METHODS = ['writeTs', 'peekWriteTs', 'readTs', 'applyWrite'] as const;
 
 type Ack = { resolve(ts: Timestamp): void; reject(err: unknown): void };
+
+/**
+ * An Ack that also tells the committer its write settled. A class, not closures made
+ * per write: a submission allocates one small object for it.
+ */
+class TrackedAck implements Ack {
+  constructor(
+    private readonly onResolve: (ts: Timestamp) => void,
+    private readonly onReject: (err: unknown) => void,
+    private readonly settled: () => void,
+  ) {}
+
+  resolve(ts: Timestamp): void {
+    this.onResolve(ts);
+    this.settled();
+  }
+
+  reject(err: unknown): void {
+    this.onReject(err);
+    this.settled();
+  }
+}
 
 /** Read-then-write writes brought their locks, blind writes take theirs, system writes need none. */
 function lockClaim<K, V>(w: PendingWrite<K, V>): LockClaim {
@@ -291,6 +314,10 @@ export class GroupCommitter<K, V> {
   private peekedAtMs = -Infinity;
 
   private readonly counters: GroupCommitStats = { groupCommits: 0, deferrals: 0, lostRaces: 0, droppedRows: 0, failures: 0 };
+  /** Encodes submitted keys and values, strings into shared slabs (no allocation per row). */
+  private readonly encoder: RowEncoder<K, V>;
+  /** Vouches for registered ids in checkWrites, so a registered id skips its format check. */
+  private readonly registered = (id: string): boolean => this.isRegistered(id);
 
   private constructor(
     /** The handle the groups commit through (not owned: close it yourself). */
@@ -311,6 +338,7 @@ export class GroupCommitter<K, V> {
     this.now = opts.now ?? wallClockMillis;
     this.readOnly = optionalBoolean(opts.readOnly, 'GroupCommitter option readOnly') ?? false;
     this.log = txns.client.cfg.logger;
+    this.encoder = new RowEncoder(txns.dataCodecs);
     const fromOracle = oracleTimestamps(oracle);
     this.timestamps = {
       ...fromOracle,
@@ -371,7 +399,7 @@ export class GroupCommitter<K, V> {
   async submitWrite(writes: WritesByCollection<K, V>): Promise<{ commitTs: Timestamp }> {
     this.checkAccepting('submit a write', true);
     const checked = this.checkUserWrites(writes);
-    const commitTs = await this.track(this.enqueue({ kind: 'user', writes: checked }));
+    const commitTs = await this.enqueueTracked({ kind: 'user', writes: checked });
     return { commitTs };
   }
 
@@ -427,7 +455,7 @@ export class GroupCommitter<K, V> {
   async submitInternal(writes: WritesByCollection<K, V>): Promise<SystemWriteOutcome> {
     this.checkAccepting('submit an internal write', false);
     if (this.readOnly) {
-      this.buffered.push(checkWrites(writes, this.txns.dataCodecs));
+      this.buffered.push(checkWrites(writes, this.encoder));
       return { buffered: true };
     }
     const checked = this.checkUserWrites(writes);
@@ -442,7 +470,7 @@ export class GroupCommitter<K, V> {
   submitBackground(writes: WritesByCollection<K, V>): void {
     this.checkAccepting('submit a background write', false);
     if (this.readOnly) {
-      this.buffered.push(checkWrites(writes, this.txns.dataCodecs));
+      this.buffered.push(checkWrites(writes, this.encoder));
       return;
     }
     this.pending.push({ kind: 'background', writes: this.checkUserWrites(writes) });
@@ -522,8 +550,11 @@ export class GroupCommitter<K, V> {
   }
 
   private checkUserWrites(writes: WritesByCollection<K, V>): CheckedWrites<K, V> {
-    const checked = checkWrites(writes, this.txns.dataCodecs);
-    for (const id of checked.keys()) this.assertRegistered(id);
+    // Ids checkWrites did not vouch for as registered had their format checked there.
+    const checked = checkWrites(writes, this.encoder, this.registered);
+    for (const id of checked.keys()) {
+      if (!this.isRegistered(id)) throw new UnknownCollection(id, this.txns.txnsId);
+    }
     return checked;
   }
 
@@ -546,6 +577,25 @@ export class GroupCommitter<K, V> {
     });
   }
 
+  /**
+   * `enqueue` and `track` in one promise (the hot path of `submitWrite`): the write
+   * counts as accepted work until its acknowledgement settles.
+   */
+  private enqueueTracked(write: Omit<PendingWrite<K, V>, 'ack'>): Promise<Timestamp> {
+    this.outstanding++;
+    return new Promise((resolve, reject) => {
+      this.pending.push({ ...write, ack: new TrackedAck(resolve, reject, this.settledOne) });
+      if (write.kind === 'internal') this.wakeWait?.();
+      this.notifier.notify();
+    });
+  }
+
+  /** One tracked write settled (enqueueTracked). */
+  private readonly settledOne = (): void => {
+    this.outstanding--;
+    this.checkIdle();
+  };
+
   /** Counts `p` as accepted work until it settles (close waits for it). */
   private track<T>(p: Promise<T>): Promise<T> {
     this.outstanding++;
@@ -564,6 +614,7 @@ export class GroupCommitter<K, V> {
   private readThenWriteHost(): { -readonly [P in keyof ReadThenWriteHost<K, V>]: ReadThenWriteHost<K, V>[P] } {
     return {
       txns: this.txns,
+      encoder: this.encoder,
       locks: this.locks,
       readTs: async () => Math.max(await this.oracle.readTs(), this.minReadTs),
       applyThrough: (ts) => this.applyThrough(ts),

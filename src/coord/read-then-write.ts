@@ -31,6 +31,7 @@
  */
 import type { ShardId } from '../persist/shard-id.js';
 import type { Timestamp } from '../persist/time.js';
+import type { RowEncoder } from '../txn/row-encoder.js';
 import type { TxnsHandle } from '../txn/txns-handle.js';
 import { checkWrites, type CheckedWrites, type WritesByCollection } from './collection-writes.js';
 import { OutsideLockedCollections } from './group-commit-errors.js';
@@ -82,6 +83,8 @@ export interface ReadThenWriteResult {
 /** What a read-then-write needs from the group committer it runs in. */
 export interface ReadThenWriteHost<K, V> {
   readonly txns: TxnsHandle<K, V>;
+  /** Encodes the rows `fn` returns (the committer's, with its string slabs). */
+  readonly encoder: RowEncoder<K, V>;
   readonly locks: WriteLocks;
   /** The timestamp to read at: the oracle's read timestamp, or later. */
   readTs(): Promise<Timestamp>;
@@ -108,7 +111,7 @@ export async function readThenWrite<K, V>(
     };
     const returned = await fn(readTs, read);
     if (returned === undefined) return { readTs, commitTs: undefined };
-    const writes = checkWrites(returned, host.txns.dataCodecs);
+    const writes = checkWrites(returned, host.encoder);
     for (const id of writes.keys()) {
       if (!guard.covers(id)) throw new OutsideLockedCollections('write', id, ids);
     }

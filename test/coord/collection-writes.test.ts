@@ -8,8 +8,10 @@ import fc from 'fast-check';
 import { checkWrites, mergeWrites, type CheckedWrites } from '../../src/coord/collection-writes.js';
 import { Codecs, InvalidUsage } from '../../src/persist/index.js';
 import { newShardId, type ShardId } from '../../src/persist/shard-id.js';
+import { RowEncoder } from '../../src/txn/row-encoder.js';
 
-const CODECS = { key: Codecs.string, val: Codecs.string };
+// Through a RowEncoder, as group commit checks writes: strings into shared slabs.
+const CODECS = new RowEncoder({ key: Codecs.string, val: Codecs.string });
 const IDS = [newShardId(), newShardId()] as const;
 
 type Flat = [id: ShardId, key: string, val: string, diff: number];
@@ -49,7 +51,7 @@ describe('coord: writes by collection', () => {
   });
 
   it('merged rows come in first-appearance order and keep the decoded key and value first written', () => {
-    const json = { key: Codecs.json<Record<string, number>>(), val: Codecs.string };
+    const json = new RowEncoder({ key: Codecs.json<Record<string, number>>(), val: Codecs.string });
     const first = { b: 1, a: 2 };
     const merged = mergeWrites([
       checkWrites({ [IDS[0]]: [[first, 'x', 1], [{ z: 0 }, 'x', 1]] }, json),
