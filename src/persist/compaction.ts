@@ -31,11 +31,11 @@
 import { randomUUID } from 'node:crypto';
 import { Consolidator } from './consolidate.js';
 import { deleteUnreferenced, partKeys } from './blob-deletion.js';
-import { fetchPart } from './fetch.js';
+import { fetchPart, fetchPartColumns } from './fetch.js';
 import { secondsSince } from './metric-families.js';
 import { inlineBytes, type HollowBatch } from './hollow-batch.js';
 import type { Machine } from './machine.js';
-import { encodeUpdateColumns, type HollowPart } from './part.js';
+import { encodeUpdateColumns, partTime, type HollowPart, type PartColumns } from './part.js';
 import { applyMergeResult } from './state-commands.js';
 import type { SpineBatch } from './state.js';
 import { withStorageRetry } from './storage-retry.js';
@@ -47,6 +47,8 @@ const FANOUT = 4;
 const MAX_MERGE = 8;
 /** Above this many batches the spine is merged whatever the sizes. */
 const MAX_SPINE_BATCHES = 64;
+/** What a row costs in an output part beyond its key and value (offsets, time, diff): for cutting at the target size. */
+const ROW_BYTES = 24;
 
 function level(updateCount: number): number {
   return updateCount <= 1 ? 0 : Math.floor(Math.log(updateCount) / Math.log(FANOUT));
@@ -166,12 +168,10 @@ async function mergeBatches(
   const out = new OutputParts(machine, inputInline, inlineBytesNow);
   if (cannotOverlap(inputs, since)) {
     // Nothing can cancel or sum: the inputs, one after another, are the merge. They
-    // stream through: one input part and one output part in memory at a time.
+    // stream through (one input part and one output part in memory at a time),
+    // copied column range by column range, never row by row.
     for (const { batch } of inputs) {
-      for (const part of batch.parts) {
-        const d = await fetchPart(blob, cfg, shardId, part);
-        for (let i = 0; i < d.times.length; i++) await out.add(d.keys[i]!, d.vals[i]!, d.times[i]!, d.diffs[i]!);
-      }
+      for (const part of batch.parts) await out.addPart(await fetchPartColumns(blob, cfg, shardId, part), part);
     }
   } else {
     // Parts stream into one consolidator, every time advanced to the since. It must
@@ -216,8 +216,54 @@ class OutputParts {
   add(k: Uint8Array, v: Uint8Array, t: number, d: number): Promise<void> | undefined {
     this.buffer.push(k, v, t, d);
     this.updateCount++;
-    if (this.buffer.dataBytes + 24 * this.buffer.length >= this.machine.cfg.blobTargetSizeBytes) return this.cut(false);
+    if (this.full()) return this.cut(false);
     return undefined;
+  }
+
+  /**
+   * Adds every update of a stored part, its times read by the part's own metadata
+   * (partTime), in ranges that fill the current output part: the same parts as
+   * adding them one by one.
+   */
+  async addPart(c: PartColumns, part: HollowPart): Promise<void> {
+    if (part.keep !== undefined) {
+      // Keep bounds may drop rows: one at a time (rare: only a forgotten shard's leftovers have them).
+      for (let i = 0; i < c.count; i++) {
+        const t = partTime(part, c.times[i]!);
+        if (Number.isNaN(t)) continue;
+        const at = this.buffer.length;
+        this.buffer.pushRange(c, i, i + 1);
+        if (part.tsRewrite !== undefined) this.buffer.raiseTimes(at, part.tsRewrite);
+        this.updateCount++;
+        if (this.full()) await this.cut(false);
+      }
+      return;
+    }
+    const target = this.machine.cfg.blobTargetSizeBytes;
+    for (let i = 0; i < c.count; ) {
+      // The rows that fit: up to and including the one that reaches the target.
+      let bytes = this.size();
+      let j = i;
+      while (j < c.count && bytes < target) {
+        bytes += c.keyOffsets[j + 1]! - c.keyOffsets[j]! + c.valOffsets[j + 1]! - c.valOffsets[j]! + ROW_BYTES;
+        j++;
+      }
+      const at = this.buffer.length;
+      this.buffer.pushRange(c, i, j);
+      // A rewrite raises the times below it (a Txn's batch, written at 0, committed later).
+      if (part.tsRewrite !== undefined) this.buffer.raiseTimes(at, part.tsRewrite);
+      this.updateCount += j - i;
+      i = j;
+      if (this.full()) await this.cut(false);
+    }
+  }
+
+  private size(): number {
+    return this.buffer.dataBytes + ROW_BYTES * this.buffer.length;
+  }
+
+  private full(): boolean {
+    return this.size() >= this.machine.cfg.blobTargetSizeBytes;
   }
 
   async finish(): Promise<HollowPart[]> {

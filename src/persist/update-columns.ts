@@ -39,6 +39,16 @@ const NO_NUMBERS = new Float64Array(0);
 /** `offsets[0] = 0` of an empty buffer. */
 const ZERO_OFFSET = new Uint32Array(1);
 
+/** Columns laid out as UpdateColumns holds them (a decoded part's PartColumns is one). */
+export interface ColumnsSource {
+  readonly keyData: Uint8Array;
+  readonly keyOffsets: Uint32Array;
+  readonly valData: Uint8Array;
+  readonly valOffsets: Uint32Array;
+  readonly times: Float64Array;
+  readonly diffs: Float64Array;
+}
+
 export class UpdateColumns {
   private keyBytes: Uint8Array = NO_BYTES;
   private valBytes: Uint8Array = NO_BYTES;
@@ -108,6 +118,40 @@ export class UpdateColumns {
   }
   diffsView(): Float64Array {
     return this.diffCol.subarray(0, this.n);
+  }
+
+  /**
+   * Appends rows `[from, to)` of stored columns (a decoded part's, see part.ts) with
+   * a few bulk copies: no view or object per row.
+   */
+  pushRange(src: ColumnsSource, from: number, to: number): void {
+    const count = to - from;
+    if (count <= 0) return;
+    const n = this.n;
+    if (n + count > this.timeCol.length) this.growRows(n + count);
+    const k0 = this.keyOffsets[n]!;
+    const v0 = this.valOffsets[n]!;
+    const kFrom = src.keyOffsets[from]!;
+    const kTo = src.keyOffsets[to]!;
+    const vFrom = src.valOffsets[from]!;
+    const vTo = src.valOffsets[to]!;
+    if (k0 + kTo - kFrom > this.keyBytes.byteLength) this.keyBytes = grown(this.keyBytes, k0, k0 + kTo - kFrom);
+    if (v0 + vTo - vFrom > this.valBytes.byteLength) this.valBytes = grown(this.valBytes, v0, v0 + vTo - vFrom);
+    if (kTo > kFrom) this.keyBytes.set(src.keyData.subarray(kFrom, kTo), k0);
+    if (vTo > vFrom) this.valBytes.set(src.valData.subarray(vFrom, vTo), v0);
+    for (let i = 1; i <= count; i++) {
+      this.keyOffsets[n + i] = k0 + src.keyOffsets[from + i]! - kFrom;
+      this.valOffsets[n + i] = v0 + src.valOffsets[from + i]! - vFrom;
+    }
+    this.timeCol.set(src.times.subarray(from, to), n);
+    this.diffCol.set(src.diffs.subarray(from, to), n);
+    this.n = n + count;
+  }
+
+  /** Raises every time of rows `[from, length)` below `floor` to `floor`. */
+  raiseTimes(from: number, floor: number): void {
+    const times = this.timeCol;
+    for (let i = from; i < this.n; i++) if (times[i]! < floor) times[i] = floor;
   }
 
   /** Forgets every update, keeping the capacity for the next batch. */

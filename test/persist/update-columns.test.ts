@@ -2,13 +2,14 @@
  * UpdateColumns, the columnar buffer batches are built in: pushed rows read back as
  * pushed across slab growth, the caller's arrays are copied (so it may reuse them),
  * clear() keeps the capacity for the next batch, and its columns encode to the same
- * part bytes as the row form. consolidateColumns hands back the very buffer when
+ * part bytes as the row form; a range of a decoded part appends in bulk as it would row
+ * by row. consolidateColumns hands back the very buffer when
  * nothing sums, and a consolidated copy otherwise.
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { consolidateColumns, consolidatePartData } from '../../src/persist/consolidate.js';
-import { decodePartData, encodePartData, encodeUpdateColumns, type PartData } from '../../src/persist/part.js';
+import { decodePartColumns, decodePartData, encodePartData, encodeUpdateColumns, type PartData } from '../../src/persist/part.js';
 import { UpdateColumns } from '../../src/persist/update-columns.js';
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
@@ -94,6 +95,36 @@ describe('persist: UpdateColumns (the columnar batch buffer)', () => {
         expect(back.diffs).to.deep.equal(data.diffs);
         expect(back.keys.map((k) => [...k])).to.deep.equal(data.keys.map((k) => [...k]));
         expect(back.vals.map((v) => [...v])).to.deep.equal(data.vals.map((v) => [...v]));
+      }),
+    );
+  });
+
+  it('property: pushRange of a decoded part appends exactly those rows, as pushing them one by one would; raiseTimes raises only below the floor', () => {
+    const row = fc.tuple(fc.uint8Array({ maxLength: 12 }), fc.uint8Array({ maxLength: 12 }), fc.nat(1000), fc.integer({ min: -3, max: 3 }));
+    fc.assert(
+      fc.property(fc.array(row, { maxLength: 40 }), fc.array(row, { maxLength: 40 }), fc.nat(), fc.nat(), fc.nat(1000), (before, stored, a, b, floor) => {
+        const part: PartData = { keys: [], vals: [], times: [], diffs: [] };
+        for (const [k, v, t, d] of stored) {
+          part.keys.push(k);
+          part.vals.push(v);
+          part.times.push(t);
+          part.diffs.push(d);
+        }
+        const src = decodePartColumns(encodePartData(part), 'test part');
+        const from = stored.length === 0 ? 0 : a % (stored.length + 1);
+        const to = from + (stored.length - from === 0 ? 0 : b % (stored.length - from + 1));
+        const bulk = new UpdateColumns();
+        const oneByOne = new UpdateColumns();
+        for (const [k, v, t, d] of before) {
+          bulk.push(k, v, t, d);
+          oneByOne.push(k, v, t, d);
+        }
+        bulk.pushRange(src, from, to);
+        bulk.raiseTimes(before.length, floor);
+        for (let i = from; i < to; i++) oneByOne.push(part.keys[i]!, part.vals[i]!, Math.max(part.times[i]!, floor), part.diffs[i]!);
+        expect(rowsOf(bulk)).to.deep.equal(rowsOf(oneByOne));
+        expect(bulk.dataBytes).to.equal(oneByOne.dataBytes);
+        expect([...encodeUpdateColumns(bulk)]).to.deep.equal([...encodeUpdateColumns(oneByOne)]);
       }),
     );
   });
