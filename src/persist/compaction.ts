@@ -29,17 +29,17 @@
  * they were an insert and its retraction).
  */
 import { randomUUID } from 'node:crypto';
-import { Consolidator } from './consolidate.js';
+import { ColumnConsolidator } from './consolidate.js';
 import { deleteUnreferenced, partKeys } from './blob-deletion.js';
-import { fetchPart, fetchPartColumns } from './fetch.js';
+import { fetchPartColumns } from './fetch.js';
 import { secondsSince } from './metric-families.js';
 import { inlineBytes, type HollowBatch } from './hollow-batch.js';
 import type { Machine } from './machine.js';
-import { encodeUpdateColumns, partTime, type HollowPart, type PartColumns } from './part.js';
+import { encodeUpdateColumns, partTime, type HollowPart } from './part.js';
 import { applyMergeResult } from './state-commands.js';
 import type { SpineBatch } from './state.js';
 import { withStorageRetry } from './storage-retry.js';
-import { UpdateColumns } from './update-columns.js';
+import { UpdateColumns, type ColumnsSource } from './update-columns.js';
 
 /** Batches whose sizes are within this factor share a level; this many of them merge. */
 const FANOUT = 4;
@@ -171,23 +171,28 @@ async function mergeBatches(
     // stream through (one input part and one output part in memory at a time),
     // copied column range by column range, never row by row.
     for (const { batch } of inputs) {
-      for (const part of batch.parts) await out.addPart(await fetchPartColumns(blob, cfg, shardId, part), part);
+      for (const part of batch.parts) {
+        const c = await fetchPartColumns(blob, cfg, shardId, part);
+        await out.addPart(c, c.count, part);
+      }
     }
   } else {
     // Parts stream into one consolidator, every time advanced to the since. It must
     // see every input before anything is final (a later update may cancel an earlier
     // one), so this holds the inputs' distinct updates; the output still streams out.
-    const merged = new Consolidator();
+    // Straight on the stored columns: no view or object per update.
+    const merged = new ColumnConsolidator();
     for (const { batch } of inputs) {
       for (const part of batch.parts) {
-        const d = await fetchPart(blob, cfg, shardId, part);
-        for (let i = 0; i < d.times.length; i++) {
-          merged.add(d.keys[i]!, d.vals[i]!, Math.max(d.times[i]!, since), d.diffs[i]!);
+        const c = await fetchPartColumns(blob, cfg, shardId, part);
+        for (let i = 0; i < c.count; i++) {
+          const t = partTime(part, c.times[i]!);
+          if (!Number.isNaN(t)) merged.add(c, i, Math.max(t, since), c.diffs[i]!);
         }
       }
     }
-    const data = merged.finish();
-    for (let i = 0; i < data.times.length; i++) await out.add(data.keys[i]!, data.vals[i]!, data.times[i]!, data.diffs[i]!);
+    const result = merged.finish();
+    await out.addPart(result.asSource(), result.length, {});
   }
   const parts = await out.finish();
   const first = inputs[0]!.batch;
@@ -212,23 +217,15 @@ class OutputParts {
     private readonly inlineBytesNow: number,
   ) {}
 
-  /** Adds one update; resolves at once unless a full part is uploaded first. */
-  add(k: Uint8Array, v: Uint8Array, t: number, d: number): Promise<void> | undefined {
-    this.buffer.push(k, v, t, d);
-    this.updateCount++;
-    if (this.full()) return this.cut(false);
-    return undefined;
-  }
-
   /**
-   * Adds every update of a stored part, its times read by the part's own metadata
-   * (partTime), in ranges that fill the current output part: the same parts as
-   * adding them one by one.
+   * Adds rows `[0, count)` of `c` (a stored part's columns, or a merge's result), their
+   * times read by the part's own metadata (partTime), in ranges that fill the current
+   * output part: the same parts as adding them one by one.
    */
-  async addPart(c: PartColumns, part: HollowPart): Promise<void> {
+  async addPart(c: ColumnsSource, count: number, part: Pick<HollowPart, 'tsRewrite' | 'keep'>): Promise<void> {
     if (part.keep !== undefined) {
       // Keep bounds may drop rows: one at a time (rare: only a forgotten shard's leftovers have them).
-      for (let i = 0; i < c.count; i++) {
+      for (let i = 0; i < count; i++) {
         const t = partTime(part, c.times[i]!);
         if (Number.isNaN(t)) continue;
         const at = this.buffer.length;
@@ -240,11 +237,11 @@ class OutputParts {
       return;
     }
     const target = this.machine.cfg.blobTargetSizeBytes;
-    for (let i = 0; i < c.count; ) {
+    for (let i = 0; i < count; ) {
       // The rows that fit: up to and including the one that reaches the target.
       let bytes = this.size();
       let j = i;
-      while (j < c.count && bytes < target) {
+      while (j < count && bytes < target) {
         bytes += c.keyOffsets[j + 1]! - c.keyOffsets[j]! + c.valOffsets[j + 1]! - c.valOffsets[j]! + ROW_BYTES;
         j++;
       }

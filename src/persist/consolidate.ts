@@ -5,9 +5,11 @@
  * Example: `[("a",1,+1), ("a",1,+2), ("b",1,+1), ("b",1,-1)]` → `[("a",1,+3)]`.
  *
  * {@link Consolidator} does it incrementally in one open-addressing hash table
- * (CRC-32 of the key and value bytes, mixed with the time), so a snapshot can feed
- * it part by part without building intermediate arrays. The result keeps the order in
- * which each distinct update first appeared.
+ * ({@link hashRanges}: the key and value bytes, mixed with the time), so a snapshot
+ * can feed it part by part without building intermediate arrays. The result keeps
+ * the order in which each distinct update first appeared. {@link ColumnConsolidator}
+ * and {@link consolidateColumns} do the same on columns (UpdateColumns, stored parts),
+ * with no view or object per row.
  *
  * A caller that consolidates encoded rows but must keep data of its own per row (say
  * the decoded key and value it will write) uses the index `add` returns: the distinct
@@ -24,7 +26,7 @@
  */
 import { crc32 } from 'node:zlib';
 import { emptyPartData, type PartData } from './part.js';
-import { UpdateColumns } from './update-columns.js';
+import { UpdateColumns, type ColumnsSource } from './update-columns.js';
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   const n = a.byteLength;
@@ -33,72 +35,184 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/** Rows of at most this many key and value bytes are hashed in JavaScript, longer ones by zlib. */
+const SHORT_ROW_BYTES = 64;
+
 /**
- * @internal The hash of an update: CRC-32 of the key, then of the value (seeded with
- * the key's CRC and length, so ("ab","c") and ("a","bc") hash apart), mixed with the
- * time. zlib's CRC is native code: 15-20× faster than a byte loop in JavaScript on a
- * 1 KiB value, and faster even on an 11-byte key with no value.
+ * @internal The hash of an update whose key is `kd[k0, k1)` and value `vd[v0, v1)`,
+ * at time `t`. Short rows: FNV-1a over the bytes where they lie (no view, no native
+ * call). Long rows: zlib's native CRC-32, 15-20× faster than a byte loop on a 1 KiB
+ * value. Either way the key is kept apart from the value (("ab","c") and ("a","bc")
+ * hash apart), the time is mixed in, and a final avalanche spreads the low bits a
+ * hash table indexes by. Equal updates have equal lengths, so they always take the
+ * same branch and hash alike.
  *
  * Empty bytes are never passed to zlib: on a zero-length view of a zero-length buffer
- * (an empty slab's `subarray`) node 20's `crc32(data, value)` returns 0, not `value`,
- * which made every key-only update hash alike (and consolidation quadratic).
+ * (an empty slab's `subarray`) node 20's `crc32(data, value)` returns 0, not `value`.
  */
-export function hashUpdate(k: Uint8Array, v: Uint8Array, t: number): number {
-  let h = ((k.byteLength === 0 ? 0 : crc32(k)) ^ k.byteLength) >>> 0;
-  if (v.byteLength > 0) h = crc32(v, h);
+export function hashRanges(kd: Uint8Array, k0: number, k1: number, vd: Uint8Array, v0: number, v1: number, t: number): number {
+  let h: number;
+  if (k1 - k0 + (v1 - v0) <= SHORT_ROW_BYTES) {
+    h = 0x811c9dc5;
+    for (let i = k0; i < k1; i++) h = Math.imul(h ^ kd[i]!, 0x01000193);
+    h = Math.imul(h ^ 0xff, 0x01000193);
+    for (let i = v0; i < v1; i++) h = Math.imul(h ^ vd[i]!, 0x01000193);
+  } else {
+    h = ((k1 > k0 ? crc32(kd.subarray(k0, k1)) : 0) ^ (k1 - k0)) >>> 0;
+    if (v1 > v0) h = crc32(vd.subarray(v0, v1), h);
+  }
   h = Math.imul(h ^ (t | 0), 0x01000193);
   h = Math.imul(h ^ ((t / 0x100000000) | 0), 0x01000193);
+  // murmur3's finalizer: every input bit reaches the low bits.
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return h >>> 0;
+}
+
+/** @internal The hash of update `(k, v, t)` ({@link hashRanges} over whole arrays). */
+export function hashUpdate(k: Uint8Array, v: Uint8Array, t: number): number {
+  return hashRanges(k, 0, k.byteLength, v, 0, v.byteLength, t);
+}
+
+/** The hash of row `j` of `src` at time `t`. */
+function hashRow(src: ColumnsSource, j: number, t: number): number {
+  return hashRanges(src.keyData, src.keyOffsets[j]!, src.keyOffsets[j + 1]!, src.valData, src.valOffsets[j]!, src.valOffsets[j + 1]!, t);
+}
+
+/** An open-addressing table of row numbers by hash, at most half full. */
+class RowTable {
+  private slots: Int32Array = new Int32Array(16).fill(-1);
+  private mask = 15;
+  readonly hashes: number[] = [];
+
+  /** The first slot of `h`'s probe sequence; follow with {@link next}. */
+  start(h: number): number {
+    return h & this.mask;
+  }
+  next(slot: number): number {
+    return (slot + 1) & this.mask;
+  }
+  at(slot: number): number {
+    return this.slots[slot]!;
+  }
+
+  /** Records row `row` (the next row number) with hash `h` in free slot `slot`. */
+  insert(slot: number, row: number, h: number): void {
+    this.slots[slot] = row;
+    this.hashes.push(h);
+    if (this.hashes.length * 2 > this.slots.length) this.grow();
+  }
+
+  private grow(): void {
+    const size = this.slots.length * 2;
+    this.slots = new Int32Array(size).fill(-1);
+    this.mask = size - 1;
+    for (let i = 0; i < this.hashes.length; i++) {
+      let slot = this.hashes[i]! & this.mask;
+      while (this.slots[slot]! >= 0) slot = (slot + 1) & this.mask;
+      this.slots[slot] = i;
+    }
+  }
+}
+
+/**
+ * Consolidation straight on columns: rows of stored parts (or any {@link
+ * ColumnsSource}) go in by index, and the distinct updates are copied into one
+ * UpdateColumns as they first appear, so neither side makes a view or an object per
+ * row. The result keeps first-appearance order, like {@link Consolidator}.
+ *
+ * ```ts
+ * const c = new ColumnConsolidator();
+ * for (let i = 0; i < part.count; i++) c.add(part, i, Math.max(part.times[i]!, since), part.diffs[i]!);
+ * const merged = c.finish();   // UpdateColumns, zeros dropped
+ * ```
+ */
+export class ColumnConsolidator {
+  private rows = new UpdateColumns();
+  private readonly table = new RowTable();
+
+  /** Adds row `j` of `src` at time `t` with diff `d`. */
+  add(src: ColumnsSource, j: number, t: number, d: number): void {
+    const h = hashRow(src, j, t);
+    const { rows, table } = this;
+    let slot = table.start(h);
+    for (;;) {
+      const at = table.at(slot);
+      if (at < 0) break;
+      if (table.hashes[at] === h && rows.time(at) === t && rows.sameKeyVal(at, src, j)) {
+        rows.addToDiff(at, d);
+        return;
+      }
+      slot = table.next(slot);
+    }
+    table.insert(slot, rows.length, h);
+    rows.pushFrom(src, j, t, d);
+  }
+
+  /** The consolidated updates, zeros dropped. The consolidator is spent afterwards. */
+  finish(): UpdateColumns {
+    const rows = this.rows;
+    this.rows = new UpdateColumns();
+    return withoutZeros(rows);
+  }
+}
+
+/** `cols` itself when no diff is zero, else a copy without those rows. */
+function withoutZeros(cols: UpdateColumns): UpdateColumns {
+  let zeros = 0;
+  for (let i = 0; i < cols.length; i++) if (cols.diff(i) === 0) zeros++;
+  if (zeros === 0) return cols;
+  const src = cols.asSource();
+  const out = new UpdateColumns();
+  // Runs of kept rows, each in one bulk copy.
+  for (let i = 0; i < cols.length; ) {
+    if (cols.diff(i) === 0) {
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    while (j < cols.length && cols.diff(j) !== 0) j++;
+    out.pushRange(src, i, j);
+    i = j;
+  }
+  return out;
 }
 
 export class Consolidator {
   private readonly out: PartData = emptyPartData();
-  private hashes: number[] = [];
-  private table: Int32Array = new Int32Array(16).fill(-1);
-  private mask = 15;
+  private table = new RowTable();
 
   /**
    * Adds one update. Returns the index of the distinct update it was summed into: 0
    * for the first distinct `(key, val, time)`, 1 for the next, and so on.
    */
   add(k: Uint8Array, v: Uint8Array, t: number, d: number): number {
-    const { out } = this;
+    const { out, table } = this;
     const h = hashUpdate(k, v, t);
-    let slot = h & this.mask;
+    let slot = table.start(h);
     for (;;) {
-      const at = this.table[slot]!;
+      const at = table.at(slot);
       if (at < 0) break;
-      if (this.hashes[at] === h && out.times[at] === t && bytesEqual(out.keys[at]!, k) && bytesEqual(out.vals[at]!, v)) {
+      if (table.hashes[at] === h && out.times[at] === t && bytesEqual(out.keys[at]!, k) && bytesEqual(out.vals[at]!, v)) {
         out.diffs[at]! += d;
         return at;
       }
-      slot = (slot + 1) & this.mask;
+      slot = table.next(slot);
     }
     const index = out.diffs.length;
-    this.table[slot] = index;
-    this.hashes.push(h);
+    table.insert(slot, index, h);
     out.keys.push(k);
     out.vals.push(v);
     out.times.push(t);
     out.diffs.push(d);
-    // Keep the table at most half full so probes stay short.
-    if ((index + 1) * 2 > this.table.length) this.grow();
     return index;
   }
 
   addAll(data: PartData): void {
     for (let i = 0; i < data.times.length; i++) this.add(data.keys[i]!, data.vals[i]!, data.times[i]!, data.diffs[i]!);
-  }
-
-  private grow(): void {
-    const size = this.table.length * 2;
-    this.table = new Int32Array(size).fill(-1);
-    this.mask = size - 1;
-    for (let i = 0; i < this.hashes.length; i++) {
-      let slot = this.hashes[i]! & this.mask;
-      while (this.table[slot]! >= 0) slot = (slot + 1) & this.mask;
-      this.table[slot] = i;
-    }
   }
 
   /** The consolidated updates, zeros dropped. The consolidator is spent afterwards. */
@@ -128,8 +242,7 @@ export class Consolidator {
       w++;
     }
     out.keys.length = out.vals.length = out.times.length = out.diffs.length = w;
-    this.hashes = [];
-    this.table = new Int32Array(0);
+    this.table = new RowTable();
     return out;
   }
 }
@@ -143,22 +256,34 @@ export function consolidatePartData(data: PartData): PartData {
 /**
  * Consolidates buffered columns. When nothing sums or cancels (the usual case for a
  * batch being written) the columns come back as they are, with no copy; otherwise a
- * new, consolidated UpdateColumns.
+ * new, consolidated UpdateColumns. Rows are hashed where they lie in the slabs: no
+ * view or object per row.
  */
 export function consolidateColumns(cols: UpdateColumns): UpdateColumns {
-  const c = new Consolidator();
   const n = cols.length;
-  let unchanged = true;
+  const src = cols.asSource();
+  const table = new RowTable();
   for (let i = 0; i < n; i++) {
-    const d = cols.diff(i);
-    // Distinct updates are numbered in first-appearance order: row i got a number of
-    // its own only if no earlier row had its (key, val, time).
-    if (c.add(cols.key(i), cols.val(i), cols.time(i), d) !== i || d === 0) unchanged = false;
+    if (cols.diff(i) === 0) return consolidateAll(cols);
+    const t = cols.time(i);
+    const h = hashRow(src, i, t);
+    let slot = table.start(h);
+    for (;;) {
+      const at = table.at(slot);
+      if (at < 0) break;
+      // An earlier row with the same (key, val, time): something sums.
+      if (table.hashes[at] === h && cols.time(at) === t && cols.sameKeyVal(at, src, i)) return consolidateAll(cols);
+      slot = table.next(slot);
+    }
+    table.insert(slot, i, h);
   }
-  if (unchanged) return cols;
-  // Something sums or cancels (rare for a write): copy out what survives.
-  const data = c.finish();
-  const out = new UpdateColumns();
-  for (let i = 0; i < data.times.length; i++) out.push(data.keys[i]!, data.vals[i]!, data.times[i]!, data.diffs[i]!);
-  return out;
+  return cols;
+}
+
+/** Every row of `cols` through a ColumnConsolidator (rare for a write: something sums or cancels). */
+function consolidateAll(cols: UpdateColumns): UpdateColumns {
+  const src = cols.asSource();
+  const c = new ColumnConsolidator();
+  for (let i = 0; i < cols.length; i++) c.add(src, i, cols.time(i), cols.diff(i));
+  return c.finish();
 }

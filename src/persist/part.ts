@@ -195,7 +195,7 @@ function split(data: Uint8Array, offsets: Uint32Array): Uint8Array[] {
  * module docs' order: rewrite, then keep bounds), or NaN when the keep bounds drop it.
  * Every reader of stored parts interprets times through this.
  */
-export function partTime(part: HollowPart, t: number): number {
+export function partTime(part: Pick<HollowPart, 'tsRewrite' | 'keep'>, t: number): number {
   const { tsRewrite, keep } = part;
   if (tsRewrite !== undefined && t < tsRewrite) t = tsRewrite;
   if (keep !== undefined && (t < keep.lower || t >= keep.upper)) return NaN;

@@ -148,6 +148,58 @@ export class UpdateColumns {
     this.n = n + count;
   }
 
+  /**
+   * Appends row `j` of `src` at time `t` with diff `d`: a byte loop for short keys
+   * and values (no view), one bulk copy for long ones.
+   */
+  pushFrom(src: ColumnsSource, j: number, t: number, d: number): void {
+    const n = this.n;
+    if (n === this.timeCol.length) this.growRows(n + 1);
+    const ka = src.keyOffsets[j]!;
+    const kb = src.keyOffsets[j + 1]!;
+    const va = src.valOffsets[j]!;
+    const vb = src.valOffsets[j + 1]!;
+    const k0 = this.keyOffsets[n]!;
+    const v0 = this.valOffsets[n]!;
+    if (k0 + kb - ka > this.keyBytes.byteLength) this.keyBytes = grown(this.keyBytes, k0, k0 + kb - ka);
+    if (v0 + vb - va > this.valBytes.byteLength) this.valBytes = grown(this.valBytes, v0, v0 + vb - va);
+    copyRange(src.keyData, ka, kb, this.keyBytes, k0);
+    copyRange(src.valData, va, vb, this.valBytes, v0);
+    this.keyOffsets[n + 1] = k0 + kb - ka;
+    this.valOffsets[n + 1] = v0 + vb - va;
+    this.timeCol[n] = t;
+    this.diffCol[n] = d;
+    this.n = n + 1;
+  }
+
+  /** Whether row `i` has the same key and value bytes as row `j` of `src` (times and diffs not compared). */
+  sameKeyVal(i: number, src: ColumnsSource, j: number): boolean {
+    return (
+      rangesEqual(this.keyBytes, this.keyOffsets[i]!, this.keyOffsets[i + 1]!, src.keyData, src.keyOffsets[j]!, src.keyOffsets[j + 1]!) &&
+      rangesEqual(this.valBytes, this.valOffsets[i]!, this.valOffsets[i + 1]!, src.valData, src.valOffsets[j]!, src.valOffsets[j + 1]!)
+    );
+  }
+
+  /** Adds `d` to row `i`'s diff. */
+  addToDiff(i: number, d: number): void {
+    this.diffCol[i]! += d;
+  }
+
+  /**
+   * The buffer as a {@link ColumnsSource}: views of its columns as they are now,
+   * valid until the next push that grows a slab, or `clear()`.
+   */
+  asSource(): ColumnsSource {
+    return {
+      keyData: this.keyBytes,
+      keyOffsets: this.keyOffsets,
+      valData: this.valBytes,
+      valOffsets: this.valOffsets,
+      times: this.timeCol,
+      diffs: this.diffCol,
+    };
+  }
+
   /** Raises every time of rows `[from, length)` below `floor` to `floor`. */
   raiseTimes(from: number, floor: number): void {
     const times = this.timeCol;
@@ -183,4 +235,23 @@ function grown(old: Uint8Array, used: number, need: number): Uint8Array {
   const next = new Uint8Array(Math.max(need, MIN_BYTES, old.byteLength * 2));
   next.set(old.subarray(0, used));
   return next;
+}
+
+/** Ranges at most this long are copied and compared byte by byte: a view would cost more. */
+const SHORT_RANGE = 32;
+
+/** Copies `from[a, b)` to `to` at `at`. */
+function copyRange(from: Uint8Array, a: number, b: number, to: Uint8Array, at: number): void {
+  if (b - a <= SHORT_RANGE) {
+    for (let i = a; i < b; i++) to[at + i - a] = from[i]!;
+  } else {
+    to.set(from.subarray(a, b), at);
+  }
+}
+
+/** Whether `x[xa, xb)` and `y[ya, yb)` hold the same bytes. */
+function rangesEqual(x: Uint8Array, xa: number, xb: number, y: Uint8Array, ya: number, yb: number): boolean {
+  if (xb - xa !== yb - ya) return false;
+  for (let i = 0; i < xb - xa; i++) if (x[xa + i] !== y[ya + i]) return false;
+  return true;
 }

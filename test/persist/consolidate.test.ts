@@ -8,7 +8,8 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { Consolidator, hashUpdate } from '../../src/persist/consolidate.js';
+import { ColumnConsolidator, Consolidator, hashUpdate } from '../../src/persist/consolidate.js';
+import { decodePartColumns, encodePartData, type PartData } from '../../src/persist/part.js';
 import { UpdateColumns } from '../../src/persist/update-columns.js';
 
 const a = Uint8Array.of(1);
@@ -81,5 +82,42 @@ describe('persist: hashUpdate', () => {
     expect(hashUpdate(ab, c, 1)).to.not.equal(hashUpdate(ab, c, 2));
     expect(hashUpdate(ab, c, 2 ** 40)).to.not.equal(hashUpdate(ab, c, 2 ** 41));
     expect(hashUpdate(new Uint8Array(0), new Uint8Array(0), 5)).to.equal(hashUpdate(new Uint8Array(8).subarray(3, 3), new Uint8Array(0), 5));
+  });
+});
+
+describe('persist: ColumnConsolidator', () => {
+  it('property: fed rows of stored parts by index, it gives what Consolidator gives fed the same rows as arrays', () => {
+    // Short and long keys and values, so both hash paths (JS and zlib) and both copy
+    // paths (byte loop and bulk) run; few distinct ones, so rows sum and cancel.
+    const bytes = fc.oneof(fc.constantFrom(Uint8Array.of(), Uint8Array.of(1), Uint8Array.of(1, 2)), fc.uint8Array({ minLength: 30, maxLength: 90 }));
+    const row = fc.tuple(bytes, bytes, fc.nat(3), fc.integer({ min: -2, max: 2 }));
+    fc.assert(
+      fc.property(fc.array(fc.array(row, { maxLength: 25 }), { maxLength: 4 }), fc.nat(3), (parts, since) => {
+        const naive = new Consolidator();
+        const columns = new ColumnConsolidator();
+        for (const rows of parts) {
+          const data: PartData = { keys: [], vals: [], times: [], diffs: [] };
+          for (const [k, v, t, d] of rows) {
+            data.keys.push(k);
+            data.vals.push(v);
+            data.times.push(t);
+            data.diffs.push(d);
+          }
+          const c = decodePartColumns(encodePartData(data), 'test part');
+          for (let i = 0; i < c.count; i++) {
+            columns.add(c, i, Math.max(c.times[i]!, since), c.diffs[i]!);
+            naive.add(data.keys[i]!, data.vals[i]!, Math.max(data.times[i]!, since), data.diffs[i]!);
+          }
+        }
+        const want = naive.finish();
+        const got = columns.finish();
+        const rowsOf = (n: number, key: (i: number) => Uint8Array, val: (i: number) => Uint8Array, t: (i: number) => number, d: (i: number) => number) =>
+          Array.from({ length: n }, (_, i) => [[...key(i)], [...val(i)], t(i), d(i)]);
+        expect(rowsOf(got.length, (i) => got.key(i), (i) => got.val(i), (i) => got.time(i), (i) => got.diff(i))).to.deep.equal(
+          rowsOf(want.times.length, (i) => want.keys[i]!, (i) => want.vals[i]!, (i) => want.times[i]!, (i) => want.diffs[i]!),
+        );
+      }),
+      { numRuns: 300 },
+    );
   });
 });
