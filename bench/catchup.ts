@@ -18,7 +18,7 @@
  * Profiling: TXNWAL_BENCH_CPU_PROF=<dir> writes a CPU profile of each measured read
  * (bench/support.ts `profiled`).
  *
- * Settings (env): TXNWAL_BENCH_CATCHUP_UPDATES (200000), TXNWAL_BENCH_CATCHUP_ROUNDS (3).
+ * Settings (env): TXNWAL_BENCH_CATCHUP_UPDATES (1000000), TXNWAL_BENCH_CATCHUP_ROUNDS (3).
  */
 import { performance } from 'node:perf_hooks';
 import { filter, firstValueFrom, type Observable } from 'rxjs';
@@ -39,7 +39,7 @@ import {
   runBench,
 } from './support.js';
 
-const UPDATES = Math.round(envNumber('TXNWAL_BENCH_CATCHUP_UPDATES', 200_000));
+const UPDATES = Math.round(envNumber('TXNWAL_BENCH_CATCHUP_UPDATES', 1_000_000));
 const ROUNDS = Math.round(envNumber('TXNWAL_BENCH_CATCHUP_ROUNDS', 3));
 const CODECS = { key: Codecs.string, val: Codecs.unit } as const;
 

@@ -12,14 +12,10 @@ import type { Blob } from '../location/blob.js';
 import type { Codec, ShardCodecs } from './codec.js';
 import type { PersistConfig } from './config.js';
 import { InvariantViolation } from './errors.js';
-import { decodePartColumns, decodePartData, interpretPart, partTime, type HollowPart, type PartColumns, type PartData } from './part.js';
+import { decodePartColumns, partTime, type HollowPart, type PartColumns } from './part.js';
 import { withStorageRetry } from './storage-retry.js';
 import type { Update } from './update.js';
-
-/** Reads a part (inline or from Blob) and applies its own rewrite and keep bounds. */
-export async function fetchPart(blob: Blob, cfg: PersistConfig, shardId: string, part: HollowPart): Promise<PartData> {
-  return interpretPart(part, decodePartData(await fetchPartBytes(blob, cfg, shardId, part), partName(part)));
-}
+import type { UpdateColumns } from './update-columns.js';
 
 /** Reads a part's columns as stored (inline or from Blob); its rewrite and keep bounds are not applied yet. */
 export async function fetchPartColumns(blob: Blob, cfg: PersistConfig, shardId: string, part: HollowPart): Promise<PartColumns> {
@@ -91,11 +87,19 @@ function decoderFrom<T>(codec: Codec<T>): (data: Uint8Array, start: number, end:
   return (data, start, end) => codec.decode(data.subarray(start, end));
 }
 
-export function decodeUpdates<K, V>(data: PartData, codecs: ShardCodecs<K, V>): Update<K, V>[] {
-  const out: Update<K, V>[] = new Array(data.times.length);
-  const { key, val } = codecs;
-  for (let i = 0; i < data.times.length; i++) {
-    out[i] = [key.decode(data.keys[i]!), val.decode(data.vals[i]!), data.times[i]!, data.diffs[i]!];
+/** The updates buffered in `cols`, decoded with `codecs` (with `decodeFrom`, no views of their bytes). */
+export function decodeColumns<K, V>(cols: UpdateColumns, codecs: ShardCodecs<K, V>): Update<K, V>[] {
+  const { keyData, keyOffsets, valData, valOffsets, times, diffs } = cols.asSource();
+  const decodeKey = decoderFrom(codecs.key);
+  const decodeVal = decoderFrom(codecs.val);
+  const out: Update<K, V>[] = new Array(cols.length);
+  for (let i = 0; i < cols.length; i++) {
+    out[i] = [
+      decodeKey(keyData, keyOffsets[i]!, keyOffsets[i + 1]!),
+      decodeVal(valData, valOffsets[i]!, valOffsets[i + 1]!),
+      times[i]!,
+      diffs[i]!,
+    ];
   }
   return out;
 }

@@ -25,12 +25,12 @@
  * await l.next();                     // [{kind:'updates', …}, {kind:'progress', upper: 9}]
  * ```
  */
-import { Consolidator } from './consolidate.js';
+import { ColumnConsolidator } from './consolidate.js';
 import { ClientClosed, HandleExpired, LeaseExpired, ReadBelowSince } from './errors.js';
-import { appendListenUpdates, decodeUpdates, fetchPart, fetchPartColumns } from './fetch.js';
+import { appendListenUpdates, decodeColumns, fetchPartColumns } from './fetch.js';
 import type { ListenReader } from './listen-reader.js';
 import { Listen, Subscribe } from './listen.js';
-import type { HollowPart, PartData } from './part.js';
+import { partTime, type HollowPart } from './part.js';
 import type { ShardContext } from './shard-handle-context.js';
 import type { LeasedReaderId } from './shard-id.js';
 import { expireLeasedReader, heartbeatLeasedReader } from './state-commands.js';
@@ -261,16 +261,18 @@ export class ReadHandle<K, V> {
   async snapshotAndFetch(asOf: number, opts: ReadOptions = {}): Promise<Update<K, V>[]> {
     const snap = await this.snapshot(asOf, opts);
     try {
-      // Parts stream into one consolidator: memory holds the distinct updates, not every part.
-      const consolidator = new Consolidator();
+      // Parts stream into one consolidator, straight from their stored columns: memory
+      // holds the distinct updates, not every part, and no view or object per update.
+      const consolidator = new ColumnConsolidator();
       for (const part of snap.parts) {
         opts.signal?.throwIfAborted();
-        const data = await fetchPart(this.ctx.blob, this.ctx.cfg, this.ctx.shardId, part);
-        for (let i = 0; i < data.times.length; i++) {
-          if (data.times[i]! <= asOf) consolidator.add(data.keys[i]!, data.vals[i]!, asOf, data.diffs[i]!);
+        const c = await fetchPartColumns(this.ctx.blob, this.ctx.cfg, this.ctx.shardId, part);
+        for (let i = 0; i < c.count; i++) {
+          // NaN (dropped by the part's keep bounds) fails the comparison.
+          if (partTime(part, c.times[i]!) <= asOf) consolidator.add(c, i, asOf, c.diffs[i]!);
         }
       }
-      return decodeUpdates(consolidator.finish(), this.ctx.codecs);
+      return decodeColumns(consolidator.finish(), this.ctx.codecs);
     } finally {
       snap.release();
     }
