@@ -827,14 +827,8 @@ async function rssChild(dir: string): Promise<void> {
   const txn = txns.begin();
   enter('write');
   let nextReport = 1;
-  // A Txn copies what it buffers, so a writer may reuse one value array for every row.
-  const reused = REUSE_VALUE ? new Uint8Array(valBytes) : undefined;
-  const reusedView = reused ? new DataView(reused.buffer) : undefined;
-  for (let i = 0; i < rows; i++) {
-    const val = reused ?? new Uint8Array(valBytes);
-    val.set(template);
-    (reusedView ?? new DataView(val.buffer)).setUint32(0, i);
-    await txn.write(dataId, `k${String(i).padStart(10, '0')}`, val, 1);
+  await writerLoop(rows, template, async (key, val, i) => {
+    await txn.write(dataId, key, val, 1);
     if ((i + 1) * 10 >= rows * nextReport) {
       const s = (performance.now() - phaseStart) / 1000;
       log(
@@ -843,7 +837,7 @@ async function rssChild(dir: string): Promise<void> {
       );
       nextReport++;
     }
-  }
+  });
   leave('write');
 
   enter('commit');
@@ -899,6 +893,28 @@ async function rssChild(dir: string): Promise<void> {
 }
 
 /**
+ * The writer of part 3, shared by the Txn child and the floor child so both run the
+ * same loop: row `i` has key `k` + `i` in 10 digits and a value of `template`'s
+ * length starting with `i` — a fresh array per row, or one reused array with
+ * TXNWAL_BENCH_RSS_REUSE_VALUE=1 (a Txn copies what it buffers, so a writer may reuse
+ * one) — and each row is awaited.
+ */
+async function writerLoop(
+  rows: number,
+  template: Uint8Array,
+  write: (key: string, val: Uint8Array, i: number) => Promise<void>,
+): Promise<void> {
+  const reused = REUSE_VALUE ? new Uint8Array(template.byteLength) : undefined;
+  const reusedView = reused ? new DataView(reused.buffer) : undefined;
+  for (let i = 0; i < rows; i++) {
+    const val = reused ?? new Uint8Array(template.byteLength);
+    val.set(template);
+    (reusedView ?? new DataView(val.buffer)).setUint32(0, i);
+    await write(`k${String(i).padStart(10, '0')}`, val, i);
+  }
+}
+
+/**
  * The floor for part 3, measured in the same run: the same process (package loaded,
  * nothing opened), the same writer loop (a key string and, unless
  * TXNWAL_BENCH_RSS_REUSE_VALUE, a fresh value array per row, an awaited call per row),
@@ -927,14 +943,7 @@ async function rssFloorChild(bufferBytes: number): Promise<void> {
   const sampler: PeakTracker = KernelPeakTracker.available() ? new KernelPeakTracker() : await SampledPeakTracker.start();
   sampler.phase('write');
   const t0 = performance.now();
-  const reused = REUSE_VALUE ? new Uint8Array(valBytes) : undefined;
-  const reusedView = reused ? new DataView(reused.buffer) : undefined;
-  for (let i = 0; i < rows; i++) {
-    const val = reused ?? new Uint8Array(valBytes);
-    val.set(template);
-    (reusedView ?? new DataView(val.buffer)).setUint32(0, i);
-    await copy(`k${String(i).padStart(10, '0')}`, val);
-  }
+  await writerLoop(rows, template, copy);
   const ms = performance.now() - t0;
   const { peaks } = await sampler.stop();
   const result: FloorResult = { baselineRss, peakRss: peaks.write ?? 0, ms };

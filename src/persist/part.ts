@@ -16,7 +16,7 @@
 import { bytesToFloat64s, bytesToUint32s, float64ArrayToBytes, uint32sToBytes } from './columns.js';
 import { Proto, FORMAT_VERSION, decodeChecksummed, encodeChecksummed, toNumber } from './encoding.js';
 import { StoredFormatError } from './errors.js';
-import type { UpdateColumns } from './update-columns.js';
+import type { ColumnsSource, UpdateColumns } from './update-columns.js';
 
 /** Updates in columns. All four arrays have the same length. */
 export interface PartData {
@@ -141,14 +141,8 @@ export function decodePartData(bytes: Uint8Array, what: string): PartData {
  * reader can go from here straight to the updates it emits. The offsets are checked
  * (they start at 0, never go backwards, end at the column's length).
  */
-export interface PartColumns {
+export interface PartColumns extends ColumnsSource {
   readonly count: number;
-  readonly keyData: Uint8Array;
-  readonly keyOffsets: Uint32Array;
-  readonly valData: Uint8Array;
-  readonly valOffsets: Uint32Array;
-  readonly times: Float64Array;
-  readonly diffs: Float64Array;
 }
 
 /** The columns of a stored part (see {@link PartColumns}); a StoredFormatError names `what` if it is corrupt. */

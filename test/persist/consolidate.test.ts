@@ -9,7 +9,8 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { ColumnConsolidator, Consolidator, hashUpdate } from '../../src/persist/consolidate.js';
-import { decodePartColumns, encodePartData, type PartData } from '../../src/persist/part.js';
+import { decodePartColumns, encodePartData } from '../../src/persist/part.js';
+import { partDataOf } from '../support/persist.js';
 import { UpdateColumns } from '../../src/persist/update-columns.js';
 
 const a = Uint8Array.of(1);
@@ -96,13 +97,7 @@ describe('persist: ColumnConsolidator', () => {
         const naive = new Consolidator();
         const columns = new ColumnConsolidator();
         for (const rows of parts) {
-          const data: PartData = { keys: [], vals: [], times: [], diffs: [] };
-          for (const [k, v, t, d] of rows) {
-            data.keys.push(k);
-            data.vals.push(v);
-            data.times.push(t);
-            data.diffs.push(d);
-          }
+          const data = partDataOf(rows);
           const c = decodePartColumns(encodePartData(data), 'test part');
           for (let i = 0; i < c.count; i++) {
             columns.add(c, i, Math.max(c.times[i]!, since), c.diffs[i]!);

@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import { consolidateColumns, consolidatePartData } from '../../src/persist/consolidate.js';
 import { decodePartColumns, decodePartData, encodePartData, encodeUpdateColumns, type PartData } from '../../src/persist/part.js';
 import { UpdateColumns } from '../../src/persist/update-columns.js';
+import { partDataOf } from '../support/persist.js';
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
@@ -70,13 +71,7 @@ describe('persist: UpdateColumns (the columnar batch buffer)', () => {
     const row = fc.tuple(fc.uint8Array({ maxLength: 12 }), fc.uint8Array({ maxLength: 12 }), fc.nat(1000), fc.integer({ min: -3, max: 3 }));
     fc.assert(
       fc.property(fc.array(row, { maxLength: 60 }), (rows) => {
-        const data: PartData = { keys: [], vals: [], times: [], diffs: [] };
-        for (const [k, v, t, d] of rows) {
-          data.keys.push(k);
-          data.vals.push(v);
-          data.times.push(t);
-          data.diffs.push(d);
-        }
+        const data = partDataOf(rows);
         const cols = columnsOf(data);
         const fromColumns = encodeUpdateColumns(cols);
         expect([...fromColumns]).to.deep.equal([...encodePartData(data)]);
@@ -103,13 +98,7 @@ describe('persist: UpdateColumns (the columnar batch buffer)', () => {
     const row = fc.tuple(fc.uint8Array({ maxLength: 12 }), fc.uint8Array({ maxLength: 12 }), fc.nat(1000), fc.integer({ min: -3, max: 3 }));
     fc.assert(
       fc.property(fc.array(row, { maxLength: 40 }), fc.array(row, { maxLength: 40 }), fc.nat(), fc.nat(), fc.nat(1000), (before, stored, a, b, floor) => {
-        const part: PartData = { keys: [], vals: [], times: [], diffs: [] };
-        for (const [k, v, t, d] of stored) {
-          part.keys.push(k);
-          part.vals.push(v);
-          part.times.push(t);
-          part.diffs.push(d);
-        }
+        const part = partDataOf(stored);
         const src = decodePartColumns(encodePartData(part), 'test part');
         const from = stored.length === 0 ? 0 : a % (stored.length + 1);
         const to = from + (stored.length - from === 0 ? 0 : b % (stored.length - from + 1));
@@ -156,13 +145,7 @@ describe('persist: consolidateColumns', () => {
     const row = fc.tuple(fc.constantFrom('a', 'b', 'c'), fc.constantFrom('', 'x'), fc.nat(2), fc.integer({ min: -2, max: 2 }));
     fc.assert(
       fc.property(fc.array(row, { maxLength: 40 }), (rows) => {
-        const data: PartData = { keys: [], vals: [], times: [], diffs: [] };
-        for (const [k, v, t, d] of rows) {
-          data.keys.push(utf8(k));
-          data.vals.push(utf8(v));
-          data.times.push(t);
-          data.diffs.push(d);
-        }
+        const data = partDataOf(rows.map(([k, v, t, d]) => [utf8(k), utf8(v), t, d] as const));
         expect(rowsOf(consolidateColumns(columnsOf(data)))).to.deep.equal(rowsOf(columnsOf(consolidatePartData(data))));
       }),
     );

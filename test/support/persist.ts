@@ -1,9 +1,11 @@
 /**
  * Shared set-up for persist tests: in-memory clients, the string/unit codecs the
- * reference tests use, and a sorter so update lists compare regardless of order.
+ * reference tests use, a sorter so update lists compare regardless of order, and
+ * parts' rows in the row form.
  */
 import { expect } from 'chai';
 import { PersistClient, Codecs, type PersistConfig, type Update } from '../../src/persist/index.js';
+import type { PartData } from '../../src/persist/part.js';
 
 export const STRING_UNIT = { key: Codecs.string, val: Codecs.unit } as const;
 
@@ -18,6 +20,18 @@ export function sorted<K, V>(updates: readonly Update<K, V>[]): Update<K, V>[] {
     const kb = JSON.stringify([b[0], b[1], b[2]]);
     return ka < kb ? -1 : ka > kb ? 1 : a[3] - b[3];
   });
+}
+
+/** A part's rows `[key, val, time, diff]` (encoded keys and values) in the row form. */
+export function partDataOf(rows: Iterable<readonly [Uint8Array, Uint8Array, number, number]>): PartData {
+  const data: PartData = { keys: [], vals: [], times: [], diffs: [] };
+  for (const [k, v, t, d] of rows) {
+    data.keys.push(k);
+    data.vals.push(v);
+    data.times.push(t);
+    data.diffs.push(d);
+  }
+  return data;
 }
 
 /** Rows `[key, null, ts, 1]` for each key. */
