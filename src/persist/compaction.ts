@@ -224,7 +224,7 @@ class OutputParts {
    */
   async addPart(c: ColumnsSource, count: number, part: Pick<HollowPart, 'tsRewrite' | 'keep'>): Promise<void> {
     if (part.keep !== undefined) {
-      // Keep bounds may drop rows: one at a time (rare: only a forgotten shard's leftovers have them).
+      // Keep bounds may drop rows: one at a time (rare: only a batch appended truncated to a narrower interval has them).
       for (let i = 0; i < count; i++) {
         const t = partTime(part, c.times[i]!);
         if (Number.isNaN(t)) continue;
