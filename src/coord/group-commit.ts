@@ -196,18 +196,19 @@ const ORACLE_METHODS = ['writeTs', 'peekWriteTs', 'readTs', 'applyWrite'] as con
 type Ack = { resolve(ts: Timestamp): void; reject(err: unknown): void };
 
 /**
- * An Ack that also tells the committer its write settled. A class, not closures made
- * per write: a submission allocates one small object for it.
+ * The Ack of a `submitWrite`: settles the submitter's promise (with `{ commitTs }`)
+ * and tells the committer the write settled. A class, not closures made per write: a
+ * submission allocates one small object for it.
  */
-class TrackedAck implements Ack {
+class SubmittedWriteAck implements Ack {
   constructor(
-    private readonly onResolve: (ts: Timestamp) => void,
+    private readonly onResolve: (result: { commitTs: Timestamp }) => void,
     private readonly onReject: (err: unknown) => void,
     private readonly settled: () => void,
   ) {}
 
   resolve(ts: Timestamp): void {
-    this.onResolve(ts);
+    this.onResolve({ commitTs: ts });
     this.settled();
   }
 
@@ -396,11 +397,17 @@ export class GroupCommitter<K, V> {
    * (or applied, with `ack: 'apply'`) with the commit's timestamp. Every collection
    * named must be registered (UnknownCollection otherwise).
    */
-  async submitWrite(writes: WritesByCollection<K, V>): Promise<{ commitTs: Timestamp }> {
-    this.checkAccepting('submit a write', true);
-    const checked = this.checkUserWrites(writes);
-    const commitTs = await this.enqueueTracked({ kind: 'user', writes: checked });
-    return { commitTs };
+  submitWrite(writes: WritesByCollection<K, V>): Promise<{ commitTs: Timestamp }> {
+    // Not an async function (the hot path: one promise per write, not three), so a
+    // bad write is turned into a rejection here.
+    let checked: CheckedWrites<K, V>;
+    try {
+      this.checkAccepting('submit a write', true);
+      checked = this.checkUserWrites(writes);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.enqueueSubmitted(checked);
   }
 
   /**
@@ -578,19 +585,18 @@ export class GroupCommitter<K, V> {
   }
 
   /**
-   * `enqueue` and `track` in one promise (the hot path of `submitWrite`): the write
-   * counts as accepted work until its acknowledgement settles.
+   * `enqueue` and `track` of a user write in one promise (the hot path of
+   * `submitWrite`): the write counts as accepted work until its acknowledgement settles.
    */
-  private enqueueTracked(write: Omit<PendingWrite<K, V>, 'ack'>): Promise<Timestamp> {
+  private enqueueSubmitted(writes: CheckedWrites<K, V>): Promise<{ commitTs: Timestamp }> {
     this.outstanding++;
     return new Promise((resolve, reject) => {
-      this.pending.push({ ...write, ack: new TrackedAck(resolve, reject, this.settledOne) });
-      if (write.kind === 'internal') this.wakeWait?.();
+      this.pending.push({ kind: 'user', writes, ack: new SubmittedWriteAck(resolve, reject, this.settledOne) });
       this.notifier.notify();
     });
   }
 
-  /** One tracked write settled (enqueueTracked). */
+  /** One submitted write settled (enqueueSubmitted). */
   private readonly settledOne = (): void => {
     this.outstanding--;
     this.checkIdle();
