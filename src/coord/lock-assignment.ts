@@ -64,7 +64,9 @@ export function assignLocks<W>(
   for (const write of round) {
     const claim = claimOf(write);
     if (claim.kind === 'take') {
-      blind.push({ write, collections: [...new Set(claim.collections)] });
+      const ids = Array.from(claim.collections);
+      // Most writes name one collection: no set needed to make it distinct.
+      blind.push({ write, collections: ids.length > 1 ? [...new Set(ids)] : ids });
       continue;
     }
     if (claim.kind === 'brought') for (const id of claim.collections) roundHolds.add(id);
@@ -73,6 +75,11 @@ export function assignLocks<W>(
   const take: ShardId[] = [];
   const deferred: { write: W; missing: ShardId[] }[] = [];
   for (const { write, collections } of blind) {
+    // The usual case once the round holds a collection: every later write to it joins.
+    if (collections.every((id) => roundHolds.has(id))) {
+      accepted.push(write);
+      continue;
+    }
     const missing = collections.filter((id) => !roundHolds.has(id));
     if (missing.every(isFree)) {
       for (const id of missing) {
