@@ -223,32 +223,36 @@ class OutputParts {
    * output part: the same parts as adding them one by one.
    */
   async addPart(c: ColumnsSource, count: number, part: Pick<HollowPart, 'tsRewrite' | 'keep'>): Promise<void> {
-    if (part.keep !== undefined) {
-      // Keep bounds may drop rows: one at a time (rare: only a batch appended truncated to a narrower interval has them).
-      for (let i = 0; i < count; i++) {
-        const t = partTime(part, c.times[i]!);
-        if (Number.isNaN(t)) continue;
-        const at = this.buffer.length;
-        this.buffer.pushRange(c, i, i + 1);
-        if (part.tsRewrite !== undefined) this.buffer.raiseTimes(at, part.tsRewrite);
-        this.updateCount++;
-        if (this.full()) await this.cut(false);
-      }
-      return;
-    }
-    const target = this.machine.cfg.blobTargetSizeBytes;
+    if (part.keep === undefined) return this.addRange(c, 0, count, part.tsRewrite);
+    // Keep bounds may drop rows (a batch truncated at append): the runs of kept rows,
+    // usually one run of all of them.
     for (let i = 0; i < count; ) {
+      if (Number.isNaN(partTime(part, c.times[i]!))) {
+        i++;
+        continue;
+      }
+      let j = i + 1;
+      while (j < count && !Number.isNaN(partTime(part, c.times[j]!))) j++;
+      await this.addRange(c, i, j, part.tsRewrite);
+      i = j;
+    }
+  }
+
+  /** Adds rows `[from, to)` of `c`, times below `rewrite` raised to it, cutting parts as they fill. */
+  private async addRange(c: ColumnsSource, from: number, to: number, rewrite: number | undefined): Promise<void> {
+    const target = this.machine.cfg.blobTargetSizeBytes;
+    for (let i = from; i < to; ) {
       // The rows that fit: up to and including the one that reaches the target.
       let bytes = this.size();
       let j = i;
-      while (j < count && bytes < target) {
+      while (j < to && bytes < target) {
         bytes += c.keyOffsets[j + 1]! - c.keyOffsets[j]! + c.valOffsets[j + 1]! - c.valOffsets[j]! + ROW_BYTES;
         j++;
       }
       const at = this.buffer.length;
       this.buffer.pushRange(c, i, j);
       // A rewrite raises the times below it (a Txn's batch, written at 0, committed later).
-      if (part.tsRewrite !== undefined) this.buffer.raiseTimes(at, part.tsRewrite);
+      if (rewrite !== undefined) this.buffer.raiseTimes(at, rewrite);
       this.updateCount += j - i;
       i = j;
       if (this.full()) await this.cut(false);

@@ -70,6 +70,43 @@ describe('persist: compaction of inputs that cannot overlap', () => {
     await reader.expire();
   });
 
+  for (const since of [0, 4]) {
+    it(`a part whose keep bounds drop some of its rows is merged in the runs it keeps (since ${since}: ${since === 0 ? 'copied' : 'consolidated'})`, async () => {
+      const id = newShardId();
+      const w = await client.openWriter(id, STRING_UNIT);
+      const reader = await client.openLeasedReader(id, STRING_UNIT);
+      const machine = client.shardMachine(id);
+      expect(await w.compareAndAppend([['before', null, 0, 1]], 0, 4)).to.deep.equal({ ok: true });
+      // Built for [0, 10), appended at [4, 6): only the rows at 4 and 5 survive, in
+      // three runs between rows the keep bounds drop.
+      const times = [1, 4, 4, 8, 5, 9, 2, 5];
+      const wide = await w.batch(times.map((t, i): Update<string, null> => [`w${i}@${t}`, null, t, 1]), 0, 10);
+      expect(await w.compareAndAppendBatch([wide], 4, 6)).to.deep.equal({ ok: true });
+      expect(machine.state.spine.at(-1)!.batch.parts[0]!.keep).to.deep.equal({ lower: 4, upper: 6 });
+      const want = sorted(await reader.snapshotAndFetch(5));
+      expect(want.map(([k]) => k)).to.deep.equal(['before', 'w1@4', 'w2@4', 'w4@5', 'w7@5']);
+      if (since > 0) await reader.downgradeSince(since);
+      expect(cannotOverlap(machine.state.spine, machine.state.meta.since)).to.equal(since === 0);
+      await compactShard(machine);
+      // One batch holding only the kept rows.
+      expect(machine.state.spine.map((b) => [b.batch.lower, b.batch.upper, b.batch.updateCount])).to.deep.equal([[0, 6, 5]]);
+      expect(sorted(await reader.snapshotAndFetch(5))).to.deep.equal(want);
+      // A listen from the since sees the kept rows after it at their own times.
+      const listen = await (await client.openLeasedReader(id, STRING_UNIT)).listen(since);
+      const seen: Update<string, null>[] = [];
+      for (let upper = 0; upper < 6; ) {
+        for (const ev of await listen.next()) {
+          if (ev.kind === 'updates') seen.push(...ev.updates);
+          else upper = ev.upper;
+        }
+      }
+      const afterSince = since === 0 ? ['w1@4:4', 'w2@4:4', 'w4@5:5', 'w7@5:5'] : ['w4@5:5', 'w7@5:5'];
+      expect(sorted(seen).map(([k, , t]) => `${k}:${t}`)).to.deep.equal(afterSince);
+      await listen.expire();
+      await reader.expire();
+    });
+  }
+
   it('streams its output in parts of about the target size, whether it consolidates or not, and reads back the same', async () => {
     const target = 300;
     // A 9-byte key and no value: 33 bytes a row as parts are cut, so 10 rows reach the target.
