@@ -21,8 +21,9 @@
  * // 1006 2 100000        (one transfer)
  * ```
  */
-import { defer, filter, from, map, switchMap, tap, type Observable } from 'rxjs';
+import { catchError, defer, filter, from, map, switchMap, tap, type Observable } from 'rxjs';
 import { mergeCollections, type CollectionEvent, type ShardEvent } from '../../src/index.js';
+import { CollectionReadBelowSince } from '../../src/db/index.js';
 import type { Bank } from '../bank/bank.js';
 
 /** The bank as the view sees it at one closed frontier. */
@@ -47,20 +48,38 @@ export function viewedCollections(bank: Bank): string[] {
 }
 
 export function bankView$(bank: Bank, asOf?: number): Observable<FrontierStep> {
-  return defer(() => from(asOf === undefined ? bank.db.oracle.readTs() : Promise.resolve(asOf))).pipe(
-    switchMap((at) => {
-      const uppers: Record<string, number> = {};
-      const inputs: Record<string, Observable<ShardEvent<unknown, unknown>>> = {};
-      for (const name of viewedCollections(bank)) {
-        inputs[name] = bank.db.subscribe$(name, { asOf: at }).pipe(tap((ev) => ev.kind === 'progress' && (uppers[name] = ev.upper)));
-      }
-      const fold = new BalanceFold(bank);
-      return mergeCollections(inputs).pipe(
-        map((ev) => fold.apply(ev, uppers)),
-        filter((step): step is FrontierStep => step !== undefined),
+  if (asOf !== undefined) return viewAt$(bank, asOf);
+  // As of now: the collections are subscribed at one explicit time, so a time another
+  // process compacted past before the readers opened is moved up to that since here (as
+  // db.subscribe$ does for a time it chose itself), before anything was shown.
+  const now$ = (at: number): Observable<FrontierStep> =>
+    defer(() => {
+      let shown = false;
+      return viewAt$(bank, at).pipe(
+        tap(() => (shown = true)),
+        catchError((err: unknown) => {
+          if (shown || !(err instanceof CollectionReadBelowSince) || err.since <= at) throw err;
+          return now$(err.since);
+        }),
       );
-    }),
-  );
+    });
+  return defer(() => from(bank.db.oracle.readTs())).pipe(switchMap(now$));
+}
+
+/** The view as of one given time. */
+function viewAt$(bank: Bank, at: number): Observable<FrontierStep> {
+  return defer(() => {
+    const uppers: Record<string, number> = {};
+    const inputs: Record<string, Observable<ShardEvent<unknown, unknown>>> = {};
+    for (const name of viewedCollections(bank)) {
+      inputs[name] = bank.db.subscribe$(name, { asOf: at }).pipe(tap((ev) => ev.kind === 'progress' && (uppers[name] = ev.upper)));
+    }
+    const fold = new BalanceFold(bank);
+    return mergeCollections(inputs).pipe(
+      map((ev) => fold.apply(ev, uppers)),
+      filter((step): step is FrontierStep => step !== undefined),
+    );
+  });
 }
 
 /** Balances folded from merged events; one step per progress event. */

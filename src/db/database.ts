@@ -30,7 +30,9 @@
  *   common frontier ({@link mergeCollections}), each updates event naming its
  *   collection, so no progress event ever shows half a transaction.
  * - A read below a collection's since fails with {@link CollectionReadBelowSince},
- *   which says from which time it is readable.
+ *   which says from which time it is readable. Only an `asOf` the caller gave can: a
+ *   read as of "now" whose time the since passed before its readers opened (another
+ *   process moved it) reads at that since instead.
  * - `close()` refuses new work, finishes every write already accepted, ends every
  *   open subscription (they complete), and releases readers, writers, timers, the
  *   oracle (unless passed in) and the location: the process can then exit.
@@ -52,7 +54,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
-import { Observable, Subject, catchError, concatMap, defer, finalize, from, lastValueFrom, map, switchMap, takeUntil, tap, type OperatorFunction } from 'rxjs';
+import { Observable, Subject, catchError, concatMap, defer, finalize, forkJoin, from, lastValueFrom, map, switchMap, takeUntil, tap, type OperatorFunction } from 'rxjs';
 import { GroupCommitter, type GroupCommitOptions } from '../coord/group-commit.js';
 import { openTimestampOracle } from '../coord/open-oracle.js';
 import type { TimestampOracle } from '../coord/timestamp-oracle.js';
@@ -596,15 +598,12 @@ export class Database {
     const { asOf, until } = checkReadOptions('db.subscribe$', opts);
     const many = Array.isArray(target);
     const colls = this.resolve(many ? target : [target as CollectionRef], 'db.subscribe$');
-    return defer(() => from(asOf === undefined ? this.oracle.readTs() : Promise.resolve(asOf))).pipe(
-      switchMap((at): Observable<unknown> => {
-        if (!many) return this.collection$(colls[0]!, at, until);
-        const inputs: Record<string, Observable<ShardEvent<unknown, unknown>>> = {};
-        for (const c of colls) inputs[c.name] = this.collection$(c, at, until);
-        return mergeCollections(inputs);
-      }),
-      takeUntil(this.closing$),
-    );
+    return this.readAt(asOf, (at): Observable<unknown> => {
+      if (!many) return this.collection$(colls[0]!, at, until);
+      const inputs: Record<string, Observable<ShardEvent<unknown, unknown>>> = {};
+      for (const c of colls) inputs[c.name] = this.collection$(c, at, until);
+      return mergeCollections(inputs);
+    }).pipe(takeUntil(this.closing$));
   }
 
   /**
@@ -615,13 +614,16 @@ export class Database {
     this.checkOpen('read a snapshot');
     if (asOf !== undefined) assertTimestamp(asOf, 'db.snapshot asOf');
     const colls = this.resolve(Array.isArray(collections) ? collections : [collections as CollectionRef], 'db.snapshot');
-    const at = asOf ?? (await this.oracle.readTs());
-    const results = await Promise.all(
-      colls.map((c) => lastValueFrom(this.collection$(c, at, at + 1).pipe(collectUntil<unknown, unknown>(at + 1), takeUntil(this.closing$)))),
+    const snapshot$ = this.readAt(asOf, (at) =>
+      forkJoin(colls.map((c) => this.collection$(c, at, at + 1).pipe(collectUntil<unknown, unknown>(at + 1)))).pipe(
+        map((results): DatabaseSnapshot => {
+          const out: DatabaseSnapshot = { asOf: at, collections: {} };
+          colls.forEach((c, i) => (out.collections[c.name] = results[i]!.map(([k, v, , d]) => [k, v, d])));
+          return out;
+        }),
+      ),
     );
-    const out: DatabaseSnapshot = { asOf: at, collections: {} };
-    colls.forEach((c, i) => (out.collections[c.name] = results[i]!.map(([k, v, , d]) => [k, v, d])));
-    return out;
+    return lastValueFrom(snapshot$.pipe(takeUntil(this.closing$)));
   }
 
   /**
@@ -713,6 +715,30 @@ export class Database {
       seen.add(name);
       return coll;
     });
+  }
+
+  /**
+   * `read(at)` at the time the caller asked for, or, when it asked for none, at the
+   * oracle's read time now. A time of its own choosing that is already below the since
+   * when the readers open (another process's readers or txns compaction moved it between
+   * the oracle's answer and the read) is not the caller's mistake: it reads again at
+   * that since, which is as much "now" as the first time was. Only a read that has
+   * emitted nothing is read again, so no event is ever seen twice.
+   */
+  private readAt<T>(asOf: Timestamp | undefined, read: (at: Timestamp) => Observable<T>): Observable<T> {
+    if (asOf !== undefined) return read(asOf);
+    const attempt = (at: Timestamp): Observable<T> =>
+      defer(() => {
+        let emitted = false;
+        return read(at).pipe(
+          tap(() => (emitted = true)),
+          catchError((err: unknown) => {
+            if (emitted || !(err instanceof ReadBelowSince) || err.since <= at) throw err;
+            return attempt(err.since);
+          }),
+        );
+      });
+    return defer(() => from(this.oracle.readTs())).pipe(switchMap(attempt));
   }
 
   /** One collection's decoded events with logical progress, read as of `asOf`. */

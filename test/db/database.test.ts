@@ -8,7 +8,7 @@ import path from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { expect } from 'chai';
 import { Observable, filter, firstValueFrom, from, lastValueFrom, map, repeat, retry, share, take, tap, toArray } from 'rxjs';
-import { Codecs, CodecMismatch, InvalidArgument, PersistClient, ReadBelowSince, TxnsHandle, materialize, type ShardEvent } from '../../src/index.js';
+import { Codecs, CodecMismatch, InvalidArgument, LogicalClock, PersistClient, ReadBelowSince, TxnsHandle, materialize, type ShardEvent, type TimestampOracle } from '../../src/index.js';
 import { InvalidTimestamp } from '../../src/backend.js';
 import {
   CollectionCodecMismatch,
@@ -173,6 +173,39 @@ describe('db/Database', () => {
       ),
     );
     expect(runs).to.deep.equal([['a', 'b'], ['a', 'b']]);
+  });
+
+  it('a read time of its own choosing that the since already passed moves up to it; one the caller asked for does not', async () => {
+    // The oracle answers a stale read time, as it can when another process's readers or
+    // txns compaction move the since between its answer and the read.
+    const clock = new LogicalClock();
+    let stale: number | undefined;
+    const oracle: TimestampOracle = {
+      writeTs: () => clock.writeTs(),
+      peekWriteTs: () => clock.peekWriteTs(),
+      readTs: () => (stale !== undefined ? Promise.resolve(stale) : clock.readTs()),
+      applyWrite: (ts) => clock.applyWrite(ts),
+      close: () => clock.close(),
+    };
+    db = await openDatabase('mem://', { ...QUICK, oracle });
+    await db.collection('items', STRING_UNIT);
+    const first = await db.write({ items: [['a', null, 1]] });
+    await viewPast(db.subscribe$<string, null>('items'), first.commitTs);
+    const second = await db.write({ items: [['b', null, 1]] });
+    stale = 0;
+    // The same read with asOf given fails, naming the since…
+    const err = (await expectReject(db.snapshot('items', 0), CollectionReadBelowSince)) as CollectionReadBelowSince;
+    expect(err.since).to.be.greaterThan(0);
+    // …left out, it reads at that since instead, every write at or below it included.
+    const snap = await db.snapshot('items');
+    expect(snap.asOf).to.equal(err.since);
+    const written: [string, number][] = [['a', first.commitTs], ['b', second.commitTs]];
+    const expected = written.filter(([, ts]) => ts <= snap.asOf).map(([k]) => [k, null, 1]);
+    expect(snap.collections.items).to.have.deep.members(expected);
+    const live = await viewPast(db.subscribe$<string, null>('items'), second.commitTs);
+    expect(live.toArray()).to.have.deep.members([['a', null, 1], ['b', null, 1]]);
+    stale = undefined;
+    await clock.close();
   });
 
   it('share(): subscribers of one shared stream see one pipeline; once all left, the next subscriber starts a fresh one', async () => {
