@@ -3,8 +3,9 @@
  *
  * `TextEncoder.encode` allocates a fresh ArrayBuffer per string, which dominates the
  * cost of buffering small rows. For the built-in `Codecs.string` the encoder instead
- * writes each string with `encodeInto` into a shared slab and hands out a view of
- * its bytes; every other codec is called as it is.
+ * writes each string into a shared slab (a short ASCII string byte by byte, any other
+ * with `encodeInto`) and hands out a view of its bytes; every other codec is called
+ * as it is.
  *
  * Invariants:
  * - the bytes are exactly what the codec's own `encode` returns (`encodeInto` and
@@ -30,6 +31,9 @@ const FIRST_SLAB_BYTES = 256;
 /** Slabs double up to this size; a longer string gets a slab of its own size. */
 const SLAB_BYTES = 64 * 1024;
 
+/** Strings up to this many code units are tried as ASCII in JavaScript first; longer ones go to encodeInto, which is faster per byte. */
+const SHORT_STRING = 64;
+
 const textEncoder = new TextEncoder();
 
 /** Encodes strings into slabs (see the module docs). */
@@ -47,9 +51,27 @@ class StringSlab {
       this.used = 0;
     }
     const start = this.used;
-    const { written } = textEncoder.encodeInto(value, this.slab.subarray(start));
+    const slab = this.slab;
+    const n = value.length;
+    if (n <= SHORT_STRING) {
+      // A short ASCII string is its own UTF-8: copying its code units costs less than
+      // the call into encodeInto and the view and result object it needs. The first
+      // code unit past ASCII hands the whole string to encodeInto, which overwrites
+      // what the loop wrote.
+      let i = 0;
+      for (; i < n; i++) {
+        const c = value.charCodeAt(i);
+        if (c >= 0x80) break;
+        slab[start + i] = c;
+      }
+      if (i === n) {
+        this.used = start + n;
+        return slab.subarray(start, start + n);
+      }
+    }
+    const { written } = textEncoder.encodeInto(value, slab.subarray(start));
     this.used = start + written;
-    return this.slab.subarray(start, this.used);
+    return slab.subarray(start, this.used);
   }
 }
 

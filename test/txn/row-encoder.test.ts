@@ -24,6 +24,9 @@ describe('txn: RowEncoder', () => {
   it('a lone surrogate is replaced as TextEncoder does; a string longer than a slab gets its own', () => {
     const enc = new RowEncoder({ key: Codecs.string, val: Codecs.string });
     expect(Array.from(enc.key('a\ud800b'))).to.deep.equal(Array.from(Codecs.string.encode('a\ud800b')));
+    // ASCII first, then a code unit past it: the bytes written for the ASCII part are redone by encodeInto.
+    const mixed = ['abcé', 'x', '\u0000\u007f\u0080', 'a'.repeat(64) + 'é', 'a'.repeat(65)].map((s) => [s, enc.key(s)] as const);
+    for (const [s, bytes] of mixed) expect(Array.from(bytes), JSON.stringify(s)).to.deep.equal(Array.from(Codecs.string.encode(s)));
     const long = 'é'.repeat(100_000);
     const v = enc.val(long);
     expect(v.byteLength).to.equal(200_000);
