@@ -31,7 +31,10 @@ const FIRST_SLAB_BYTES = 256;
 /** Slabs double up to this size; a longer string gets a slab of its own size. */
 const SLAB_BYTES = 64 * 1024;
 
-/** Strings up to this many code units are tried as ASCII in JavaScript first; longer ones go to encodeInto, which is faster per byte. */
+/**
+ * Strings up to this many code units are tried as ASCII in JavaScript first; longer
+ * ones go to encodeInto, which is faster per byte.
+ */
 const SHORT_STRING = 64;
 
 const textEncoder = new TextEncoder();

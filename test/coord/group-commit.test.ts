@@ -21,6 +21,7 @@ import { InvalidUsage, PersistStorageError } from '../../src/persist/errors.js';
 import { newShardId } from '../../src/persist/shard-id.js';
 import { sleep } from '../../src/persist/wait.js';
 import { observe } from '../support/async.js';
+import { clockOracle } from '../support/oracle.js';
 import { expectReject } from '../support/persist.js';
 import { openTxns, outputRows, reader, writer } from '../support/txn.js';
 import { FakeClock, assertLogged, holdLock, physicalUpper, readRows, rowsOf, setup, type Env } from './group-commit-support.js';
@@ -496,15 +497,11 @@ describe('coord: group commit', function () {
 function oracleThatCanFailApply(): { clock: LogicalClock; oracle: TimestampOracle; failApply(on: boolean): void } {
   const clock = new LogicalClock();
   let failing = false;
-  const oracle: TimestampOracle = {
-    writeTs: () => clock.writeTs(),
-    peekWriteTs: () => clock.peekWriteTs(),
-    readTs: () => clock.readTs(),
+  const oracle = clockOracle(clock, {
     applyWrite: async (ts) => {
       if (failing) throw new Error('oracle unavailable');
       return clock.applyWrite(ts);
     },
-    close: () => clock.close(),
-  };
+  });
   return { clock, oracle, failApply: (on) => (failing = on) };
 }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { expect } from 'chai';
 import { Observable, filter, firstValueFrom, from, lastValueFrom, map, repeat, retry, share, take, tap, toArray } from 'rxjs';
-import { Codecs, CodecMismatch, InvalidArgument, LogicalClock, PersistClient, ReadBelowSince, TxnsHandle, materialize, type ShardEvent, type TimestampOracle } from '../../src/index.js';
+import { Codecs, CodecMismatch, InvalidArgument, LogicalClock, PersistClient, ReadBelowSince, TxnsHandle, materialize, type ShardEvent } from '../../src/index.js';
 import { InvalidTimestamp } from '../../src/backend.js';
 import {
   CollectionCodecMismatch,
@@ -22,6 +22,7 @@ import {
 } from '../../src/db/index.js';
 import { createEntry } from '../../src/db/catalog.js';
 import type { CollectionEvent } from '../../src/operators/index.js';
+import { clockOracle } from '../support/oracle.js';
 import { Recorder } from '../support/rx.js';
 import { expectReject } from '../support/persist.js';
 import { freshTestDatabaseUrl } from '../support/postgres.js';
@@ -180,13 +181,7 @@ describe('db/Database', () => {
     // txns compaction move the since between its answer and the read.
     const clock = new LogicalClock();
     let stale: number | undefined;
-    const oracle: TimestampOracle = {
-      writeTs: () => clock.writeTs(),
-      peekWriteTs: () => clock.peekWriteTs(),
-      readTs: () => (stale !== undefined ? Promise.resolve(stale) : clock.readTs()),
-      applyWrite: (ts) => clock.applyWrite(ts),
-      close: () => clock.close(),
-    };
+    const oracle = clockOracle(clock, { readTs: () => (stale !== undefined ? Promise.resolve(stale) : clock.readTs()) });
     db = await openDatabase('mem://', { ...QUICK, oracle });
     await db.collection('items', STRING_UNIT);
     const first = await db.write({ items: [['a', null, 1]] });

@@ -7,7 +7,6 @@ import { expect } from 'chai';
 import { Observable, Subject, from, lastValueFrom, toArray } from 'rxjs';
 import { CommittedButUnconfirmed } from '../../src/coord/group-commit-errors.js';
 import { LogicalClock } from '../../src/coord/logical-clock.js';
-import type { TimestampOracle } from '../../src/coord/timestamp-oracle.js';
 import type { PersistClient } from '../../src/persist/client.js';
 import { InvalidUsage } from '../../src/persist/errors.js';
 import { newShardId, type ShardId } from '../../src/persist/shard-id.js';
@@ -16,6 +15,7 @@ import { NotRegistered } from '../../src/txn/errors.js';
 import { TxnsCache } from '../../src/txn/txns-cache.js';
 import type { TxnsHandle } from '../../src/txn/txns-handle.js';
 import { STRING_UNIT, memClient } from '../support/persist.js';
+import { clockOracle } from '../support/oracle.js';
 import { Recorder } from '../support/rx.js';
 import { CommitLog, expectRegisters, openTxns, type Row } from '../support/txn.js';
 
@@ -158,13 +158,7 @@ describe('sinks/txnSink', () => {
   it('when telling the oracle fails after a commit landed, the sink stops with CommittedButUnconfirmed: the write is durable', async () => {
     const clock = new LogicalClock({ now: () => 1_000 });
     const oracleDown = new Error('oracle unavailable');
-    const oracle: TimestampOracle = {
-      writeTs: () => clock.writeTs(),
-      peekWriteTs: () => clock.peekWriteTs(),
-      readTs: () => clock.readTs(),
-      applyWrite: () => Promise.reject(oracleDown),
-      close: () => clock.close(),
-    };
+    const oracle = clockOracle(clock, { applyWrite: () => Promise.reject(oracleDown) });
     const rec = new Recorder(from([[[d0, 'durable', null, 1]], [[d0, 'never', null, 1]]] as T[]).pipe(txnSink(txns, { oracle })));
     await rec.until(() => rec.error !== undefined).catch(() => undefined);
     expect(rec.events, 'not acknowledged').to.deep.equal([]);
