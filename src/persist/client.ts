@@ -33,6 +33,7 @@ import { resolveConfig, type PersistConfig } from './config.js';
 import { compactShard } from './compaction.js';
 import { HandleExpired, InvalidArgument } from './errors.js';
 import { gcShard } from './gc.js';
+import { MergeWorker } from './merge-worker.js';
 import { Machine } from './machine.js';
 import { Opaque } from './opaque.js';
 import { ReadHandle } from './read-handle.js';
@@ -143,6 +144,8 @@ export class PersistClient {
   private readonly readers = new Set<ReadHandle<unknown, unknown>>();
   private readonly writers = new Set<WriteHandle<unknown, unknown>>();
   private closed = false;
+  /** Runs the CPU work of this client's bigger compaction merges; started on the first one. */
+  private merges: MergeWorker | undefined;
   /**
    * @internal The location's Blob and Consensus as every handle of this client uses
    * them: each call counted and timed in the storage metrics.
@@ -186,6 +189,12 @@ export class PersistClient {
     return new PersistClient(location, cfg, false, metrics);
   }
 
+  /** The merge worker compaction hands merges to, or undefined when `compactionWorker` is off. */
+  private mergeWorker(): MergeWorker | undefined {
+    if (!this.cfg.compactionWorker || this.closed) return undefined;
+    return (this.merges ??= new MergeWorker(this.cfg.logger));
+  }
+
   private machine(shardId: ShardId): Machine {
     if (this.closed) throw new HandleExpired('this PersistClient was closed; open a new one');
     assertShardId(shardId);
@@ -193,7 +202,7 @@ export class PersistClient {
     if (!m) {
       const pm = this.persistMetrics;
       m = new Machine(shardId, this.storage.blob, this.storage.consensus, this.cfg, {
-        compact: compactShard,
+        compact: (machine) => compactShard(machine, this.mergeWorker()),
         gc: async (machine) => {
           const start = performance.now();
           const report = await gcShard(machine);
@@ -344,6 +353,7 @@ export class PersistClient {
     for (const w of [...this.writers]) await w.expire().catch(() => undefined);
     await Promise.all([...this.machines.values()].map((m) => m.close()));
     this.closed = true;
+    await this.merges?.close();
     if (this.ownsLocation) await this.location.close();
   }
 }

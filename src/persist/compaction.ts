@@ -17,7 +17,12 @@
  * fill, and swaps it in with one command that only succeeds if the inputs are still in
  * the spine. Memory: when the inputs cannot overlap, one input part and one output
  * part; when they must be consolidated, their distinct updates (the consolidator
- * needs all of them before any is final) plus one output part. Advancing to the since never
+ * needs all of them before any is final) plus one output part. The merging itself
+ * ({@link PartMerger}: decoding, consolidating, encoding) runs in the client's merge
+ * worker thread (merge-worker.ts) for merges of {@link WORKER_MIN_INPUT_BYTES} to
+ * {@link WORKER_MAX_INPUT_BYTES} of input, which holds its output until the merge
+ * ends; reading the inputs and storing the outputs stay on the main thread, so the
+ * merge is the same either way. Advancing to the since never
  * changes an answer at `asOf >= since`: every time `<= asOf` still reads as `<= asOf`,
  * every later time is unchanged, and listens hold the since below their frontier.
  *
@@ -29,17 +34,17 @@
  * they were an insert and its retraction).
  */
 import { randomUUID } from 'node:crypto';
-import { ColumnConsolidator } from './consolidate.js';
 import { deleteUnreferenced, partKeys } from './blob-deletion.js';
-import { fetchPartColumns } from './fetch.js';
+import { fetchPartBytes, partName } from './fetch.js';
 import { secondsSince } from './metric-families.js';
 import { inlineBytes, type HollowBatch } from './hollow-batch.js';
 import type { Machine } from './machine.js';
-import { encodeUpdateColumns, partTime, type HollowPart } from './part.js';
+import type { MergeWorker } from './merge-worker.js';
+import type { HollowPart } from './part.js';
+import { PartMerger, type MergedPart } from './part-merger.js';
 import { applyMergeResult } from './state-commands.js';
 import type { SpineBatch } from './state.js';
 import { withStorageRetry } from './storage-retry.js';
-import { UpdateColumns, type ColumnsSource } from './update-columns.js';
 
 /** Batches whose sizes are within this factor share a level; this many of them merge. */
 const FANOUT = 4;
@@ -47,8 +52,16 @@ const FANOUT = 4;
 const MAX_MERGE = 8;
 /** Above this many batches the spine is merged whatever the sizes. */
 const MAX_SPINE_BATCHES = 64;
-/** What a row costs in an output part beyond its key and value (offsets, time, diff): for cutting at the target size. */
-const ROW_BYTES = 24;
+/**
+ * Merges whose inputs hold at least this many encoded bytes run in the merge worker
+ * (merge-worker.ts): below it a message round trip costs about what the merge does.
+ */
+export const WORKER_MIN_INPUT_BYTES = 64 * 1024;
+/**
+ * …and at most this many: the worker returns a merge's output whole, where the main
+ * thread streams it part by part, so bigger merges stay on the main thread.
+ */
+export const WORKER_MAX_INPUT_BYTES = 64 * 1024 * 1024;
 
 function level(updateCount: number): number {
   return updateCount <= 1 ? 0 : Math.floor(Math.log(updateCount) / Math.log(FANOUT));
@@ -82,7 +95,7 @@ export function pickMerge(spine: readonly SpineBatch[]): SpineBatch[] | undefine
 }
 
 /** Runs merges until the policy is satisfied or a merge loses a race. */
-export async function compactShard(machine: Machine): Promise<void> {
+export async function compactShard(machine: Machine, worker?: MergeWorker): Promise<void> {
   for (;;) {
     const state = machine.state;
     const inputs = pickMerge(state.spine);
@@ -94,7 +107,7 @@ export async function compactShard(machine: Machine): Promise<void> {
     try {
       output = reused
         ? foldWithoutRewrite(inputs, state.meta.since)
-        : await mergeBatches(machine, inputs, state.meta.since, state.meta.inlineBytes);
+        : await mergeBatches(machine, inputs, state.meta.since, state.meta.inlineBytes, worker);
     } catch (err) {
       // A compaction elsewhere may have replaced these inputs and GC deleted their
       // parts while we read them: then there is nothing to do. Anything else is real.
@@ -161,54 +174,53 @@ async function mergeBatches(
   inputs: SpineBatch[],
   since: number,
   inlineBytesNow: number,
+  worker: MergeWorker | undefined,
 ): Promise<HollowBatch> {
   const { cfg, blob, shardId } = machine;
   let inputInline = 0;
-  for (const { batch } of inputs) inputInline += inlineBytes(batch);
-  const out = new OutputParts(machine, inputInline, inlineBytesNow);
-  if (cannotOverlap(inputs, since)) {
-    // Nothing can cancel or sum: the inputs, one after another, are the merge. They
-    // stream through (one input part and one output part in memory at a time),
-    // copied column range by column range, never row by row.
-    for (const { batch } of inputs) {
-      for (const part of batch.parts) {
-        const c = await fetchPartColumns(blob, cfg, shardId, part);
-        await out.addPart(c, c.count, part);
-      }
-    }
-  } else {
-    // Parts stream into one consolidator, every time advanced to the since. It must
-    // see every input before anything is final (a later update may cancel an earlier
-    // one), so this holds the inputs' distinct updates; the output still streams out.
-    // Straight on the stored columns: no view or object per update.
-    const merged = new ColumnConsolidator();
-    for (const { batch } of inputs) {
-      for (const part of batch.parts) {
-        const c = await fetchPartColumns(blob, cfg, shardId, part);
-        for (let i = 0; i < c.count; i++) {
-          const t = partTime(part, c.times[i]!);
-          if (!Number.isNaN(t)) merged.add(c, i, Math.max(t, since), c.diffs[i]!);
-        }
-      }
-    }
-    const result = merged.finish();
-    await out.addPart(result.asSource(), result.length, {});
+  let inputBytes = 0;
+  for (const { batch } of inputs) {
+    inputInline += inlineBytes(batch);
+    for (const p of batch.parts) inputBytes += p.encodedSizeBytes;
   }
-  const parts = await out.finish();
+  const out = new OutputParts(machine, inputInline, inlineBytesNow);
+  const opts = { since, consolidate: !cannotOverlap(inputs, since), targetBytes: cfg.blobTargetSizeBytes };
+  // Off the main thread when it is worth a message and the whole result may wait in memory.
+  const job = inputBytes >= WORKER_MIN_INPUT_BYTES && inputBytes <= WORKER_MAX_INPUT_BYTES ? worker?.tryBegin(opts) : undefined;
+  // On the main thread, parts stream: one input part and one output part in memory at
+  // a time when the inputs cannot overlap; the distinct updates when they must be
+  // consolidated (a later update may cancel an earlier one).
+  const local = job ? undefined : new PartMerger(opts);
+  let updateCount: number;
+  try {
+    for (const { batch } of inputs) {
+      for (const part of batch.parts) {
+        const input = { bytes: await fetchPartBytes(blob, cfg, shardId, part), what: partName(part), tsRewrite: part.tsRewrite, keep: part.keep };
+        if (job) job.add(input);
+        else for (const p of local!.add(input)) await out.store(p);
+      }
+    }
+  } catch (err) {
+    job?.abort();
+    throw err;
+  }
+  if (job) {
+    machine.metrics.compactionWorkerMerges.inc();
+    const done = await job.finish();
+    for (const p of done.parts) await out.store(p);
+    updateCount = done.updateCount;
+  } else {
+    for (const p of local!.finish()) await out.store(p);
+    updateCount = local!.updateCount;
+  }
   const first = inputs[0]!.batch;
   const last = inputs[inputs.length - 1]!.batch;
-  return { lower: first.lower, upper: last.upper, since, parts, updateCount: out.updateCount };
+  return { lower: first.lower, upper: last.upper, since, parts: out.parts, updateCount };
 }
 
-/**
- * A merge's output, cut into parts of about the target size as updates arrive: each
- * full part is encoded straight from its columns and uploaded before the next is
- * filled, so the output never waits in memory whole.
- */
+/** Where a merge's output parts go: inline in state (a small only output), else each to Blob as it comes. */
 class OutputParts {
-  private readonly buffer = new UpdateColumns();
-  private readonly parts: HollowPart[] = [];
-  updateCount = 0;
+  readonly parts: HollowPart[] = [];
 
   constructor(
     private readonly machine: Machine,
@@ -217,80 +229,22 @@ class OutputParts {
     private readonly inlineBytesNow: number,
   ) {}
 
-  /**
-   * Adds rows `[0, count)` of `c` (a stored part's columns, or a merge's result), their
-   * times read by the part's own metadata (partTime), in ranges that fill the current
-   * output part: the same parts as adding them one by one.
-   */
-  async addPart(c: ColumnsSource, count: number, part: Pick<HollowPart, 'tsRewrite' | 'keep'>): Promise<void> {
-    if (part.keep === undefined) return this.addRange(c, 0, count, part.tsRewrite);
-    // Keep bounds may drop rows (a batch truncated at append): the runs of kept rows,
-    // usually one run of all of them.
-    for (let i = 0; i < count; ) {
-      if (Number.isNaN(partTime(part, c.times[i]!))) {
-        i++;
-        continue;
-      }
-      let j = i + 1;
-      while (j < count && !Number.isNaN(partTime(part, c.times[j]!))) j++;
-      await this.addRange(c, i, j, part.tsRewrite);
-      i = j;
-    }
-  }
-
-  /** Adds rows `[from, to)` of `c`, times below `rewrite` raised to it, cutting parts as they fill. */
-  private async addRange(c: ColumnsSource, from: number, to: number, rewrite: number | undefined): Promise<void> {
-    const target = this.machine.cfg.blobTargetSizeBytes;
-    for (let i = from; i < to; ) {
-      // The rows that fit: up to and including the one that reaches the target.
-      let bytes = this.size();
-      let j = i;
-      while (j < to && bytes < target) {
-        bytes += c.keyOffsets[j + 1]! - c.keyOffsets[j]! + c.valOffsets[j + 1]! - c.valOffsets[j]! + ROW_BYTES;
-        j++;
-      }
-      const at = this.buffer.length;
-      this.buffer.pushRange(c, i, j);
-      // A rewrite raises the times below it (a Txn's batch, written at 0, committed later).
-      if (rewrite !== undefined) this.buffer.raiseTimes(at, rewrite);
-      this.updateCount += j - i;
-      i = j;
-      if (this.full()) await this.cut(false);
-    }
-  }
-
-  private size(): number {
-    return this.buffer.dataBytes + ROW_BYTES * this.buffer.length;
-  }
-
-  private full(): boolean {
-    return this.size() >= this.machine.cfg.blobTargetSizeBytes;
-  }
-
-  async finish(): Promise<HollowPart[]> {
-    await this.cut(true);
-    return this.parts;
-  }
-
-  private async cut(last: boolean): Promise<void> {
-    const n = this.buffer.length;
-    if (n === 0) return;
+  async store(p: MergedPart): Promise<void> {
     const { cfg, blob, shardId } = this.machine;
-    const encoded = encodeUpdateColumns(this.buffer);
-    this.buffer.clear();
+    const { encoded, updateCount } = p;
     // Stay inline only when that cannot grow the shard's inline total.
     if (
-      last &&
+      p.final &&
       this.parts.length === 0 &&
       encoded.byteLength < cfg.inlineWritesSingleMaxBytes &&
       encoded.byteLength <= this.inputInline &&
       this.inlineBytesNow <= cfg.inlineWritesTotalMaxBytes
     ) {
-      this.parts.push({ inline: encoded, encodedSizeBytes: encoded.byteLength, updateCount: n });
+      this.parts.push({ inline: encoded, encodedSizeBytes: encoded.byteLength, updateCount });
       return;
     }
     const key = `${shardId}/compaction/${randomUUID()}`;
     await withStorageRetry(cfg, `writing compacted part ${key}`, () => blob.set(key, encoded), { write: true });
-    this.parts.push({ key, encodedSizeBytes: encoded.byteLength, updateCount: n });
+    this.parts.push({ key, encodedSizeBytes: encoded.byteLength, updateCount });
   }
 }

@@ -72,6 +72,12 @@ export interface PersistConfig {
   };
   /** Merge spine batches in the background after writes. */
   compaction: boolean;
+  /**
+   * Run the CPU work of bigger merges (64 KiB to 64 MiB of input) in a worker thread
+   * of the client, off the thread that writes and reads (default true). False keeps
+   * every merge on the main thread.
+   */
+  compactionWorker: boolean;
   /** Wait for compaction, rollups and GC inside the write that triggered them (tests, benchmarks). */
   awaitMaintenance: boolean;
   /**
@@ -97,6 +103,7 @@ export function defaultConfig(): PersistConfig {
     listenPoll: { initialMs: 16, multiplier: 2, clampMs: 1000 },
     storageRetry: { attempts: 6, initialMs: 10, multiplier: 2, clampMs: 1000 },
     compaction: true,
+    compactionWorker: true,
     awaitMaintenance: false,
     hostname: hostname(),
     logger: pino({ level: 'silent' }),
@@ -169,6 +176,7 @@ const CHECKS: Record<keyof PersistConfig, (v: unknown, what: string) => void> = 
   listenPoll: (v, what) => checkRetry(v, what, false),
   storageRetry: (v, what) => checkRetry(v, what, true),
   compaction: (v, what) => void checkBoolean(v, what),
+  compactionWorker: (v, what) => void checkBoolean(v, what),
   awaitMaintenance: (v, what) => void checkBoolean(v, what),
   hostname: (v, what) => {
     if (typeof v !== 'string') throw invalidArgument(what, 'a string', v);

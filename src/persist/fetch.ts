@@ -22,11 +22,13 @@ export async function fetchPartColumns(blob: Blob, cfg: PersistConfig, shardId: 
   return decodePartColumns(await fetchPartBytes(blob, cfg, shardId, part), partName(part));
 }
 
-function partName(part: HollowPart): string {
+/** Names a part in errors. */
+export function partName(part: HollowPart): string {
   return `batch part ${part.key ?? '(inline)'}`;
 }
 
-async function fetchPartBytes(blob: Blob, cfg: PersistConfig, shardId: string, part: HollowPart): Promise<Uint8Array> {
+/** The stored bytes of `part`: inline, or read from Blob (a missing blob is an InvariantViolation). */
+export async function fetchPartBytes(blob: Blob, cfg: PersistConfig, shardId: string, part: HollowPart): Promise<Uint8Array> {
   let bytes = part.inline;
   if (!bytes) {
     const key = part.key!;

@@ -12,7 +12,8 @@
  * - `txnwal_persist_compactions_total{outcome}`: merges of spine batches, `applied`
  *   or `superseded` (the inputs were merged elsewhere first);
  *   `txnwal_persist_compaction_{input,output}_{parts,bytes}_total` for applied ones,
- *   and `txnwal_persist_compaction_duration_seconds` (read, merge, write, record).
+ *   `txnwal_persist_compaction_duration_seconds` (read, merge, write, record), and
+ *   `txnwal_persist_compaction_worker_merges_total` (merges run in the merge worker).
  * - `txnwal_persist_gc_runs_total`, `txnwal_persist_gc_deleted_blobs_total` (parts
  *   and rollups), `txnwal_persist_gc_duration_seconds`.
  * - `txnwal_persist_rollups_written_total`.
@@ -71,6 +72,11 @@ export class PersistMetrics {
    * `txnwal_persist_compaction_duration_seconds` (histogram, seconds).
    */
   readonly compactionSeconds: HistogramCell;
+  /**
+   * Merges whose CPU work (decode, consolidate, encode) ran in the client's merge worker
+   * thread, applied or not: `txnwal_persist_compaction_worker_merges_total`.
+   */
+  readonly compactionWorkerMerges: CounterCell;
   /** Garbage collection passes over a shard that completed: `txnwal_persist_gc_runs_total`. */
   readonly gcRuns: CounterCell;
   /**
@@ -107,6 +113,7 @@ export class PersistMetrics {
     this.compactionOutputParts = one('txnwal_persist_compaction_output_parts_total', 'Batch parts of the results of applied merges');
     this.compactionOutputBytes = one('txnwal_persist_compaction_output_bytes_total', 'Encoded bytes of the results of applied merges');
     this.compactionSeconds = histogramFamily(m, 'txnwal_persist_compaction_duration_seconds', 'Duration of one merge: read the inputs, merge, write and record the result', [], DURATION_BUCKETS).cell({});
+    this.compactionWorkerMerges = one('txnwal_persist_compaction_worker_merges_total', 'Merges whose CPU work ran in the merge worker thread, off the main thread');
     this.gcRuns = one('txnwal_persist_gc_runs_total', 'Garbage collection passes over a shard that completed');
     this.gcDeletedBlobs = one('txnwal_persist_gc_deleted_blobs_total', 'Blobs (batch parts and rollups) deleted by garbage collection');
     this.gcSeconds = histogramFamily(m, 'txnwal_persist_gc_duration_seconds', 'Duration of one garbage collection pass', [], DURATION_BUCKETS).cell({});
