@@ -54,9 +54,12 @@ const MAX_MERGE = 8;
 const MAX_SPINE_BATCHES = 64;
 /**
  * Merges whose inputs hold at least this many encoded bytes run in the merge worker
- * (merge-worker.ts): below it a message round trip costs about what the merge does.
+ * (merge-worker.ts). Below it a merge takes a few milliseconds here, and the thread
+ * (about 8 MiB of RSS once started) is not worth starting for it: a 1 GiB
+ * transaction's only real merge, of its 91 KB batch pointer in the txns shard, would
+ * otherwise start it.
  */
-export const WORKER_MIN_INPUT_BYTES = 64 * 1024;
+export const WORKER_MIN_INPUT_BYTES = 512 * 1024;
 /**
  * …and at most this many: the worker returns a merge's output whole, where the main
  * thread streams it part by part, so bigger merges stay on the main thread.
@@ -195,7 +198,8 @@ async function mergeBatches(
   try {
     for (const { batch } of inputs) {
       for (const part of batch.parts) {
-        const input = { bytes: await fetchPartBytes(blob, cfg, shardId, part), what: partName(part), tsRewrite: part.tsRewrite, keep: part.keep };
+        const bytes = await fetchPartBytes(blob, cfg, shardId, part);
+        const input = { bytes, what: partName(part), tsRewrite: part.tsRewrite, keep: part.keep };
         if (job) job.add(input);
         else for (const p of local!.add(input)) await out.store(p);
       }

@@ -73,7 +73,7 @@ export interface PersistConfig {
   /** Merge spine batches in the background after writes. */
   compaction: boolean;
   /**
-   * Run the CPU work of bigger merges (64 KiB to 64 MiB of input) in a worker thread
+   * Run the CPU work of bigger merges (512 KiB to 64 MiB of input) in a worker thread
    * of the client, off the thread that writes and reads (default true). False keeps
    * every merge on the main thread.
    */

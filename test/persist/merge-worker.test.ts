@@ -7,7 +7,7 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { compactShard } from '../../src/persist/compaction.js';
+import { WORKER_MIN_INPUT_BYTES, compactShard } from '../../src/persist/compaction.js';
 import { StoredFormatError } from '../../src/persist/errors.js';
 import { MAX_THREAD_FAILURES, MergeWorker } from '../../src/persist/merge-worker.js';
 import { decodePartColumns, encodeUpdateColumns, partTime } from '../../src/persist/part.js';
@@ -103,7 +103,9 @@ const inputArb = fc.record({
   rows: fc.array(rowArb, { maxLength: 30 }),
   tsRewrite: fc.option(fc.integer({ min: 0, max: 9 }), { nil: undefined }),
   keep: fc.option(
-    fc.tuple(fc.integer({ min: 0, max: 9 }), fc.integer({ min: 1, max: 10 })).map(([a, b]) => ({ lower: Math.min(a, b), upper: Math.max(a, b) + 1 })),
+    fc
+      .tuple(fc.integer({ min: 0, max: 9 }), fc.integer({ min: 1, max: 10 }))
+      .map(([a, b]) => ({ lower: Math.min(a, b), upper: Math.max(a, b) + 1 })),
     { nil: undefined },
   ),
 });
@@ -124,7 +126,12 @@ describe('persist: the merge worker', () => {
         fc.integer({ min: 1, max: 400 }),
         async (inputs, consolidate, since, targetBytes) => {
           const opts = { since, consolidate, targetBytes };
-          const parts = inputs.map((inp, i) => ({ bytes: encodeRows(inp.rows), what: `input ${i}`, tsRewrite: inp.tsRewrite, keep: inp.keep }));
+          const parts = inputs.map((inp, i) => ({
+            bytes: encodeRows(inp.rows),
+            what: `input ${i}`,
+            tsRewrite: inp.tsRewrite,
+            keep: inp.keep,
+          }));
           const local = runLocal(opts, parts);
           const remote = await runInWorker(worker, opts, parts);
           expect(remote.updateCount).to.equal(local.updateCount);
@@ -155,7 +162,8 @@ describe('persist: the merge worker', () => {
     const bad = new Uint8Array(good);
     bad[3] = bad[3]! ^ 0xff;
     const opts = { since: 0, consolidate: true, targetBytes: 1 << 20 };
-    await expectReject(runInWorker(worker, opts, [{ bytes: good, what: 'part good' }, { bytes: bad, what: 'part p7' }]), StoredFormatError, /part p7 is corrupt/);
+    const inputs = [{ bytes: good, what: 'part good' }, { bytes: bad, what: 'part p7' }];
+    await expectReject(runInWorker(worker, opts, inputs), StoredFormatError, /part p7 is corrupt/);
     expect(() => runLocal(opts, [{ bytes: bad, what: 'part p7' }])).to.throw(StoredFormatError, /part p7 is corrupt/);
     const after = await runInWorker(worker, opts, [{ bytes: good, what: 'part good' }]);
     expect(after.updateCount).to.equal(1);
@@ -200,17 +208,21 @@ describe('persist: compaction through the merge worker', () => {
       const w = await client.openWriter(id, STRING_UNIT);
       const reader = await client.openLeasedReader(id, STRING_UNIT);
       const written: Update<string, null>[] = [];
-      // Four batches of 4,000 keys each (well over the worker's 64 KiB), every key of
+      // Four batches of 4,000 keys each (over WORKER_MIN_INPUT_BYTES), every key of
       // batch 3 a retraction of one in batch 0, so consolidating must cancel them.
       for (let b = 0; b < 4; b++) {
         const rows: Update<string, null>[] = [];
-        for (let i = 0; i < 4000; i++) rows.push(b === 3 ? [`key-0-${i}-padding-padding`, null, b, -1] : [`key-${b}-${i}-padding-padding`, null, b, 1]);
+        for (let i = 0; i < 4000; i++) {
+          rows.push(b === 3 ? [`key-0-${i}-padding-padding`, null, b, -1] : [`key-${b}-${i}-padding-padding`, null, b, 1]);
+        }
         expect(await w.compareAndAppend(rows, b, b + 1)).to.deep.equal({ ok: true });
         written.push(...rows);
       }
       await reader.downgradeSince(3);
       expect(await worker.ready()).to.equal(true);
       const machine = client.shardMachine(id);
+      const inputBytes = machine.state.spine.reduce((n, b) => n + b.batch.parts.reduce((m, p) => m + p.encodedSizeBytes, 0), 0);
+      expect(inputBytes).to.be.at.least(WORKER_MIN_INPUT_BYTES);
       const metrics = PersistMetrics.of(client.metrics);
       const before = metrics.compactionWorkerMerges.value;
       await compactShard(machine, worker);
@@ -226,7 +238,7 @@ describe('persist: compaction through the merge worker', () => {
     }
   });
 
-  it('runs through the client by default once its thread is up (merging on the main thread until then), and not at all with compactionWorker: false', async () => {
+  it('runs through the client by default once its thread is up (merging here until then), never with compactionWorker: false', async () => {
     for (const compactionWorker of [true, false]) {
       const client = await memClient({ compactionWorker });
       try {
@@ -241,7 +253,7 @@ describe('persist: compaction through the merge worker', () => {
         for (let round = 0; round < 30 && (round < 3 || (compactionWorker && inWorker() === 0)); round++) {
           for (let b = 0; b < 4; b++, t++) {
             const rows: Update<string, null>[] = [];
-            for (let i = 0; i < 3000; i++) rows.push([`k-${t}-${i}-padding-padding`, null, t, 1]);
+            for (let i = 0; i < 5000; i++) rows.push([`k-${t}-${i}-padding-padding`, null, t, 1]);
             expect(await w.compareAndAppend(rows, t, t + 1)).to.deep.equal({ ok: true });
           }
           await client.flushMaintenance();
@@ -249,7 +261,7 @@ describe('persist: compaction through the merge worker', () => {
         }
         expect(inWorker() > 0, `worker merges with compactionWorker ${compactionWorker}: ${inWorker()}`).to.equal(compactionWorker);
         const reader = await client.openLeasedReader(id, STRING_UNIT);
-        expect((await reader.snapshotAndFetch(t - 1)).length).to.equal(3000 * t);
+        expect((await reader.snapshotAndFetch(t - 1)).length).to.equal(5000 * t);
       } finally {
         await client.close();
       }
