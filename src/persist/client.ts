@@ -33,7 +33,7 @@ import { resolveConfig, type PersistConfig } from './config.js';
 import { compactShard } from './compaction.js';
 import { HandleExpired, InvalidArgument } from './errors.js';
 import { gcShard } from './gc.js';
-import { MergeWorker } from './merge-worker.js';
+import { acquireSharedMergeWorker, type MergeWorker } from './merge-worker.js';
 import { Machine } from './machine.js';
 import { Opaque } from './opaque.js';
 import { ReadHandle } from './read-handle.js';
@@ -144,8 +144,8 @@ export class PersistClient {
   private readonly readers = new Set<ReadHandle<unknown, unknown>>();
   private readonly writers = new Set<WriteHandle<unknown, unknown>>();
   private closed = false;
-  /** Runs the CPU work of this client's bigger compaction merges; started on the first one. */
-  private merges: MergeWorker | undefined;
+  /** This client's hold on the process's merge worker (merge-worker.ts), taken on its first bigger merge. */
+  private merges: { worker: MergeWorker; release(): Promise<void> } | undefined;
   /**
    * @internal The location's Blob and Consensus as every handle of this client uses
    * them: each call counted and timed in the storage metrics.
@@ -192,7 +192,7 @@ export class PersistClient {
   /** The merge worker compaction hands merges to, or undefined when `compactionWorker` is off. */
   private mergeWorker(): MergeWorker | undefined {
     if (!this.cfg.compactionWorker || this.closed) return undefined;
-    return (this.merges ??= new MergeWorker(this.cfg.logger));
+    return (this.merges ??= acquireSharedMergeWorker(this.cfg.logger)).worker;
   }
 
   private machine(shardId: ShardId): Machine {
@@ -353,7 +353,7 @@ export class PersistClient {
     for (const w of [...this.writers]) await w.expire().catch(() => undefined);
     await Promise.all([...this.machines.values()].map((m) => m.close()));
     this.closed = true;
-    await this.merges?.close();
+    await this.merges?.release();
     if (this.ownsLocation) await this.location.close();
   }
 }

@@ -18,7 +18,7 @@
  * the spine. Memory: when the inputs cannot overlap, one input part and one output
  * part; when they must be consolidated, their distinct updates (the consolidator
  * needs all of them before any is final) plus one output part. The merging itself
- * ({@link PartMerger}: decoding, consolidating, encoding) runs in the client's merge
+ * ({@link PartMerger}: decoding, consolidating, encoding) runs in the process's merge
  * worker thread (merge-worker.ts) for merges of {@link WORKER_MIN_INPUT_BYTES} to
  * {@link WORKER_MAX_INPUT_BYTES} of input, which holds its output until the merge
  * ends; reading the inputs and storing the outputs stay on the main thread, so the

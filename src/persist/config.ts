@@ -74,8 +74,8 @@ export interface PersistConfig {
   compaction: boolean;
   /**
    * Run the CPU work of bigger merges (512 KiB to 64 MiB of input) in a worker thread
-   * of the client, off the thread that writes and reads (default true). False keeps
-   * every merge on the main thread.
+   * the process's clients share, off the thread that writes and reads (default true).
+   * False keeps every merge on the main thread.
    */
   compactionWorker: boolean;
   /** Wait for compaction, rollups and GC inside the write that triggered them (tests, benchmarks). */

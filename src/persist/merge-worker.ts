@@ -1,5 +1,6 @@
 /**
- * MergeWorker: one worker thread per PersistClient that runs the CPU half of
+ * MergeWorker: a worker thread, shared by the process's PersistClients
+ * ({@link acquireSharedMergeWorker}), that runs the CPU half of
  * compaction merges ({@link PartMerger}), so merging never competes with writes and
  * reads for the main thread (issue 17, "maintenance off the write path"). On a
  * 10,000-updates-per-transaction pipeline merges were a fifth of the main thread's
@@ -19,7 +20,8 @@
  * failures are logged and retried after the next write, never lost data: a merge
  * that did not finish records nothing.
  *
- * The thread is unref'd (it never keeps a process alive) and `close` terminates it.
+ * The thread is unref'd (it never keeps a process alive) and `close` terminates it;
+ * the shared one ends a few seconds after its last client closed.
  * Under tsx (this file is `.ts`) the thread registers tsx before loading its entry,
  * which worker threads do not inherit.
  *
@@ -229,4 +231,46 @@ function rebuildError(name: string, message: string): Error {
   const e = new Error(message);
   e.name = name;
   return e;
+}
+
+/** How long the process's merge worker outlives its last client, for the next one to reuse. */
+export const SHARED_LINGER_MS = 5000;
+
+let shared: { worker: MergeWorker; users: number; linger?: NodeJS.Timeout } | undefined;
+
+/**
+ * The process's merge worker, shared by its clients: one thread serves them all (a
+ * thread per client would only compete for the same cores). Each client acquires it
+ * and releases it on close; after the last release it stays {@link SHARED_LINGER_MS}
+ * for a client opened next (a start costs the thread's module loading; under tsx
+ * hundreds of ms of CPU), then ends. Its deaths are logged with the logger of the
+ * client that started it.
+ *
+ * ```ts
+ * const lease = acquireSharedMergeWorker(cfg.logger);
+ * await compactShard(machine, lease.worker);
+ * await lease.release();
+ * ```
+ */
+export function acquireSharedMergeWorker(logger: Logger): { worker: MergeWorker; release(): Promise<void> } {
+  if (!shared || !shared.worker.usable) shared = { worker: new MergeWorker(logger), users: 0 };
+  const entry = shared;
+  clearTimeout(entry.linger);
+  entry.linger = undefined;
+  entry.users++;
+  let released = false;
+  return {
+    worker: entry.worker,
+    release: async () => {
+      if (released) return;
+      released = true;
+      if (--entry.users > 0) return;
+      entry.linger = setTimeout(() => {
+        if (entry.users > 0) return;
+        if (shared === entry) shared = undefined;
+        void entry.worker.close();
+      }, SHARED_LINGER_MS);
+      entry.linger.unref();
+    },
+  };
 }

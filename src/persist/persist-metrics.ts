@@ -73,7 +73,7 @@ export class PersistMetrics {
    */
   readonly compactionSeconds: HistogramCell;
   /**
-   * Merges whose CPU work (decode, consolidate, encode) ran in the client's merge worker
+   * Merges whose CPU work (decode, consolidate, encode) ran in the process's merge worker
    * thread, applied or not: `txnwal_persist_compaction_worker_merges_total`.
    */
   readonly compactionWorkerMerges: CounterCell;

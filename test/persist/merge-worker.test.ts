@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { WORKER_MIN_INPUT_BYTES, compactShard } from '../../src/persist/compaction.js';
 import { StoredFormatError } from '../../src/persist/errors.js';
-import { MAX_THREAD_FAILURES, MergeWorker } from '../../src/persist/merge-worker.js';
+import { MAX_THREAD_FAILURES, MergeWorker, SHARED_LINGER_MS, acquireSharedMergeWorker } from '../../src/persist/merge-worker.js';
 import { decodePartColumns, encodeUpdateColumns, partTime } from '../../src/persist/part.js';
 import { PartMerger, type MergeInputPart, type MergedPart, type PartMergerOptions } from '../../src/persist/part-merger.js';
 import { PersistMetrics } from '../../src/persist/persist-metrics.js';
@@ -281,5 +281,27 @@ describe('persist: compaction through the merge worker', () => {
     } finally {
       await worker.close();
     }
+  });
+
+  it("is one thread for the process's clients, outlives the last of them briefly for the next, then ends", async function () {
+    this.timeout(SHARED_LINGER_MS + 60_000);
+    const a = acquireSharedMergeWorker(SILENT);
+    const b = acquireSharedMergeWorker(SILENT);
+    expect(b.worker).to.equal(a.worker);
+    expect(await a.worker.ready()).to.equal(true);
+    await a.release();
+    await a.release(); // twice is once
+    await b.release();
+    expect(a.worker.usable, 'lingering for the next client').to.equal(true);
+    const c = acquireSharedMergeWorker(SILENT);
+    expect(c.worker, 'a client opened meanwhile reuses it').to.equal(a.worker);
+    const thread = c.worker.threadForTests!;
+    const exited = new Promise<number>((resolve) => thread.once('exit', resolve));
+    await c.release();
+    await exited; // the linger ran out
+    expect(c.worker.usable).to.equal(false);
+    const d = acquireSharedMergeWorker(SILENT);
+    expect(d.worker, 'the next client gets a new one').to.not.equal(c.worker);
+    await d.release();
   });
 });
