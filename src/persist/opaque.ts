@@ -7,6 +7,7 @@
  *
  * Example: `Opaque.u64(0)` is `{ codec: 'u64', bytes: [0,0,0,0,0,0,0,0] }`.
  */
+import { bufferView } from '../location/bytes.js';
 import { InvalidUsage } from './errors.js';
 
 /**
@@ -49,6 +50,6 @@ export const Opaque = {
   },
   /** Whether two opaques have the same codec and bytes. */
   equals(a: Opaque, b: Opaque): boolean {
-    return a.codec === b.codec && Buffer.from(a.bytes).equals(Buffer.from(b.bytes));
+    return a.codec === b.codec && bufferView(a.bytes).equals(b.bytes);
   },
 };

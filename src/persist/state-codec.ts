@@ -23,6 +23,7 @@
  * objects are immutable and shared between versions, so computing a diff re-encodes
  * only what changed.
  */
+import { bufferView } from '../location/bytes.js';
 import {
   Proto,
   FORMAT_VERSION,
@@ -407,7 +408,7 @@ export function computeDiff(prev: ShardState, next: ShardState, cache: EntryCach
       } else if (newObj !== oldObj) {
         const from = encodeEntry(cache, spec, oldObj);
         const to = encodeEntry(cache, spec, newObj);
-        if (!Buffer.from(from).equals(Buffer.from(to))) diffs.push({ field, key, from, to });
+        if (!bufferView(from).equals(to)) diffs.push({ field, key, from, to });
       }
     }
     for (const [key, newObj] of newMap) {
@@ -480,7 +481,7 @@ export function applyDiff(state: ShardState, diff: StateDiff, cache: EntryCache 
     const existing = spec.entries(state, cache).get(f.key);
     if (f.from !== undefined) {
       if (existing === undefined) throw new InvariantViolation(`${what}: entry ${Field[f.field]}/${f.key} missing`);
-      if (!Buffer.from(encodeEntry(cache, spec, existing)).equals(Buffer.from(f.from))) {
+      if (!bufferView(encodeEntry(cache, spec, existing)).equals(f.from)) {
         throw new InvariantViolation(`${what}: entry ${Field[f.field]}/${f.key} differs from the diff's base`);
       }
     } else if (existing !== undefined) {
