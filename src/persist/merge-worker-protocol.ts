@@ -10,6 +10,7 @@
  * transferred, not cloned: a view into a shared buffer (Node's Buffer pool, a decoded
  * state's bytes) would otherwise clone, or on transfer detach, everything around it.
  */
+import { copyBytes } from '../location/bytes.js';
 import type { MergeInputPart, MergedPart, PartMergerOptions } from './part-merger.js';
 
 export type MergeRequest =
@@ -27,5 +28,5 @@ export function ownedBytes(bytes: Uint8Array): Uint8Array {
   if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) {
     return bytes;
   }
-  return new Uint8Array(bytes);
+  return copyBytes(bytes);
 }

@@ -40,6 +40,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import { copyBytes } from '../location/bytes.js';
 import { InvariantViolation, StoredFormatError } from './errors.js';
 import type { MergeInputPart, MergedPart, PartMergerOptions } from './part-merger.js';
 import type { MergeReply, MergeRequest } from './merge-worker-protocol.js';
@@ -125,8 +126,8 @@ export class MergeWorker {
     return {
       add: (part) => {
         // Always a copy: the caller's bytes may be shared (inline parts live in state).
-        const bytes = new Uint8Array(part.bytes);
-        post({ op: 'add', id, part: { ...part, bytes } }, [bytes.buffer]);
+        const bytes = copyBytes(part.bytes);
+        post({ op: 'add', id, part: { ...part, bytes } }, [bytes.buffer as ArrayBuffer]);
       },
       finish: () =>
         new Promise<MergeJobResult>((resolve, reject) => {
