@@ -404,7 +404,7 @@ export class BatchBuilder {
     let start = 0;
     let bytes = 0;
     for (let i = 0; i < data.length; i++) {
-      bytes += data.key(i).byteLength + data.val(i).byteLength + 24;
+      bytes += data.rowBytes(i) + 24;
       if (bytes >= target || i === data.length - 1) {
         await this.upload(i + 1 - start, encodeUpdateColumns(data, start, i + 1));
         start = i + 1;

@@ -69,6 +69,41 @@ function utf8From(data: Uint8Array, start: number, end: number): string {
   return latin1Slice.call(data, start, end);
 }
 
+/**
+ * Strings up to this many code units are tried as ASCII in JavaScript first; longer
+ * ones go to encodeInto, which is faster per byte.
+ */
+const SHORT_STRING = 64;
+
+/**
+ * Writes `value`'s UTF-8 bytes (exactly what `Codecs.string.encode` returns) into
+ * `dst` at `at` and returns how many it wrote. `dst` must have room for the worst
+ * case, `value.length * 3` bytes from `at` ({@link utf8Capacity}).
+ *
+ * A short ASCII string is its own UTF-8: copying its code units costs less than the
+ * call into encodeInto and the view and result object that call needs. The first code
+ * unit past ASCII hands the whole string to encodeInto, which overwrites what the loop
+ * wrote.
+ */
+export function writeUtf8(value: string, dst: Uint8Array, at: number): number {
+  const n = value.length;
+  if (n <= SHORT_STRING) {
+    let i = 0;
+    for (; i < n; i++) {
+      const c = value.charCodeAt(i);
+      if (c >= 0x80) break;
+      dst[at + i] = c;
+    }
+    if (i === n) return n;
+  }
+  return textEncoder.encodeInto(value, dst.subarray(at)).written;
+}
+
+/** The room {@link writeUtf8} needs for `value`: UTF-8 takes at most 3 bytes per UTF-16 code unit. */
+export function utf8Capacity(value: string): number {
+  return value.length * 3;
+}
+
 const stringCodec: Codec<string> = {
   name: 'string',
   encode(value) {

@@ -4,8 +4,9 @@
  *
  * Layout (the part format's columns, see part.ts): every key's bytes back to back in
  * one slab with `n + 1` offsets (`keyOffsets[0] = 0`), the same for values, and times
- * and diffs in two Float64Arrays. `push` copies the key and value bytes in, so the
- * caller may reuse or mutate its arrays at once, and the memory held is the bytes
+ * and diffs in two Float64Arrays. `push` copies the key and value bytes in (a string
+ * key or value it writes as UTF-8 straight into the slab), so the caller may reuse or
+ * mutate its arrays at once, and the memory held is the bytes
  * plus 24 bytes per update (two offsets, a time, a diff) plus the unused capacity.
  *
  * Invariants:
@@ -19,13 +20,21 @@
  * ```ts
  * const c = new UpdateColumns();
  * c.push(utf8('a'), new Uint8Array(0), 0, 1);
- * c.push(utf8('bc'), new Uint8Array([7]), 0, -1);
+ * c.push('bc', new Uint8Array([7]), 0, -1);     // a string is stored as its UTF-8
  * c.length;                 // 2
  * c.keyData();              // bytes 'a','b','c'
  * c.keyOffsetsView();       // Uint32Array [0, 1, 3]
  * c.val(1);                 // Uint8Array [7]
  * ```
  */
+
+import { utf8Capacity, writeUtf8 } from './codec.js';
+
+/**
+ * A key or value to store: its encoded bytes, or a string, stored as its UTF-8 bytes
+ * (what `Codecs.string` encodes it to) without an array of its own in between.
+ */
+export type RowField = Uint8Array | string;
 
 /** Smallest slab or column capacity once anything is pushed: a batch of one short row allocates little. */
 const MIN_BYTES = 256;
@@ -68,22 +77,42 @@ export class UpdateColumns {
     return this.keyOffsets[this.n]! + this.valOffsets[this.n]!;
   }
 
-  /** Appends one update, copying its key and value bytes. */
-  push(key: Uint8Array, val: Uint8Array, t: number, d: number): void {
+  /**
+   * Appends one update, copying its key and value bytes (a string field is written as
+   * its UTF-8 bytes, straight into the slab: no array of its own). Returns the key and
+   * value bytes stored.
+   */
+  push(key: RowField, val: RowField, t: number, d: number): number {
     const n = this.n;
     if (n === this.timeCol.length) this.growRows(n + 1);
     const k0 = this.keyOffsets[n]!;
     const v0 = this.valOffsets[n]!;
-    if (k0 + key.byteLength > this.keyBytes.byteLength) this.keyBytes = grown(this.keyBytes, k0, k0 + key.byteLength);
-    if (v0 + val.byteLength > this.valBytes.byteLength) this.valBytes = grown(this.valBytes, v0, v0 + val.byteLength);
-    // An empty key or value writes nothing (and so never touches the shared empty slab).
-    if (key.byteLength > 0) this.keyBytes.set(key, k0);
-    if (val.byteLength > 0) this.valBytes.set(val, v0);
-    this.keyOffsets[n + 1] = k0 + key.byteLength;
-    this.valOffsets[n + 1] = v0 + val.byteLength;
+    const kRoom = fieldCapacity(key);
+    const vRoom = fieldCapacity(val);
+    if (k0 + kRoom > this.keyBytes.byteLength) this.keyBytes = grown(this.keyBytes, k0, k0 + kRoom);
+    if (v0 + vRoom > this.valBytes.byteLength) this.valBytes = grown(this.valBytes, v0, v0 + vRoom);
+    const k1 = k0 + writeField(key, this.keyBytes, k0);
+    const v1 = v0 + writeField(val, this.valBytes, v0);
+    this.keyOffsets[n + 1] = k1;
+    this.valOffsets[n + 1] = v1;
     this.timeCol[n] = t;
     this.diffCol[n] = d;
     this.n = n + 1;
+    return k1 - k0 + (v1 - v0);
+  }
+
+  /**
+   * Keeps only the first `length` updates (undoing pushes: a batch of rows that
+   * failed part way); capacity is kept.
+   */
+  truncate(length: number): void {
+    if (!(length >= 0 && length <= this.n)) throw new RangeError(`UpdateColumns.truncate(${length}) of ${this.n} updates`);
+    this.n = length;
+  }
+
+  /** Key plus value bytes of update `i`, from the offsets (no view). */
+  rowBytes(i: number): number {
+    return this.keyOffsets[i + 1]! - this.keyOffsets[i]! + (this.valOffsets[i + 1]! - this.valOffsets[i]!);
   }
 
   key(i: number): Uint8Array {
@@ -228,6 +257,18 @@ export class UpdateColumns {
     this.keyOffsets = keyOffsets;
     this.valOffsets = valOffsets;
   }
+}
+
+/** The bytes `field` may take in a slab (a string's worst case, see writeUtf8). */
+function fieldCapacity(field: RowField): number {
+  return typeof field === 'string' ? utf8Capacity(field) : field.byteLength;
+}
+
+/** Writes `field` into `slab` at `at`; returns the bytes written. An empty field writes nothing (the shared empty slab is never touched). */
+function writeField(field: RowField, slab: Uint8Array, at: number): number {
+  if (typeof field === 'string') return field.length === 0 ? 0 : writeUtf8(field, slab, at);
+  if (field.byteLength > 0) slab.set(field, at);
+  return field.byteLength;
 }
 
 /** A slab of at least `need` bytes (double the old one at least) holding its first `used` bytes. */

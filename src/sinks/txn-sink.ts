@@ -169,7 +169,8 @@ export function txnSink<K, V>(handle: TxnsHandle<K, V>, opts: TxnSinkOptions = {
             if (!Array.isArray(w) || w.length !== 4) {
               throw new InvalidUsage(`txnSink: transaction #${index} holds ${JSON.stringify(w)}; each write must be [dataId, key, val, diff]`);
             }
-            await txn.write(w[0], w[1], w[2], w[3]);
+            // No promise per row: only a full buffer (a spill) waits.
+            if (txn.bufferWrite(w[0], w[1], w[2], w[3])) await txn.spillIfFull();
           }
         } catch (err) {
           await txn.discard();

@@ -1,11 +1,13 @@
 /**
- * RowEncoder: a Txn's keys and values turned into bytes, many rows into few buffers.
+ * RowEncoder: keys and values turned into bytes, many rows into few buffers.
  *
  * `TextEncoder.encode` allocates a fresh ArrayBuffer per string, which dominates the
- * cost of buffering small rows. For the built-in `Codecs.string` the encoder instead
- * writes each string into a shared slab (a short ASCII string byte by byte, any other
- * with `encodeInto`) and hands out a view of its bytes; every other codec is called
- * as it is.
+ * cost of buffering small rows. So `Codecs.string` is never called for a string:
+ * - `keyField` / `valField` (a Txn's writes) pass the string itself on, and the Txn's
+ *   UpdateColumns writes its UTF-8 straight into the column slab: no bytes of its own;
+ * - `key` / `val` (group commit, which keeps each submission's bytes) write it into a
+ *   shared slab (codec.ts `writeUtf8`) and hand out a view of its bytes.
+ * Every other codec is called as it is.
  *
  * Invariants:
  * - the bytes are exactly what the codec's own `encode` returns (`encodeInto` and
@@ -22,22 +24,16 @@
  * const enc = new RowEncoder({ key: Codecs.string, val: Codecs.unit });
  * const k = enc.key('alice');   // Uint8Array [97, 108, 105, 99, 101], a view into the slab
  * const v = enc.val(null);      // Codecs.unit's empty array
+ * enc.keyField('alice');        // 'alice': UpdateColumns.push writes its UTF-8 in place
  * ```
  */
-import { Codecs, type Codec, type ShardCodecs } from '../persist/codec.js';
+import { Codecs, utf8Capacity, writeUtf8, type Codec, type ShardCodecs } from '../persist/codec.js';
+import type { RowField } from '../persist/update-columns.js';
 
 /** The first slab's size: a Txn of one small row allocates no more than this. */
 const FIRST_SLAB_BYTES = 256;
 /** Slabs double up to this size; a longer string gets a slab of its own size. */
 const SLAB_BYTES = 64 * 1024;
-
-/**
- * Strings up to this many code units are tried as ASCII in JavaScript first; longer
- * ones go to encodeInto, which is faster per byte.
- */
-const SHORT_STRING = 64;
-
-const textEncoder = new TextEncoder();
 
 /** Encodes strings into slabs (see the module docs). */
 class StringSlab {
@@ -46,35 +42,15 @@ class StringSlab {
   private nextSize = FIRST_SLAB_BYTES;
 
   encode(value: string): Uint8Array {
-    // UTF-8 needs at most 3 bytes per UTF-16 code unit.
-    const worst = value.length * 3;
+    const worst = utf8Capacity(value);
     if (this.slab.byteLength - this.used < worst) {
       this.slab = new Uint8Array(Math.max(this.nextSize, worst));
       this.nextSize = Math.min(SLAB_BYTES, this.nextSize * 2);
       this.used = 0;
     }
     const start = this.used;
-    const slab = this.slab;
-    const n = value.length;
-    if (n <= SHORT_STRING) {
-      // A short ASCII string is its own UTF-8: copying its code units costs less than
-      // the call into encodeInto and the view and result object it needs. The first
-      // code unit past ASCII hands the whole string to encodeInto, which overwrites
-      // what the loop wrote.
-      let i = 0;
-      for (; i < n; i++) {
-        const c = value.charCodeAt(i);
-        if (c >= 0x80) break;
-        slab[start + i] = c;
-      }
-      if (i === n) {
-        this.used = start + n;
-        return slab.subarray(start, start + n);
-      }
-    }
-    const { written } = textEncoder.encodeInto(value, slab.subarray(start));
-    this.used = start + written;
-    return slab.subarray(start, this.used);
+    this.used = start + writeUtf8(value, this.slab, start);
+    return this.slab.subarray(start, this.used);
   }
 }
 
@@ -86,14 +62,33 @@ function encoderOf<T>(codec: Codec<T>): (value: T) => Uint8Array {
   return (value) => (typeof value === 'string' ? slab.encode(value) : codec.encode(value));
 }
 
+/**
+ * One codec's encoding as a {@link RowField}: for `Codecs.string`, a string is passed
+ * through as it is (the columns write its UTF-8 in place); anything else goes to the codec.
+ */
+function fieldEncoderOf<T>(codec: Codec<T>): (value: T) => RowField {
+  if ((codec as Codec<unknown>) !== Codecs.string) return (value) => codec.encode(value);
+  return (value) => (typeof value === 'string' ? value : codec.encode(value));
+}
+
 export class RowEncoder<K, V> {
   /** Encodes a key. */
   readonly key: (key: K) => Uint8Array;
   /** Encodes a value. */
   readonly val: (val: V) => Uint8Array;
+  /**
+   * A key as UpdateColumns stores it: a string key of `Codecs.string` as it is, to be
+   * written as UTF-8 straight into the columns' slab (no bytes of its own at all);
+   * any other key encoded, and refused, by its codec.
+   */
+  readonly keyField: (key: K) => RowField;
+  /** A value as UpdateColumns stores it (see {@link keyField}). */
+  readonly valField: (val: V) => RowField;
 
   constructor(codecs: ShardCodecs<K, V>) {
     this.key = encoderOf(codecs.key);
     this.val = encoderOf(codecs.val);
+    this.keyField = fieldEncoderOf(codecs.key);
+    this.valField = fieldEncoderOf(codecs.val);
   }
 }

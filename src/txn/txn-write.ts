@@ -13,7 +13,7 @@
  * into one batch in `batches`; `takeBatches()` hands the commit every batch.
  */
 import type { Batch, TransmittableBatch } from '../persist/batch.js';
-import { UpdateColumns } from '../persist/update-columns.js';
+import { UpdateColumns, type RowField } from '../persist/update-columns.js';
 import type { WriteHandle } from '../persist/write-handle.js';
 
 export class TxnWrite {
@@ -32,14 +32,9 @@ export class TxnWrite {
     return this.rows.length === 0 && this.staged.length === 0 && this.batches.length === 0;
   }
 
-  /** Buffers one encoded row (its bytes are copied). */
-  add(key: Uint8Array, val: Uint8Array, diff: number): void {
-    this.rows.push(key, val, 0, diff);
-  }
-
-  /** Buffers encoded rows (parallel arrays; their bytes are copied). */
-  addAll(keys: readonly Uint8Array[], vals: readonly Uint8Array[], diffs: readonly number[]): void {
-    for (let i = 0; i < diffs.length; i++) this.rows.push(keys[i]!, vals[i]!, 0, diffs[i]!);
+  /** Buffers one encoded row (its bytes are copied, a string written as UTF-8); returns the key and value bytes buffered. */
+  add(key: RowField, val: RowField, diff: number): number {
+    return this.rows.push(key, val, 0, diff);
   }
 
   /** Moves everything `other` holds to the end of this. */

@@ -138,23 +138,36 @@ export class Txn<K, V> {
 
   /** Buffers an update of `dataId`; its time is the commit time. Spills to Blob past the threshold. */
   async write(dataId: ShardId, key: K, val: V, diff: number): Promise<void> {
+    if (this.bufferWrite(dataId, key, val, diff)) await this.spill();
+  }
+
+  /**
+   * @internal `write` without a promise per row, for loops over many rows (txnSink):
+   * buffers the update (checked as `write` checks it) and answers whether the buffer
+   * has reached the spill threshold; when it says so, `await spillIfFull()` before
+   * buffering more.
+   */
+  bufferWrite(dataId: ShardId, key: K, val: V, diff: number): boolean {
     this.checkOpen('write to');
     const w = this.shardChecked(dataId, 'write data shard id');
     assertDiff(diff, 'write diff');
-    const k = this.encoder.key(key);
-    const v = this.encoder.val(val);
-    w.add(k, v, diff);
-    this.bufferedBytes += k.byteLength + v.byteLength + ROW_OVERHEAD_BYTES;
+    // Both fields are encoded (or refused by their codec) before anything is buffered.
+    this.bufferedBytes += w.add(this.encoder.keyField(key), this.encoder.valField(val), diff) + ROW_OVERHEAD_BYTES;
+    return this.bufferedBytes >= this.port.spillThresholdBytes;
+  }
+
+  /** @internal Spills the buffered rows to Blob if they have reached the threshold (see {@link bufferWrite}). */
+  async spillIfFull(): Promise<void> {
     if (this.bufferedBytes >= this.port.spillThresholdBytes) await this.spill();
   }
 
   /**
    * Buffers many updates of `dataId`, rows `[key, val, diff]`, as `write` would one by
-   * one, but all or nothing: every row is checked and encoded before any is buffered,
-   * so a bad row (named by its index) leaves the Txn as it was. The shard id is
-   * checked once, and the rows are encoded in bulk. Past the spill threshold the
-   * rows are spilled once all are buffered: for bounded memory, pass rows in chunks
-   * of about `spillThresholdBytes`.
+   * one, but all or nothing: a bad row (named by its index) leaves the Txn as it was,
+   * the rows before it taken back out. The shard id is checked once, and the rows are
+   * encoded straight into the shard's buffer. Past the spill threshold the rows are
+   * spilled once all are buffered: for bounded memory, pass rows in chunks of about
+   * `spillThresholdBytes`.
    *
    * ```ts
    * await txn.writeMany(d0, [['alice', null, 1], ['bob', null, -1]]);
@@ -164,23 +177,26 @@ export class Txn<K, V> {
     this.checkOpen('write to');
     assertShardId(dataId, 'writeMany data shard id');
     const list = arrayOf(rows, 'writeMany rows');
-    const keys: Uint8Array[] = new Array(list.length);
-    const vals: Uint8Array[] = new Array(list.length);
-    const diffs: number[] = new Array(list.length);
+    if (list.length === 0) return;
+    const known = this.writes.has(dataId);
+    const w = this.shard(dataId);
+    const before = w.rows.length;
     let bytes = 0;
-    for (let i = 0; i < list.length; i++) {
-      const row = list[i];
-      if (!Array.isArray(row) || row.length !== 3) throw invalidArgument(`writeMany rows[${i}]`, 'an array [key, val, diff]', row);
-      const [key, val, diff] = row as readonly [K, V, number];
-      assertDiff(diff, `writeMany rows[${i}] diff`);
-      const k = this.encoder.key(key);
-      const v = this.encoder.val(val);
-      keys[i] = k;
-      vals[i] = v;
-      diffs[i] = diff;
-      bytes += k.byteLength + v.byteLength + ROW_OVERHEAD_BYTES;
+    try {
+      for (let i = 0; i < list.length; i++) {
+        const row = list[i];
+        if (!Array.isArray(row) || row.length !== 3) throw invalidArgument(`writeMany rows[${i}]`, 'an array [key, val, diff]', row);
+        const [key, val, diff] = row as readonly [K, V, number];
+        assertDiff(diff, `writeMany rows[${i}] diff`);
+        bytes += w.add(this.encoder.keyField(key), this.encoder.valField(val), diff) + ROW_OVERHEAD_BYTES;
+      }
+    } catch (err) {
+      // All or nothing: no await since the first push, so nothing has seen these rows.
+      w.rows.truncate(before);
+      if (!known) this.writes.delete(dataId);
+      throw err;
     }
-    this.addEncoded(dataId, keys, vals, diffs, bytes);
+    this.bufferedBytes += bytes;
     if (this.bufferedBytes >= this.port.spillThresholdBytes) await this.spill();
   }
 
@@ -191,26 +207,10 @@ export class Txn<K, V> {
   async writeEncoded(dataId: ShardId, rows: readonly { keyBytes: Uint8Array; valBytes: Uint8Array; diff: number }[]): Promise<void> {
     this.checkOpen('write to');
     assertShardId(dataId, 'writeEncoded data shard id');
-    const keys: Uint8Array[] = new Array(rows.length);
-    const vals: Uint8Array[] = new Array(rows.length);
-    const diffs: number[] = new Array(rows.length);
-    let bytes = 0;
-    for (let i = 0; i < rows.length; i++) {
-      const r = rows[i]!;
-      keys[i] = r.keyBytes;
-      vals[i] = r.valBytes;
-      diffs[i] = r.diff;
-      bytes += r.keyBytes.byteLength + r.valBytes.byteLength + ROW_OVERHEAD_BYTES;
-    }
-    this.addEncoded(dataId, keys, vals, diffs, bytes);
+    if (rows.length === 0) return;
+    const w = this.shard(dataId);
+    for (const r of rows) this.bufferedBytes += w.add(r.keyBytes, r.valBytes, r.diff) + ROW_OVERHEAD_BYTES;
     if (this.bufferedBytes >= this.port.spillThresholdBytes) await this.spill();
-  }
-
-  private addEncoded(dataId: ShardId, keys: Uint8Array[], vals: Uint8Array[], diffs: number[], bytes: number): void {
-    if (diffs.length === 0) return;
-    // The rows' bytes are copied into the shard's columns, so the arrays can go.
-    this.shard(dataId).addAll(keys, vals, diffs);
-    this.bufferedBytes += bytes;
   }
 
   /** Stages a batch built for `dataId` (e.g. by another process); it is re-timestamped to the commit time. */

@@ -1,6 +1,7 @@
 /**
  * UpdateColumns, the columnar buffer batches are built in: pushed rows read back as
- * pushed across slab growth, the caller's arrays are copied (so it may reuse them),
+ * pushed across slab growth, a string field as its UTF-8, the caller's arrays are
+ * copied (so it may reuse them), truncate takes pushes back,
  * clear() keeps the capacity for the next batch, and its columns encode to the same
  * part bytes as the row form; a range of a decoded part appends in bulk as it would row
  * by row. consolidateColumns hands back the very buffer when
@@ -8,6 +9,7 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
+import { Codecs } from '../../src/persist/codec.js';
 import { consolidateColumns, consolidatePartData } from '../../src/persist/consolidate.js';
 import { decodePartColumns, decodePartData, encodePartData, encodeUpdateColumns, type PartData } from '../../src/persist/part.js';
 import { UpdateColumns } from '../../src/persist/update-columns.js';
@@ -53,6 +55,48 @@ describe('persist: UpdateColumns (the columnar batch buffer)', () => {
     }
     scratch.fill(9);
     expect([0, 1, 2].map((i) => [...c.val(i)])).to.deep.equal([[0, 0, 0, 0], [1, 1, 1, 1], [2, 2, 2, 2]]);
+  });
+
+  it('property: a string field is stored as exactly the bytes Codecs.string encodes it to, beside byte fields, with push and rowBytes counting them', () => {
+    const field = fc.oneof(
+      fc.string(),
+      fc.fullUnicodeString(),
+      fc.string({ unit: 'binary', maxLength: 300 }),
+      fc.uint8Array({ maxLength: 40 }),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(field, field), { maxLength: 150 }), (rows) => {
+        const c = new UpdateColumns();
+        const bytesOf = (f: string | Uint8Array) => (typeof f === 'string' ? Codecs.string.encode(f) : f);
+        rows.forEach(([k, v], i) => {
+          const stored = c.push(k, v, i, 1);
+          expect(stored).to.equal(bytesOf(k).byteLength + bytesOf(v).byteLength);
+          expect(c.rowBytes(i)).to.equal(stored);
+        });
+        // Read back once all are in: a later row never overwrote an earlier one.
+        rows.forEach(([k, v], i) => {
+          expect([...c.key(i)], JSON.stringify(k)).to.deep.equal([...bytesOf(k)]);
+          expect([...c.val(i)], JSON.stringify(v)).to.deep.equal([...bytesOf(v)]);
+        });
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('truncate(n) takes back the last pushes: the next push lands where they were', () => {
+    const c = new UpdateColumns();
+    c.push('a', 'x', 1, 1);
+    c.push('bb', 'yy', 1, 1);
+    c.push('ccc', 'zzz', 1, 1);
+    c.truncate(1);
+    expect(c.length).to.equal(1);
+    expect(c.dataBytes).to.equal(2);
+    c.push('d', 'w', 2, -1);
+    expect(rowsOf(c)).to.deep.equal([
+      ['a', [...utf8('x')], 1, 1],
+      ['d', [...utf8('w')], 2, -1],
+    ]);
+    expect(() => c.truncate(3)).to.throw(RangeError, /truncate\(3\) of 2/);
   });
 
   it('clear() empties it and the next batch reuses the grown slabs', () => {

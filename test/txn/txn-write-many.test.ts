@@ -52,6 +52,23 @@ describe('txn: Txn.writeMany', () => {
     await txns.close();
   });
 
+  it('a call refused part way takes its rows back out and keeps the rows buffered before it', async () => {
+    const txns = await openTxns(client);
+    const log = new CommitLog(client, txns.txnsId);
+    const d0 = await expectRegister(txns, 1);
+    const txn = txns.begin();
+    await txn.write(d0, 'kept', null, 1);
+    await txn.writeMany(d0, [['also kept', null, 2]]);
+    await expectReject(txn.writeMany(d0, [['dropped 1', null, 1], ['dropped 2', null, 1], ['bad', null, 0.5]]), Error, /writeMany rows\[2\] diff/);
+    await txn.write(d0, 'after', null, -1);
+    for (const w of [[d0, 'kept', 4, 1], [d0, 'also kept', 4, 2], [d0, 'after', 4, -1]] as const) log.record([...w]);
+    const res = await txn.commitAt(txns, 4);
+    if (!res.ok) throw new Error(`commit at 4: taken, current ${res.current}`);
+    await res.apply.apply(txns);
+    await log.assertSnapshot(d0, 4);
+    await txns.close();
+  });
+
   it('past the spill threshold the rows go to Blob, and every row commits once', async () => {
     const txns = await openTxns(client, newShardId(), { spillThresholdBytes: 16 * 1024 });
     const log = new CommitLog(client, txns.txnsId);
