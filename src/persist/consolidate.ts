@@ -84,9 +84,17 @@ function hashRow(src: ColumnsSource, j: number, t: number): number {
 
 /** An open-addressing table of row numbers by hash, at most half full. */
 class RowTable {
-  private slots: Int32Array = new Int32Array(16).fill(-1);
-  private mask = 15;
+  private slots: Int32Array;
+  private mask: number;
   readonly hashes: number[] = [];
+
+  /** Sized for `expectedRows` without growing (a buffer of known length hashes each row once, never rehashes). */
+  constructor(expectedRows = 0) {
+    let size = 16;
+    while (size < expectedRows * 2) size *= 2;
+    this.slots = new Int32Array(size).fill(-1);
+    this.mask = size - 1;
+  }
 
   /** The first slot of `h`'s probe sequence; follow with {@link next}. */
   start(h: number): number {
@@ -262,7 +270,7 @@ export function consolidatePartData(data: PartData): PartData {
 export function consolidateColumns(cols: UpdateColumns): UpdateColumns {
   const n = cols.length;
   const src = cols.asSource();
-  const table = new RowTable();
+  const table = new RowTable(n);
   for (let i = 0; i < n; i++) {
     if (cols.diff(i) === 0) return consolidateAll(cols);
     const t = cols.time(i);

@@ -10,6 +10,11 @@
  * - 2: parts (`ProtoPart`, in Blob or inline in state), rollups (`ProtoStateRollup`)
  *   and state diffs (`ProtoStateDiff`) end in a checksum trailer. Nothing else changed,
  *   so a version 1 `ProtoBatch` reads exactly like a version 2 one.
+ * - 3: a part may store a column whose entries are all alike as that one entry
+ *   (`ProtoPart.has_time`, `has_diff`, `has_key_width`, `has_val_width`): a batch's
+ *   times and diffs are usually all equal, and a keys-only collection's values all
+ *   empty. Nothing else changed, so any other version 2 object reads exactly like a
+ *   version 3 one.
  *
  * The checksum trailer (format version 2 on): the encoded message is followed by
  * field 15 as a `fixed32`, i.e. the 5 bytes `7d c0 c1 c2 c3`, where `c0..c3` is the
@@ -25,9 +30,11 @@
  *   else is a StoredFormatError saying the object is corrupt (or, for a whole message
  *   with no trailer and no field 15 that claims a newer version, saying to upgrade).
  * CRC-32 catches every single and double bit flip (in objects up to 512 MiB) and every
- * burst of up to 32 bits, and misses other damage with probability 2^-32. Damage cannot
- * pass a version 2 object off as legacy either: that takes at least three flips in
- * chosen places (version `02` to `01` is two bits, hiding field 15 one more).
+ * burst of up to 32 bits, and misses other damage with probability 2^-32. Damage can
+ * pass a sealed object off as legacy only by flips in chosen places: a version 2
+ * object takes three (version `02` to `01` is two bits, hiding field 15 one more), a
+ * version 3 one two (`03` to `01` is one bit); and a version 3 part that stores
+ * compact columns is refused as legacy whatever the flips, since version 1 had none.
  * Legacy objects themselves are read unchecked: they never had a checksum.
  */
 import protobuf from 'protobufjs';
@@ -36,7 +43,7 @@ import { crc32 } from 'node:zlib';
 import { StoredFormatError } from './errors.js';
 
 /** The format version this build writes. Bumped on any incompatible change to the stored formats. */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 /** The oldest format version this build still reads. */
 const OLDEST_READABLE_FORMAT_VERSION = 1;
 /** The last format version whose parts, rollups and state diffs carry no checksum. */

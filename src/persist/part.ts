@@ -12,6 +12,13 @@
  * Stored parts, in Blob or inline, are sealed with a checksum (see encoding.ts):
  * {@link decodePartData} refuses a corrupt one with a StoredFormatError naming it,
  * and still reads unsealed parts of format version 1.
+ *
+ * Compact columns (format version 3): a column whose entries are all alike is stored
+ * as that one entry and its bytes field left empty — one time, one diff, or for keys
+ * or values of one width (empty values of a keys-only collection) the width instead
+ * of the offsets. Decoding rebuilds the full column, so no reader sees the difference.
+ * Example: 10,000 keys `k0-0`…`k0-9999` at time 5 with diff 1 and empty values store
+ * 10.9 bytes per update (their keys and key offsets) instead of 30.9.
  */
 import { bytesToFloat64s, bytesToUint32s, float64ArrayToBytes, uint32sToBytes } from './columns.js';
 import { Proto, FORMAT_VERSION, decodeChecksummed, encodeChecksummed, toNumber } from './encoding.js';
@@ -86,16 +93,55 @@ function encodePartColumns(
   times: Float64Array,
   diffs: Float64Array,
 ): Uint8Array {
-  return encodeChecksummed(Proto.Part, {
-    formatVersion: FORMAT_VERSION,
-    count: n,
-    keyData,
-    keyOffsets: uint32sToBytes(keyOffsets),
-    valData,
-    valOffsets: uint32sToBytes(valOffsets),
-    times: float64ArrayToBytes(times),
-    diffs: float64ArrayToBytes(diffs),
-  });
+  // A column whose entries are all alike is stored as one entry (format version 3):
+  // a batch's times and diffs usually are, and a keys-only collection's values are
+  // all empty. Only what is compact gets a field, so the rest encodes as before.
+  const msg: Record<string, unknown> = { formatVersion: FORMAT_VERSION, count: n, keyData, valData };
+  const keyWidth = fixedWidth(keyOffsets);
+  if (keyWidth === undefined) msg.keyOffsets = uint32sToBytes(keyOffsets);
+  else Object.assign(msg, { hasKeyWidth: true, keyWidth });
+  const valWidth = fixedWidth(valOffsets);
+  if (valWidth === undefined) msg.valOffsets = uint32sToBytes(valOffsets);
+  else Object.assign(msg, { hasValWidth: true, valWidth });
+  const time = allAlike(times);
+  if (time === undefined) msg.times = float64ArrayToBytes(times);
+  else Object.assign(msg, { hasTime: true, time });
+  const diff = allAlike(diffs);
+  if (diff === undefined) msg.diffs = float64ArrayToBytes(diffs);
+  else Object.assign(msg, { hasDiff: true, diff });
+  return encodeChecksummed(Proto.Part, msg);
+}
+
+/** The one value every entry of `col` holds (exactly: -0 is not 0), or undefined; an empty column has none. */
+function allAlike(col: Float64Array): number | undefined {
+  if (col.length === 0) return undefined;
+  const first = col[0]!;
+  for (let i = 1; i < col.length; i++) if (col[i] !== first) return undefined;
+  if (first === 0) for (let i = 1; i < col.length; i++) if (!Object.is(col[i], first)) return undefined;
+  return first;
+}
+
+/** The length every item delimited by `offsets` has, or undefined; an empty column has none. */
+function fixedWidth(offsets: Uint32Array): number | undefined {
+  const n = offsets.length - 1;
+  if (n < 1) return undefined;
+  const w = offsets[1]! - offsets[0]!;
+  for (let i = 1; i < n; i++) if (offsets[i + 1]! - offsets[i]! !== w) return undefined;
+  return w;
+}
+
+/** `n` entries of `value`, when a compact column's bytes field is empty as it must be. */
+function alikeColumn(bytes: Uint8Array, n: number, value: number): Float64Array | undefined {
+  // `.length`: an absent bytes field decodes as protobufjs's default, an empty plain array.
+  return bytes.length === 0 ? new Float64Array(n).fill(value) : undefined;
+}
+
+/** The `n + 1` offsets of `n` items of `width` bytes each, when the offsets field is empty as it must be. */
+function widthOffsets(bytes: Uint8Array, n: number, width: number): Uint32Array | undefined {
+  if (bytes.length !== 0 || n * width > 0xffffffff) return undefined;
+  const out = new Uint32Array(n + 1);
+  for (let i = 1; i <= n; i++) out[i] = i * width;
+  return out;
 }
 
 /** The byte strings back to back, and the n+1 offsets that delimit them. */
@@ -120,7 +166,18 @@ interface DecodedPart {
   valOffsets: Uint8Array;
   times: Uint8Array;
   diffs: Uint8Array;
+  hasTime: boolean;
+  time: number;
+  hasDiff: boolean;
+  diff: number;
+  hasKeyWidth: boolean;
+  keyWidth: number;
+  hasValWidth: boolean;
+  valWidth: number;
 }
+
+/** The first format version whose parts may store compact columns. */
+const COMPACT_COLUMNS_FORMAT_VERSION = 3;
 
 const EMPTY = new Uint8Array(0);
 
@@ -149,10 +206,17 @@ export interface PartColumns extends ColumnsSource {
 export function decodePartColumns(bytes: Uint8Array, what: string): PartColumns {
   const p = decodeChecksummed<DecodedPart>(Proto.Part, bytes, what);
   const n = p.count;
-  const keyOffsets = bytesToUint32s(p.keyOffsets, n + 1);
-  const valOffsets = bytesToUint32s(p.valOffsets, n + 1);
-  const times = bytesToFloat64s(p.times, n);
-  const diffs = bytesToFloat64s(p.diffs, n);
+  if ((p.hasTime || p.hasDiff || p.hasKeyWidth || p.hasValWidth) && p.formatVersion < COMPACT_COLUMNS_FORMAT_VERSION) {
+    throw new StoredFormatError(
+      // Only damage makes one: no build wrote compact columns under an older version.
+      `${what} is corrupt (${bytes.byteLength} bytes): it stores compact columns ` +
+        `(format version ${COMPACT_COLUMNS_FORMAT_VERSION}) but says format version ${p.formatVersion}`,
+    );
+  }
+  const keyOffsets = p.hasKeyWidth ? widthOffsets(p.keyOffsets, n, p.keyWidth) : bytesToUint32s(p.keyOffsets, n + 1);
+  const valOffsets = p.hasValWidth ? widthOffsets(p.valOffsets, n, p.valWidth) : bytesToUint32s(p.valOffsets, n + 1);
+  const times = p.hasTime ? alikeColumn(p.times, n, p.time) : bytesToFloat64s(p.times, n);
+  const diffs = p.hasDiff ? alikeColumn(p.diffs, n, p.diff) : bytesToFloat64s(p.diffs, n);
   if (!keyOffsets || !valOffsets || !times || !diffs) {
     throw new StoredFormatError(`${what}: its columns do not hold ${n} updates`);
   }

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Location } from '../../src/location/location.js';
 import { openLocation } from '../../src/location/location.js';
-import { Proto, encodeChecksummed, encodeMessage } from '../../src/persist/encoding.js';
+import { FORMAT_VERSION, Proto, encodeChecksummed, encodeMessage } from '../../src/persist/encoding.js';
 import { hollowBatchToProto } from '../../src/persist/hollow-batch.js';
 import { PersistClient, StoredFormatError, newShardId, type PersistConfig, type ShardId } from '../../src/persist/index.js';
 import { decodePartData, encodePartData } from '../../src/persist/part.js';
@@ -43,7 +43,7 @@ async function expectCorrupt(read: Promise<unknown>, names: string, bit: number)
   expect(outcome, `bit ${bit}: the read returned data`).to.be.instanceOf(StoredFormatError);
   const message = (outcome as Error).message;
   expect(message, `bit ${bit}`).to.include(names);
-  expect(message, `bit ${bit}`).to.match(/ is corrupt /);
+  expect(message, `bit ${bit}: ${message}`).to.match(/ is corrupt /);
 }
 
 /** Opens a fresh client on `location`, runs `f`, and closes the client whatever happens. */
@@ -264,8 +264,8 @@ describe('persist: checksums on stored objects', () => {
     const sealed = encodePartData({ keys: [Buffer.from('k')], vals: [new Uint8Array(0)], times: [3], diffs: [1] });
     const legacy = toLegacyFormat(Proto.Part, sealed);
     expect(decodePartData(legacy, 'legacy').times).to.deep.equal([3]);
-    const versionByte = 1; // `08 02`: field 1 (format_version), value 2
-    expect(sealed[versionByte]).to.equal(2);
+    const versionByte = 1; // `08 03`: field 1 (format_version), value 3
+    expect(sealed[versionByte]).to.equal(FORMAT_VERSION);
     const asVersion1 = Uint8Array.from(sealed);
     asVersion1[versionByte] = 1;
     expect(() => decodePartData(asVersion1, 'part p')).to.throw(StoredFormatError, /part p is corrupt .*checksum mismatch/);

@@ -210,11 +210,11 @@ describe('persist: compaction through the merge worker', () => {
       const w = await client.openWriter(id, STRING_UNIT);
       const reader = await client.openLeasedReader(id, STRING_UNIT);
       const written: Update<string, null>[] = [];
-      // Four batches of 4,000 keys each (over WORKER_MIN_INPUT_BYTES), every key of
+      // Four batches of 6,000 keys each (over WORKER_MIN_INPUT_BYTES), every key of
       // batch 3 a retraction of one in batch 0, so consolidating must cancel them.
       for (let b = 0; b < 4; b++) {
         const rows: Update<string, null>[] = [];
-        for (let i = 0; i < 4000; i++) {
+        for (let i = 0; i < 6000; i++) {
           rows.push(b === 3 ? [`key-0-${i}-padding-padding`, null, b, -1] : [`key-${b}-${i}-padding-padding`, null, b, 1]);
         }
         expect(await w.compareAndAppend(rows, b, b + 1)).to.deep.equal({ ok: true });
@@ -229,7 +229,7 @@ describe('persist: compaction through the merge worker', () => {
       const before = metrics.compactionWorkerMerges.value;
       await compactShard(machine, worker);
       expect(metrics.compactionWorkerMerges.value - before).to.equal(1);
-      expect(machine.state.spine.map((b) => [b.batch.lower, b.batch.upper, b.batch.updateCount])).to.deep.equal([[0, 4, 8000]]);
+      expect(machine.state.spine.map((b) => [b.batch.lower, b.batch.upper, b.batch.updateCount])).to.deep.equal([[0, 4, 12000]]);
       const want = new Map<string, number>();
       for (const [k, , , d] of written) want.set(k, (want.get(k) ?? 0) + d);
       const expected = [...want].filter(([, d]) => d !== 0).map(([k, d]): Update<string, null> => [k, null, 3, d]);

@@ -3,8 +3,8 @@
  * damaging them, and the format version 1 (pre-checksum) form of an object.
  *
  * Format version 1 is format version 2 without the checksum trailer: the same
- * message with `formatVersion: 1` and no field 15. {@link toLegacyFormat} produces
- * it from a version 2 encoding; the checksum tests check it against bytes that the
+ * message with `formatVersion: 1` and no field 15 (and a part's columns in full, not
+ * in version 3's compact form). {@link toLegacyFormat} produces it from a newer encoding; the checksum tests check it against bytes that the
  * version 1 code really wrote (fixtures/legacy-v1-shard.json).
  */
 import { readFileSync } from 'node:fs';
@@ -13,14 +13,25 @@ import type { Location } from '../../src/location/location.js';
 import { openLocation } from '../../src/location/location.js';
 import { MemConsensus } from '../../src/location/mem-consensus.js';
 import { SCAN_ALL, type VersionedData } from '../../src/location/consensus.js';
+import { Proto } from '../../src/persist/encoding.js';
+import { decodePartColumns } from '../../src/persist/part.js';
 import { xorshift32 } from './rng.js';
 
-/** A format version 2 object rewritten as format version 1 stored it. */
+/**
+ * A format version 2 or 3 object rewritten as format version 1 stored it: a part's
+ * compact columns (version 3) written out in full, as every version before 3 did.
+ */
 export function toLegacyFormat(t: protobuf.Type, sealed: Uint8Array): Uint8Array {
   const m = t.decode(sealed) as unknown as Record<string, unknown>;
   // The decoded message owns only the fields present in the bytes: without its own
   // `checksum`, the encoder leaves field 15 out.
   delete m.checksum;
+  if (t === Proto.Part) {
+    const c = decodePartColumns(sealed, 'part to rewrite in format version 1');
+    const bytesOf = (a: Uint32Array | Float64Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    Object.assign(m, { keyOffsets: bytesOf(c.keyOffsets), valOffsets: bytesOf(c.valOffsets), times: bytesOf(c.times), diffs: bytesOf(c.diffs) });
+    for (const f of ['hasTime', 'time', 'hasDiff', 'diff', 'hasKeyWidth', 'keyWidth', 'hasValWidth', 'valWidth']) delete m[f];
+  }
   m.formatVersion = 1;
   return t.encode(m).finish();
 }
