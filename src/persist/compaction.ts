@@ -19,8 +19,9 @@
  * part; when they must be consolidated, their distinct updates (the consolidator
  * needs all of them before any is final) plus one output part. The merging itself
  * ({@link PartMerger}: decoding, consolidating, encoding) runs in the process's merge
- * worker thread (merge-worker.ts) for merges of {@link WORKER_MIN_INPUT_BYTES} to
- * {@link WORKER_MAX_INPUT_BYTES} of input, which holds its output until the merge
+ * worker thread (merge-worker.ts) for merges of {@link WORKER_MIN_INPUT_BYTES} (or
+ * {@link WORKER_MIN_INPUT_UPDATES}) to {@link WORKER_MAX_INPUT_BYTES} of input, which
+ * holds its output until the merge
  * ends; reading the inputs and storing the outputs stay on the main thread, so the
  * merge is the same either way. Advancing to the since never
  * changes an answer at `asOf >= since`: every time `<= asOf` still reads as `<= asOf`,
@@ -60,6 +61,12 @@ const MAX_SPINE_BATCHES = 64;
  * otherwise start it.
  */
 export const WORKER_MIN_INPUT_BYTES = 512 * 1024;
+/**
+ * …or at least this many updates: a merge costs per update too (each is decoded,
+ * hashed and encoded), and compact parts (format version 3) put 10,000 small keys in
+ * about 110 KB, so bytes alone would keep merges of tens of thousands of updates here.
+ */
+export const WORKER_MIN_INPUT_UPDATES = 16_384;
 /**
  * …and at most this many: the worker returns a merge's output whole, where the main
  * thread streams it part by part, so bigger merges stay on the main thread.
@@ -182,14 +189,17 @@ async function mergeBatches(
   const { cfg, blob, shardId } = machine;
   let inputInline = 0;
   let inputBytes = 0;
+  let inputUpdates = 0;
   for (const { batch } of inputs) {
     inputInline += inlineBytes(batch);
+    inputUpdates += batch.updateCount;
     for (const p of batch.parts) inputBytes += p.encodedSizeBytes;
   }
   const out = new OutputParts(machine, inputInline, inlineBytesNow);
   const opts = { since, consolidate: !cannotOverlap(inputs, since), targetBytes: cfg.blobTargetSizeBytes };
   // Off the main thread when it is worth a message and the whole result may wait in memory.
-  const job = inputBytes >= WORKER_MIN_INPUT_BYTES && inputBytes <= WORKER_MAX_INPUT_BYTES ? worker?.tryBegin(opts) : undefined;
+  const worthIt = inputBytes >= WORKER_MIN_INPUT_BYTES || inputUpdates >= WORKER_MIN_INPUT_UPDATES;
+  const job = worthIt && inputBytes <= WORKER_MAX_INPUT_BYTES ? worker?.tryBegin(opts) : undefined;
   // On the main thread, parts stream: one input part and one output part in memory at
   // a time when the inputs cannot overlap; the distinct updates when they must be
   // consolidated (a later update may cancel an earlier one).

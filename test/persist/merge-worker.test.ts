@@ -7,7 +7,7 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { WORKER_MIN_INPUT_BYTES, compactShard } from '../../src/persist/compaction.js';
+import { WORKER_MIN_INPUT_BYTES, WORKER_MIN_INPUT_UPDATES, compactShard } from '../../src/persist/compaction.js';
 import { StoredFormatError } from '../../src/persist/errors.js';
 import { MAX_THREAD_FAILURES, MergeWorker, SHARED_LINGER_MS, acquireSharedMergeWorker } from '../../src/persist/merge-worker.js';
 import { decodePartColumns, encodeUpdateColumns, partTime } from '../../src/persist/part.js';
@@ -234,6 +234,34 @@ describe('persist: compaction through the merge worker', () => {
       for (const [k, , , d] of written) want.set(k, (want.get(k) ?? 0) + d);
       const expected = [...want].filter(([, d]) => d !== 0).map(([k, d]): Update<string, null> => [k, null, 3, d]);
       expect(sorted(await reader.snapshotAndFetch(3))).to.deep.equal(sorted(expected));
+    } finally {
+      await worker.close();
+      await client.close();
+    }
+  });
+
+  it('takes a merge of many small updates under the byte threshold, and leaves one of few updates and few bytes here', async () => {
+    const client = await memClient({ compaction: false });
+    const worker = new MergeWorker(SILENT);
+    try {
+      expect(await worker.ready()).to.equal(true);
+      const metrics = PersistMetrics.of(client.metrics);
+      // Four batches: compaction merges a level once it holds four.
+      for (const [perBatch, toWorker] of [[WORKER_MIN_INPUT_UPDATES / 4, 1], [100, 0]] as const) {
+        const id = newShardId();
+        const w = await client.openWriter(id, STRING_UNIT);
+        for (let b = 0; b < 4; b++) {
+          const rows = Array.from({ length: perBatch }, (_, i): Update<string, null> => [`k${b}.${i}`, null, b, 1]);
+          expect(await w.compareAndAppend(rows, b, b + 1)).to.deep.equal({ ok: true });
+        }
+        const machine = client.shardMachine(id);
+        const inputBytes = machine.state.spine.reduce((n, b) => n + b.batch.parts.reduce((m, p) => m + p.encodedSizeBytes, 0), 0);
+        expect(inputBytes, 'input bytes').to.be.below(WORKER_MIN_INPUT_BYTES);
+        const before = metrics.compactionWorkerMerges.value;
+        await compactShard(machine, worker);
+        expect(metrics.compactionWorkerMerges.value - before, `${perBatch} updates per batch`).to.equal(toWorker);
+        expect(machine.state.spine.map((b) => b.batch.updateCount)).to.deep.equal([4 * perBatch]);
+      }
     } finally {
       await worker.close();
       await client.close();
