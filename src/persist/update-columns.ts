@@ -240,6 +240,11 @@ export class UpdateColumns {
     this.n = 0;
   }
 
+  /** The bytes this buffer holds allocated, used or not (both slabs and the number columns). */
+  get capacityBytes(): number {
+    return this.keyBytes.byteLength + this.valBytes.byteLength + this.timeCol.length * 24;
+  }
+
   /** Grows the four number columns together, in one ArrayBuffer (one allocation, not four). */
   private growRows(need: number): void {
     const size = Math.max(need, MIN_ROWS, this.timeCol.length * 2);
@@ -295,4 +300,41 @@ function rangesEqual(x: Uint8Array, xa: number, xb: number, y: Uint8Array, ya: n
   if (xb - xa !== yb - ya) return false;
   for (let i = 0; i < xb - xa; i++) if (x[xa + i] !== y[ya + i]) return false;
   return true;
+}
+
+/**
+ * A few emptied UpdateColumns kept for reuse, so a stream of similar batches (a
+ * sink's transactions, group commits) does not grow a fresh buffer from empty for
+ * each. Only buffers up to `maxBytes` of capacity are kept, at most `maxBuffers` of
+ * them: a big transaction's buffer goes to the garbage collector, not into the pool.
+ *
+ * Invariant: a buffer is given back only once nothing reads it any more (its rows
+ * uploaded, no builder still borrowing it); `take` hands it out empty.
+ *
+ * Example:
+ * ```ts
+ * const pool = new ColumnsPool();
+ * const c = pool.take();   // empty; grown capacity if one was given back
+ * c.push('k', '', 0, 1);
+ * pool.give(c);            // cleared and kept for the next take
+ * ```
+ */
+export class ColumnsPool {
+  private readonly free: UpdateColumns[] = [];
+
+  constructor(
+    private readonly maxBuffers = 4,
+    private readonly maxBytes = 1024 * 1024,
+  ) {}
+
+  /** An empty buffer: a kept one if there is one, else a new one. */
+  take(): UpdateColumns {
+    return this.free.pop() ?? new UpdateColumns();
+  }
+
+  /** Gives `cols` back (emptied); kept only while the pool has room and it is small enough. */
+  give(cols: UpdateColumns): void {
+    cols.clear();
+    if (this.free.length < this.maxBuffers && cols.capacityBytes <= this.maxBytes && !this.free.includes(cols)) this.free.push(cols);
+  }
 }

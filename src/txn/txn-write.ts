@@ -20,9 +20,16 @@ export class TxnWrite {
   /**
    * Buffered rows, in columns (their bytes copied in, so callers may reuse their
    * arrays), all at time 0. Reused after each upload: a Txn that spills many times
-   * keeps one buffer of about the spill threshold.
+   * keeps one buffer of about the spill threshold. Taken from the handle's pool; the
+   * Txn gives it back once committed or discarded.
    */
-  readonly rows = new UpdateColumns();
+  readonly rows: UpdateColumns;
+  /** Uploads of `rows` in flight (each borrows the buffer until it settles). */
+  private uploads = 0;
+
+  constructor(rows: UpdateColumns = new UpdateColumns()) {
+    this.rows = rows;
+  }
   /** Batches the caller built (`writeBatch`), as transmittable bytes. */
   staged: TransmittableBatch[] = [];
   /** Batches already uploaded: spilled writes, or carried over from a failed attempt. */
@@ -49,15 +56,25 @@ export class TxnWrite {
   /** Uploads the buffered rows (if any) through `writer` as one batch at time 0, interval `[0, 1)`. */
   async uploadBuffered<K, V>(writer: WriteHandle<K, V>): Promise<void> {
     if (this.rows.length === 0) return;
-    const builder = await writer.builder(0);
-    // The builder borrows the columns (no copy) until finish settles, and never writes to them.
-    const uploading = builder.addColumns(this.rows);
-    if (uploading) await uploading;
-    const batch = await builder.finish(1);
-    // Only once the batch exists do the rows leave the buffer: a failed upload keeps
-    // them, so a retried commit still carries them.
-    this.batches.push(batch);
-    this.rows.clear();
+    this.uploads++;
+    try {
+      const builder = await writer.builder(0);
+      // The builder borrows the columns (no copy) until finish settles, and never writes to them.
+      const uploading = builder.addColumns(this.rows);
+      if (uploading) await uploading;
+      const batch = await builder.finish(1);
+      // Only once the batch exists do the rows leave the buffer: a failed upload keeps
+      // them, so a retried commit still carries them.
+      this.batches.push(batch);
+      this.rows.clear();
+    } finally {
+      this.uploads--;
+    }
+  }
+
+  /** Whether nothing reads the row buffer any more (no upload in flight), so it may go back to a pool. */
+  get rowsIdle(): boolean {
+    return this.uploads === 0;
   }
 
   /** Turns the staged transmittable batches into batches of `writer`. */

@@ -193,7 +193,10 @@ export class Txn<K, V> {
     } catch (err) {
       // All or nothing: no await since the first push, so nothing has seen these rows.
       w.rows.truncate(before);
-      if (!known) this.writes.delete(dataId);
+      if (!known) {
+        this.writes.delete(dataId);
+        this.port.columnsPool.give(w.rows);
+      }
       throw err;
     }
     this.bufferedBytes += bytes;
@@ -229,7 +232,7 @@ export class Txn<K, V> {
     if (!(other instanceof Txn)) throw invalidArgument('merge other', 'a Txn (from txns.begin())', other);
     other.checkOpen('merge');
     for (const [id, o] of other.writes) this.shard(id).takeFrom(o);
-    other.writes.clear();
+    other.releaseWrites();
     this.bufferedBytes += other.bufferedBytes;
     other.bufferedBytes = 0;
     this.tidyWork.merge(other.takeTidy());
@@ -285,7 +288,7 @@ export class Txn<K, V> {
         else await b.delete();
       }
     }
-    this.writes.clear();
+    this.releaseWrites();
     this.bufferedBytes = 0;
     this.tidyWork = new Tidy();
   }
@@ -303,7 +306,7 @@ export class Txn<K, V> {
     port.metrics.batchCommitCount.inc(res.landed.count);
     port.metrics.batchCommitBytes.inc(res.landed.bytes);
     this.committedAt = commitTs;
-    this.writes.clear();
+    this.releaseWrites();
     this.bufferedBytes = 0;
     this.tidyWork = new Tidy();
     return { ok: true, apply: new TxnApply(commitTs, res.landed.count === 0) };
@@ -391,6 +394,15 @@ export class Txn<K, V> {
     this.bufferedBytes = 0;
   }
 
+  /**
+   * Drops every shard's contents, giving their row buffers back to the handle's pool;
+   * a buffer an upload still borrows (a spill racing a discard) is left to the GC.
+   */
+  private releaseWrites(): void {
+    for (const w of this.writes.values()) if (w.rowsIdle) this.port.columnsPool.give(w.rows);
+    this.writes.clear();
+  }
+
   /** The shard's contents; its id is checked the first time the Txn sees it (once per shard, not per row). */
   private shardChecked(dataId: ShardId, what: string): TxnWrite {
     const w = this.writes.get(dataId);
@@ -402,7 +414,7 @@ export class Txn<K, V> {
   private shard(dataId: ShardId): TxnWrite {
     let w = this.writes.get(dataId);
     if (!w) {
-      w = new TxnWrite();
+      w = new TxnWrite(this.port.columnsPool.take());
       this.writes.set(dataId, w);
     }
     return w;

@@ -55,6 +55,7 @@ import { Opaque } from '../persist/opaque.js';
 import { CONTROLLER_CRITICAL_SINCE, assertShardId, type ShardId } from '../persist/shard-id.js';
 import type { SinceHandle } from '../persist/since-handle.js';
 import { assertTimestamp } from '../persist/time.js';
+import { ColumnsPool } from '../persist/update-columns.js';
 import { Mutex } from '../persist/wait.js';
 import { WriteHandle } from '../persist/write-handle.js';
 import { claim, release, touch, type ClaimStore } from './data-shard-claim.js';
@@ -214,6 +215,7 @@ export class TxnsHandle<K, V> {
       dataWriters: new DataWriters(client, dataCodecs, log),
       metrics,
       spillThresholdBytes,
+      columnsPool: new ColumnsPool(),
       applyEnsureSchemaMatch,
       exclusive: (fn) => this.exclusive(fn),
     };

@@ -18,6 +18,7 @@
  */
 import type { ShardCodecs } from '../persist/codec.js';
 import type { ShardId } from '../persist/shard-id.js';
+import type { ColumnsPool } from '../persist/update-columns.js';
 import type { DataWriters } from './data-writers.js';
 import type { TxnMetrics } from './metrics.js';
 import type { TxnsAppender } from './txns-append.js';
@@ -29,6 +30,8 @@ export interface TxnsPort<K, V> extends TxnsAppender {
   readonly metrics: TxnMetrics;
   /** A Txn uploads its buffered writes once they pass this many bytes. */
   readonly spillThresholdBytes: number;
+  /** Row buffers Txns take for their shards and give back once committed or discarded. */
+  readonly columnsPool: ColumnsPool;
   /** Apply appends batches under the schema they were written with. */
   readonly applyEnsureSchemaMatch: boolean;
   /** Runs `fn` under the handle's lock; throws HandleExpired once the handle is closed. */

@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { Codecs } from '../../src/persist/codec.js';
 import { consolidateColumns, consolidatePartData } from '../../src/persist/consolidate.js';
 import { decodePartColumns, decodePartData, encodePartData, encodeUpdateColumns, type PartData } from '../../src/persist/part.js';
-import { UpdateColumns } from '../../src/persist/update-columns.js';
+import { ColumnsPool, UpdateColumns } from '../../src/persist/update-columns.js';
 import { partDataOf } from '../support/persist.js';
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
@@ -97,6 +97,25 @@ describe('persist: UpdateColumns (the columnar batch buffer)', () => {
       ['d', [...utf8('w')], 2, -1],
     ]);
     expect(() => c.truncate(3)).to.throw(RangeError, /truncate\(3\) of 2/);
+  });
+
+  it('ColumnsPool hands a given-back buffer out again, empty, and keeps only a few small ones', () => {
+    const pool = new ColumnsPool(2, 64 * 1024);
+    const a = pool.take();
+    for (let i = 0; i < 500; i++) a.push(`k${i}`, 'v', 1, 1);
+    pool.give(a);
+    const again = pool.take();
+    expect(again, 'the given-back buffer').to.equal(a);
+    expect(again.length).to.equal(0);
+    expect(pool.take(), 'a new one once the pool is empty').to.not.equal(a);
+    const big = new UpdateColumns();
+    big.push(new Uint8Array(100_000), '', 0, 1);
+    pool.give(big);
+    expect(pool.take(), 'too big to keep').to.not.equal(big);
+    const kept = [pool.take(), pool.take(), pool.take()];
+    for (const c of kept) pool.give(c);
+    expect([pool.take(), pool.take()]).to.have.members(kept.slice(0, 2));
+    expect(kept, 'only two kept').to.not.include(pool.take());
   });
 
   it('clear() empties it and the next batch reuses the grown slabs', () => {

@@ -10,7 +10,7 @@ import { TxnsHandle } from '../../src/txn/txns-handle.js';
 import { newShardId } from '../../src/persist/shard-id.js';
 import { TxnWrite } from '../../src/txn/txn-write.js';
 import { STRING_UNIT, memClient } from '../support/persist.js';
-import { writer } from '../support/txn.js';
+import { CommitLog, expectRegister, openTxns, writer } from '../support/txn.js';
 
 const enc = (s: string) => STRING_UNIT.key.encode(s);
 const UNIT = STRING_UNIT.val.encode(null);
@@ -37,6 +37,37 @@ describe('txn: TxnWrite (a Txn contents for one shard)', () => {
     expect([batch!.lower, batch!.upper]).to.deep.equal([0, 1]);
     expect(t.isEmpty).to.equal(true);
     await batch!.delete();
+  });
+
+  it("a Txn's row buffer is reused by the next Txn only once committed or discarded, and carries nothing over", async () => {
+    const txns = await openTxns(client);
+    const log = new CommitLog(client, txns.txnsId);
+    const d0 = await expectRegister(txns, 1);
+    const commit = async (txn: ReturnType<typeof txns.begin>, ts: number) => {
+      const res = await txn.commitAt(txns, ts);
+      if (!res.ok) throw new Error(`commit at ${ts}: taken, current ${res.current}`);
+      await res.apply.apply(txns);
+    };
+    // Committed: its buffer goes back, and the next Txn writes fewer rows into it.
+    const first = txns.begin();
+    for (let i = 0; i < 300; i++) await first.write(d0, `first-${i}`, null, 1);
+    for (let i = 0; i < 300; i++) log.record([d0, `first-${i}`, 3, 1]);
+    await commit(first, 3);
+    // Discarded with rows still buffered: none of them may reach a later Txn.
+    const dropped = txns.begin();
+    for (let i = 0; i < 50; i++) await dropped.write(d0, `dropped-${i}`, null, 1);
+    await dropped.discard();
+    // Two Txns open at once each hold their own buffer.
+    const [a, b] = [txns.begin(), txns.begin()];
+    await a.write(d0, 'a', null, 1);
+    await b.write(d0, 'b', null, 1);
+    log.record([d0, 'a', 5, 1]);
+    await commit(a, 5);
+    await log.assertSnapshot(d0, 5);
+    log.record([d0, 'b', 6, 1]);
+    await commit(b, 6);
+    await log.assertSnapshot(d0, 6);
+    await txns.close();
   });
 
   it('copies the rows it buffers: a writer reusing one value array per row commits every row as written', async () => {
