@@ -86,7 +86,9 @@ function hashRow(src: ColumnsSource, j: number, t: number): number {
 class RowTable {
   private slots: Int32Array;
   private mask: number;
-  readonly hashes: number[] = [];
+  /** Row `i`'s hash at `hashCol[i]`, for the first `count` rows (a typed array: no boxed numbers). */
+  private hashCol: Uint32Array;
+  private count = 0;
 
   /** Sized for `expectedRows` without growing (a buffer of known length hashes each row once, never rehashes). */
   constructor(expectedRows = 0) {
@@ -94,6 +96,8 @@ class RowTable {
     while (size < expectedRows * 2) size *= 2;
     this.slots = new Int32Array(size).fill(-1);
     this.mask = size - 1;
+    // At most half the slots are used, plus the row whose insert makes the table grow.
+    this.hashCol = new Uint32Array((size >>> 1) + 1);
   }
 
   /** The first slot of `h`'s probe sequence; follow with {@link next}. */
@@ -106,20 +110,27 @@ class RowTable {
   at(slot: number): number {
     return this.slots[slot]!;
   }
+  /** The hash of row `row`. */
+  hash(row: number): number {
+    return this.hashCol[row]!;
+  }
 
   /** Records row `row` (the next row number) with hash `h` in free slot `slot`. */
   insert(slot: number, row: number, h: number): void {
     this.slots[slot] = row;
-    this.hashes.push(h);
-    if (this.hashes.length * 2 > this.slots.length) this.grow();
+    this.hashCol[this.count++] = h;
+    if (this.count * 2 > this.slots.length) this.grow();
   }
 
   private grow(): void {
     const size = this.slots.length * 2;
     this.slots = new Int32Array(size).fill(-1);
     this.mask = size - 1;
-    for (let i = 0; i < this.hashes.length; i++) {
-      let slot = this.hashes[i]! & this.mask;
+    const hashes = new Uint32Array((size >>> 1) + 1);
+    hashes.set(this.hashCol.subarray(0, this.count));
+    this.hashCol = hashes;
+    for (let i = 0; i < this.count; i++) {
+      let slot = hashes[i]! & this.mask;
       while (this.slots[slot]! >= 0) slot = (slot + 1) & this.mask;
       this.slots[slot] = i;
     }
@@ -150,7 +161,7 @@ export class ColumnConsolidator {
     for (;;) {
       const at = table.at(slot);
       if (at < 0) break;
-      if (table.hashes[at] === h && rows.time(at) === t && rows.sameKeyVal(at, src, j)) {
+      if (table.hash(at) === h && rows.time(at) === t && rows.sameKeyVal(at, src, j)) {
         rows.addToDiff(at, d);
         return;
       }
@@ -204,7 +215,7 @@ export class Consolidator {
     for (;;) {
       const at = table.at(slot);
       if (at < 0) break;
-      if (table.hashes[at] === h && out.times[at] === t && bytesEqual(out.keys[at]!, k) && bytesEqual(out.vals[at]!, v)) {
+      if (table.hash(at) === h && out.times[at] === t && bytesEqual(out.keys[at]!, k) && bytesEqual(out.vals[at]!, v)) {
         out.diffs[at]! += d;
         return at;
       }
@@ -280,7 +291,7 @@ export function consolidateColumns(cols: UpdateColumns): UpdateColumns {
       const at = table.at(slot);
       if (at < 0) break;
       // An earlier row with the same (key, val, time): something sums.
-      if (table.hashes[at] === h && cols.time(at) === t && cols.sameKeyVal(at, src, i)) return consolidateAll(cols);
+      if (table.hash(at) === h && cols.time(at) === t && cols.sameKeyVal(at, src, i)) return consolidateAll(cols);
       slot = table.next(slot);
     }
     table.insert(slot, i, h);
