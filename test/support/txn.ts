@@ -54,6 +54,13 @@ export async function expectRegister(txns: TxnsHandle<string, null>, registerTs:
   return id!;
 }
 
+/** Commits `txn` at `commitTs` (failing the test if the time was taken) and applies it; returns the tidy. */
+export async function commitApplied<K, V>(txns: TxnsHandle<K, V>, txn: Txn<K, V>, commitTs: number): Promise<Tidy> {
+  const res = await txn.commitAt(txns, commitTs);
+  if (!res.ok) throw new AssertionError(`commit at ${commitTs} failed: txns upper is ${res.current}`);
+  return res.apply.apply(txns);
+}
+
 /** Commits `keys` (diff +1) to `dataId` at `commitTs`, applies it, logs it; returns the tidy. */
 export async function expectCommitAt(
   txns: TxnsHandle<string, null>,
@@ -64,9 +71,7 @@ export async function expectCommitAt(
 ): Promise<Tidy> {
   const txn = txns.begin();
   for (const k of keys) await txn.write(dataId, k, null, 1);
-  const res = await txn.commitAt(txns, commitTs);
-  if (!res.ok) throw new AssertionError(`commit at ${commitTs} failed: txns upper is ${res.current}`);
-  const tidy = await res.apply.apply(txns);
+  const tidy = await commitApplied(txns, txn, commitTs);
   for (const k of keys) log.record([dataId, k, commitTs, 1]);
   return tidy;
 }

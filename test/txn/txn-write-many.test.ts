@@ -8,7 +8,7 @@ import { PersistClient } from '../../src/persist/client.js';
 import { InvalidUsage } from '../../src/persist/errors.js';
 import { newShardId } from '../../src/persist/shard-id.js';
 import { expectReject, memClient } from '../support/persist.js';
-import { CommitLog, expectRegister, openTxns } from '../support/txn.js';
+import { CommitLog, commitApplied, expectRegister, openTxns } from '../support/txn.js';
 
 describe('txn: Txn.writeMany', () => {
   let client: PersistClient;
@@ -29,9 +29,7 @@ describe('txn: Txn.writeMany', () => {
       log.record([bulk, k, 5, i % 2 === 0 ? 1 : 2]);
       log.record([single, k, 5, i % 2 === 0 ? 1 : 2]);
     }
-    const res = await txn.commitAt(txns, 5);
-    if (!res.ok) throw new Error(`commit at 5: taken, current ${res.current}`);
-    await res.apply.apply(txns);
+    await commitApplied(txns, txn, 5);
     await log.assertSnapshot(bulk, 5);
     await log.assertSnapshot(single, 5);
     await txns.close();
@@ -62,9 +60,7 @@ describe('txn: Txn.writeMany', () => {
     await expectReject(txn.writeMany(d0, [['dropped 1', null, 1], ['dropped 2', null, 1], ['bad', null, 0.5]]), Error, /writeMany rows\[2\] diff/);
     await txn.write(d0, 'after', null, -1);
     for (const w of [[d0, 'kept', 4, 1], [d0, 'also kept', 4, 2], [d0, 'after', 4, -1]] as const) log.record([...w]);
-    const res = await txn.commitAt(txns, 4);
-    if (!res.ok) throw new Error(`commit at 4: taken, current ${res.current}`);
-    await res.apply.apply(txns);
+    await commitApplied(txns, txn, 4);
     await log.assertSnapshot(d0, 4);
     await txns.close();
   });
@@ -84,9 +80,7 @@ describe('txn: Txn.writeMany', () => {
     let after = 0;
     await client.location.blob.listKeysAndMetadata('', () => after++);
     expect(after, 'rows were spilled before the commit').to.be.greaterThan(blobs);
-    const res = await txn.commitAt(txns, 7);
-    if (!res.ok) throw new Error(`commit at 7: taken, current ${res.current}`);
-    await res.apply.apply(txns);
+    await commitApplied(txns, txn, 7);
     await log.assertSnapshot(d0, 7);
     await txns.close();
   });

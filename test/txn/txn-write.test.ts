@@ -10,7 +10,7 @@ import { TxnsHandle } from '../../src/txn/txns-handle.js';
 import { newShardId } from '../../src/persist/shard-id.js';
 import { TxnWrite } from '../../src/txn/txn-write.js';
 import { STRING_UNIT, memClient } from '../support/persist.js';
-import { CommitLog, expectRegister, openTxns, writer } from '../support/txn.js';
+import { CommitLog, commitApplied, expectRegister, openTxns, writer } from '../support/txn.js';
 
 const enc = (s: string) => STRING_UNIT.key.encode(s);
 const UNIT = STRING_UNIT.val.encode(null);
@@ -43,16 +43,11 @@ describe('txn: TxnWrite (a Txn contents for one shard)', () => {
     const txns = await openTxns(client);
     const log = new CommitLog(client, txns.txnsId);
     const d0 = await expectRegister(txns, 1);
-    const commit = async (txn: ReturnType<typeof txns.begin>, ts: number) => {
-      const res = await txn.commitAt(txns, ts);
-      if (!res.ok) throw new Error(`commit at ${ts}: taken, current ${res.current}`);
-      await res.apply.apply(txns);
-    };
     // Committed: its buffer goes back, and the next Txn writes fewer rows into it.
     const first = txns.begin();
     for (let i = 0; i < 300; i++) await first.write(d0, `first-${i}`, null, 1);
     for (let i = 0; i < 300; i++) log.record([d0, `first-${i}`, 3, 1]);
-    await commit(first, 3);
+    await commitApplied(txns, first, 3);
     // Discarded with rows still buffered: none of them may reach a later Txn.
     const dropped = txns.begin();
     for (let i = 0; i < 50; i++) await dropped.write(d0, `dropped-${i}`, null, 1);
@@ -62,10 +57,10 @@ describe('txn: TxnWrite (a Txn contents for one shard)', () => {
     await a.write(d0, 'a', null, 1);
     await b.write(d0, 'b', null, 1);
     log.record([d0, 'a', 5, 1]);
-    await commit(a, 5);
+    await commitApplied(txns, a, 5);
     await log.assertSnapshot(d0, 5);
     log.record([d0, 'b', 6, 1]);
-    await commit(b, 6);
+    await commitApplied(txns, b, 6);
     await log.assertSnapshot(d0, 6);
     await txns.close();
   });
@@ -82,9 +77,7 @@ describe('txn: TxnWrite (a Txn contents for one shard)', () => {
       await txn.write(dataId, `k${i}`, scratch, 1);
     }
     scratch.fill(0xee);
-    const res = await txn.commitAt(txns, 2);
-    if (!res.ok) throw new Error(`commit at 2: taken, current ${res.current}`);
-    await res.apply.apply(txns);
+    await commitApplied(txns, txn, 2);
     const r = await client.openLeasedReader(dataId, { key: Codecs.string, val: Codecs.bytes });
     const got = (await r.snapshotAndFetch(2)).map(([k, v]) => [k, [...v]]).sort();
     expect(got).to.deep.equal([0, 1, 2, 3, 4].map((i) => [`k${i}`, [i, i, i]]));
