@@ -15,6 +15,26 @@ describe('persist: codecs and parts', () => {
     expect(Codecs.string.decode(Codecs.string.encode('grüße, 世界'))).to.equal('grüße, 世界');
   });
 
+  it('property: the string codec decodes a range where it lies (decodeFrom) as decode does its copy, for every short length and past it', () => {
+    const text = fc.oneof(fc.string({ maxLength: 20 }), fc.string({ unit: 'binary', maxLength: 30 }), fc.stringMatching(/^[ -~]{0,18}$/));
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 8 }), text, fc.uint8Array({ maxLength: 8 }), (before, str, after) => {
+        const bytes = Codecs.string.encode(str);
+        const data = new Uint8Array([...before, ...bytes, ...after]);
+        const got = Codecs.string.decodeFrom!(data, before.length, before.length + bytes.length);
+        expect(got).to.equal(str);
+        expect(got).to.equal(Codecs.string.decode(data.slice(before.length, before.length + bytes.length)));
+      }),
+      { numRuns: 500 },
+    );
+    // Every length the short path builds by hand, and the first past it.
+    for (let n = 0; n <= 17; n++) {
+      const str = 'abcdefghijklmnopqr'.slice(0, n);
+      expect(Codecs.string.decodeFrom!(Codecs.string.encode(`__${str}__`), 2, 2 + n)).to.equal(str);
+    }
+    expect(() => Codecs.string.decodeFrom!(new Uint8Array([0x61, 0xff, 0x62]), 0, 3), 'not UTF-8').to.throw(TypeError);
+  });
+
   it('the string codec rejects bytes that are not UTF-8', () => {
     expect(() => Codecs.string.decode(new Uint8Array([0x61, 0xff]))).to.throw(TypeError);
   });
