@@ -38,7 +38,7 @@ import {
 } from './errors.js';
 import { hollowBatchFromProto, hollowBatchToProto, type HollowBatch, type ProtoHollowBatchShape } from './hollow-batch.js';
 import { encodeUpdateColumns, type HollowPart } from './part.js';
-import { UpdateColumns } from './update-columns.js';
+import { UPDATE_OVERHEAD_BYTES, UpdateColumns } from './update-columns.js';
 import { withStorageRetry } from './storage-retry.js';
 import { assertDiff, assertFrontier, assertTimestamp } from './time.js';
 
@@ -377,9 +377,9 @@ export class BatchBuilder {
     this.borrowed = false;
   }
 
-  /** The buffer's size as parts are cut: key and value bytes plus 24 bytes per update. */
+  /** The buffer's size as parts are cut: key and value bytes plus the per-update overhead. */
   private bufferedBytes(): number {
-    return this.buffer.dataBytes + 24 * this.buffer.length;
+    return this.buffer.sizeBytes;
   }
 
   /** Takes the buffer out, consolidated; the builder starts a fresh one. */
@@ -404,7 +404,7 @@ export class BatchBuilder {
     let start = 0;
     let bytes = 0;
     for (let i = 0; i < data.length; i++) {
-      bytes += data.rowBytes(i) + 24;
+      bytes += data.rowBytes(i) + UPDATE_OVERHEAD_BYTES;
       if (bytes >= target || i === data.length - 1) {
         await this.upload(i + 1 - start, encodeUpdateColumns(data, start, i + 1));
         start = i + 1;

@@ -21,9 +21,8 @@
  * ({@link PartMerger}: decoding, consolidating, encoding) runs in the process's merge
  * worker thread (merge-worker.ts) for merges of {@link WORKER_MIN_INPUT_BYTES} (or
  * {@link WORKER_MIN_INPUT_UPDATES}) to {@link WORKER_MAX_INPUT_BYTES} of input, which
- * holds its output until the merge
- * ends; reading the inputs and storing the outputs stay on the main thread, so the
- * merge is the same either way. Advancing to the since never
+ * holds its output until the merge ends; reading the inputs and storing the outputs
+ * stay on the main thread, so the merge is the same either way. Advancing to the since never
  * changes an answer at `asOf >= since`: every time `<= asOf` still reads as `<= asOf`,
  * every later time is unchanged, and listens hold the since below their frontier.
  *

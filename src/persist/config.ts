@@ -73,9 +73,10 @@ export interface PersistConfig {
   /** Merge spine batches in the background after writes. */
   compaction: boolean;
   /**
-   * Run the CPU work of bigger merges (512 KiB to 64 MiB of input) in a worker thread
-   * the process's clients share, off the thread that writes and reads (default true).
-   * False keeps every merge on the main thread.
+   * Run the CPU work of bigger merges (compaction.ts `WORKER_MIN_INPUT_BYTES` or
+   * `WORKER_MIN_INPUT_UPDATES`, up to `WORKER_MAX_INPUT_BYTES` of input) in a worker
+   * thread the process's clients share, off the thread that writes and reads (default
+   * true). False keeps every merge on the main thread.
    */
   compactionWorker: boolean;
   /** Wait for compaction, rollups and GC inside the write that triggered them (tests, benchmarks). */

@@ -28,10 +28,7 @@
  */
 import { ColumnConsolidator } from './consolidate.js';
 import { decodePartColumns, encodeUpdateColumns, partTime, type HollowPart } from './part.js';
-import { UpdateColumns, type ColumnsSource } from './update-columns.js';
-
-/** What a row costs in an output part beyond its key and value (offsets, time, diff): for cutting at the target size. */
-const ROW_BYTES = 24;
+import { UPDATE_OVERHEAD_BYTES, UpdateColumns, type ColumnsSource } from './update-columns.js';
 
 /** One encoded input part and the metadata its times are read through. */
 export interface MergeInputPart extends Pick<HollowPart, 'tsRewrite' | 'keep'> {
@@ -62,11 +59,15 @@ export class PartMerger {
   private readonly buffer = new UpdateColumns();
   private readonly consolidator: ColumnConsolidator | undefined;
   private cut: MergedPart[] = [];
-  /** Updates in the outputs so far (all of them after `finish`). */
-  updateCount = 0;
+  private updates = 0;
 
   constructor(private readonly opts: PartMergerOptions) {
     this.consolidator = opts.consolidate ? new ColumnConsolidator() : undefined;
+  }
+
+  /** Updates in the outputs so far (all of them after `finish`). */
+  get updateCount(): number {
+    return this.updates;
   }
 
   /** Takes one more input part; returns the output parts that filled meanwhile. */
@@ -127,21 +128,21 @@ export class PartMerger {
       let bytes = this.size();
       let j = i;
       while (j < to && bytes < target) {
-        bytes += c.keyOffsets[j + 1]! - c.keyOffsets[j]! + c.valOffsets[j + 1]! - c.valOffsets[j]! + ROW_BYTES;
+        bytes += c.keyOffsets[j + 1]! - c.keyOffsets[j]! + c.valOffsets[j + 1]! - c.valOffsets[j]! + UPDATE_OVERHEAD_BYTES;
         j++;
       }
       const at = this.buffer.length;
       this.buffer.pushRange(c, i, j);
       // A rewrite raises the times below it (a Txn's batch, written at 0, committed later).
       if (rewrite !== undefined) this.buffer.raiseTimes(at, rewrite);
-      this.updateCount += j - i;
+      this.updates += j - i;
       i = j;
       if (this.size() >= target) this.cutPart(false);
     }
   }
 
   private size(): number {
-    return this.buffer.dataBytes + ROW_BYTES * this.buffer.length;
+    return this.buffer.sizeBytes;
   }
 
   private cutPart(final: boolean): void {

@@ -36,6 +36,13 @@ import { utf8Capacity, writeUtf8 } from './codec.js';
  */
 export type RowField = Uint8Array | string;
 
+/**
+ * What an update costs beyond its key and value bytes, in these columns and in an
+ * encoded part alike: two offsets, a time and a diff. Batches and merges cut parts,
+ * and a Txn spills, by {@link UpdateColumns.sizeBytes} counted with it.
+ */
+export const UPDATE_OVERHEAD_BYTES = 24;
+
 /** Smallest slab or column capacity once anything is pushed: a batch of one short row allocates little. */
 const MIN_BYTES = 256;
 const MIN_ROWS = 16;
@@ -108,6 +115,11 @@ export class UpdateColumns {
   truncate(length: number): void {
     if (!(length >= 0 && length <= this.n)) throw new RangeError(`UpdateColumns.truncate(${length}) of ${this.n} updates`);
     this.n = length;
+  }
+
+  /** Key and value bytes plus the per-update overhead ({@link UPDATE_OVERHEAD_BYTES}) of every update held. */
+  get sizeBytes(): number {
+    return this.dataBytes + UPDATE_OVERHEAD_BYTES * this.n;
   }
 
   /** Key plus value bytes of update `i`, from the offsets (no view). */
@@ -242,7 +254,7 @@ export class UpdateColumns {
 
   /** The bytes this buffer holds allocated, used or not (both slabs and the number columns). */
   get capacityBytes(): number {
-    return this.keyBytes.byteLength + this.valBytes.byteLength + this.timeCol.length * 24;
+    return this.keyBytes.byteLength + this.valBytes.byteLength + this.timeCol.length * UPDATE_OVERHEAD_BYTES;
   }
 
   /** Grows the four number columns together, in one ArrayBuffer (one allocation, not four). */

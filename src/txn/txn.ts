@@ -44,6 +44,7 @@
  * ```
  */
 import type { TransmittableBatch } from '../persist/batch.js';
+import { UPDATE_OVERHEAD_BYTES } from '../persist/update-columns.js';
 import { mayHaveLanded } from '../persist/blob-deletion.js';
 import { InvalidUsage } from '../persist/errors.js';
 import { arrayOf, invalidArgument } from '../persist/argument-checks.js';
@@ -63,12 +64,6 @@ import type { TxnsPort } from './txns-port.js';
 
 /** A commit's outcome carries a TxnApply, so callers of commitAt find it here too. */
 export { TxnApply } from './txn-apply.js';
-
-/**
- * Per-row memory cost beyond the key and value bytes, for the spill threshold: rows
- * are buffered in columns (update-columns.ts), two offsets, a time and a diff each.
- */
-const ROW_OVERHEAD_BYTES = 24;
 
 /**
  * The outcome of {@link Txn.commitAt}: durable with a {@link TxnApply}, or the least free time when
@@ -152,7 +147,7 @@ export class Txn<K, V> {
     const w = this.shardChecked(dataId, 'write data shard id');
     assertDiff(diff, 'write diff');
     // Both fields are encoded (or refused by their codec) before anything is buffered.
-    this.bufferedBytes += w.add(this.encoder.keyField(key), this.encoder.valField(val), diff) + ROW_OVERHEAD_BYTES;
+    this.bufferedBytes += w.add(this.encoder.keyField(key), this.encoder.valField(val), diff) + UPDATE_OVERHEAD_BYTES;
     return this.bufferedBytes >= this.port.spillThresholdBytes;
   }
 
@@ -188,7 +183,7 @@ export class Txn<K, V> {
         if (!Array.isArray(row) || row.length !== 3) throw invalidArgument(`writeMany rows[${i}]`, 'an array [key, val, diff]', row);
         const [key, val, diff] = row as readonly [K, V, number];
         assertDiff(diff, `writeMany rows[${i}] diff`);
-        bytes += w.add(this.encoder.keyField(key), this.encoder.valField(val), diff) + ROW_OVERHEAD_BYTES;
+        bytes += w.add(this.encoder.keyField(key), this.encoder.valField(val), diff) + UPDATE_OVERHEAD_BYTES;
       }
     } catch (err) {
       // All or nothing: no await since the first push, so nothing has seen these rows.
@@ -212,7 +207,7 @@ export class Txn<K, V> {
     assertShardId(dataId, 'writeEncoded data shard id');
     if (rows.length === 0) return;
     const w = this.shard(dataId);
-    for (const r of rows) this.bufferedBytes += w.add(r.keyBytes, r.valBytes, r.diff) + ROW_OVERHEAD_BYTES;
+    for (const r of rows) this.bufferedBytes += w.add(r.keyBytes, r.valBytes, r.diff) + UPDATE_OVERHEAD_BYTES;
     if (this.bufferedBytes >= this.port.spillThresholdBytes) await this.spill();
   }
 
